@@ -1,0 +1,34 @@
+from django.db import migrations
+
+from controlplane.core.tenancy import EnableRowLevelSecurity
+
+APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit trail is append-only (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER audit_event_append_only
+    BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER audit_event_no_truncate
+    BEFORE TRUNCATE ON audit_auditevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+"""
+
+DROP_APPEND_ONLY = """
+DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
+DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
+DROP FUNCTION IF EXISTS audit_refuse_change();
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+
+    operations = [
+        EnableRowLevelSecurity("AuditEvent"),
+        migrations.RunSQL(APPEND_ONLY, DROP_APPEND_ONLY),
+    ]

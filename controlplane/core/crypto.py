@@ -1,0 +1,58 @@
+"""Field encryption with a key ring.
+
+``FIELD_ENCRYPTION_KEYS`` lists ``id:fernet-key`` entries, newest first. New values are
+encrypted with the newest key and stored as ``<id>$<token>``, so a value names the key
+that can open it; older keys keep decrypting until every value is re-encrypted.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class KeyRing:
+    def __init__(self, entries: list[str]) -> None:
+        if not entries:
+            raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must hold at least one key")
+        self._keys: dict[str, Fernet] = {}
+        self._order: list[str] = []
+        for entry in entries:
+            key_id, sep, key = entry.partition(":")
+            if not sep or not key_id or "$" in key_id:
+                raise ImproperlyConfigured(
+                    "FIELD_ENCRYPTION_KEYS entries must look like 'id:fernet-key'"
+                )
+            try:
+                self._keys[key_id] = Fernet(key.encode())
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"FIELD_ENCRYPTION_KEYS entry {key_id!r} is not a valid Fernet key"
+                ) from None
+            self._order.append(key_id)
+
+    @property
+    def current_key_id(self) -> str:
+        return self._order[0]
+
+    def encrypt(self, plaintext: str) -> str:
+        key_id = self.current_key_id
+        return f"{key_id}${self._keys[key_id].encrypt(plaintext.encode()).decode()}"
+
+    def decrypt(self, stored: str) -> str:
+        key_id, sep, token = stored.partition("$")
+        fernet = self._keys.get(key_id) if sep else None
+        if fernet is None:
+            raise InvalidToken(f"no key {key_id!r} in FIELD_ENCRYPTION_KEYS")
+        return fernet.decrypt(token.encode()).decode()
+
+    def needs_rotation(self, stored: str) -> bool:
+        return not stored.startswith(f"{self.current_key_id}$")
+
+
+@lru_cache(maxsize=1)
+def key_ring() -> KeyRing:
+    return KeyRing(list(settings.FIELD_ENCRYPTION_KEYS))

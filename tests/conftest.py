@@ -1,0 +1,82 @@
+"""Shared fixtures: two tenants with people of every role, and MSP staff.
+
+Tests see the real PostgreSQL with row-level security: the embedded server when
+DATABASE_URL is not set, the CI machine's server otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import count
+
+import pyotp
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from controlplane.accounts.mfa import SESSION_MFA_VERIFIED_AT
+from controlplane.accounts.models import TOTPDevice, User
+from controlplane.audit.services import Actor
+from controlplane.core.crypto import key_ring
+from tenants.models import Tenant
+from tenants.services import customer_user_create, staff_user_create, tenant_create
+
+PASSWORD = "correct horse battery staple"
+SYSTEM = Actor.system("tests")
+_numbers = count(1)
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Tenant:
+    return tenant_create(actor=SYSTEM, slug="acme", name="Acme Corp")
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Tenant:
+    return tenant_create(actor=SYSTEM, slug="globex", name="Globex")
+
+
+@pytest.fixture
+def make_customer(db: None) -> Callable[..., User]:
+    def make(tenant: Tenant, role: str = "member", email: str | None = None) -> User:
+        address = email or f"{role}{next(_numbers)}@{tenant.slug}.example"
+        return customer_user_create(
+            actor=SYSTEM, tenant=tenant, email=address, role=role, password=PASSWORD
+        )
+
+    return make
+
+
+def enroll_totp(user: User) -> pyotp.TOTP:
+    """Give ``user`` a confirmed authenticator; return it to generate codes."""
+    secret = pyotp.random_base32()
+    TOTPDevice.objects.update_or_create(
+        user=user,
+        defaults={"encrypted_secret": key_ring().encrypt(secret), "confirmed_at": timezone.now()},
+    )
+    return pyotp.TOTP(secret)
+
+
+@pytest.fixture
+def make_staff(db: None) -> Callable[..., User]:
+    def make(role: str = "admin", *, with_mfa: bool = True) -> User:
+        user = staff_user_create(
+            actor=SYSTEM, email=f"staff-{role}{next(_numbers)}@msp.example", role=role,
+            password=PASSWORD,
+        )
+        if with_mfa:
+            enroll_totp(user)
+        return user
+
+    return make
+
+
+def signed_in(user: User, *, mfa_passed: bool = True) -> Client:
+    """A browser session for ``user``, past the second factor unless told otherwise."""
+    client = Client()
+    client.force_login(user)
+    if mfa_passed:
+        session = client.session
+        session[SESSION_MFA_VERIFIED_AT] = timezone.now().isoformat()
+        session.save()
+    return client
