@@ -25,7 +25,7 @@ class Env:
     def raw(self, name: str) -> str | None:
         return self._environ.get(name)
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def string(self, name: str, default: str | None = None) -> str:
         value = self._environ.get(name)
         if value is None:
             if default is None:
@@ -33,11 +33,11 @@ class Env:
             return default
         return value
 
-    def optional_str(self, name: str) -> str | None:
+    def optional(self, name: str) -> str | None:
         value = self._environ.get(name)
         return value if value else None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         value = self._environ.get(name)
         if value is None:
             return default
@@ -50,7 +50,7 @@ class Env:
             f"{name} must be a boolean (one of 1/0, true/false, yes/no, on/off), got {value!r}"
         )
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
         value = self._environ.get(name)
         if value is None or value == "":
             return default
@@ -62,7 +62,7 @@ class Env:
             raise ImproperlyConfiguredEnv(f"{name} must be at least {minimum}, got {number}")
         return number
 
-    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+    def csv(self, name: str, default: list[str] | None = None) -> list[str]:
         value = self._environ.get(name)
         if value is None:
             return list(default or [])
@@ -71,5 +71,7 @@ class Env:
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self._environ.get(name, default)
         if value not in choices:
-            raise ImproperlyConfiguredEnv(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            raise ImproperlyConfiguredEnv(
+                f"{name} must be one of {', '.join(choices)}, got {value!r}"
+            )
         return value

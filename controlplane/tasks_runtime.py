@@ -71,8 +71,9 @@ def start_in_process(*, concurrency: int = 4) -> None:
         without_mingle=True,
         without_gossip=True,
     )
-    _beat = beat.Service(app, max_interval=1.0, scheduler=beat.PersistentScheduler,
-                         schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule"))
+    _beat = beat.Service(
+        app, max_interval=1, schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule")
+    )
     for name, target in (("celery-worker", _worker.start), ("celery-beat", _beat.start)):
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()

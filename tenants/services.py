@@ -27,7 +27,10 @@ def tenant_create(*, actor: Actor, slug: str, name: str, mfa_required: bool = Fa
     with transaction.atomic():
         tenant.save(force_insert=True)
         audit_record(
-            actor=actor, action="tenant.created", target=tenant, tenant_id=tenant.pk,
+            actor=actor,
+            action="tenant.created",
+            target=tenant,
+            tenant_id=tenant.pk,
             after=snapshot(tenant),
         )
     return tenant
@@ -47,8 +50,12 @@ def tenant_update(*, actor: Actor, tenant: Tenant, **changes: Any) -> Tenant:
         after = snapshot(tenant)
         if after != before:
             audit_record(
-                actor=actor, action="tenant.updated", target=tenant, tenant_id=tenant.pk,
-                before=before, after=after,
+                actor=actor,
+                action="tenant.updated",
+                target=tenant,
+                tenant_id=tenant.pk,
+                before=before,
+                after=after,
             )
     return tenant
 
@@ -59,7 +66,10 @@ def department_create(*, actor: Actor, tenant: Tenant, name: str, code: str = ""
         department.full_clean()
         department.save(force_insert=True)
         audit_record(
-            actor=actor, action="department.created", target=department, tenant_id=tenant.pk,
+            actor=actor,
+            action="department.created",
+            target=department,
+            tenant_id=tenant.pk,
             after=snapshot(department),
         )
     return department
@@ -72,8 +82,12 @@ def department_update(*, actor: Actor, department: Department, name: str, code: 
         department.full_clean()
         department.save(update_fields=["name", "code"])
         audit_record(
-            actor=actor, action="department.updated", target=department,
-            tenant_id=department.tenant_id, before=before, after=snapshot(department),
+            actor=actor,
+            action="department.updated",
+            target=department,
+            tenant_id=department.tenant_id,
+            before=before,
+            after=snapshot(department),
         )
     return department
 
@@ -82,8 +96,11 @@ def department_delete(*, actor: Actor, department: Department) -> None:
     with tenant_context(department.tenant_id):
         before = snapshot(department)
         audit_record(
-            actor=actor, action="department.deleted", target=department,
-            tenant_id=department.tenant_id, before=before,
+            actor=actor,
+            action="department.deleted",
+            target=department,
+            tenant_id=department.tenant_id,
+            before=before,
         )
         department.delete()
 
@@ -107,7 +124,9 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
         membership.role = role
         membership.save(update_fields=["role"])
         audit_record(
-            actor=actor, action="membership.role_changed", target=membership,
+            actor=actor,
+            action="membership.role_changed",
+            target=membership,
             tenant_id=membership.tenant_id,
             before={**before, "email": membership.user.email},
             after={**snapshot(membership), "email": membership.user.email},
@@ -121,7 +140,9 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
         _require_owner_left(membership, new_role=None)
         user = membership.user
         audit_record(
-            actor=actor, action="membership.removed", target=membership,
+            actor=actor,
+            action="membership.removed",
+            target=membership,
             tenant_id=membership.tenant_id,
             before={**snapshot(membership), "email": user.email},
         )
@@ -145,17 +166,24 @@ def invitation_create(
         raise ValidationError({"email": "This email already has an account."})
     token = secrets.token_urlsafe(32)
     with tenant_context(tenant):
-        Invitation.objects.filter(email=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        Invitation.objects.filter(
+            email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
         invitation = Invitation(
-            tenant=tenant, email=email, role=role, token_hash=_token_hash(token),
-            invited_by_id=actor.user_id, expires_at=timezone.now() + INVITATION_LIFETIME,
+            tenant=tenant,
+            email=email,
+            role=role,
+            token_hash=_token_hash(token),
+            invited_by_id=actor.user_id,
+            expires_at=timezone.now() + INVITATION_LIFETIME,
         )
         invitation.full_clean()
         invitation.save(force_insert=True)
         audit_record(
-            actor=actor, action="invitation.created", target=invitation, tenant_id=tenant.pk,
+            actor=actor,
+            action="invitation.created",
+            target=invitation,
+            tenant_id=tenant.pk,
             after=snapshot(invitation),
         )
     link = f"{settings.PUBLIC_URL}/invitations/{token}/"
@@ -179,8 +207,12 @@ def invitation_revoke(*, actor: Actor, invitation: Invitation) -> None:
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
         audit_record(
-            actor=actor, action="invitation.revoked", target=invitation,
-            tenant_id=invitation.tenant_id, before=before, after=snapshot(invitation),
+            actor=actor,
+            action="invitation.revoked",
+            target=invitation,
+            tenant_id=invitation.tenant_id,
+            before=before,
+            after=snapshot(invitation),
         )
 
 
@@ -189,7 +221,9 @@ def invitation_find_open(token: str) -> Invitation | None:
     with all_tenants_context():
         invitation = (
             Invitation.unscoped.select_related("tenant")
-            .filter(token_hash=_token_hash(token), accepted_at__isnull=True, revoked_at__isnull=True)
+            .filter(
+                token_hash=_token_hash(token), accepted_at__isnull=True, revoked_at__isnull=True
+            )
             .first()
         )
     if invitation is None or invitation.expires_at <= timezone.now():
@@ -206,23 +240,36 @@ def invitation_accept(
         if locked.accepted_at or locked.revoked_at or locked.expires_at <= timezone.now():
             raise ValidationError("This invitation is no longer valid.")
         user = User.objects.create_user(email=locked.email, password=password, full_name=full_name)
-        membership = Membership.objects.create(tenant_id=locked.tenant_id, user=user, role=locked.role)
+        membership = Membership.objects.create(
+            tenant_id=locked.tenant_id, user=user, role=locked.role
+        )
         locked.accepted_at = timezone.now()
         locked.save(update_fields=["accepted_at"])
         actor = Actor.for_user(user, ip=ip)
         audit_record(
-            actor=actor, action="invitation.accepted", target=locked, tenant_id=locked.tenant_id,
+            actor=actor,
+            action="invitation.accepted",
+            target=locked,
+            tenant_id=locked.tenant_id,
             after=snapshot(locked),
         )
         audit_record(
-            actor=actor, action="membership.created", target=membership,
-            tenant_id=locked.tenant_id, after={**snapshot(membership), "email": user.email},
+            actor=actor,
+            action="membership.created",
+            target=membership,
+            tenant_id=locked.tenant_id,
+            after={**snapshot(membership), "email": user.email},
         )
     return user
 
 
 def customer_user_create(
-    *, actor: Actor, tenant: Tenant, email: str, role: str, password: str | None,
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    email: str,
+    role: str,
+    password: str | None,
     full_name: str = "",
 ) -> User:
     """Create a customer user directly (demo seeding, staff provisioning)."""
@@ -230,7 +277,10 @@ def customer_user_create(
         user = User.objects.create_user(email=email, password=password, full_name=full_name)
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
         audit_record(
-            actor=actor, action="membership.created", target=membership, tenant_id=tenant.pk,
+            actor=actor,
+            action="membership.created",
+            target=membership,
+            tenant_id=tenant.pk,
             after={**snapshot(membership), "email": user.email},
         )
     return user
@@ -243,12 +293,7 @@ def staff_user_create(
         user = User.objects.create_user(
             email=email, password=password, full_name=full_name, staff_role=role
         )
-        audit_record(actor=actor, action="staff.created", target=user, tenant_id=None,
-                     after=snapshot(user))
+        audit_record(
+            actor=actor, action="staff.created", target=user, tenant_id=None, after=snapshot(user)
+        )
     return user
-
-
-def user_tenant_required_mfa(user: User) -> bool:
-    """Whether the customer user's tenant requires two-factor sign-in."""
-    with all_tenants_context():
-        return Membership.unscoped.filter(user=user, tenant__mfa_required=True).exists()

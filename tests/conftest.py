@@ -61,7 +61,9 @@ def enroll_totp(user: User) -> pyotp.TOTP:
 def make_staff(db: None) -> Callable[..., User]:
     def make(role: str = "admin", *, with_mfa: bool = True) -> User:
         user = staff_user_create(
-            actor=SYSTEM, email=f"staff-{role}{next(_numbers)}@msp.example", role=role,
+            actor=SYSTEM,
+            email=f"staff-{role}{next(_numbers)}@msp.example",
+            role=role,
             password=PASSWORD,
         )
         if with_mfa:

@@ -33,7 +33,10 @@ def _tamper(sql: str, params: list[object]) -> None:
 
 def test_changes_are_recorded_with_before_and_after(trail: list[AuditEvent]) -> None:
     assert [e.action for e in trail] == [
-        "tenant.created", "tenant.created", "department.created", "tenant.updated"
+        "tenant.created",
+        "tenant.created",
+        "department.created",
+        "tenant.updated",
     ]
     update = trail[-1]
     assert update.actor_label == "tests"
@@ -42,7 +45,9 @@ def test_changes_are_recorded_with_before_and_after(trail: list[AuditEvent]) -> 
     assert {f for f, _, _ in update.changed_fields} == {"name", "mfa_required"}
 
 
-def test_an_intact_chain_verifies(trail: list[AuditEvent], capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_intact_chain_verifies(
+    trail: list[AuditEvent], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert audit_verify().ok
     call_command("verify_audit_log")
     assert "4 entries, chain intact" in capsys.readouterr().out

@@ -37,8 +37,13 @@ def production_env(**overrides: str) -> dict[str, str]:
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=60, check=False,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -69,7 +74,7 @@ def test_production_settings_pass_the_deploy_check() -> None:
 def test_env_helper_names_the_variable() -> None:
     env = Env({"LOGIN_MAX_FAILURES": "lots", "PORT": "0"})
     with pytest.raises(ImproperlyConfiguredEnv, match="LOGIN_MAX_FAILURES must be an integer"):
-        env.int("LOGIN_MAX_FAILURES", 5)
+        env.integer("LOGIN_MAX_FAILURES", 5)
     with pytest.raises(ImproperlyConfiguredEnv, match="PORT must be at least 1"):
-        env.int("PORT", 8000, minimum=1)
-    assert env.list("MISSING", ["a"]) == ["a"]
+        env.integer("PORT", 8000, minimum=1)
+    assert env.csv("MISSING", ["a"]) == ["a"]

@@ -11,12 +11,14 @@ from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import (
     NoTenantActive,
     TenantOwnedModel,
+    TenantScopedManager,
     all_tenants_context,
     tenant_context,
 )
+from controlplane.telemetry.models import UsageEvent
 from tenants.models import Department, Tenant
-from tests.conftest import SYSTEM
 from tenants.services import department_create
+from tests.conftest import SYSTEM
 
 
 @pytest.fixture
@@ -78,17 +80,19 @@ def test_nested_scopes_restore_the_outer_tenant(
 def test_writing_a_row_for_another_tenant_is_refused_by_the_database(
     tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    with tenant_context(tenant_a), pytest.raises(DatabaseError, match="row-level security"):
-        with transaction.atomic():
-            Department.unscoped.create(tenant=tenant_b, name="Smuggled")
+    with (
+        tenant_context(tenant_a),
+        pytest.raises(DatabaseError, match="row-level security"),
+        transaction.atomic(),
+    ):
+        Department.unscoped.create(tenant=tenant_b, name="Smuggled")
 
 
 @pytest.mark.django_db
 def test_every_tenant_owned_table_has_forced_row_level_security() -> None:
-    models = [
-        m for m in apps.get_models() if issubclass(m, TenantOwnedModel) or m is AuditEvent
-    ]
-    assert len(models) >= 4
+    models = [m for m in apps.get_models() if isinstance(m.objects, TenantScopedManager)]
+    assert {TenantOwnedModel, AuditEvent, UsageEvent} & set(models) == {AuditEvent, UsageEvent}
+    assert len(models) >= 10
     tables = [m._meta.db_table for m in models]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from controlplane.accounts.models import User
 from controlplane.api.models import ApiToken
 from controlplane.audit.services import Actor, audit_record, snapshot
+from tenants.selectors import user_membership
 
 TOKEN_PREFIX = "acp"
 
@@ -55,7 +56,7 @@ def api_token_create(
 
 
 def _tenant_of(user: User) -> uuid.UUID | None:
-    membership = getattr(user, "membership", None)
+    membership = user_membership(user)
     return membership.tenant_id if membership is not None else None
 
 

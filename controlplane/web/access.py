@@ -95,3 +95,19 @@ def portal_view(
 
     return decorator
 
+
+def staff_can_write(user: object) -> bool:
+    """Whether a staff member's role may change things (the console hides forms if not)."""
+    return getattr(user, "staff_role", "") in STAFF_WRITERS
+
+
+def portal_tenant(request: HttpRequest) -> Tenant:
+    """The tenant ``portal_view`` runs the view as."""
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    return tenant
+
+
+def portal_membership(request: HttpRequest) -> Membership:
+    """The signed-in person's membership of that tenant."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    return membership

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -33,6 +33,14 @@ def _clickhouse() -> dict[str, Any]:
 
 @require_GET
 @never_cache
+def livez(request: HttpRequest) -> JsonResponse:
+    """The web process answers. For load balancers: it does not depend on other parts."""
+    return JsonResponse({"status": "ok"})
+
+
+@transaction.non_atomic_requests
+@require_GET
+@never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {
         "postgres": _postgres(),
@@ -40,4 +48,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "tasks": task_runner_status(),
     }
     healthy = all(check.get("ok") for check in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )

@@ -2,9 +2,23 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+
+from controlplane.accounts.models import User
+from controlplane.core.tenancy import all_tenants_context
+from tenants import selectors
+from tenants.models import Tenant
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
+    """Send each person to their area: staff to the console, customers to their portal."""
+    user = request.user
+    assert isinstance(user, User)
+    if user.is_msp_staff:
+        return redirect("web:console_tenants")
+    with all_tenants_context():
+        membership = selectors.membership_of(user)
+    if membership is not None and membership.tenant.status == Tenant.Status.ACTIVE:
+        return redirect("web:portal_home", membership.tenant.slug)
+    return render(request, "web/home.html", {"membership": membership})

@@ -1,0 +1,223 @@
+"""Registering sites, edge nodes, devices and agents, and issuing their credentials.
+
+Secrets are returned once, to the caller, and stored only as SHA-256 digests (the node
+token, which the control plane must present, is stored encrypted). Every change raises
+the site's ``config_version`` so the pull worker pushes a new config to its edge nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
+from controlplane.audit.services import Actor, audit_record, snapshot
+from controlplane.core.crypto import key_ring
+from controlplane.core.tenancy import tenant_context
+from tenants.models import Tenant
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _bump_config(site_id: uuid.UUID) -> None:
+    Site.objects.filter(pk=site_id).update(config_version=F("config_version") + 1)
+
+
+def _bump_config_of_device(device: Device | None) -> None:
+    if device is not None:
+        _bump_config(device.site_id)
+
+
+def site_create(*, actor: Actor, tenant: Tenant, name: str, location: str = "") -> Site:
+    with tenant_context(tenant):
+        site = Site(tenant=tenant, name=name.strip(), location=location.strip())
+        site.full_clean()
+        site.save(force_insert=True)
+        audit_record(
+            actor=actor,
+            action="site.created",
+            target=site,
+            tenant_id=tenant.pk,
+            after=snapshot(site),
+        )
+    return site
+
+
+def edge_node_create(
+    *,
+    actor: Actor,
+    site: Site,
+    name: str,
+    pull_url: str,
+    agent_url: str,
+    expected_version: str = "",
+) -> tuple[EdgeNode, str]:
+    """Register an edge node; return it with its node token (shown once)."""
+    token = "acpn_" + secrets.token_urlsafe(32)
+    with tenant_context(site.tenant_id):
+        node = EdgeNode(
+            tenant_id=site.tenant_id,
+            site=site,
+            name=name.strip(),
+            pull_url=pull_url,
+            agent_url=agent_url,
+            encrypted_token=key_ring().encrypt(token),
+            expected_version=expected_version,
+        )
+        node.full_clean()
+        node.save(force_insert=True)
+        audit_record(
+            actor=actor,
+            action="edge_node.created",
+            target=node,
+            tenant_id=site.tenant_id,
+            after=snapshot(node),
+        )
+    return node, token
+
+
+def edge_node_token(node: EdgeNode) -> str:
+    return key_ring().decrypt(node.encrypted_token)
+
+
+def device_register(
+    *, actor: Actor, site: Site, name: str, fingerprint: str = ""
+) -> tuple[Device, str]:
+    """Register hardware at a site; return it with its device key (shown once)."""
+    device_key = "acpd_" + secrets.token_urlsafe(32)
+    with tenant_context(site.tenant_id):
+        device = Device(
+            tenant_id=site.tenant_id,
+            site=site,
+            name=name.strip(),
+            fingerprint=fingerprint,
+            key_sha256=sha256_hex(device_key),
+        )
+        device.full_clean()
+        device.save(force_insert=True)
+        _bump_config(site.pk)
+        audit_record(
+            actor=actor,
+            action="device.registered",
+            target=device,
+            tenant_id=site.tenant_id,
+            after=snapshot(device),
+        )
+    return device, device_key
+
+
+def device_rotate_key(*, actor: Actor, device: Device) -> str:
+    """Give the device a new key; the old one stops working at the next config push."""
+    device_key = "acpd_" + secrets.token_urlsafe(32)
+    with tenant_context(device.tenant_id):
+        device.key_sha256 = sha256_hex(device_key)
+        device.save(update_fields=["key_sha256"])
+        _bump_config(device.site_id)
+        audit_record(
+            actor=actor, action="device.key_rotated", target=device, tenant_id=device.tenant_id
+        )
+    return device_key
+
+
+def device_revoke(*, actor: Actor, device: Device) -> None:
+    with tenant_context(device.tenant_id):
+        before = snapshot(device)
+        device.revoked_at = timezone.now()
+        device.save(update_fields=["revoked_at"])
+        _bump_config(device.site_id)
+        audit_record(
+            actor=actor,
+            action="device.revoked",
+            target=device,
+            tenant_id=device.tenant_id,
+            before=before,
+            after=snapshot(device),
+        )
+
+
+def agent_create(*, actor: Actor, tenant: Tenant, name: str, **fields: Any) -> Agent:
+    """Register an agent. ``fields`` are any of Agent.AUDIT_FIELDS but name and status."""
+    unknown = set(fields) - (set(Agent.AUDIT_FIELDS) - {"name", "status"})
+    if unknown:
+        raise ValueError(f"unknown agent fields: {', '.join(sorted(unknown))}")
+    with tenant_context(tenant):
+        agent = Agent(tenant=tenant, name=name.strip(), **fields)
+        agent.full_clean()
+        agent.save(force_insert=True)
+        _bump_config_of_device(agent.device)
+        audit_record(
+            actor=actor,
+            action="agent.created",
+            target=agent,
+            tenant_id=tenant.pk,
+            after=snapshot(agent),
+        )
+    return agent
+
+
+def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
+    unknown = set(changes) - set(Agent.AUDIT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown agent fields: {', '.join(sorted(unknown))}")
+    with tenant_context(agent.tenant_id):
+        before = snapshot(agent)
+        old_device = agent.device
+        for field, value in changes.items():
+            setattr(agent, field, value)
+        agent.full_clean()
+        agent.save(update_fields=list(changes))
+        for device in {old_device, agent.device}:
+            _bump_config_of_device(device)
+        audit_record(
+            actor=actor,
+            action="agent.updated",
+            target=agent,
+            tenant_id=agent.tenant_id,
+            before=before,
+            after=snapshot(agent),
+        )
+    return agent
+
+
+def agent_key_issue(*, actor: Actor, agent: Agent) -> tuple[AgentKey, str]:
+    """A new key for ``agent``; return it with the plaintext (shown once)."""
+    key_id = secrets.token_hex(6)
+    plaintext = f"acpk_{key_id}_{secrets.token_urlsafe(32)}"
+    with tenant_context(agent.tenant_id):
+        key = AgentKey.objects.create(
+            tenant_id=agent.tenant_id, agent=agent, key_id=key_id, key_sha256=sha256_hex(plaintext)
+        )
+        _bump_config_of_device(agent.device)
+        audit_record(
+            actor=actor,
+            action="agent_key.issued",
+            target=key,
+            tenant_id=agent.tenant_id,
+            after={**snapshot(key), "agent": str(agent.pk)},
+        )
+    return key, plaintext
+
+
+def agent_key_revoke(*, actor: Actor, key: AgentKey) -> None:
+    with tenant_context(key.tenant_id), transaction.atomic():
+        before = snapshot(key)
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        agent = key.agent
+        _bump_config_of_device(agent.device)
+        audit_record(
+            actor=actor,
+            action="agent_key.revoked",
+            target=key,
+            tenant_id=key.tenant_id,
+            before=before,
+            after=snapshot(key),
+        )

@@ -1,0 +1,66 @@
+"""The control plane's side of the edge protocol (docs/edge-protocol.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class EdgeUnavailable(Exception):
+    """The edge node did not answer, or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Pulled:
+    lines: list[bytes]
+    next_cursor: int
+
+
+class EdgeClient:
+    def __init__(self, base_url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT):
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> EdgeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise EdgeUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise EdgeUnavailable(
+                f"{method} {path}: HTTP {response.status_code} {response.text[:200]}"
+            )
+        return response
+
+    def pull(self, *, after: int, limit: int) -> Pulled:
+        response = self._request("GET", "/v1/pull", params={"after": after, "limit": limit})
+        lines = [line for line in response.content.split(b"\n") if line]
+        next_cursor = int(response.headers.get("X-ACP-Next-Cursor", after))
+        return Pulled(lines=lines, next_cursor=next_cursor)
+
+    def ack(self, cursor: int) -> None:
+        self._request("POST", "/v1/ack", json={"cursor": cursor})
+
+    def heartbeat(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._request("GET", "/v1/heartbeat").json()
+        return body
+
+    def put_config(self, document: dict[str, Any]) -> None:
+        try:
+            self._request("PUT", "/v1/config", json=document)
+        except EdgeUnavailable as exc:
+            if "HTTP 409" not in str(exc):  # the node already has this version or newer
+                raise

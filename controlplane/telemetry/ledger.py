@@ -1,0 +1,40 @@
+"""Writing the usage ledger: COPY into a staging table, then insert what is new."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+
+from controlplane.telemetry.partitions import ensure_partitions
+from controlplane.telemetry.records import LEDGER_COLUMNS
+
+_COLUMNS = ", ".join(LEDGER_COLUMNS)
+
+
+def ledger_insert(rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert ``rows``; rows whose event is already in the ledger are skipped.
+
+    Returns how many were new. The caller holds the transaction and an all-tenants
+    scope (row-level security checks every row's tenant on insert).
+    """
+    if not rows:
+        return 0
+    ensure_partitions(row[1] for row in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ledger_staging "
+            "(LIKE telemetry_usageevent INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy(f"COPY ledger_staging ({_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO telemetry_usageevent ({_COLUMNS}) "  # noqa: S608 (constant columns)
+            f"SELECT {_COLUMNS} FROM ledger_staging ON CONFLICT DO NOTHING"
+        )
+        inserted = cursor.rowcount
+        cursor.execute("TRUNCATE ledger_staging")
+    return inserted

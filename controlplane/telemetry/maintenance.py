@@ -1,0 +1,27 @@
+"""Keeping the ledger's monthly partitions ahead of time and within retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
+from controlplane.core.tenancy import all_tenants_context
+from controlplane.telemetry.partitions import drop_partitions_before, ensure_partitions, month_start
+
+
+def _add_months(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def maintain_ledger_partitions(today: dt.date | None = None) -> list[dt.date]:
+    """Create this month's and the next two months' partitions; drop expired months.
+
+    Returns the months dropped.
+    """
+    current = month_start(today or timezone.now().date())
+    with all_tenants_context():
+        ensure_partitions(_add_months(current, offset) for offset in range(0, 3))
+        return drop_partitions_before(_add_months(current, -settings.LEDGER_RETENTION_MONTHS))

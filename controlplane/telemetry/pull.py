@@ -1,0 +1,190 @@
+"""Pulling one edge node: lease, pull a batch, write both stores, then ack.
+
+Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md):
+1. A lease on the node row lets one worker pull it at a time; it expires, so a killed
+   worker's node is taken over.
+2. The batch is written to the ledger (``ON CONFLICT DO NOTHING`` on the event id) and,
+   in the same transaction, remembered as the node's *pending* batch: after and upto
+   cursors and its size.
+3. ClickHouse gets the batch with the insert deduplication token ``node:after:upto``.
+   A retry of a pending batch re-pulls exactly the same records (``limit`` = its size;
+   nothing is deleted at the edge before the ack), so the token matches and ClickHouse
+   drops the copy.
+4. The node's cursor moves to ``upto`` and the pending batch is cleared; only then is the
+   edge told to delete (ack). A lost ack is repeated at the next pull.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from billing.pricing import PriceBook
+from controlplane.agents.models import EdgeNode
+from controlplane.agents.selectors import edge_config_document
+from controlplane.agents.services import edge_node_token
+from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
+from controlplane.telemetry.ledger import ledger_insert
+from controlplane.telemetry.records import RecordError, build_batch
+from controlplane.telemetry.spans import spans_insert
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = dt.timedelta(minutes=5)
+
+
+@dataclass
+class PullResult:
+    batches: int = 0
+    records: int = 0
+    new_in_ledger: int = 0
+    error: str = ""
+
+
+def acquire_lease(node_id: uuid.UUID, owner: str) -> bool:
+    with all_tenants_context(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE agents_edgenode SET lease_owner = %s, "
+            "lease_expires_at = now() + make_interval(secs => %s) "
+            "WHERE id = %s AND (lease_expires_at IS NULL OR lease_expires_at < now() "
+            "OR lease_owner = %s)",
+            [owner, settings.EDGE_PULL_LEASE_SECONDS, node_id, owner],
+        )
+        return cursor.rowcount == 1
+
+
+def release_lease(node_id: uuid.UUID, owner: str) -> None:
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk=node_id, lease_owner=owner).update(
+            lease_owner="", lease_expires_at=None
+        )
+
+
+def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
+    """Drain up to a time budget of batches from one node. None if another worker has it."""
+    if not acquire_lease(node_id, worker):
+        return None
+    result = PullResult()
+    try:
+        with all_tenants_context():
+            node = EdgeNode.unscoped.select_related("site").get(pk=node_id)
+        with EdgeClient(node.pull_url, edge_node_token(node)) as edge:
+            _sync_node(node, edge)
+            deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
+            while time.monotonic() < deadline:
+                pulled = _pull_one_batch(node, edge, result)
+                if pulled < settings.EDGE_PULL_BATCH_SIZE and node.pending_after is None:
+                    break
+                if not acquire_lease(node_id, worker):  # extends our own lease
+                    break
+        _record_success(node)
+    except (EdgeUnavailable, RecordError) as exc:
+        result.error = str(exc)
+        logger.warning("pull of edge node %s failed: %s", node_id, exc)
+        _record_failure(node_id, str(exc))
+    finally:
+        release_lease(node_id, worker)
+    return result
+
+
+def _sync_node(node: EdgeNode, edge: EdgeClient) -> None:
+    """Heartbeat, config push if the node is behind, and a repeat of a lost ack."""
+    heartbeat = edge.heartbeat()
+    config = edge_config_document(node)
+    if int(heartbeat.get("config_version") or 0) < config["version"]:
+        edge.put_config(config)
+        node.config_version_applied = config["version"]
+    else:
+        node.config_version_applied = int(heartbeat.get("config_version") or 0)
+    node.heartbeat = heartbeat
+    node.heartbeat_at = timezone.now()
+    acked = int((heartbeat.get("spool") or {}).get("acked_cursor") or 0)
+    if node.cursor > acked:
+        edge.ack(node.cursor)
+    with tenant_context(node.tenant_id):
+        EdgeNode.objects.filter(pk=node.pk).update(
+            heartbeat=node.heartbeat,
+            heartbeat_at=node.heartbeat_at,
+            config_version_applied=node.config_version_applied,
+        )
+
+
+def _pull_one_batch(node: EdgeNode, edge: EdgeClient, result: PullResult) -> int:
+    if node.pending_after is not None:
+        assert node.pending_upto is not None and node.pending_count is not None
+        pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
+        if pulled.next_cursor != node.pending_upto or len(pulled.lines) != node.pending_count:
+            raise EdgeUnavailable(
+                f"edge node no longer holds pending batch {node.pending_after}..{node.pending_upto}"
+            )
+        after = node.pending_after
+    else:
+        after = node.cursor
+        pulled = edge.pull(after=after, limit=settings.EDGE_PULL_BATCH_SIZE)
+        if not pulled.lines:
+            return 0
+    _write_batch(node, after, pulled, result)
+    edge.ack(pulled.next_cursor)
+    return len(pulled.lines)
+
+
+def _write_batch(node: EdgeNode, after: int, pulled: Pulled, result: PullResult) -> None:
+    tenant = Tenant.objects.get(pk=node.tenant_id)
+    with tenant_context(node.tenant_id):
+        batch = build_batch(
+            pulled.lines, prices=PriceBook.load(), retention_days={tenant.pk: tenant.retention_days}
+        )
+        foreign = {str(t) for t in batch.spans["tenant_id"]} - {str(node.tenant_id)}
+        if foreign:
+            raise RecordError(f"edge node {node.pk} sent records of other tenants: {foreign}")
+        new_rows = ledger_insert(batch.ledger)
+        EdgeNode.objects.filter(pk=node.pk).update(
+            pending_after=after, pending_upto=pulled.next_cursor, pending_count=len(pulled.lines)
+        )
+    spans_insert(batch.spans, dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}")
+    with tenant_context(node.tenant_id):
+        EdgeNode.objects.filter(pk=node.pk).update(
+            cursor=pulled.next_cursor, pending_after=None, pending_upto=None, pending_count=None
+        )
+    node.cursor = pulled.next_cursor
+    node.pending_after = node.pending_upto = node.pending_count = None
+    result.batches += 1
+    result.records += len(pulled.lines)
+    result.new_in_ledger += new_rows
+
+
+def _record_success(node: EdgeNode) -> None:
+    now = timezone.now()
+    with tenant_context(node.tenant_id):
+        EdgeNode.objects.filter(pk=node.pk).update(
+            last_pull_at=now,
+            last_success_at=now,
+            last_error="",
+            consecutive_failures=0,
+            next_attempt_at=None,
+        )
+
+
+def _record_failure(node_id: uuid.UUID, error: str) -> None:
+    with all_tenants_context():
+        node = EdgeNode.unscoped.get(pk=node_id)
+        failures = node.consecutive_failures + 1
+        delay = min(
+            dt.timedelta(seconds=settings.EDGE_PULL_INTERVAL_SECONDS * 2 ** min(failures, 10)),
+            MAX_BACKOFF,
+        )
+        EdgeNode.unscoped.filter(pk=node_id).update(
+            last_pull_at=timezone.now(),
+            last_error=error[:2000],
+            consecutive_failures=failures,
+            next_attempt_at=timezone.now() + delay,
+        )

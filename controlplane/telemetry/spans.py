@@ -1,0 +1,154 @@
+"""ClickHouse queries of the spans domain. Parameters are always bound, never formatted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pyarrow as pa
+
+from controlplane.analytics import get_store
+from controlplane.telemetry.records import SPAN_COLUMNS
+
+
+def spans_insert(columns: dict[str, list[Any]], *, dedup_token: str) -> None:
+    """Insert one batch. The same token again (a retried batch) is dropped by ClickHouse."""
+    if not columns["event_id"]:
+        return
+    table = pa.table({name: columns[name] for name in SPAN_COLUMNS}, schema=SPANS_SCHEMA)
+    get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
+
+
+SPANS_SCHEMA = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("event_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("department_id", pa.string()),
+        ("agent_id", pa.string()),
+        ("site_id", pa.string()),
+        ("edge_node_id", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("end_time", pa.timestamp("us", tz="UTC")),
+        ("status", pa.string()),
+        ("status_message", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("tool", pa.string()),
+        ("input_tokens", pa.uint32()),
+        ("output_tokens", pa.uint32()),
+        ("cost", pa.decimal128(18, 9)),
+        ("data_classes", pa.list_(pa.string())),
+        ("attributes", pa.string()),
+        ("request_body", pa.string()),
+        ("response_body", pa.string()),
+        ("content_hash", pa.string()),
+        ("retention_days", pa.uint16()),
+    ]
+)
+
+
+def hourly_totals(
+    tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
+) -> dict[dt.datetime, tuple[int, int, int]]:
+    """Per hour: distinct events and token sums. ``uniqExact`` and ``LIMIT 1 BY`` make a
+    replayed span count once even before ReplacingMergeTree merges it away."""
+    rows = get_store().query(
+        """
+        SELECT toStartOfHour(start_time) AS hour, count() AS events,
+               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+        FROM (
+            SELECT start_time, input_tokens, output_tokens FROM spans
+            WHERE tenant_id = {tenant_id:UUID}
+              AND start_time >= {since:DateTime64(6, 'UTC')}
+              AND start_time < {until:DateTime64(6, 'UTC')}
+            LIMIT 1 BY event_id
+        )
+        GROUP BY hour ORDER BY hour
+        """,
+        {"tenant_id": tenant_id, "since": since, "until": until},
+    )
+    return {
+        _utc(row["hour"]): (int(row["events"]), int(row["input_tokens"]), int(row["output_tokens"]))
+        for row in rows
+    }
+
+
+def event_ids_in_hour(tenant_id: uuid.UUID, hour: dt.datetime) -> set[uuid.UUID]:
+    rows = get_store().query(
+        "SELECT DISTINCT event_id FROM spans WHERE tenant_id = {tenant_id:UUID} "
+        "AND start_time >= {hour:DateTime64(6, 'UTC')} "
+        "AND start_time < {hour:DateTime64(6, 'UTC')} + INTERVAL 1 HOUR",
+        {"tenant_id": tenant_id, "hour": hour},
+    )
+    return {uuid.UUID(str(row["event_id"])) for row in rows}
+
+
+def trace_list(
+    tenant_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    limit: int = 50,
+    agent_id: uuid.UUID | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Traces of a tenant, newest first, with their totals."""
+    return get_store().query(
+        """
+        SELECT trace_id, min(start_time) AS started_at, max(end_time) AS ended_at,
+               count() AS spans, any(agent_id) AS agent_id,
+               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+               sum(cost) AS cost,
+               if(countIf(status = 'timeout') > 0, 'timeout',
+                  if(countIf(status = 'error') > 0, 'error', 'ok')) AS status,
+               argMin(name, start_time) AS root_name
+        FROM (
+            SELECT * FROM spans
+            WHERE tenant_id = {tenant_id:UUID}
+              AND start_time >= {since:DateTime64(6, 'UTC')}
+              AND start_time < {until:DateTime64(6, 'UTC')}
+              AND ({agent_id:Nullable(UUID)} IS NULL OR agent_id = {agent_id:Nullable(UUID)})
+            LIMIT 1 BY event_id
+        )
+        GROUP BY trace_id
+        HAVING {status:Nullable(String)} IS NULL OR status = {status:Nullable(String)}
+        ORDER BY started_at DESC
+        LIMIT {limit:UInt32}
+        """,
+        {
+            "tenant_id": tenant_id,
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "agent_id": agent_id,
+            "status": status,
+        },
+    )
+
+
+def trace_spans(tenant_id: uuid.UUID, trace_id: str) -> list[dict[str, Any]]:
+    """Every span of one trace of the tenant, in start order, bodies included."""
+    return get_store().query(
+        """
+        SELECT event_id, span_id, parent_span_id, kind, name, start_time, end_time,
+               duration_ms, status, status_message, provider, model, tool, input_tokens,
+               output_tokens, cost, data_classes, agent_id, request_body, response_body,
+               attributes
+        FROM spans
+        WHERE tenant_id = {tenant_id:UUID} AND trace_id = {trace_id:String}
+        ORDER BY start_time, span_id
+        LIMIT 1 BY event_id
+        """,
+        {"tenant_id": tenant_id, "trace_id": trace_id},
+    )
+
+
+def _utc(value: Any) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

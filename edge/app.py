@@ -1,0 +1,270 @@
+"""HTTP routes of the edge node (docs/edge-protocol.md); the logic lives in the modules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+import edge
+from edge import otlp
+from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
+from edge.config import ConfigError, ConfigStore, StaleConfigError
+from edge.host import host_stats, prime_cpu_percent
+from edge.settings import Settings
+from edge.spool import AckBeyondLastError, Spool, SpoolFullError, SpoolUnavailableError
+
+logger = logging.getLogger("edge")
+
+PULL_DEFAULT_LIMIT = 1000
+PULL_MAX_LIMIT = 10000
+# Bounds the memory of one pull response when bodies are large; the control plane
+# simply pulls again.
+PULL_MAX_BYTES = 32 << 20
+ACK_MAX_BODY_BYTES = 4096
+RETRY_AFTER_SECONDS = "30"
+
+_EMPTY_RESPONSE = {otlp.PROTOBUF: b"", otlp.JSON: b"{}"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class EdgeState:
+    settings: Settings
+    config: ConfigStore
+    spool: Spool
+    started_at: datetime
+    started_monotonic: float
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    return Response(
+        orjson.dumps(body), status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+def _state(request: Request) -> EdgeState:
+    state: EdgeState = request.app.state.edge
+    return state
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` bytes: from
+    Content-Length before reading, else while streaming, never buffering more."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLargeError
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_records(
+    body: bytes, media_type: str, encoding: str, limit: int, principal: Principal, now: int
+) -> list[tuple[str, bytes]]:
+    request = otlp.decode_request(body, media_type, encoding, limit)
+    return otlp.request_records(request, principal, now)
+
+
+async def traces(request: Request) -> Response:
+    state = _state(request)
+    headers = request.headers
+    try:
+        principal = authenticate_agent(
+            state.config.current,
+            headers.get("authorization"),
+            headers.get("x-acp-device-id"),
+            headers.get("x-acp-device-key"),
+        )
+    except AuthError as error:
+        challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return problem(error.status, error.detail, challenge)
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in otlp.MEDIA_TYPES:
+        return problem(415, f"Content-Type must be {otlp.PROTOBUF} or {otlp.JSON}")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in otlp.CONTENT_ENCODINGS:
+        return problem(415, "Content-Encoding must be gzip or absent")
+    limit = state.settings.max_body_bytes
+    received_at = time.time_ns()
+    try:
+        body = await _read_body(request, limit)
+        records = _decode_records(body, media_type, encoding, limit, principal, received_at)
+    except (_BodyTooLargeError, otlp.BodyTooLargeError):
+        return problem(413, f"the body exceeds {limit} bytes")
+    except otlp.OtlpError as error:
+        return problem(400, str(error))
+    if records:
+        try:
+            await asyncio.wrap_future(state.spool.append(records, received_at))
+        except SpoolFullError as error:
+            return problem(503, str(error), {"Retry-After": RETRY_AFTER_SECONDS})
+        except SpoolUnavailableError as error:
+            logger.error("spool write failed: %s", error)
+            return problem(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
+    return Response(_EMPTY_RESPONSE[media_type], media_type=media_type)
+
+
+def node_only(handler: Handler) -> Handler:
+    """Control-plane endpoints: the caller must hold the node token."""
+
+    async def guarded(request: Request) -> Response:
+        expected = _state(request).settings.node_token_sha256
+        if not is_node_token(request.headers.get("authorization"), expected):
+            return problem(401, "the node token is required", {"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    return guarded
+
+
+def _query_int(request: Request, name: str, default: int, minimum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}")
+    return int(raw)
+
+
+@node_only
+async def pull(request: Request) -> Response:
+    try:
+        after = _query_int(request, "after", 0, 0)
+        limit = min(_query_int(request, "limit", PULL_DEFAULT_LIMIT, 1), PULL_MAX_LIMIT)
+    except ValueError as error:
+        return problem(400, str(error))
+    rows = await run_in_threadpool(_state(request).spool.read, after, limit, PULL_MAX_BYTES)
+    return Response(
+        b"".join(body + b"\n" for _, body in rows),
+        media_type="application/x-ndjson",
+        headers={
+            "X-ACP-Next-Cursor": str(rows[-1][0] if rows else after),
+            "X-ACP-Count": str(len(rows)),
+        },
+    )
+
+
+@node_only
+async def ack(request: Request) -> Response:
+    try:
+        doc = orjson.loads(await _read_body(request, ACK_MAX_BODY_BYTES))
+    except (_BodyTooLargeError, orjson.JSONDecodeError):
+        return problem(400, 'the body must be {"cursor": <integer>}')
+    cursor = doc.get("cursor") if isinstance(doc, dict) else None
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
+        return problem(400, "cursor must be a non-negative integer")
+    try:
+        acked = await asyncio.wrap_future(_state(request).spool.ack(cursor))
+    except AckBeyondLastError as error:
+        return problem(409, str(error))
+    except SpoolUnavailableError as error:
+        logger.error("spool ack failed: %s", error)
+        return problem(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
+    return _json({"acked_cursor": acked})
+
+
+@node_only
+async def heartbeat(request: Request) -> Response:
+    state = _state(request)
+    config = state.config.current
+    spool = state.spool.stats
+    return _json(
+        {
+            "node_id": config.node_id if config else None,
+            "version": edge.__version__,
+            "started_at": state.started_at.isoformat(),
+            "uptime_seconds": round(time.monotonic() - state.started_monotonic, 3),
+            "config_version": config.version if config else None,
+            "spool": {
+                "records": spool.records,
+                "bytes": spool.bytes,
+                "max_bytes": spool.max_bytes,
+                "oldest_unpulled_unix_nano": spool.oldest_unpulled_unix_nano,
+                "acked_cursor": spool.acked_cursor,
+                "last_cursor": spool.last_cursor,
+            },
+            "host": await run_in_threadpool(host_stats, state.settings.data_dir),
+        }
+    )
+
+
+@node_only
+async def put_config(request: Request) -> Response:
+    state = _state(request)
+    try:
+        body = await _read_body(request, state.settings.max_body_bytes)
+    except _BodyTooLargeError:
+        return problem(413, f"the body exceeds {state.settings.max_body_bytes} bytes")
+    try:
+        config = await run_in_threadpool(state.config.apply, body)
+    except ConfigError as error:
+        return problem(400, str(error))
+    except StaleConfigError as error:
+        return problem(409, str(error))
+    logger.info("configuration version %s applied", config.version)
+    return _json({"version": config.version})
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        config = ConfigStore(settings.data_dir / "config.json")
+        config.load()
+        spool = Spool(settings.data_dir / "spool.sqlite3", settings.max_spool_bytes)
+        prime_cpu_percent()
+        app.state.edge = EdgeState(
+            settings=settings,
+            config=config,
+            spool=spool,
+            started_at=datetime.now(UTC),
+            started_monotonic=time.monotonic(),
+        )
+        try:
+            yield
+        finally:
+            spool.close()
+
+    return Starlette(
+        routes=[
+            Route("/v1/traces", traces, methods=["POST"]),
+            Route("/v1/pull", pull, methods=["GET"]),
+            Route("/v1/ack", ack, methods=["POST"]),
+            Route("/v1/heartbeat", heartbeat, methods=["GET"]),
+            Route("/v1/config", put_config, methods=["PUT"]),
+        ],
+        lifespan=lifespan,
+    )

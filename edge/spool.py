@@ -1,0 +1,269 @@
+"""The durable spool: SQLite in WAL mode, fsync on every commit.
+
+A request is answered 200 only after its records are committed, so what an agent was
+told is stored survives a crash (kill -9, power loss). One writer thread owns the write
+connection and commits the requests that queued up while it was busy in one
+transaction (group commit): one fsync serves many requests, each still whole or not at
+all. Reads (pull) use a second connection; WAL lets them run beside the writer.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+# AUTOINCREMENT: a cursor is never reused, even once every record has been acked and
+# deleted, so the control plane's "after" stays valid across acks and restarts.
+
+_MAX_GROUP = 512
+
+
+class SpoolFullError(Exception):
+    """Accepting the records would exceed the spool's size bound; nothing was written."""
+
+
+class SpoolUnavailableError(Exception):
+    """SQLite could not commit (disk full, I/O error); nothing was written."""
+
+
+class AckBeyondLastError(ValueError):
+    """The cursor is past the last record ever stored."""
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    records: int
+    bytes: int
+    max_bytes: int
+    oldest_unpulled_unix_nano: int | None
+    """``received_at`` of the oldest record not yet acked."""
+    acked_cursor: int
+    last_cursor: int
+
+
+@dataclass
+class _Append:
+    records: Sequence[tuple[str, bytes]]
+    received_at: int
+    size: int
+    future: Future[int]
+
+
+@dataclass
+class _Ack:
+    cursor: int
+    future: Future[int]
+
+
+_Job = _Append | _Ack | None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout = 10000")
+    connection.execute("PRAGMA synchronous = FULL")
+    return connection
+
+
+class Spool:
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._writer = _connect(path)
+        self._writer.execute("PRAGMA page_size = 16384")
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        self._writer.execute("PRAGMA journal_size_limit = 67108864")
+        self._writer.executescript(_SCHEMA)
+        self._reader = _connect(path)
+        self._read_lock = threading.Lock()
+        self._records, self._bytes = self._writer.execute(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM spool"
+        ).fetchone()
+        (self._last_cursor,) = self._writer.execute(
+            "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'spool'"
+        ).fetchone()
+        (self._acked_cursor,) = self._writer.execute(
+            "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'acked_cursor'"
+        ).fetchone()
+        self._oldest = self._query_oldest()
+        self.stats = self._snapshot()
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="edge-spool-writer", daemon=True)
+        self._thread.start()
+
+    def append(self, records: Sequence[tuple[str, bytes]], received_at: int) -> Future[int]:
+        """Queue ``(event_id, body)`` records for one commit; the future resolves to the
+        last cursor once they are durable, or fails with SpoolFullError /
+        SpoolUnavailableError having written none of them."""
+        future: Future[int] = Future()
+        size = sum(len(body) for _, body in records)
+        self._submit(_Append(records, received_at, size, future))
+        return future
+
+    def ack(self, cursor: int) -> Future[int]:
+        """Delete the records up to ``cursor`` and remember it durably; resolves to the
+        acked cursor (unchanged when ``cursor`` is not above it)."""
+        future: Future[int] = Future()
+        self._submit(_Ack(cursor, future))
+        return future
+
+    def read(self, after: int, limit: int, max_bytes: int) -> list[tuple[int, bytes]]:
+        """Records with cursor > ``after``, oldest first: at most ``limit`` of them and,
+        beyond the first, no more than ``max_bytes`` of bodies."""
+        batch: list[tuple[int, bytes]] = []
+        total = 0
+        with (
+            self._read_lock,
+            closing(
+                self._reader.execute(
+                    "SELECT cursor, body FROM spool WHERE cursor > ? ORDER BY cursor LIMIT ?",
+                    (after, limit),
+                )
+            ) as rows,
+        ):
+            for cursor, body in rows:
+                if batch and total + len(body) > max_bytes:
+                    break
+                batch.append((cursor, body))
+                total += len(body)
+        return batch
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join()
+        self._reader.close()
+        self._writer.close()
+
+    def _submit(self, job: _Append | _Ack) -> None:
+        if self._closed:
+            raise SpoolUnavailableError("the spool is closed")
+        self._jobs.put(job)
+
+    def _snapshot(self) -> SpoolStats:
+        return SpoolStats(
+            records=self._records,
+            bytes=self._bytes,
+            max_bytes=self.max_bytes,
+            oldest_unpulled_unix_nano=self._oldest,
+            acked_cursor=self._acked_cursor,
+            last_cursor=self._last_cursor,
+        )
+
+    def _query_oldest(self) -> int | None:
+        row = self._writer.execute(
+            "SELECT received_at FROM spool ORDER BY cursor LIMIT 1"
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _run(self) -> None:
+        while True:
+            group: list[_Append] = []
+            job = self._jobs.get()
+            while job is not None:
+                if job.future.set_running_or_notify_cancel():
+                    if isinstance(job, _Ack):
+                        self._commit_appends(group)
+                        group = []
+                        self._commit_ack(job)
+                    else:
+                        group.append(job)
+                if len(group) >= _MAX_GROUP:
+                    break
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+            self._commit_appends(group)
+            if job is None:
+                return
+
+    def _commit_appends(self, group: list[_Append]) -> None:
+        accepted: list[_Append] = []
+        size = self._bytes
+        for job in group:
+            if size + job.size > self.max_bytes:
+                job.future.set_exception(
+                    SpoolFullError(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
+                )
+            else:
+                size += job.size
+                accepted.append(job)
+        rows = [(eid, body, job.received_at) for job in accepted for eid, body in job.records]
+        if rows:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                self._writer.executemany(
+                    "INSERT INTO spool (event_id, body, received_at) VALUES (?, ?, ?)", rows
+                )
+                (last,) = self._writer.execute("SELECT last_insert_rowid()").fetchone()
+                self._writer.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                for job in accepted:
+                    job.future.set_exception(SpoolUnavailableError(str(error)))
+                return
+            if self._oldest is None:
+                self._oldest = accepted[0].received_at
+            self._records += len(rows)
+            self._bytes = size
+            self._last_cursor = last
+            self.stats = self._snapshot()
+        for job in accepted:
+            job.future.set_result(self._last_cursor)
+
+    def _commit_ack(self, job: _Ack) -> None:
+        if job.cursor > self._last_cursor:
+            job.future.set_exception(
+                AckBeyondLastError(
+                    f"cursor {job.cursor} is past the last record ({self._last_cursor})"
+                )
+            )
+            return
+        if job.cursor <= self._acked_cursor:
+            job.future.set_result(self._acked_cursor)
+            return
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            count, size = self._writer.execute(
+                "SELECT count(*), coalesce(sum(length(body)), 0) FROM spool WHERE cursor <= ?",
+                (job.cursor,),
+            ).fetchone()
+            self._writer.execute("DELETE FROM spool WHERE cursor <= ?", (job.cursor,))
+            self._writer.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('acked_cursor', ?)",
+                (job.cursor,),
+            )
+            oldest = self._query_oldest()
+            self._writer.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            job.future.set_exception(SpoolUnavailableError(str(error)))
+            return
+        self._records -= count
+        self._bytes -= size
+        self._acked_cursor = job.cursor
+        self._oldest = oldest
+        self.stats = self._snapshot()
+        job.future.set_result(self._acked_cursor)
+
+    def _rollback(self) -> None:
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")

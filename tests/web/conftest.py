@@ -1,0 +1,58 @@
+"""Two tenants with people and objects, for the console and portal tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from controlplane.accounts.models import User
+from controlplane.audit.services import Actor
+from controlplane.core.tenancy import all_tenants_context
+from tenants.models import Department, Invitation, Membership, Tenant
+from tenants.services import department_create, invitation_create
+from tests.conftest import SYSTEM
+
+
+@dataclass
+class World:
+    a: Tenant
+    b: Tenant
+    a_owner: User
+    a_admin: User
+    a_member: User
+    b_owner: User
+    b_member: User
+    b_department: Department
+    b_invitation: Invitation
+    a_department: Department
+
+    def membership(self, user: User) -> Membership:
+        with all_tenants_context():
+            return Membership.unscoped.select_related("user").get(user=user)
+
+
+@pytest.fixture
+def world(tenant_a: Tenant, tenant_b: Tenant, make_customer: Callable[..., User]) -> World:
+    b_owner = make_customer(tenant_b, "owner")
+    b_invitation, _ = invitation_create(
+        actor=Actor.for_user(b_owner),
+        tenant=tenant_b,
+        email="newcomer@globex.example",
+        role="member",
+    )
+    return World(
+        a=tenant_a,
+        b=tenant_b,
+        a_owner=make_customer(tenant_a, "owner"),
+        a_admin=make_customer(tenant_a, "admin"),
+        a_member=make_customer(tenant_a, "member"),
+        b_owner=b_owner,
+        b_member=make_customer(tenant_b, "member"),
+        b_department=department_create(
+            actor=SYSTEM, tenant=tenant_b, name="Globex R&D", code="GX-1"
+        ),
+        b_invitation=b_invitation,
+        a_department=department_create(actor=SYSTEM, tenant=tenant_a, name="Finance", code="FIN"),
+    )

@@ -1,0 +1,188 @@
+"""Who reaches which page. The URL lists come from the URLconf, so a new console or
+portal URL is covered here without being added by hand."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from django.urls import URLPattern, reverse
+
+from controlplane.accounts.models import User
+from controlplane.web import urls as web_urls
+from tests.conftest import signed_in
+from tests.web.conftest import World
+
+pytestmark = pytest.mark.django_db
+
+
+def _patterns(prefix: str) -> list[URLPattern]:
+    return [
+        p
+        for p in web_urls.urlpatterns
+        if isinstance(p, URLPattern) and p.name and p.name.startswith(prefix)
+    ]
+
+
+PORTAL = [p.name for p in _patterns("portal_")]
+CONSOLE = [p.name for p in _patterns("console_")]
+_ROUTES = {p.name: str(p.pattern) for p in web_urls.urlpatterns if isinstance(p, URLPattern)}
+# The object a URL's <uuid:pk> names, by the path segment in front of it.
+_OBJECT_OF_SEGMENT = {
+    "people": "membership",
+    "invitations": "invitation",
+    "departments": "department",
+}
+
+
+def _pk_kind(name: str) -> str | None:
+    parts = _ROUTES[name].strip("/").split("/")
+    if "<uuid:pk>" not in parts:
+        return None
+    return _OBJECT_OF_SEGMENT[parts[parts.index("<uuid:pk>") - 1]]
+
+
+def _objects_of_b(world: World) -> dict[str, uuid.UUID]:
+    return {
+        "membership": world.membership(world.b_owner).pk,
+        "invitation": world.b_invitation.pk,
+        "department": world.b_department.pk,
+    }
+
+
+def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
+    kind = _pk_kind(name)
+    if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
+        return reverse(f"web:{name}")
+    args: list[object] = [slug] + ([objects[kind]] if kind else [])
+    return reverse(f"web:{name}", args=args)
+
+
+def test_the_lists_cover_the_areas() -> None:
+    assert {"portal_home", "portal_people", "portal_member_role", "portal_settings"} <= set(PORTAL)
+    assert {"console_tenants", "console_tenant", "console_audit"} <= set(CONSOLE)
+    assert all(_pk_kind(name) in (None, *_OBJECT_OF_SEGMENT.values()) for name in PORTAL + CONSOLE)
+
+
+@pytest.mark.parametrize("name", PORTAL)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_outsider_gets_404_on_every_portal_url_of_another_tenant(
+    world: World, name: str, method: str
+) -> None:
+    client = signed_in(world.a_owner)
+    url = _url(name, world.b.slug, _objects_of_b(world))
+    response = getattr(client, method)(url)
+    assert response.status_code == 404, url
+
+
+@pytest.mark.parametrize("name", [n for n in PORTAL if _pk_kind(n)])
+def test_owner_gets_404_for_another_tenants_object_in_their_own_portal(
+    world: World, name: str
+) -> None:
+    """Tenant A's owner, in A's portal, naming an object of B by id. (These URLs take
+    only POST; a GET is 405 whatever the id, so it tells nothing either.)"""
+    client = signed_in(world.a_owner)
+    url = _url(name, world.a.slug, _objects_of_b(world))
+    assert client.post(url, {"role": "member", "name": "x"}).status_code == 404, url
+
+
+@pytest.mark.parametrize("name", [n for n in CONSOLE if _pk_kind(n)])
+def test_console_object_urls_only_accept_objects_of_the_tenant_in_the_url(
+    world: World, make_staff: Callable[..., User], name: str
+) -> None:
+    client = signed_in(make_staff("operator"))
+    url = _url(name, world.a.slug, _objects_of_b(world))
+    assert client.post(url, {"role": "member", "name": "x"}).status_code == 404, url
+
+
+@pytest.mark.parametrize("name", PORTAL)
+def test_missing_tenant_and_non_member_look_the_same(world: World, name: str) -> None:
+    client = signed_in(world.a_owner)
+    missing = client.get(_url(name, "no-such-tenant", _objects_of_b(world)))
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("name", CONSOLE)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_customer_gets_404_on_every_console_url(world: World, name: str, method: str) -> None:
+    client = signed_in(world.a_owner)
+    url = _url(name, world.b.slug, _objects_of_b(world))
+    assert getattr(client, method)(url).status_code == 404, url
+
+
+@pytest.mark.parametrize("name", CONSOLE)
+def test_auditor_gets_403_on_every_console_write(
+    world: World, make_staff: Callable[..., User], name: str
+) -> None:
+    client = signed_in(make_staff("auditor"))
+    url = _url(name, world.b.slug, _objects_of_b(world))
+    assert client.post(url, {"name": "x", "role": "owner"}).status_code == 403, url
+
+
+@pytest.mark.parametrize("name", ["console_tenants", "console_staff", "console_audit"])
+def test_auditor_reads_console_pages(
+    world: World, make_staff: Callable[..., User], name: str
+) -> None:
+    response = signed_in(make_staff("auditor")).get(reverse(f"web:{name}"))
+    assert response.status_code == 200
+    assert b"Create tenant" not in response.content
+
+
+def test_auditor_reads_tenant_detail_without_forms(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    response = signed_in(make_staff("auditor")).get(
+        reverse("web:console_tenant", args=[world.b.slug])
+    )
+    assert response.status_code == 200
+    assert b"Globex R&amp;D" in response.content
+    assert b"<form" not in response.content.split(b'<main id="main"')[1]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in PORTAL if n.endswith(("home", "people", "departments", "audit", "settings"))],
+)
+def test_every_member_role_reads_the_portal_pages(
+    world: World, make_customer: Callable[..., User], name: str
+) -> None:
+    for role in ("owner", "admin", "member", "billing", "viewer"):
+        client = signed_in(make_customer(world.a, role))
+        response = client.get(reverse(f"web:{name}", args=[world.a.slug]))
+        assert response.status_code == 200, (role, name)
+
+
+@pytest.mark.parametrize("name", [n for n in PORTAL if n not in ("portal_settings",)])
+def test_member_gets_403_on_portal_writes(world: World, name: str) -> None:
+    client = signed_in(world.a_member)
+    objects = {
+        "membership": world.membership(world.a_owner).pk,
+        "invitation": uuid.uuid4(),
+        "department": world.a_department.pk,
+    }
+    url = _url(name, world.a.slug, objects)
+    assert client.post(url, {"role": "owner", "name": "x"}).status_code == 403, url
+
+
+def test_anonymous_is_sent_to_login(world: World) -> None:
+    from django.test import Client
+
+    for url in (reverse("web:console_tenants"), reverse("web:portal_home", args=[world.a.slug])):
+        response = Client().get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_suspended_tenant_portal_is_404(world: World) -> None:
+    from tenants.services import tenant_update
+    from tests.conftest import SYSTEM
+
+    tenant_update(actor=SYSTEM, tenant=world.a, status="suspended")
+    response = signed_in(world.a_owner).get(reverse("web:portal_home", args=[world.a.slug]))
+    assert response.status_code == 404
+
+
+def test_staff_are_not_members_of_a_portal(world: World, make_staff: Callable[..., User]) -> None:
+    response = signed_in(make_staff("admin")).get(reverse("web:portal_home", args=[world.a.slug]))
+    assert response.status_code == 404
