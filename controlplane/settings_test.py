@@ -4,14 +4,16 @@ Each pytest-xdist worker gets its own chDB directory, since chDB locks a directo
 one process.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["CONTROLPLANE_ENV"] = "test"
-os.environ.setdefault(
-    "CHDB_PATH",
-    tempfile.mkdtemp(prefix=f"chdb-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"),
-)
+if "CHDB_PATH" not in os.environ:
+    _chdb_dir = tempfile.mkdtemp(prefix=f"chdb-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+    os.environ["CHDB_PATH"] = _chdb_dir
+    atexit.register(shutil.rmtree, _chdb_dir, ignore_errors=True)
 
 from controlplane.settings import *  # noqa: F403
 

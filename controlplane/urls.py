@@ -1,5 +1,7 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from controlplane.api.views.fallback import NotFoundView
 from controlplane.web import health
 
 urlpatterns = [
@@ -8,4 +10,9 @@ urlpatterns = [
     path("", include("controlplane.accounts.urls")),
     path("", include("controlplane.web.urls")),
     path("api/v1/", include("controlplane.api.urls")),
+    # OpenAPI 3: YAML, or JSON with ?format=json. The docs page loads Swagger UI from
+    # this app's static files (SPECTACULAR_SETTINGS["SWAGGER_UI_DIST"]).
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", NotFoundView.as_view()),
 ]

@@ -122,7 +122,9 @@ async def traces(request: Request) -> Response:
     received_at = time.time_ns()
     try:
         body = await _read_body(request, limit)
-        records = _decode_records(body, media_type, encoding, limit, principal, received_at)
+        records = await run_in_threadpool(
+            _decode_records, body, media_type, encoding, limit, principal, received_at
+        )
     except (_BodyTooLargeError, otlp.BodyTooLargeError):
         return problem(413, f"the body exceeds {limit} bytes")
     except otlp.OtlpError as error:

@@ -23,6 +23,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from edge.auth import Principal
 
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+MEDIA_TYPES = (PROTOBUF, JSON)
+CONTENT_ENCODINGS = ("identity", "gzip")
+
 EVENT_NAMESPACE = uuid.UUID("6f1e2c3a-9d1b-4b7e-8f3a-2c5d7e9a1b40")
 RECORD_VERSION = 1
 
@@ -32,6 +37,7 @@ TOOL_OPERATION = "execute_tool"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 _TIMEOUT_MARKERS = ("timeout", "timed out")
+_MAX_INT64 = 2**63 - 1
 
 
 class OtlpError(ValueError):
@@ -54,12 +60,6 @@ def gunzip(body: bytes, limit: int) -> bytes:
     if not inflater.eof:
         raise OtlpError("the gzip stream is truncated")
     return data
-
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
-MEDIA_TYPES = (PROTOBUF, JSON)
-CONTENT_ENCODINGS = ("identity", "gzip")
 
 
 def decode_request(
@@ -173,7 +173,7 @@ def _take_count(attrs: dict[str, Any], *names: str) -> int:
             isinstance(value, str) and value.isascii() and value.isdigit()
         ):
             value = int(value)
-        if isinstance(value, int) and value >= 0:
+        if isinstance(value, int) and 0 <= value <= _MAX_INT64:
             del attrs[name]
             return value
     return 0

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -105,6 +105,29 @@ def department_delete(*, actor: Actor, department: Department) -> None:
         department.delete()
 
 
+def can_manage_owners(acting_role: str | None) -> bool:
+    """Whether someone acting with ``acting_role`` may grant, change or remove the owner
+    role: owners may, and MSP staff, who act with no tenant role (None)."""
+    return acting_role is None or acting_role == TenantRole.OWNER
+
+
+def grantable_roles(acting_role: str | None) -> list[str]:
+    """The roles someone acting with ``acting_role`` may hand out."""
+    if can_manage_owners(acting_role):
+        return list(TenantRole.values)
+    return [role for role in TenantRole.values if role != TenantRole.OWNER]
+
+
+def may_change_membership(acting_role: str | None, membership: Membership) -> bool:
+    """Whether the owner rule lets ``acting_role`` change or remove ``membership``."""
+    return can_manage_owners(acting_role) or membership.role != TenantRole.OWNER
+
+
+def _require_owner_rule(acting_role: str | None, *roles: str) -> None:
+    if TenantRole.OWNER in roles and not can_manage_owners(acting_role):
+        raise PermissionDenied("Only an owner can grant, change or remove the owner role.")
+
+
 def _require_owner_left(membership: Membership, *, new_role: str | None) -> None:
     if membership.role != TenantRole.OWNER or new_role == TenantRole.OWNER:
         return
@@ -115,9 +138,14 @@ def _require_owner_left(membership: Membership, *, new_role: str | None) -> None
         raise ValidationError("A tenant must keep at least one owner.")
 
 
-def membership_change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
+def membership_change_role(
+    *, actor: Actor, membership: Membership, role: str, acting_role: str | None = None
+) -> Membership:
+    """Give ``membership`` another role. ``acting_role`` is the tenant role of the person
+    making the change, None for MSP staff: only owners and staff touch the owner role."""
     if role not in TenantRole.values:
-        raise ValidationError(f"Unknown role {role!r}.")
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    _require_owner_rule(acting_role, membership.role, role)
     with tenant_context(membership.tenant_id):
         _require_owner_left(membership, new_role=role)
         before = snapshot(membership)
@@ -134,8 +162,14 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
     return membership
 
 
-def membership_remove(*, actor: Actor, membership: Membership) -> None:
-    """Remove a person from their tenant; their account is deactivated with it."""
+def membership_remove(
+    *, actor: Actor, membership: Membership, acting_role: str | None = None
+) -> None:
+    """Remove a person from their tenant; their account is deactivated with it.
+
+    ``acting_role`` as for ``membership_change_role``: only owners and staff remove owners.
+    """
+    _require_owner_rule(acting_role, membership.role)
     with tenant_context(membership.tenant_id):
         _require_owner_left(membership, new_role=None)
         user = membership.user
@@ -156,12 +190,16 @@ def _token_hash(token: str) -> str:
 
 
 def invitation_create(
-    *, actor: Actor, tenant: Tenant, email: str, role: str
+    *, actor: Actor, tenant: Tenant, email: str, role: str, acting_role: str | None = None
 ) -> tuple[Invitation, str]:
-    """Invite ``email`` to ``tenant``; send the link and return it too (shown once)."""
+    """Invite ``email`` to ``tenant``; send the link and return it too (shown once).
+
+    ``acting_role`` as for ``membership_change_role``: only owners and staff invite owners.
+    """
     email = email.strip().lower()
     if role not in TenantRole.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
+    _require_owner_rule(acting_role, role)
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "This email already has an account."})
     token = secrets.token_urlsafe(32)

@@ -82,3 +82,12 @@ def signed_in(user: User, *, mfa_passed: bool = True) -> Client:
         session[SESSION_MFA_VERIFIED_AT] = timezone.now().isoformat()
         session.save()
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clickhouse_schema() -> None:
+    """Apply the ClickHouse migrations once per test process (its own chDB directory)."""
+    from controlplane.analytics import get_store
+    from controlplane.analytics.migrations_runner import migrate
+
+    migrate(get_store())

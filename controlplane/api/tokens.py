@@ -8,6 +8,7 @@ import hmac
 import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -71,3 +72,40 @@ def api_token_authenticate(plaintext: str) -> ApiToken | None:
     if not token.is_usable or not token.user.is_active:
         return None
     return token
+
+
+def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
+    """Revoke ``token``: it stops working at once. Revoking twice changes nothing."""
+    if token.revoked_at is not None:
+        return token
+    with transaction.atomic():
+        before = snapshot(token)
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="api_token.revoked",
+            target=token,
+            tenant_id=token.tenant_id or _tenant_of(token.user),
+            before=before,
+            after=snapshot(token),
+        )
+    return token
+
+
+def api_token_tenant_for(
+    *, user: User, via: ApiToken | None, tenant_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The tenant a new token of ``user`` is limited to, asked for ``tenant_id``.
+
+    A token is never broader than the person or the token that makes it: a customer's
+    is limited to their own tenant; one made with a tenant-limited token is limited to
+    that tenant. Raises ValidationError (on ``tenant``) for any other tenant.
+    """
+    own = None if user.is_msp_staff else _tenant_of(user)
+    limits = [t for t in (own, via.tenant_id if via else None) if t is not None]
+    if tenant_id is None:
+        return limits[0] if limits else None
+    if any(limit != tenant_id for limit in limits):
+        raise ValidationError({"tenant": "You cannot make a token for this tenant."})
+    return tenant_id

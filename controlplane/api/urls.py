@@ -1,9 +1,38 @@
-from django.urls import path
+"""/api/v1/: the resources, each a viewset on one router. Tenant resources live under
+/api/v1/tenants/{tenant_slug}/; a new one is one more ``register`` line."""
 
-from controlplane.api import views
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from controlplane.api.base import TENANT_SLUG
+from controlplane.api.views import accounts, registry, telemetry, tenants
+from controlplane.api.views.fallback import NotFoundView
 
 app_name = "api"
 
+TENANT = f"tenants/<slug:{TENANT_SLUG}>"
+
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("tokens", accounts.ApiTokenViewSet, basename="token")
+router.register("model-prices", accounts.ModelPriceViewSet, basename="model-price")
+router.register("tenants", tenants.TenantViewSet, basename="tenant")
+router.register(f"{TENANT}/departments", tenants.DepartmentViewSet, basename="department")
+router.register(f"{TENANT}/memberships", tenants.MembershipViewSet, basename="membership")
+router.register(f"{TENANT}/invitations", tenants.InvitationViewSet, basename="invitation")
+router.register(f"{TENANT}/sites", registry.SiteViewSet, basename="site")
+router.register(f"{TENANT}/edge-nodes", registry.EdgeNodeViewSet, basename="edge-node")
+router.register(f"{TENANT}/devices", registry.DeviceViewSet, basename="device")
+router.register(f"{TENANT}/agents", registry.AgentViewSet, basename="agent")
+router.register(
+    f"{TENANT}/agents/<uuid:{registry.AGENT_ID}>/keys",
+    registry.AgentKeyViewSet,
+    basename="agent-key",
+)
+router.register(f"{TENANT}/usage", telemetry.UsageViewSet, basename="usage")
+router.register(f"{TENANT}/traces", telemetry.TraceViewSet, basename="trace")
+
 urlpatterns = [
-    path("me", views.me, name="me"),
+    path("me", accounts.MeView.as_view(), name="me"),
+    *router.urls,
+    re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),
 ]

@@ -6,7 +6,8 @@ Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md):
 2. The batch is written to the ledger (``ON CONFLICT DO NOTHING`` on the event id) and,
    in the same transaction, remembered as the node's *pending* batch: after and upto
    cursors and its size.
-3. ClickHouse gets the batch with the insert deduplication token ``node:after:upto``.
+3. ClickHouse gets the batch with the insert deduplication token
+   ``node:after:upto:digest``.
    A retry of a pending batch re-pulls exactly the same records (``limit`` = its size;
    nothing is deleted at the edge before the ack), so the token matches and ClickHouse
    drops the copy.
@@ -17,6 +18,7 @@ Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 import uuid
@@ -107,8 +109,18 @@ def _sync_node(node: EdgeNode, edge: EdgeClient) -> None:
         node.config_version_applied = int(heartbeat.get("config_version") or 0)
     node.heartbeat = heartbeat
     node.heartbeat_at = timezone.now()
-    acked = int((heartbeat.get("spool") or {}).get("acked_cursor") or 0)
-    if node.cursor > acked:
+    spool = heartbeat.get("spool") or {}
+    if int(spool.get("last_cursor") or 0) < node.cursor:
+        # The node lost its spool (a new data directory): its cursors restarted. Pull
+        # from the start; the ledger and ClickHouse drop events they already have.
+        logger.warning("edge node %s restarted its spool; pulling from 0", node.pk)
+        node.cursor = 0
+        node.pending_after = node.pending_upto = node.pending_count = None
+        with tenant_context(node.tenant_id):
+            EdgeNode.objects.filter(pk=node.pk).update(
+                cursor=0, pending_after=None, pending_upto=None, pending_count=None
+            )
+    elif node.cursor > int(spool.get("acked_cursor") or 0):
         edge.ack(node.cursor)
     with tenant_context(node.tenant_id):
         EdgeNode.objects.filter(pk=node.pk).update(
@@ -150,7 +162,9 @@ def _write_batch(node: EdgeNode, after: int, pulled: Pulled, result: PullResult)
         EdgeNode.objects.filter(pk=node.pk).update(
             pending_after=after, pending_upto=pulled.next_cursor, pending_count=len(pulled.lines)
         )
-    spans_insert(batch.spans, dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}")
+    # The content digest keeps the token unique if a node ever reuses cursors.
+    digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
+    spans_insert(batch.spans, dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}:{digest}")
     with tenant_context(node.tenant_id):
         EdgeNode.objects.filter(pk=node.pk).update(
             cursor=pulled.next_cursor, pending_after=None, pending_upto=None, pending_count=None

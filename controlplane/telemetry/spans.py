@@ -16,10 +16,17 @@ def spans_insert(columns: dict[str, list[Any]], *, dedup_token: str) -> None:
     """Insert one batch. The same token again (a retried batch) is dropped by ClickHouse."""
     if not columns["event_id"]:
         return
-    table = pa.table({name: columns[name] for name in SPAN_COLUMNS}, schema=SPANS_SCHEMA)
+    data = {
+        name: [str(v) for v in columns[name]] if name in _UUID_COLUMNS else columns[name]
+        for name in SPAN_COLUMNS
+    }
+    table = pa.table(data, schema=SPANS_SCHEMA)
     get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
 
 
+_UUID_COLUMNS = frozenset(
+    {"tenant_id", "event_id", "department_id", "agent_id", "site_id", "edge_node_id"}
+)
 SPANS_SCHEMA = pa.schema(
     [
         ("tenant_id", pa.string()),

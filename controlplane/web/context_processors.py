@@ -6,6 +6,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from tenants.models import Tenant
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -21,7 +23,7 @@ class NavItem:
     roles: frozenset[str] | None = None
 
 
-# A new section adds one entry here. Planned: Dashboards, Traces, Alerts, Agents,
+# A new section adds one entry here. Planned: Dashboards, Alerts,
 # Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
 CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Tenants", "web:console_tenants", also_current=("console_tenant",)),
@@ -29,8 +31,24 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "web:console_audit"),
 )
 
+_AGENT_PAGES = ("agent", "agent_create", "agent_update")
+
+# The pages of one tenant in the console, shown under the console entries while a
+# tenant's page is open. Their URL names take the tenant slug.
+CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "web:console_tenant"),
+    NavItem(
+        "Agents", "web:console_agents", also_current=tuple(f"console_{n}" for n in _AGENT_PAGES)
+    ),
+    NavItem("Traces", "web:console_traces", also_current=("console_trace",)),
+    NavItem("Sites & edge nodes", "web:console_sites", also_current=("console_site",)),
+)
+
 PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "web:portal_home"),
+    NavItem("Agents", "web:portal_agents", also_current=tuple(f"portal_{n}" for n in _AGENT_PAGES)),
+    NavItem("Traces", "web:portal_traces", also_current=("portal_trace",)),
+    NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),
     NavItem("Audit log", "web:portal_audit"),
@@ -38,39 +56,69 @@ PORTAL_NAV: tuple[NavItem, ...] = (
 )
 
 
-def _items(request: HttpRequest, area: str | None) -> list[dict[str, Any]]:
+def _current(request: HttpRequest) -> tuple[str | None, dict[str, Any]]:
     match = getattr(request, "resolver_match", None)
-    current = match.url_name if match else None
-    if area == "console":
-        entries, args = CONSOLE_NAV, []
-        role = None
-    elif area == "portal":
-        entries, args = PORTAL_NAV, [request.tenant.slug]  # type: ignore[attr-defined]
-        role = request.membership.role  # type: ignore[attr-defined]
-    else:
-        return []
+    return (match.url_name, match.kwargs) if match else (None, {})
+
+
+def _entries(
+    entries: tuple[NavItem, ...], args: list[str], current: str | None, role: str | None
+) -> list[dict[str, Any]]:
     items = []
     for entry in entries:
         if entry.roles is not None and role not in entry.roles:
             continue
         name = entry.url_name.split(":")[-1]
+        is_current = current == name or current in entry.also_current
         items.append(
             {
                 "label": entry.label,
                 "url": reverse(entry.url_name, args=args),
-                "current": current == name or current in entry.also_current,
+                "current": is_current,
+                "aria_current": "page" if is_current else "",
             }
         )
     return items
+
+
+def _items(request: HttpRequest, area: str | None) -> list[dict[str, Any]]:
+    current, _ = _current(request)
+    if area == "console":
+        return _entries(CONSOLE_NAV, [], current, None)
+    if area == "portal":
+        tenant, membership = request.tenant, request.membership  # type: ignore[attr-defined]
+        return _entries(PORTAL_NAV, [tenant.slug], current, membership.role)
+    return []
+
+
+def _console_tenant(request: HttpRequest, area: str | None) -> Tenant | None:
+    """The tenant whose console page is open, if one is."""
+    current, kwargs = _current(request)
+    if area != "console" or not current or "slug" not in kwargs:
+        return None
+    return Tenant.objects.filter(slug=kwargs["slug"]).first()
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """What the layout needs to draw its navigation: the area, the tenant and the
     entries of the side navigation."""
     area = getattr(request, "nav_area", None)
+    items = _items(request, area)
+    console_tenant = _console_tenant(request, area)
+    tenant_items = []
+    if console_tenant is not None:
+        current, _ = _current(request)
+        tenant_items = _entries(CONSOLE_TENANT_NAV, [console_tenant.slug], current, None)
+        # The tenant's own entry below holds the page; "Tenants" is the section it is in.
+        tenants_url = reverse("web:console_tenants")
+        for item in items:
+            if item["url"] == tenants_url:
+                item.update(current=True, aria_current="true")
     return {
         "nav_area": area,
         "nav_tenant": getattr(request, "tenant", None),
-        "nav_items": _items(request, area),
+        "nav_items": items,
         "nav_label": "Console" if area == "console" else "Portal",
+        "nav_console_tenant": console_tenant,
+        "nav_tenant_items": tenant_items,
     }

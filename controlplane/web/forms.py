@@ -3,6 +3,7 @@ tenants/services.py make the change and enforce the rules."""
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,3 +131,264 @@ class AuditFilterForm(forms.Form):
                 choices=[("", "All tenants"), ("-", "MSP-level only")]
                 + [(t.slug, t.name) for t in tenants],
             )
+
+
+# --- registry: sites, edge nodes, devices, agents ---------------------------------------
+
+
+class SiteForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    location = forms.CharField(max_length=200, required=False, help_text="Address or room.")
+
+
+class EdgeNodeForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Unique in the tenant, e.g. hq-edge-1.")
+    pull_url = forms.URLField(
+        assume_scheme="https",
+        label="Pull URL",
+        help_text="Where the control plane reaches the node, e.g. https://edge.example.com:4318.",
+    )
+    agent_url = forms.URLField(
+        assume_scheme="https",
+        label="Agent URL",
+        help_text="Where agents at the site reach the node.",
+    )
+    expected_version = forms.CharField(
+        max_length=40, required=False, help_text="The edge release that should run, e.g. 0.1.0."
+    )
+
+
+class DeviceForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Unique in the tenant.")
+    fingerprint = forms.CharField(
+        max_length=200, required=False, help_text="Hardware description or serial number."
+    )
+
+
+class CommaListField(forms.CharField):
+    """A list of short words typed as ``a, b, c``: trimmed, without blanks or repeats."""
+
+    def __init__(self, *, item_max_length: int, **kwargs: Any) -> None:
+        self.item_max_length = item_max_length
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 2000)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value)
+        items: list[str] = []
+        for part in str(text or "").split(","):
+            item = part.strip()
+            if item and item not in items:
+                items.append(item)
+        too_long = [item for item in items if len(item) > self.item_max_length]
+        if too_long:
+            raise ValidationError(
+                f"Each entry may have at most {self.item_max_length} characters: "
+                f"{', '.join(too_long)}"
+            )
+        return items
+
+
+WEEKDAYS = [
+    (0, "Mon"),
+    (1, "Tue"),
+    (2, "Wed"),
+    (3, "Thu"),
+    (4, "Fri"),
+    (5, "Sat"),
+    (6, "Sun"),
+]
+
+
+class _MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        name = obj.display_name
+        return f"{name} ({obj.email})" if name != obj.email else obj.email
+
+
+class _DeviceChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        revoked = " — revoked" if obj.revoked_at else ""
+        return f"{obj.name} ({obj.site.name}){revoked}"
+
+
+class AgentForm(forms.Form):
+    """An agent's registration. The choices come from the agent's tenant only."""
+
+    name = forms.CharField(max_length=200)
+    department: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="— none —",
+    )
+    owner = _MemberChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="— none —",
+        help_text="The person answerable for this agent.",
+    )
+    purpose = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    role = forms.CharField(
+        max_length=50, required=False, help_text="Policy role, e.g. marketing, finance, hr."
+    )
+    data_classes = CommaListField(
+        item_max_length=50, help_text="Comma-separated, e.g. pii, finance."
+    )
+    tools = CommaListField(
+        item_max_length=100, help_text="Comma-separated tool names the agent may call."
+    )
+    device = _DeviceChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="— none —",
+        help_text="The hardware the agent runs on. Its keys work only from this device.",
+    )
+    window_days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        label="Operating days",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    window_start = forms.TimeField(
+        required=False,
+        label="From",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    window_end = forms.TimeField(
+        required=False,
+        label="Until",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    window_tz = forms.CharField(
+        required=False, max_length=64, label="Time zone", initial="UTC", help_text="e.g. UTC."
+    )
+
+    SERVICE_FIELDS = (
+        "name",
+        "department",
+        "owner",
+        "purpose",
+        "role",
+        "data_classes",
+        "tools",
+        "device",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        departments: Any,
+        owners: Any,
+        devices: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        for name, queryset in (
+            ("department", departments),
+            ("owner", owners),
+            ("device", devices),
+        ):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset
+
+    @staticmethod
+    def initial_for(agent: Any) -> dict[str, Any]:
+        window = agent.operating_window or {}
+        return {
+            "name": agent.name,
+            "department": agent.department_id,
+            "owner": agent.owner_id,
+            "purpose": agent.purpose,
+            "role": agent.role,
+            "data_classes": agent.data_classes,
+            "tools": agent.tools,
+            "device": agent.device_id,
+            "window_days": window.get("days", []),
+            "window_start": window.get("start", ""),
+            "window_end": window.get("end", ""),
+            "window_tz": window.get("tz", "UTC"),
+        }
+
+    def clean_window_tz(self) -> str:
+        value = (self.cleaned_data.get("window_tz") or "").strip() or "UTC"
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                f"{value!r} is not a known time zone, e.g. Europe/Berlin."
+            ) from None
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        days, start, end = data.get("window_days"), data.get("window_start"), data.get("window_end")
+        if days or start or end:
+            if not start:
+                self.add_error("window_start", "Give the start of the operating window.")
+            if not end:
+                self.add_error("window_end", "Give the end of the operating window.")
+            if not days:
+                self.add_error("window_days", "Pick the days the agent may work.")
+        return data
+
+    def operating_window(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if not data.get("window_start"):
+            return {}
+        return {
+            "days": sorted(data["window_days"]),
+            "start": data["window_start"].strftime("%H:%M"),
+            "end": data["window_end"].strftime("%H:%M"),
+            "tz": data["window_tz"],
+        }
+
+    def service_fields(self) -> dict[str, Any]:
+        """The cleaned values, named as the agent services take them."""
+        fields = {name: self.cleaned_data[name] for name in self.SERVICE_FIELDS}
+        fields["operating_window"] = self.operating_window()
+        return fields
+
+
+class AgentStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[("active", "active"), ("disabled", "disabled")])
+
+
+# --- traces ------------------------------------------------------------------------------
+
+TRACE_RANGES = {"1h": 1, "24h": 24, "7d": 24 * 7}
+
+
+class TraceFilterForm(forms.Form):
+    """The filters of a trace list, read from the query string."""
+
+    range = forms.ChoiceField(
+        required=False,
+        label="Time range",
+        choices=[("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days")],
+    )
+    agent = forms.ChoiceField(required=False, choices=())
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("ok", "OK"), ("error", "Error"), ("timeout", "Timeout")],
+    )
+
+    def __init__(self, *args: Any, agents: Iterable[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agent_field = self.fields["agent"]
+        assert isinstance(agent_field, forms.ChoiceField)
+        agent_field.choices = [("", "All agents")] + [(str(a.pk), a.name) for a in agents]
+
+    @property
+    def hours(self) -> int:
+        value = self.cleaned_data.get("range") if self.is_valid() else None
+        return TRACE_RANGES.get(value or "24h", 24)

@@ -18,10 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from controlplane.audit.services import Actor
+from controlplane.web.access import portal_membership
 from controlplane.web.forms import DepartmentForm, InvitationForm, RoleForm, add_service_error
 from controlplane.web.htmx import fragment_response, is_htmx
 from tenants import selectors, services
-from tenants.models import Department, Invitation, Membership, Tenant, TenantRole
+from tenants.models import Department, Invitation, Membership, Tenant
 
 M = TypeVar("M", bound=Model)
 Area = Literal["console", "portal"]
@@ -59,7 +60,7 @@ class TenantAdmin:
     tenant: Tenant
     area: Area
     can_edit: bool
-    can_manage_owners: bool
+    can_manage_owners: bool  # informational; the rule is tenants.services.can_manage_owners
     people_url: str
     departments_url: str
     render_people: PageRenderer = field(repr=False)
@@ -74,11 +75,17 @@ class TenantAdmin:
         return Actor.from_request(self.request)
 
     @property
+    def acting_role(self) -> str | None:
+        """The tenant role the owner rule (tenants.services) is applied to: the person's
+        own role in the portal, None for MSP staff in the console."""
+        if self.area == "console":
+            return None
+        return portal_membership(self.request).role
+
+    @property
     def roles(self) -> list[str]:
         """Roles this person may hand out. Only owners (and MSP staff) make owners."""
-        if self.can_manage_owners:
-            return list(TenantRole.values)
-        return [role for role in TenantRole.values if role != TenantRole.OWNER]
+        return services.grantable_roles(self.acting_role)
 
     def rows(self, model: type[M]) -> QuerySet[M]:
         """``model``'s rows of this tenant. The portal runs in the tenant's context and
@@ -95,7 +102,7 @@ class TenantAdmin:
         return obj
 
     def may_change(self, membership: Membership) -> bool:
-        return self.can_edit and (self.can_manage_owners or membership.role != TenantRole.OWNER)
+        return self.can_edit and services.may_change_membership(self.acting_role, membership)
 
     def require_change(self, membership: Membership) -> None:
         if not self.may_change(membership):
@@ -168,7 +175,10 @@ def change_role(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
     if form.is_valid():
         try:
             services.membership_change_role(
-                actor=admin.actor, membership=membership, role=form.cleaned_data["role"]
+                actor=admin.actor,
+                membership=membership,
+                role=form.cleaned_data["role"],
+                acting_role=admin.acting_role,
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -188,7 +198,9 @@ def remove_member(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
     admin.require_change(membership)
     email = membership.user.email
     try:
-        services.membership_remove(actor=admin.actor, membership=membership)
+        services.membership_remove(
+            actor=admin.actor, membership=membership, acting_role=admin.acting_role
+        )
     except ValidationError as error:
         messages.error(request, f"{email} was not removed: {' '.join(error.messages)}")
         row = admin.member_row(membership)
@@ -207,6 +219,7 @@ def invite(admin: TenantAdmin) -> HttpResponse:
                 tenant=admin.tenant,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
+                acting_role=admin.acting_role,
             )
         except ValidationError as error:
             add_service_error(form, error)

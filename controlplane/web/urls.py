@@ -1,8 +1,43 @@
-from django.urls import path
+from django.urls import URLPattern, path
 
-from controlplane.web import console, portal, views
+from controlplane.web import console, portal, registry_views, trace_views, views
+from controlplane.web.scope import View
 
 app_name = "web"
+
+
+def tenant_paths(route: str, views_pair: tuple[View, View], name: str) -> list[URLPattern]:
+    """One tenant page in both areas: ``portal_<name>`` at /t/<slug>/<route> and
+    ``console_<name>`` at /console/tenants/<slug>/<route>."""
+    in_portal, in_console = views_pair
+    return [
+        path(f"t/<slug:slug>/{route}", in_portal, name=f"portal_{name}"),
+        path(f"console/tenants/<slug:slug>/{route}", in_console, name=f"console_{name}"),
+    ]
+
+
+# Pages both areas have: the tenant's fleet and its traces.
+TENANT_PAGES = [
+    *tenant_paths("sites/", registry_views.SITES, "sites"),
+    *tenant_paths("sites/<uuid:pk>/", registry_views.SITE, "site"),
+    *tenant_paths(
+        "sites/<uuid:pk>/edge-nodes/new/", registry_views.EDGE_NODE_CREATE, "edge_node_create"
+    ),
+    *tenant_paths("sites/<uuid:pk>/devices/new/", registry_views.DEVICE_CREATE, "device_create"),
+    *tenant_paths("devices/<uuid:pk>/new-key/", registry_views.DEVICE_ROTATE, "device_rotate"),
+    *tenant_paths("devices/<uuid:pk>/revoke/", registry_views.DEVICE_REVOKE, "device_revoke"),
+    *tenant_paths("agents/", registry_views.AGENTS, "agents"),
+    *tenant_paths("agents/new/", registry_views.AGENT_CREATE, "agent_create"),
+    *tenant_paths("agents/<uuid:pk>/", registry_views.AGENT, "agent"),
+    *tenant_paths("agents/<uuid:pk>/edit/", registry_views.AGENT_UPDATE, "agent_update"),
+    *tenant_paths("agents/<uuid:pk>/status/", registry_views.AGENT_STATUS, "agent_status"),
+    *tenant_paths("agents/<uuid:pk>/keys/new/", registry_views.AGENT_KEY_ISSUE, "agent_key_issue"),
+    *tenant_paths(
+        "agent-keys/<uuid:pk>/revoke/", registry_views.AGENT_KEY_REVOKE, "agent_key_revoke"
+    ),
+    *tenant_paths("traces/", trace_views.TRACES, "traces"),
+    *tenant_paths("traces/<str:trace_id>/", trace_views.TRACE, "trace"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -80,4 +115,5 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/audit/", portal.audit, name="portal_audit"),
     path("t/<slug:slug>/settings/", portal.settings, name="portal_settings"),
+    *TENANT_PAGES,
 ]

@@ -221,6 +221,8 @@ def test_unusable_values_stay_in_attributes() -> None:
     attributes = {
         "gen_ai.usage.input_tokens": -1,
         "gen_ai.usage.output_tokens": "many",
+        "gen_ai.usage.prompt_tokens": 1e300,
+        "gen_ai.usage.completion_tokens": "9" * 30,
         "acp.data_classes": "pii",
     }
     record = record_of(make_span(10, attributes))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from edge.spool import Spool, SpoolFullError
+from edge.spool import Spool, SpoolFullError, SpoolUnavailableError
 
 from .conftest import (
     AGENT_HEADERS,
@@ -260,5 +260,25 @@ def test_pull_responses_are_bounded_in_bytes(tmp_path: Path) -> None:
         spool.append([(str(n), b"x" * 400) for n in range(10)], 1).result()
         assert len(spool.read(0, 100, max_bytes=1000)) == 2
         assert len(spool.read(0, 100, max_bytes=10)) == 1, "always at least one record"
+    finally:
+        spool.close()
+
+
+def test_a_full_disk_fails_the_request_whole_and_the_spool_recovers(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3", max_bytes=1 << 30)
+    try:
+        spool.append([("a", b"x" * 100)], 1).result()
+        # SQLite reports a page limit exactly as a full disk (SQLITE_FULL).
+        writer = spool._writer
+        (pages,) = writer.execute("PRAGMA page_count").fetchone()
+        writer.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(SpoolUnavailableError, match="full"):
+            spool.append([("b", b"y" * 50_000), ("c", b"z" * 50_000)], 2).result()
+        assert (spool.stats.records, spool.stats.last_cursor) == (1, 1)
+        assert [body for _, body in spool.read(0, 10, 1 << 20)] == [b"x" * 100]
+
+        writer.execute("PRAGMA max_page_count = 1073741823")
+        spool.append([("d", b"w" * 50_000)], 3).result()
+        assert [cursor for cursor, _ in spool.read(0, 10, 1 << 20)] == [1, 2]
     finally:
         spool.close()

@@ -8,6 +8,14 @@ from dataclasses import dataclass
 import pytest
 
 from controlplane.accounts.models import User
+from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
+from controlplane.agents.services import (
+    agent_create,
+    agent_key_issue,
+    device_register,
+    edge_node_create,
+    site_create,
+)
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context
 from tenants.models import Department, Invitation, Membership, Tenant
@@ -56,3 +64,50 @@ def world(tenant_a: Tenant, tenant_b: Tenant, make_customer: Callable[..., User]
         b_invitation=b_invitation,
         a_department=department_create(actor=SYSTEM, tenant=tenant_a, name="Finance", code="FIN"),
     )
+
+
+@dataclass
+class Fleet:
+    """One tenant's registry: a site with an edge node, a device, an agent on it, a key."""
+
+    site: Site
+    node: EdgeNode
+    device: Device
+    agent: Agent
+    key: AgentKey
+
+
+def make_fleet(tenant: Tenant, prefix: str | None = None) -> Fleet:
+    prefix = prefix or tenant.slug
+    site = site_create(actor=SYSTEM, tenant=tenant, name=f"{prefix} HQ", location="Main street")
+    node, _ = edge_node_create(
+        actor=SYSTEM,
+        site=site,
+        name=f"{prefix}-edge-1",
+        pull_url="https://edge.example.com:4318",
+        agent_url="https://edge.example.com:4318",
+        expected_version="0.1.0",
+    )
+    device, _ = device_register(actor=SYSTEM, site=site, name=f"{prefix}-host")
+    agent = agent_create(actor=SYSTEM, tenant=tenant, name=f"{prefix}-agent", device=device)
+    key, _ = agent_key_issue(actor=SYSTEM, agent=agent)
+    return Fleet(site=site, node=node, device=device, agent=agent, key=key)
+
+
+@pytest.fixture
+def fleet_a(world: World) -> Fleet:
+    return make_fleet(world.a)
+
+
+@pytest.fixture
+def fleet_b(world: World) -> Fleet:
+    return make_fleet(world.b)
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> None:
+    """The analytics schema, in this process's chDB (or the CI server)."""
+    from controlplane.analytics import get_store
+    from controlplane.analytics.migrations_runner import migrate
+
+    migrate(get_store())

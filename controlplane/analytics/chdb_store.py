@@ -1,0 +1,158 @@
+"""ClickHouse in-process through chDB.
+
+chDB hosts one engine per process, on one data directory, and locks that directory
+against other processes; background merges and the removal of old parts run only while
+the engine is up, so the first session stays open for the life of the store. Sessions
+on the engine are independent (own ``USE``/``SET``), and a session with a streaming
+insert open refuses every other statement, so each call borrows a session of its own
+from a small pool: threads query and insert in parallel without a lock around the
+engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from controlplane.analytics.store import (
+    INSERT_FORMAT,
+    READ_FORMAT,
+    SESSION_SETTINGS,
+    AnalyticsStore,
+    Params,
+    StoreError,
+    bind,
+    identifier,
+    insert_statement,
+    ipc_stream,
+    read_result,
+)
+
+if TYPE_CHECKING:
+    from chdb.session import Session
+
+
+class ChdbStore(AnalyticsStore):
+    engine = "chdb"
+
+    def __init__(self, path: Path | str, database: str = "default") -> None:
+        self.path = Path(path).resolve()
+        self.database = identifier(database, "database")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._idle: list[Session] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        keeper = self._connect()
+        try:
+            _run(keeper, "CREATE DATABASE IF NOT EXISTS {db:Identifier}", {"db": self.database})
+            self._configure(keeper)
+        except BaseException:
+            keeper.close()
+            raise
+        self._idle.append(keeper)
+
+    def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
+        bound_sql, bound = bind(sql, params)
+        with self._session() as session:
+            return read_result(_run(session, bound_sql, bound, READ_FORMAT))
+
+    def command(self, sql: str, params: Params | None = None) -> None:
+        bound_sql, bound = bind(sql, params)
+        with self._session() as session:
+            _run(session, bound_sql, bound)
+
+    def _insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None) -> None:
+        # Uncompressed: in-process, compressing only to decompress costs more than it saves.
+        payload = ipc_stream(data)
+        statement = insert_statement(table, data.column_names)
+        with self._session() as session:
+            # The streaming insert takes no parameters, so the token is a session setting,
+            # bound like any value; the session is ours alone until it goes back to the pool.
+            if dedup_token is not None:
+                _run(session, "SET insert_deduplication_token = {t:String}", {"t": dedup_token})
+            try:
+                inserter = session.send_insert(statement, INSERT_FORMAT)
+                with inserter:
+                    inserter.append(payload)
+                    inserter.finish()
+            except RuntimeError as exc:
+                raise StoreError.wrap(exc, f"insert into {table}") from exc
+            finally:
+                if dedup_token is not None:
+                    _run(session, "SET insert_deduplication_token = ''")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for session in idle:
+            session.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the chDB store is closed")
+            session = self._idle.pop() if self._idle else None
+        if session is None:
+            session = self._connect()
+            try:
+                self._configure(session)
+            except BaseException:
+                session.close()
+                raise
+        healthy = False
+        try:
+            yield session
+            healthy = True
+        except StoreError:
+            healthy = True  # ClickHouse refused the statement; the session itself is fine
+            raise
+        finally:
+            with self._lock:
+                if healthy and not self._closed:
+                    self._idle.append(session)
+                    session = None
+            if session is not None:
+                session.close()
+
+    def _connect(self) -> Session:
+        from chdb.session import Session
+
+        try:
+            return Session(str(self.path))
+        except RuntimeError as exc:
+            raise StoreError(
+                f"cannot open chDB at {self.path}: {exc}. A process can host one chDB "
+                f"directory and a directory serves one process{_holder(self.path)}"
+            ) from exc
+
+    def _configure(self, session: Session) -> None:
+        _run(session, "USE {db:Identifier}", {"db": self.database})
+        for name, value in SESSION_SETTINGS.items():
+            _run(session, f"SET {identifier(name, 'setting')} = {{v:String}}", {"v": value})
+
+
+def _run(
+    session: Session, sql: str, params: dict[str, Any] | None = None, fmt: str = "TabSeparated"
+) -> bytes:
+    try:
+        result = session.query(sql, fmt, params=params or {})
+    except RuntimeError as exc:
+        raise StoreError.wrap(exc) from exc
+    return bytes(result.bytes())
+
+
+def _holder(path: Path) -> str:
+    """Who holds the directory, from the status file the engine writes there."""
+    try:
+        status = (path / "status").read_text(errors="replace")
+    except OSError:
+        return ""
+    pid = next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("PID:")), "")
+    return f" (the directory's status file names PID {pid})" if pid else ""

@@ -1,0 +1,258 @@
+"""Reads of what agents did: usage totals (ledger) and traces (ClickHouse)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from controlplane.analytics import StoreError
+from controlplane.api.base import TenantScopedViewSet
+from controlplane.api.problems import ServiceUnavailable
+from controlplane.api.serializers.telemetry import (
+    MAX_USAGE_DAYS,
+    USAGE_DIMENSIONS,
+    TraceDetailSerializer,
+    TraceListSerializer,
+    TraceQuerySerializer,
+    UsageQuerySerializer,
+    UsageReportSerializer,
+)
+from controlplane.telemetry import spans
+from controlplane.telemetry.models import UsageEvent
+from controlplane.telemetry.usage import usage_report
+
+METRICS = ("events", "input_tokens", "output_tokens", "cost")
+_DIMENSION_COLUMNS = {
+    "agent": ("agent_id", "agent"),
+    "department": ("department_id", "department"),
+    "provider": ("provider",),
+    "model": ("model",),
+    "day": ("day",),
+}
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+logger = logging.getLogger(__name__)
+
+
+class UsageCsvRenderer(BaseRenderer):
+    """The report's rows as CSV: one column per grouping, then the totals."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict[str, Any] | None = None,
+    ) -> bytes:
+        group_by = data.get("group_by", [])
+        columns = [c for name in group_by for c in _DIMENSION_COLUMNS[name]] + list(METRICS)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        for row in data.get("rows", []):
+            writer.writerow([_csv_cell(row.get(column)) for column in columns])
+        return out.getvalue().encode()
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting with = + - @ would be a formula in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+_USAGE_PARAMETERS = [
+    OpenApiParameter(
+        "group_by",
+        {"type": "array", "items": {"type": "string", "enum": list(USAGE_DIMENSIONS)}},
+        OpenApiParameter.QUERY,
+        style="form",
+        explode=False,
+        description="Group by one or more of these, comma-separated (default `day`).",
+        examples=[OpenApiExample("By agent and day", value=["agent", "day"])],
+    ),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATETIME,
+        description="From this moment (default: 30 days before `until`); at most "
+        f"{MAX_USAGE_DAYS} days before `until`.",
+    ),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Up to (excluding) this."),
+    OpenApiParameter("agent", OpenApiTypes.UUID, description="Only this agent's usage."),
+    OpenApiParameter("department", OpenApiTypes.UUID, description="Only this department's."),
+    OpenApiParameter("provider", OpenApiTypes.STR, description="Only this provider's."),
+    OpenApiParameter("model", OpenApiTypes.STR, description="Only this model's."),
+    OpenApiParameter(
+        "format",
+        OpenApiTypes.STR,
+        enum=["json", "csv"],
+        description="`csv` for a spreadsheet (same as `Accept: text/csv`).",
+    ),
+]
+
+
+class UsageViewSet(TenantScopedViewSet):
+    """Usage totals of the tenant from the ledger."""
+
+    queryset_model = UsageEvent
+    renderer_classes = [JSONRenderer, UsageCsvRenderer]
+    pagination_class = None
+
+    @extend_schema(
+        summary="Usage report",
+        description="Events, tokens and cost of the tenant's agents, grouped by agent, "
+        "department, provider, model and/or day, from the billing ledger. JSON, or CSV "
+        "with `?format=csv` or `Accept: text/csv`.",
+        parameters=_USAGE_PARAMETERS,
+        responses={
+            (200, "application/json"): UsageReportSerializer,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="The rows as CSV.",
+                examples=[
+                    OpenApiExample(
+                        "CSV",
+                        value="agent_id,agent,day,events,input_tokens,output_tokens,cost\r\n"
+                        "0193f0a2-6c1e-7b3a-9f10-2b7c1d5e8a06,invoice-triage,2026-11-25,"
+                        "412,183004,40211,0.137540000\r\n",
+                        media_type="text/csv",
+                    )
+                ],
+            ),
+        },
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        params = {
+            key: value for key, value in request.query_params.items() if key != "format"
+        }
+        query = UsageQuerySerializer(data=params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        rows, totals = usage_report(
+            since=q["since"],
+            until=q["until"],
+            group_by=q["group_by"],
+            agent_id=q.get("agent"),
+            department_id=q.get("department"),
+            provider=q.get("provider"),
+            model=q.get("model"),
+        )
+        report = {
+            "since": q["since"],
+            "until": q["until"],
+            "group_by": q["group_by"],
+            "rows": rows,
+            "totals": totals,
+        }
+        data = UsageReportSerializer(report).data
+        filename = f"usage-{self.tenant.slug}-{q['since']:%Y%m%d}-{q['until']:%Y%m%d}.csv"
+        headers = (
+            {"Content-Disposition": f'attachment; filename="{filename}"'}
+            if request.accepted_renderer.format == "csv"
+            else None
+        )
+        return Response(data, headers=headers)
+
+
+class TraceViewSet(TenantScopedViewSet):
+    """Traces of the tenant's agents, with every span and its bodies (ClickHouse)."""
+
+    queryset_model = UsageEvent
+    pagination_class = None
+    lookup_url_kwarg = "trace_id"
+    lookup_value_converter = "str"
+
+    @extend_schema(
+        summary="List traces",
+        description="The tenant's traces, newest first, with their totals. `next` pages to "
+        "older traces.",
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Default: 7 days ago."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Default: now."),
+            OpenApiParameter("agent", OpenApiTypes.UUID, description="Only this agent's."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["ok", "error", "timeout"]),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50."),
+        ],
+        responses={200: TraceListSerializer},
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        query = TraceQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        with _trace_store():
+            results = spans.trace_list(
+                self.tenant.pk,
+                since=q["since"],
+                until=q["until"],
+                limit=q["limit"],
+                agent_id=q.get("agent"),
+                status=q.get("status"),
+            )
+        next_url = None
+        if len(results) == q["limit"]:
+            oldest = min(row["started_at"] for row in results)
+            next_url = replace_query_param(
+                request.build_absolute_uri(),
+                "until",
+                oldest.isoformat() if hasattr(oldest, "isoformat") else str(oldest),
+            )
+        return Response(TraceListSerializer({"results": results, "next": next_url}).data)
+
+    @extend_schema(
+        summary="Get a trace",
+        description="Every span of one trace, in start order, with request and response "
+        "bodies and attributes.",
+        parameters=[
+            OpenApiParameter(
+                "trace_id",
+                {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                OpenApiParameter.PATH,
+                description="32 lowercase hex digits (W3C trace id).",
+            )
+        ],
+        responses={200: TraceDetailSerializer},
+    )
+    def retrieve(self, request: Request, **kwargs: Any) -> Response:
+        trace_id = str(kwargs.get("trace_id", ""))
+        if not TRACE_ID.match(trace_id):
+            raise exceptions.NotFound()
+        with _trace_store():
+            rows = spans.trace_spans(self.tenant.pk, trace_id)
+        if not rows:
+            raise exceptions.NotFound()
+        for row in rows:
+            row["attributes"] = _json_or_text(row.get("attributes"))
+        return Response(TraceDetailSerializer({"trace_id": trace_id, "spans": rows}).data)
+
+
+@contextlib.contextmanager
+def _trace_store() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        logger.warning("trace store error: %s", exc)
+        raise ServiceUnavailable("The trace store is not reachable; retry later.") from exc
+
+
+def _json_or_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value or {}
+    try:
+        return json.loads(value) if value else {}
+    except json.JSONDecodeError:
+        return value

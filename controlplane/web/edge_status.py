@@ -1,0 +1,159 @@
+"""How an edge node is doing, from what the pull worker last recorded on it.
+
+The worker pulls every node every few seconds; ``last_success_at`` is the end of its
+last good pull and ``consecutive_failures`` counts the pulls that failed since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.agents.models import EdgeNode
+
+LATE_AFTER = dt.timedelta(seconds=30)
+DOWN_AFTER = dt.timedelta(minutes=5)
+
+HEALTHY = "healthy"
+LATE = "late"
+DOWN = "down"
+PENDING = "pending"
+
+STATUS_LABELS = {
+    HEALTHY: "Healthy",
+    LATE: "Late",
+    DOWN: "Down",
+    PENDING: "Not reached yet",
+}
+
+
+def node_state(node: EdgeNode, now: dt.datetime) -> str:
+    """``healthy`` (pulled within 30 s), ``late`` (within 5 min), ``down`` (longer ago, or
+    the latest pull failed), ``pending`` (never pulled and never failed: just added)."""
+    if node.consecutive_failures > 0:
+        return DOWN
+    if node.last_success_at is None:
+        return PENDING
+    age = now - node.last_success_at
+    if age > DOWN_AFTER:
+        return DOWN
+    if age > LATE_AFTER:
+        return LATE
+    return HEALTHY
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def format_age(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "—"
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What a page shows about one edge node."""
+
+    node: EdgeNode
+    state: str
+    last_success_age: str
+    last_error: str
+    consecutive_failures: int
+    next_attempt_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    spool_records: int | None
+    spool_bytes: str
+    spool_max_bytes: str
+    oldest_unpulled_age: str
+    cpu_percent: float | None
+    memory_percent: float | None
+    disk_percent: float | None
+    config_version_applied: int
+    config_version_current: int
+    reported_version: str
+    expected_version: str
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self.state]
+
+    @property
+    def config_behind(self) -> bool:
+        return self.config_version_applied < self.config_version_current
+
+    @property
+    def version_mismatch(self) -> bool:
+        return bool(
+            self.expected_version
+            and self.reported_version
+            and self.expected_version != self.reported_version
+        )
+
+
+def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
+    """``node``'s state and the figures of its last heartbeat. Reads ``node.site``."""
+    heartbeat = node.heartbeat if isinstance(node.heartbeat, dict) else {}
+    spool = heartbeat.get("spool") if isinstance(heartbeat.get("spool"), dict) else {}
+    host = heartbeat.get("host") if isinstance(heartbeat.get("host"), dict) else {}
+    assert isinstance(spool, dict) and isinstance(host, dict)
+    records = _number(spool.get("records"))
+    oldest = _number(spool.get("oldest_unpulled_unix_nano"))
+    oldest_age = None
+    if oldest and node.heartbeat_at is not None:
+        oldest_at = dt.datetime.fromtimestamp(oldest / 1e9, dt.UTC)
+        oldest_age = node.heartbeat_at - oldest_at
+    return NodeStatus(
+        node=node,
+        state=node_state(node, now),
+        last_success_age=(
+            format_age(now - node.last_success_at) + " ago" if node.last_success_at else "never"
+        ),
+        last_error=node.last_error,
+        consecutive_failures=node.consecutive_failures,
+        next_attempt_at=node.next_attempt_at,
+        heartbeat_at=node.heartbeat_at,
+        spool_records=int(records) if records is not None else None,
+        spool_bytes=format_bytes(_number(spool.get("bytes"))),
+        spool_max_bytes=format_bytes(_number(spool.get("max_bytes"))),
+        oldest_unpulled_age=format_age(oldest_age) if oldest_age is not None else "—",
+        cpu_percent=_number(host.get("cpu_percent")),
+        memory_percent=_number(host.get("memory_percent")),
+        disk_percent=_number(host.get("disk_percent")),
+        config_version_applied=node.config_version_applied,
+        config_version_current=node.site.config_version,
+        reported_version=str(heartbeat.get("version") or ""),
+        expected_version=node.expected_version,
+    )
+
+
+WORST_FIRST = (DOWN, LATE, PENDING, HEALTHY)
+
+
+def worst_state(states: list[str]) -> str | None:
+    for state in WORST_FIRST:
+        if state in states:
+            return state
+    return None

@@ -1,0 +1,317 @@
+"""Traces of one tenant, from ClickHouse: a filtered list and a waterfall per trace.
+
+Every query names the tenant (``controlplane.telemetry.spans`` binds it); the agent
+names come from the tenant's own Agent rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from controlplane.agents.models import Agent
+from controlplane.analytics import StoreError
+from controlplane.telemetry import spans as span_store
+from controlplane.web.forms import TraceFilterForm
+from controlplane.web.scope import READ, Scope, tenant_views
+
+logger = logging.getLogger(__name__)
+
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+LIST_LIMIT = 100
+CLOCK_SKEW = dt.timedelta(minutes=5)  # edge clocks a little ahead still show up
+BODY_LIMIT = 64 * 1024
+MIN_BAR_WIDTH = 0.4  # percent: a 0 ms span still shows as a sliver
+
+
+# --- formatting ------------------------------------------------------------------------
+
+
+def to_decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def format_cost(value: Any) -> str:
+    """``$0.000123``: six decimals at most above a millionth, every digit below it."""
+    amount = to_decimal(value)
+    if amount == 0:
+        return "$0.00"
+    micro = Decimal("0.000001")
+    shown = amount.quantize(micro) if abs(amount) >= micro else amount.normalize()
+    text = f"{shown:f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"${whole}.{fraction}"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 0.001:
+        return "<1 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def as_utc(value: Any) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def pretty_body(text: Any) -> str:
+    """A request or response body for reading: indented when it is JSON, cut when long."""
+    body = str(text or "")
+    if not body:
+        return ""
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    if len(body) > BODY_LIMIT:
+        body = body[:BODY_LIMIT] + f"\n… ({len(body) - BODY_LIMIT} more characters not shown)"
+    return body
+
+
+def _attributes(text: Any) -> str:
+    body = str(text or "")
+    return "" if body in ("", "{}") else pretty_body(body)
+
+
+def _agent_names(scope: Scope) -> dict[str, str]:
+    return {str(agent.pk): agent.name for agent in scope.rows(Agent)}
+
+
+def _agent_label(names: dict[str, str], agent_id: Any) -> str:
+    key = str(agent_id or "")
+    return names.get(key) or f"unknown agent {key[:8]}"
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    trace_id: str
+    started_at: dt.datetime
+    agent_id: str
+    agent_name: str
+    root_name: str
+    spans: int
+    input_tokens: int
+    output_tokens: int
+    cost: str
+    status: str
+    duration: str
+
+
+def trace_row(row: dict[str, Any], names: dict[str, str]) -> TraceRow:
+    started, ended = as_utc(row["started_at"]), as_utc(row["ended_at"])
+    return TraceRow(
+        trace_id=str(row["trace_id"]),
+        started_at=started,
+        agent_id=str(row["agent_id"]),
+        agent_name=_agent_label(names, row["agent_id"]),
+        root_name=str(row.get("root_name") or ""),
+        spans=int(row["spans"]),
+        input_tokens=int(row["input_tokens"] or 0),
+        output_tokens=int(row["output_tokens"] or 0),
+        cost=format_cost(row["cost"]),
+        status=str(row["status"]),
+        duration=format_duration(max((ended - started).total_seconds(), 0.0)),
+    )
+
+
+def traces(scope: Scope) -> HttpResponse:
+    agents = list(scope.rows(Agent).order_by("name"))
+    form = TraceFilterForm(data=scope.request.GET, agents=agents)
+    rows: list[TraceRow] = []
+    unavailable = False
+    if form.is_valid():
+        now = timezone.now()
+        agent = form.cleaned_data["agent"]
+        try:
+            found = span_store.trace_list(
+                scope.tenant.pk,
+                since=now - dt.timedelta(hours=form.hours),
+                until=now + CLOCK_SKEW,
+                limit=LIST_LIMIT,
+                agent_id=uuid.UUID(agent) if agent else None,
+                status=form.cleaned_data["status"] or None,
+            )
+        except StoreError:  # the trace store is down: say so, keep the page
+            logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
+            unavailable = True
+        else:
+            names = {str(a.pk): a.name for a in agents}
+            rows = [trace_row(row, names) for row in found]
+    context = {
+        "scope": scope,
+        "form": form,
+        "rows": rows,
+        "unavailable": unavailable,
+        "limit": LIST_LIMIT,
+        "filtered": bool(
+            form.is_valid() and (form.cleaned_data["agent"] or form.cleaned_data["status"])
+        ),
+    }
+    return render(scope.request, "traces/list.html", context)
+
+
+# --- one trace ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpanView:
+    span_id: str
+    depth: int
+    kind: str
+    name: str
+    provider: str
+    model: str
+    tool: str
+    input_tokens: int
+    output_tokens: int
+    cost: str
+    status: str
+    status_message: str
+    agent_name: str
+    data_classes: list[str]
+    start_offset: str
+    duration: str
+    bar_offset: str
+    bar_width: str
+    request_body: str
+    response_body: str
+    attributes: str
+
+    @property
+    def has_details(self) -> bool:
+        return bool(self.request_body or self.response_body or self.attributes)
+
+    @property
+    def indent(self) -> str:
+        return str(min(self.depth, 12))
+
+
+def _tree_order(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Parents before children, siblings by start time; spans whose parent is missing
+    (not captured, or still on its way) are roots."""
+    ids = {str(row["span_id"]) for row in rows}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for row in rows:  # already in start order
+        parent = str(row.get("parent_span_id") or "")
+        if parent and parent in ids and parent != str(row["span_id"]):
+            children.setdefault(parent, []).append(row)
+        else:
+            roots.append(row)
+    ordered: list[tuple[dict[str, Any], int]] = []
+    seen: set[str] = set()
+
+    def visit(row: dict[str, Any], depth: int) -> None:
+        span_id = str(row["span_id"])
+        if span_id in seen:
+            return
+        seen.add(span_id)
+        ordered.append((row, depth))
+        for child in children.get(span_id, []):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    for row in rows:  # a cycle leaves spans unreached: show them anyway
+        if str(row["span_id"]) not in seen:
+            visit(row, 0)
+    return ordered
+
+
+@dataclass(frozen=True)
+class TraceView:
+    trace_id: str
+    started_at: dt.datetime
+    duration: str
+    spans: list[SpanView]
+    agent_names: list[str]
+    input_tokens: int
+    output_tokens: int
+    cost: str
+    status: str
+
+
+def trace_view(trace_id: str, rows: list[dict[str, Any]], names: dict[str, str]) -> TraceView:
+    starts = [as_utc(row["start_time"]) for row in rows]
+    ends = [as_utc(row["end_time"]) for row in rows]
+    begin, finish = min(starts), max(max(ends), max(starts))
+    total = max((finish - begin).total_seconds(), 1e-6)
+    spans = []
+    for row, depth in _tree_order(rows):
+        start, end = as_utc(row["start_time"]), as_utc(row["end_time"])
+        length = max((end - start).total_seconds(), 0.0)
+        offset = min(max((start - begin).total_seconds() / total * 100, 0.0), 100.0)
+        width = min(max(length / total * 100, MIN_BAR_WIDTH), 100.0 - offset)
+        spans.append(
+            SpanView(
+                span_id=str(row["span_id"]),
+                depth=depth,
+                kind=str(row["kind"]),
+                name=str(row["name"]),
+                provider=str(row.get("provider") or ""),
+                model=str(row.get("model") or ""),
+                tool=str(row.get("tool") or ""),
+                input_tokens=int(row.get("input_tokens") or 0),
+                output_tokens=int(row.get("output_tokens") or 0),
+                cost=format_cost(row.get("cost")),
+                status=str(row.get("status") or "ok"),
+                status_message=str(row.get("status_message") or ""),
+                agent_name=_agent_label(names, row.get("agent_id")),
+                data_classes=[str(c) for c in row.get("data_classes") or []],
+                start_offset=format_duration((start - begin).total_seconds()),
+                duration=format_duration(length),
+                bar_offset=f"{offset:.3f}",
+                bar_width=f"{max(width, 0.0):.3f}",
+                request_body=pretty_body(row.get("request_body")),
+                response_body=pretty_body(row.get("response_body")),
+                attributes=_attributes(row.get("attributes")),
+            )
+        )
+    statuses = {span.status for span in spans}
+    status = "timeout" if "timeout" in statuses else "error" if "error" in statuses else "ok"
+    return TraceView(
+        trace_id=trace_id,
+        started_at=begin,
+        duration=format_duration(total if total > 1e-6 else 0.0),
+        spans=spans,
+        agent_names=sorted({span.agent_name for span in spans}),
+        input_tokens=sum(span.input_tokens for span in spans),
+        output_tokens=sum(span.output_tokens for span in spans),
+        cost=format_cost(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
+        status=status,
+    )
+
+
+def trace(scope: Scope, trace_id: str) -> HttpResponse:
+    if not TRACE_ID.fullmatch(trace_id):
+        raise Http404
+    rows = span_store.trace_spans(scope.tenant.pk, trace_id)
+    if not rows:
+        raise Http404
+    view = trace_view(trace_id, rows, _agent_names(scope))
+    return render(scope.request, "traces/detail.html", {"scope": scope, "trace": view})
+
+
+TRACES = tenant_views(traces, READ)
+TRACE = tenant_views(trace, READ)

@@ -1,0 +1,164 @@
+"""Two tenants with people of every role, and one object of every kind in tenant B."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from billing.services import model_price_create
+from controlplane.accounts.models import User
+from controlplane.agents import services as registry
+from controlplane.api.tokens import api_token_create
+from controlplane.core.tenancy import all_tenants_context
+from tenants.models import Membership, Tenant
+from tenants.services import department_create, invitation_create
+from tests.conftest import SYSTEM
+
+TENANT_ROLES = ("owner", "admin", "member", "billing", "viewer")
+STAFF_ROLES = ("admin", "operator", "auditor")
+
+
+class Api:
+    """A JSON client for the API with one bearer token."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+        self.client = Client()
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return {**headers, **(extra or {})}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **query: Any,
+    ) -> Any:
+        url = path if path.startswith("/") else f"/api/v1/{path}"
+        call = getattr(self.client, method.lower())
+        if method.upper() in ("GET", "HEAD"):
+            return call(url, query or None, headers=self.headers(headers))
+        data = json.dumps(body) if body is not None else ""
+        return call(url, data, content_type="application/json", headers=self.headers(headers))
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+def issue_token(
+    user: User,
+    *,
+    read_only: bool = False,
+    tenant: Tenant | None = None,
+    expires_in: dt.timedelta | None = dt.timedelta(days=1),
+) -> str:
+    if tenant is None and not user.is_msp_staff:
+        with all_tenants_context():
+            tenant = Membership.unscoped.get(user=user).tenant
+    _, plaintext = api_token_create(
+        actor=SYSTEM,
+        user=user,
+        name="tests",
+        read_only=read_only,
+        tenant_id=tenant.pk if tenant else None,
+        expires_in=expires_in,
+    )
+    return plaintext
+
+
+@dataclass
+class World:
+    a: Tenant
+    b: Tenant
+    users: dict[str, User]  # "a:owner", "b:owner", "staff:admin", ...
+    b_objects: dict[str, uuid.UUID] = field(default_factory=dict)
+    a_objects: dict[str, uuid.UUID] = field(default_factory=dict)
+    trace_id: str = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+    def api(self, who: str, **kwargs: Any) -> Api:
+        return Api(issue_token(self.users[who], **kwargs))
+
+
+def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
+    department = department_create(actor=SYSTEM, tenant=tenant, name=f"R&D {suffix}", code="RD")
+    invitation, _ = invitation_create(
+        actor=SYSTEM, tenant=tenant, email=f"new-{suffix}@{tenant.slug}.example", role="member"
+    )
+    site = registry.site_create(actor=SYSTEM, tenant=tenant, name=f"HQ {suffix}")
+    node, _ = registry.edge_node_create(
+        actor=SYSTEM,
+        site=site,
+        name=f"edge-{suffix}",
+        pull_url="https://edge.example:8443",
+        agent_url="http://10.0.0.5:4318",
+    )
+    device, _ = registry.device_register(actor=SYSTEM, site=site, name=f"ws-{suffix}")
+    agent = registry.agent_create(
+        actor=SYSTEM, tenant=tenant, name=f"agent-{suffix}", department=department, device=device
+    )
+    key, _ = registry.agent_key_issue(actor=SYSTEM, agent=agent)
+    with all_tenants_context():
+        membership = Membership.unscoped.get(user=owner)
+    token, _ = api_token_create(actor=SYSTEM, user=owner, name="owner's", tenant_id=tenant.pk)
+    return {
+        "department": department.pk,
+        "membership": membership.pk,
+        "invitation": invitation.pk,
+        "site": site.pk,
+        "edge_node": node.pk,
+        "device": device.pk,
+        "agent": agent.pk,
+        "agent_key": key.pk,
+        "token": token.pk,
+    }
+
+
+@pytest.fixture
+def world(
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    make_customer: Callable[..., User],
+    make_staff: Callable[..., User],
+) -> World:
+    users: dict[str, User] = {}
+    for role in TENANT_ROLES:
+        users[f"a:{role}"] = make_customer(tenant_a, role)
+    users["b:owner"] = make_customer(tenant_b, "owner")
+    for role in STAFF_ROLES:
+        users[f"staff:{role}"] = make_staff(role, with_mfa=False)
+    world = World(a=tenant_a, b=tenant_b, users=users)
+    world.b_objects = _objects(tenant_b, users["b:owner"], "b")
+    world.a_objects = _objects(tenant_a, users["a:owner"], "a")
+    price = model_price_create(
+        actor=SYSTEM,
+        provider="openai",
+        model="gpt-4.1-mini",
+        input_per_million=Decimal("0.4"),
+        output_per_million=Decimal("1.6"),
+        effective_from=timezone.now() - dt.timedelta(days=60),
+    )
+    world.b_objects["model_price"] = price.pk
+    return world
+
