@@ -28,13 +28,21 @@ def validate_secret_key(value: str | None, *, name: str) -> str:
     return value
 
 
-def load_or_create_dev_secret(path: Path, *, fernet: bool = False) -> str:
-    """Read a secret kept in var/ for development and the demo; make it on first use."""
+def load_or_create_dev_secret(
+    path: Path, *, fernet: bool = False, signing_key: bool = False
+) -> str:
+    """Read a secret kept in var/ for development and the demo; make it on first use.
+
+    ``fernet``: an ``id:fernet-key`` key-ring entry. ``signing_key``: an
+    ``id:base64-raw-32-byte-seed`` Ed25519 entry (BUNDLE_SIGNING_KEYS).
+    """
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     if fernet:
         value = "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    elif signing_key:
+        value = "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode()
     else:
         value = secrets.token_urlsafe(64)
     path.write_text(value + "\n")

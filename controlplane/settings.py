@@ -63,6 +63,20 @@ try:
     if not FIELD_ENCRYPTION_KEYS:
         FIELD_ENCRYPTION_KEYS = [load_or_create_dev_secret(VAR_DIR / "field_key", fernet=True)]
 
+    # Ed25519 keys that sign the configuration bundles edge nodes verify
+    # (docs/gateway.md): "id:base64-raw-32-byte-seed" entries, newest first. The first
+    # signs; every entry's public half goes to the edges (manage.py bundle_public_keys).
+    BUNDLE_SIGNING_KEYS = env.csv("BUNDLE_SIGNING_KEYS", [])
+    if IS_PRODUCTION and not BUNDLE_SIGNING_KEYS:
+        raise ImproperlyConfiguredEnv(
+            "BUNDLE_SIGNING_KEYS must hold at least one 'id:base64-ed25519-seed' entry in "
+            "production"
+        )
+    if not BUNDLE_SIGNING_KEYS:
+        BUNDLE_SIGNING_KEYS = [
+            load_or_create_dev_secret(VAR_DIR / "bundle_signing_key", signing_key=True)
+        ]
+
     LOGIN_MAX_FAILURES = env.integer("LOGIN_MAX_FAILURES", 5, minimum=1)
     LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
@@ -95,6 +109,7 @@ INSTALLED_APPS = [
     "controlplane.analytics",
     "controlplane.agents",
     "controlplane.telemetry",
+    "controlplane.gateway",
     "controlplane.web",
     "controlplane.api",
     "tenants",

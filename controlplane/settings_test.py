@@ -10,9 +10,13 @@ import shutil
 import tempfile
 
 os.environ["CONTROLPLANE_ENV"] = "test"
-if "CHDB_PATH" not in os.environ:
-    _chdb_dir = tempfile.mkdtemp(prefix=f"chdb-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+# pytest-xdist workers inherit the controller's environment, so remember which process
+# made the directory; subprocesses of a test pass CHDB_PATH explicitly.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("CHDB_PATH_OWNER") != f"{_WORKER}:{os.getpid()}":
+    _chdb_dir = tempfile.mkdtemp(prefix=f"chdb-{_WORKER}-")
     os.environ["CHDB_PATH"] = _chdb_dir
+    os.environ["CHDB_PATH_OWNER"] = f"{_WORKER}:{os.getpid()}"
     atexit.register(shutil.rmtree, _chdb_dir, ignore_errors=True)
 
 from controlplane.settings import *  # noqa: F403

@@ -22,7 +22,12 @@ from starlette.routing import Route
 import edge
 from edge import otlp
 from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
+from edge.bodies import BodyTooLargeError, read_body
+from edge.bundle import provider_key
 from edge.config import ConfigError, ConfigStore, StaleConfigError
+from edge.gateway import http as gateway_http
+from edge.gateway.providers import ProviderClient
+from edge.gateway.service import Gateway
 from edge.host import host_stats, prime_cpu_percent
 from edge.settings import Settings
 from edge.spool import AckBeyondLastError, Spool, SpoolFullError, SpoolUnavailableError
@@ -51,10 +56,6 @@ class EdgeState:
     started_monotonic: float
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     body = {
         "type": "about:blank",
@@ -74,22 +75,6 @@ def _json(content: Any) -> Response:
 def _state(request: Request) -> EdgeState:
     state: EdgeState = request.app.state.edge
     return state
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed ``limit`` bytes: from
-    Content-Length before reading, else while streaming, never buffering more."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode_records(
@@ -121,11 +106,11 @@ async def traces(request: Request) -> Response:
     limit = state.settings.max_body_bytes
     received_at = time.time_ns()
     try:
-        body = await _read_body(request, limit)
+        body = await read_body(request, limit)
         records = await run_in_threadpool(
             _decode_records, body, media_type, encoding, limit, principal, received_at
         )
-    except (_BodyTooLargeError, otlp.BodyTooLargeError):
+    except (BodyTooLargeError, otlp.BodyTooLargeError):
         return problem(413, f"the body exceeds {limit} bytes")
     except otlp.OtlpError as error:
         return problem(400, str(error))
@@ -182,8 +167,8 @@ async def pull(request: Request) -> Response:
 @node_only
 async def ack(request: Request) -> Response:
     try:
-        doc = orjson.loads(await _read_body(request, ACK_MAX_BODY_BYTES))
-    except (_BodyTooLargeError, orjson.JSONDecodeError):
+        doc = orjson.loads(await read_body(request, ACK_MAX_BODY_BYTES))
+    except (BodyTooLargeError, orjson.JSONDecodeError):
         return problem(400, 'the body must be {"cursor": <integer>}')
     cursor = doc.get("cursor") if isinstance(doc, dict) else None
     if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
@@ -227,8 +212,8 @@ async def heartbeat(request: Request) -> Response:
 async def put_config(request: Request) -> Response:
     state = _state(request)
     try:
-        body = await _read_body(request, state.settings.max_body_bytes)
-    except _BodyTooLargeError:
+        body = await read_body(request, state.settings.max_body_bytes)
+    except BodyTooLargeError:
         return problem(413, f"the body exceeds {state.settings.max_body_bytes} bytes")
     try:
         config = await run_in_threadpool(state.config.apply, body)
@@ -244,9 +229,14 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config = ConfigStore(settings.data_dir / "config.json")
+        config = ConfigStore(
+            settings.data_dir / "config.json",
+            public_keys=settings.bundle_public_keys,
+            secrets=provider_key(settings.node_token) if settings.node_token else None,
+        )
         config.load()
         spool = Spool(settings.data_dir / "spool.sqlite3", settings.max_spool_bytes)
+        providers = ProviderClient.create()
         prime_cpu_percent()
         app.state.edge = EdgeState(
             settings=settings,
@@ -255,9 +245,11 @@ def create_app(settings: Settings) -> Starlette:
             started_at=datetime.now(UTC),
             started_monotonic=time.monotonic(),
         )
+        app.state.gateway = Gateway(settings, config, spool, providers)
         try:
             yield
         finally:
+            await providers.aclose()
             spool.close()
 
     return Starlette(
@@ -267,6 +259,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/ack", ack, methods=["POST"]),
             Route("/v1/heartbeat", heartbeat, methods=["GET"]),
             Route("/v1/config", put_config, methods=["PUT"]),
+            *gateway_http.routes(),
         ],
         lifespan=lifespan,
     )

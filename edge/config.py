@@ -1,29 +1,37 @@
 """The configuration document the control plane pushes (PUT /v1/config).
 
 It tells the edge who it is (node and site) and which devices and agent keys may send
-telemetry; secrets appear only as SHA-256 hex digests. The last applied document is
-kept on disk so the edge authenticates agents while the control plane is unreachable
-and across restarts.
+telemetry; secrets appear only as SHA-256 hex digests. With the gateway it also carries
+agents' profiles, policies, providers, routes, prices and budgets (edge/gateway/
+catalog.py), as a bundle signed by the control plane (edge/bundle.py) once the edge has
+bundle keys. The last applied document is kept on disk so the edge keeps serving while
+the control plane is unreachable and across restarts.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.fernet import Fernet
+
+from edge.bundle import BundleError, decrypt_secret, is_envelope, verify_envelope
+from edge.errors import ConfigError
+from edge.gateway.catalog import Decrypt, GatewayConfig, parse_gateway
+
+__all__ = ["ConfigError", "ConfigStore", "EdgeConfig", "StaleConfigError", "parse_config"]
+
+logger = logging.getLogger("edge")
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
-
-
-class ConfigError(ValueError):
-    """The document is invalid; the message names the offending field."""
 
 
 class StaleConfigError(Exception):
@@ -62,6 +70,8 @@ class EdgeConfig:
     devices: Mapping[str, Device]
     agent_keys: Mapping[str, AgentKey]
     """Agent keys by their SHA-256 hex digest."""
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    signed: bool = False
 
 
 def _field(doc: Mapping[str, Any], key: str, where: str) -> Any:
@@ -104,7 +114,9 @@ def _objects(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return items
 
 
-def parse_config(doc: object) -> EdgeConfig:
+def parse_config(
+    doc: object, decrypt: Decrypt | None = None, *, signed: bool = False
+) -> EdgeConfig:
     """Validate a decoded configuration document; raise ConfigError naming the field."""
     if not isinstance(doc, dict):
         raise ConfigError("the document must be a JSON object")
@@ -149,12 +161,19 @@ def parse_config(doc: object) -> EdgeConfig:
             raise ConfigError(f"{where}key_sha256 is listed twice")
         agent_keys[key.key_sha256] = key
 
+    gateway = parse_gateway(doc, decrypt)
+    for index, key in enumerate(agent_keys.values()):
+        agent = gateway.agents.get(key.agent_id)
+        if agent is not None and agent.tenant_id != key.tenant_id:
+            raise ConfigError(f"agent_keys[{index}].tenant_id differs from its agent's tenant")
     return EdgeConfig(
         version=version,
         node_id=_uuid(doc, "node_id", ""),
         site_id=_uuid(doc, "site_id", ""),
         devices=devices,
         agent_keys=agent_keys,
+        gateway=gateway,
+        signed=signed,
     )
 
 
@@ -179,32 +198,82 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 class ConfigStore:
     """The configuration in force, persisted at ``path``; ``current`` is None until the
-    first document has ever been applied, and then every agent request is refused."""
+    first document has ever been applied, and then every agent request is refused.
 
-    def __init__(self, path: Path) -> None:
+    With ``public_keys`` only signed bundles are accepted (and loaded from disk); the
+    file then holds the signed envelope, verified again at every start. ``secrets``
+    decrypts the providers' keys in the bundle; they are held in memory only.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        public_keys: Mapping[str, bytes] | None = None,
+        secrets: Fernet | None = None,
+    ) -> None:
         self._path = path
+        self._public_keys = dict(public_keys or {})
+        self._secrets = secrets
         self._lock = threading.Lock()
         self.current: EdgeConfig | None = None
 
+    def _decrypt(self, token: str) -> str | None:
+        return decrypt_secret(self._secrets, token)
+
+    def parse(self, body: bytes) -> EdgeConfig:
+        """A document as received (plain or signed bundle), validated."""
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ConfigError("the body is not valid JSON") from None
+        signed = is_envelope(doc)
+        if signed:
+            if not self._public_keys:
+                raise ConfigError("this edge has no bundle keys (EDGE_BUNDLE_PUBLIC_KEYS)")
+            try:
+                payload = verify_envelope(doc, self._public_keys)
+                doc = orjson.loads(payload)
+            except BundleError as error:
+                raise ConfigError(f"bundle: {error}") from None
+            except orjson.JSONDecodeError:
+                raise ConfigError("bundle: the payload is not valid JSON") from None
+        elif self._public_keys:
+            raise ConfigError("this edge accepts only signed bundles (format acp-bundle-v1)")
+        config = parse_config(doc, self._decrypt, signed=signed)
+        for provider in config.gateway.providers.values():
+            if provider.key_unavailable:
+                logger.error(
+                    "provider %s: its key cannot be decrypted (EDGE_NODE_TOKEN missing or "
+                    "another node's); requests to it will fail",
+                    provider.provider_id,
+                )
+        return config
+
     def load(self) -> None:
         """Read the persisted document; a corrupt file stops the edge rather than
-        silently dropping every agent's credentials."""
+        silently dropping every agent's credentials. An unsigned file on an edge that
+        now requires signed bundles is not trusted: the edge starts unconfigured (every
+        agent refused) until the control plane pushes a bundle."""
         try:
             data = self._path.read_bytes()
         except FileNotFoundError:
             return
         try:
-            self.current = parse_config(orjson.loads(data))
+            if self._public_keys and not is_envelope(orjson.loads(data)):
+                logger.warning(
+                    "%s is not a signed bundle and EDGE_BUNDLE_PUBLIC_KEYS is set: "
+                    "ignored until the control plane pushes a bundle",
+                    self._path,
+                )
+                return
+            self.current = self.parse(data)
         except (orjson.JSONDecodeError, ConfigError) as error:
             raise ConfigError(f"{self._path}: {error}") from error
 
     def apply(self, body: bytes) -> EdgeConfig:
         """Validate, persist and put a document in force; blocking (fsync)."""
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ConfigError("the body is not valid JSON") from None
-        config = parse_config(doc)
+        config = self.parse(body)
         with self._lock:
             if self.current is not None and config.version < self.current.version:
                 raise StaleConfigError(self.current.version, config.version)

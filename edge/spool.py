@@ -5,6 +5,9 @@ told is stored survives a crash (kill -9, power loss). One writer thread owns th
 connection and commits the requests that queued up while it was busy in one
 transaction (group commit): one fsync serves many requests, each still whole or not at
 all. Reads (pull) use a second connection; WAL lets them run beside the writer.
+
+The gateway's budgets keep their cumulative spend here too (``budget_spend``), added in
+the transaction that stores the request's record, so spend and evidence agree.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 _SCHEMA = """
@@ -26,7 +30,14 @@ CREATE TABLE IF NOT EXISTS spool (
     received_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS budget_spend (
+    budget_id TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    spent TEXT NOT NULL,
+    PRIMARY KEY (budget_id, period_start)
+);
 """
+# Spend is a Decimal string: SQLite has no decimal type and money is never a float.
 # AUTOINCREMENT: a cursor is never reused, even once every record has been acked and
 # deleted, so the control plane's "after" stays valid across acks and restarts.
 
@@ -56,12 +67,17 @@ class SpoolStats:
     last_cursor: int
 
 
+SpendKey = tuple[str, str]
+"""(budget_id, period_start)"""
+
+
 @dataclass
 class _Append:
     records: Sequence[tuple[str, bytes]]
     received_at: int
     size: int
     future: Future[int]
+    spend: Sequence[tuple[SpendKey, Decimal]] = field(default_factory=tuple)
 
 
 @dataclass
@@ -102,20 +118,38 @@ class Spool:
             "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'acked_cursor'"
         ).fetchone()
         self._oldest = self._query_oldest()
+        self._spend: dict[SpendKey, Decimal] = {
+            (budget_id, period_start): Decimal(spent)
+            for budget_id, period_start, spent in self._writer.execute(
+                "SELECT budget_id, period_start, spent FROM budget_spend"
+            )
+        }
         self.stats = self._snapshot()
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="edge-spool-writer", daemon=True)
         self._thread.start()
 
-    def append(self, records: Sequence[tuple[str, bytes]], received_at: int) -> Future[int]:
-        """Queue ``(event_id, body)`` records for one commit; the future resolves to the
-        last cursor once they are durable, or fails with SpoolFullError /
-        SpoolUnavailableError having written none of them."""
+    def append(
+        self,
+        records: Sequence[tuple[str, bytes]],
+        received_at: int,
+        spend: Sequence[tuple[SpendKey, Decimal]] = (),
+    ) -> Future[int]:
+        """Queue ``(event_id, body)`` records for one commit, with amounts to add to
+        budgets' spend; the future resolves to the last cursor once they are durable, or
+        fails with SpoolFullError / SpoolUnavailableError having written none of the
+        records. Spend is money already spent: it is committed even when the spool is
+        too full for the records."""
         future: Future[int] = Future()
         size = sum(len(body) for _, body in records)
-        self._submit(_Append(records, received_at, size, future))
+        self._submit(_Append(records, received_at, size, future, spend))
         return future
+
+    def spend_totals(self) -> dict[SpendKey, Decimal]:
+        """Cumulative spend per (budget_id, period_start) as committed; read it before
+        appending (at start), the writer thread owns it afterwards."""
+        return dict(self._spend)
 
     def ack(self, cursor: int) -> Future[int]:
         """Delete the records up to ``cursor`` and remember it durably; resolves to the
@@ -217,25 +251,38 @@ class Spool:
                 size += job.size
                 accepted.append(job)
         rows = [(eid, body, job.received_at) for job in accepted for eid, body in job.records]
-        if rows:
+        spend: dict[SpendKey, Decimal] = {}
+        for job in group:
+            for key, amount in job.spend:
+                spend[key] = spend.get(key, self._spend.get(key, Decimal(0))) + amount
+        if rows or spend:
             try:
                 self._writer.execute("BEGIN IMMEDIATE")
+                last = self._last_cursor
+                if rows:
+                    self._writer.executemany(
+                        "INSERT INTO spool (event_id, body, received_at) VALUES (?, ?, ?)", rows
+                    )
+                    (last,) = self._writer.execute("SELECT last_insert_rowid()").fetchone()
                 self._writer.executemany(
-                    "INSERT INTO spool (event_id, body, received_at) VALUES (?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO budget_spend (budget_id, period_start, spent) "
+                    "VALUES (?, ?, ?)",
+                    [(budget_id, start, str(total)) for (budget_id, start), total in spend.items()],
                 )
-                (last,) = self._writer.execute("SELECT last_insert_rowid()").fetchone()
                 self._writer.execute("COMMIT")
             except sqlite3.Error as error:
                 self._rollback()
                 for job in accepted:
                     job.future.set_exception(SpoolUnavailableError(str(error)))
                 return
-            if self._oldest is None:
-                self._oldest = accepted[0].received_at
-            self._records += len(rows)
-            self._bytes = size
-            self._last_cursor = last
-            self.stats = self._snapshot()
+            self._spend.update(spend)
+            if rows:
+                if self._oldest is None:
+                    self._oldest = accepted[0].received_at
+                self._records += len(rows)
+                self._bytes = size
+                self._last_cursor = last
+                self.stats = self._snapshot()
         for job in accepted:
             job.future.set_result(self._last_cursor)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
+from typing import Any
 
 import pyotp
 import pytest
@@ -82,6 +83,16 @@ def signed_in(user: User, *, mfa_passed: bool = True) -> Client:
         session[SESSION_MFA_VERIFIED_AT] = timezone.now().isoformat()
         session.save()
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Mark the test database as disposable, so that emptying it between transactional
+    tests may truncate the audit trail (see audit migration 0002)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS disposable_test_database ()")
 
 
 @pytest.fixture(scope="session", autouse=True)

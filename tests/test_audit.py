@@ -56,6 +56,8 @@ def test_an_intact_chain_verifies(
 def test_the_database_refuses_updates_and_deletes(trail: list[AuditEvent]) -> None:
     with all_tenants_context():
         connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # As in production: without the marker of a disposable test database.
+        connection.cursor().execute("DROP TABLE disposable_test_database")
         for statement in (
             "UPDATE audit_auditevent SET action = 'x'",
             "DELETE FROM audit_auditevent",

@@ -106,11 +106,21 @@ class Device(TenantOwnedModel):
 
 
 class Agent(TenantOwnedModel):
-    """An AI agent the MSP operates for the tenant."""
+    """An AI agent the MSP operates for the tenant.
+
+    ``tools``, ``data_classes``, ``operating_window``, ``allowed_models`` and ``tier``
+    override the gateway's defaults for the agent's ``role`` when set (non-empty);
+    empty means "as the role default says" (controlplane/gateway/bundle.py).
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active"
         DISABLED = "disabled"
+
+    class Tier(models.TextChoices):
+        SIMPLE = "simple"
+        STANDARD = "standard"
+        COMPLEX = "complex"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     name = models.CharField(max_length=200)
@@ -139,6 +149,18 @@ class Agent(TenantOwnedModel):
         blank=True,
         help_text='{"days": [0-6, Monday=0], "start": "08:00", "end": "18:00", "tz": "UTC"}',
     )
+    allowed_models = ArrayField(
+        models.CharField(max_length=200),
+        default=list,
+        blank=True,
+        help_text="Models the agent may use; empty: as its role default (empty there: any).",
+    )
+    tier = models.CharField(
+        max_length=20,
+        choices=Tier.choices,
+        blank=True,
+        help_text="Task complexity tier for routing; empty: as its role default.",
+    )
     device = models.ForeignKey(
         Device, on_delete=models.PROTECT, null=True, blank=True, related_name="agents"
     )
@@ -154,6 +176,8 @@ class Agent(TenantOwnedModel):
         "data_classes",
         "tools",
         "operating_window",
+        "allowed_models",
+        "tier",
         "device",
         "status",
     )

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,7 +21,7 @@ from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
 from controlplane.audit.services import Actor, audit_record, snapshot
 from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import tenant_context
-from tenants.models import Tenant
+from tenants.models import Department, Membership, Tenant
 
 
 def sha256_hex(value: str) -> str:
@@ -143,6 +144,22 @@ def device_revoke(*, actor: Actor, device: Device) -> None:
         )
 
 
+def _check_same_tenant(agent: Agent) -> None:
+    """The agent's department, owner and device must be its own tenant's.
+
+    Runs inside the agent's tenant context, where another tenant's rows do not exist.
+    """
+    errors: dict[str, str] = {}
+    if agent.department_id and not Department.objects.filter(pk=agent.department_id).exists():
+        errors["department"] = "Choose a department of this tenant."
+    if agent.device_id and not Device.objects.filter(pk=agent.device_id).exists():
+        errors["device"] = "Choose a device of this tenant."
+    if agent.owner_id and not Membership.objects.filter(user_id=agent.owner_id).exists():
+        errors["owner"] = "Choose a person of this tenant."
+    if errors:
+        raise ValidationError(errors)
+
+
 def agent_create(*, actor: Actor, tenant: Tenant, name: str, **fields: Any) -> Agent:
     """Register an agent. ``fields`` are any of Agent.AUDIT_FIELDS but name and status."""
     unknown = set(fields) - (set(Agent.AUDIT_FIELDS) - {"name", "status"})
@@ -151,6 +168,7 @@ def agent_create(*, actor: Actor, tenant: Tenant, name: str, **fields: Any) -> A
     with tenant_context(tenant):
         agent = Agent(tenant=tenant, name=name.strip(), **fields)
         agent.full_clean()
+        _check_same_tenant(agent)
         agent.save(force_insert=True)
         _bump_config_of_device(agent.device)
         audit_record(
@@ -173,6 +191,7 @@ def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
         for field, value in changes.items():
             setattr(agent, field, value)
         agent.full_clean()
+        _check_same_tenant(agent)
         agent.save(update_fields=list(changes))
         for device in {old_device, agent.device}:
             _bump_config_of_device(device)
@@ -188,7 +207,15 @@ def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
 
 
 def agent_key_issue(*, actor: Actor, agent: Agent) -> tuple[AgentKey, str]:
-    """A new key for ``agent``; return it with the plaintext (shown once)."""
+    """A new key for ``agent``; return it with the plaintext (shown once).
+
+    Refused for a disabled agent or one without a usable device: such a key could
+    never work, and issuing it would only spread a secret.
+    """
+    if agent.status != Agent.Status.ACTIVE:
+        raise ValidationError("This agent is disabled; enable it before issuing a key.")
+    if agent.device is None or agent.device.revoked_at is not None:
+        raise ValidationError("This agent has no usable device; register one first.")
     key_id = secrets.token_hex(6)
     plaintext = f"acpk_{key_id}_{secrets.token_urlsafe(32)}"
     with tenant_context(agent.tenant_id):
@@ -204,6 +231,19 @@ def agent_key_issue(*, actor: Actor, agent: Agent) -> tuple[AgentKey, str]:
             after={**snapshot(key), "agent": str(agent.pk)},
         )
     return key, plaintext
+
+
+def agent_credentials_issue(*, actor: Actor, agent: Agent) -> tuple[AgentKey, str, str]:
+    """A new agent key and a new key for the agent's device, in one transaction.
+
+    Returns the key and both plaintexts (shown once). The device's previous key stops
+    working, for every agent on that device.
+    """
+    with tenant_context(agent.tenant_id):
+        key, agent_key = agent_key_issue(actor=actor, agent=agent)
+        assert agent.device is not None  # agent_key_issue refused otherwise
+        device_key = device_rotate_key(actor=actor, device=agent.device)
+    return key, agent_key, device_key
 
 
 def agent_key_revoke(*, actor: Actor, key: AgentKey) -> None:

@@ -11,7 +11,9 @@ engine.
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,9 +38,20 @@ from controlplane.analytics.store import (
 if TYPE_CHECKING:
     from chdb.session import Session
 
+# Sessions left open at interpreter exit sometimes abort or hang the process while the
+# engine's threads shut down, so every store closes its sessions first.
+_open_stores: weakref.WeakSet[ChdbStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_open_stores):
+        store.close()
+
 
 class ChdbStore(AnalyticsStore):
     engine = "chdb"
+    insert_compression: str | None = None  # Arrow IPC codec; see _insert_arrow
 
     def __init__(self, path: Path | str, database: str = "default") -> None:
         self.path = Path(path).resolve()
@@ -55,6 +68,7 @@ class ChdbStore(AnalyticsStore):
             keeper.close()
             raise
         self._idle.append(keeper)
+        _open_stores.add(self)
 
     def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
         bound_sql, bound = bind(sql, params)
@@ -67,8 +81,7 @@ class ChdbStore(AnalyticsStore):
             _run(session, bound_sql, bound)
 
     def _insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None) -> None:
-        # Uncompressed: in-process, compressing only to decompress costs more than it saves.
-        payload = ipc_stream(data)
+        payload = ipc_stream(data, self.insert_compression)
         statement = insert_statement(table, data.column_names)
         with self._session() as session:
             # The streaming insert takes no parameters, so the token is a session setting,
@@ -154,5 +167,6 @@ def _holder(path: Path) -> str:
         status = (path / "status").read_text(errors="replace")
     except OSError:
         return ""
-    pid = next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("PID:")), "")
+    pids = [line[4:].strip() for line in status.splitlines() if line.startswith("PID:")]
+    pid = pids[0] if pids else ""
     return f" (the directory's status file names PID {pid})" if pid else ""

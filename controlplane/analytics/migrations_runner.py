@@ -187,7 +187,8 @@ def migrate(
         for statement in migration.statements:
             store.command(render(statement, cluster))
         store.command(
-            "INSERT INTO schema_migrations (name, checksum) SELECT {name:String}, {checksum:String}",
+            "INSERT INTO schema_migrations (name, checksum) "
+            "SELECT {name:String}, {checksum:String}",
             {"name": migration.name, "checksum": migration.checksum},
         )
         done.append(migration.name)

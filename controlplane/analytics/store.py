@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -36,8 +36,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^{}]+\}")
 _ERROR_CODE = re.compile(r"\bCode:\s*(\d+)")
 
-Rows = Sequence[Sequence[object]] | pa.Table
-Params = Mapping[str, object]
+Rows: TypeAlias = Sequence[Sequence[object]] | pa.Table
+Params: TypeAlias = Mapping[str, object]
 
 
 class StoreError(Exception):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase
@@ -27,10 +27,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, filters, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from controlplane.api.filtering import QueryFilter
-from controlplane.api.idempotency import HEADER, idempotency_key, run_idempotently
+from controlplane.api.idempotency import idempotency_key, run_idempotently
 from controlplane.api.permissions import (
     STAFF_ALL,
     STAFF_WRITERS,
@@ -46,27 +47,17 @@ from tenants.models import Tenant
 
 M = TypeVar("M", bound=Model)
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
 TENANT_SLUG = "tenant_slug"
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "Any unique string (a UUID, say). A retry with the same key and the same request "
-        "returns the first answer (with `Idempotent-Replayed: true`) instead of creating "
-        "twice; the same key with a different request is refused with 422. Kept 24 hours."
-    ),
-)
-
 
 class ApiMixin:
     """Behaviour shared by every API view. Subclasses set the roles that may read and
     write (see controlplane.api.permissions)."""
 
-    permission_classes: ClassVar[list[type[Any]]] = [ApiAccess]
-    throttle_classes: ClassVar[list[type[Any]]] = [TokenRateThrottle]
+    permission_classes: Sequence[_PermissionClass] = (ApiAccess,)
+    throttle_classes: Sequence[type[BaseThrottle]] = (TokenRateThrottle,)
 
     staff_read_roles: Collection[str] = STAFF_ALL
     tenant_read_roles: Collection[str] = TENANT_ALL
@@ -157,11 +148,11 @@ class ApiView(ApiMixin, APIView):
     """A single-purpose API view (``/me``)."""
 
 
-class ApiViewSet(ApiMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
     """A resource that is not inside one tenant (tenants, tokens, model prices)."""
 
-    http_method_names: ClassVar[list[str]] = ["get", "post", "patch", "delete", "head", "options"]
-    filter_backends: ClassVar[list[type[Any]]] = [QueryFilter, filters.OrderingFilter]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    filter_backends = (QueryFilter, filters.OrderingFilter)
     lookup_value_converter = "uuid"
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -208,7 +199,7 @@ class TenantScopedViewSet(ApiViewSet):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no tenant
             return QuerySet(model=self.queryset_model).none()
         manager = self.queryset_model.objects  # type: ignore[attr-defined]
-        return manager.all()  # type: ignore[no-any-return]
+        return manager.all()
 
     def get_object(self) -> Any:
         lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)

@@ -47,7 +47,7 @@ def idempotency_key(request: Request) -> str | None:
 def request_fingerprint(request: Request) -> str:
     """SHA-256 of method, path with query, and body: what 'the same request' means."""
     digest = hashlib.sha256()
-    digest.update(request.method.encode() + b"\n")
+    digest.update(str(request.method).encode() + b"\n")
     digest.update(request.get_full_path().encode() + b"\n")
     digest.update(request._request.body)
     return digest.hexdigest()
@@ -55,9 +55,7 @@ def request_fingerprint(request: Request) -> str:
 
 def _replay(record: IdempotencyRecord) -> Response:
     body = json.loads(key_ring().decrypt(record.encrypted_response))
-    return Response(
-        body, status=record.response_status, headers={REPLAYED_HEADER: "true"}
-    )
+    return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
 
 
 def _refuse_if_different(record: IdempotencyRecord, fingerprint: str) -> None:
@@ -78,9 +76,7 @@ def run_idempotently(
     now = timezone.now()
     record: IdempotencyRecord | None = None
     for _attempt in range(3):
-        record = (
-            IdempotencyRecord.objects.select_for_update().filter(token=token, key=key).first()
-        )
+        record = IdempotencyRecord.objects.select_for_update().filter(token=token, key=key).first()
         if record is not None and record.expires_at <= now:
             record.delete()
             record = None
@@ -95,7 +91,7 @@ def run_idempotently(
                 record = IdempotencyRecord.objects.create(
                     token=token,
                     key=key,
-                    method=request.method,
+                    method=str(request.method),
                     path=request.get_full_path()[:2000],
                     request_sha256=fingerprint,
                     expires_at=now + dt.timedelta(hours=settings.API_IDEMPOTENCY_HOURS),

@@ -53,6 +53,7 @@ class UnprocessableEntity(exceptions.APIException):
     def __init__(self, detail: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(detail, code)
         self.field = field
+        self.kind = code
 
 
 # status -> (type code, title)
@@ -165,7 +166,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return problem(409, "The request conflicts with existing data; retry or change it.")
     if isinstance(exc, UnprocessableEntity):
         errors = [{"field": exc.field, "message": str(exc.detail)}]
-        return problem(422, str(exc.detail), errors=errors, kind=exc.get_codes() or None)
+        return problem(422, str(exc.detail), errors=errors, kind=exc.kind)
     if isinstance(exc, exceptions.ValidationError):
         errors = list(_flatten(exc.detail))
         return problem(400, _summary(errors), errors=errors)

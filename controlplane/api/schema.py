@@ -42,33 +42,62 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 _PROBLEMS: dict[str, tuple[str, str, str]] = {
     # status: (description, example type, example detail)
-    "400": ("The request is not valid; `errors` names each field at fault.",
-            "validation-error", "name: This field is required."),
-    "401": ("No token, or an invalid, expired or revoked one.",
-            "not-authenticated", "Invalid, expired or revoked API token."),
-    "403": ("The token's role or scope does not allow this (a read-only token writes "
-            "nothing).", "permission-denied", "This API token is read-only."),
-    "404": ("No such object, or one this token may not see (another tenant's, say).",
-            "not-found", "Not found."),
-    "406": ("The Accept header asks for a media type this operation cannot produce.",
-            "not-acceptable", "Could not satisfy the request Accept header."),
-    "409": ("The request conflicts with the object's state.", "conflict",
-            "This device is already revoked."),
-    "415": ("The body is not JSON.", "unsupported-media-type",
-            'Unsupported media type "text/plain" in request.'),
-    "422": ("The Idempotency-Key was used before with a different request.",
-            "idempotency-key-reused",
-            "This Idempotency-Key was used with a different request."),
-    "429": ("Over the token's rate limit; retry after `Retry-After` seconds.", "throttled",
-            "Request was throttled. Expected available in 12 seconds."),
-    "503": ("The trace store is not reachable; retry later.", "service-unavailable",
-            "The trace store is not reachable."),
+    "400": (
+        "The request is not valid; `errors` names each field at fault.",
+        "validation-error",
+        "name: This field is required.",
+    ),
+    "401": (
+        "No token, or an invalid, expired or revoked one.",
+        "not-authenticated",
+        "Invalid, expired or revoked API token.",
+    ),
+    "403": (
+        "The token's role or scope does not allow this (a read-only token writes nothing).",
+        "permission-denied",
+        "This API token is read-only.",
+    ),
+    "404": (
+        "No such object, or one this token may not see (another tenant's, say).",
+        "not-found",
+        "Not found.",
+    ),
+    "406": (
+        "The Accept header asks for a media type this operation cannot produce.",
+        "not-acceptable",
+        "Could not satisfy the request Accept header.",
+    ),
+    "409": (
+        "The request conflicts with the object's state.",
+        "conflict",
+        "This device is already revoked.",
+    ),
+    "415": (
+        "The body is not JSON.",
+        "unsupported-media-type",
+        'Unsupported media type "text/plain" in request.',
+    ),
+    "422": (
+        "The Idempotency-Key was used before with a different request.",
+        "idempotency-key-reused",
+        "This Idempotency-Key was used with a different request.",
+    ),
+    "429": (
+        "Over the token's rate limit; retry after `Retry-After` seconds.",
+        "throttled",
+        "Request was throttled. Expected available in 12 seconds.",
+    ),
+    "503": (
+        "The trace store is not reachable; retry later.",
+        "service-unavailable",
+        "The trace store is not reachable.",
+    ),
 }
 _ALWAYS = ("400", "401", "403", "404", "406", "429")
 _WRITES = ("409", "415")
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "controlplane.api.authentication.ApiTokenAuthentication"
     name = "ApiToken"
 
@@ -129,6 +158,19 @@ def _add_problems(path: str, method: str, operation: dict[str, Any]) -> None:
         responses.setdefault(status, _problem_response(status))
 
 
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "Any unique string (a UUID, say). A retry with the same key and the same "
+    "request returns the first answer (with `Idempotent-Replayed: true`) instead of doing "
+    "the work twice; the same key with a different request is refused with 422. Kept 24 "
+    "hours, per token.",
+    "example": "0b9a1f0e-5c3d-4e8f-9a6b-2d1c7e4f8a90",
+}
+
+
 _PARAM = re.compile(r"\{([^}]+)\}")
 
 
@@ -184,5 +226,13 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
             if isinstance(operation, dict) and "responses" in operation:
                 operation["tags"] = [_tag(path)]
                 _add_problems(path, method, operation)
+                if method == "post":
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                    for code, response in operation["responses"].items():
+                        if code.startswith("2"):
+                            response.setdefault("headers", {})["Idempotent-Replayed"] = {
+                                "schema": {"type": "string", "enum": ["true"]},
+                                "description": "Present on a replay of an earlier answer.",
+                            }
     _add_links(paths)
     return result

@@ -14,6 +14,14 @@ class EdgeUnavailable(Exception):
     """The edge node did not answer, or answered with an error."""
 
 
+class EdgeRejected(EdgeUnavailable):
+    """The edge node answered with a 4xx: it understood the request and refused it."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
 @dataclass(frozen=True)
 class Pulled:
     lines: list[bytes]
@@ -40,9 +48,10 @@ class EdgeClient:
         except httpx.HTTPError as exc:
             raise EdgeUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
-            raise EdgeUnavailable(
-                f"{method} {path}: HTTP {response.status_code} {response.text[:200]}"
-            )
+            message = f"{method} {path}: HTTP {response.status_code} {response.text[:200]}"
+            if response.status_code < 500:
+                raise EdgeRejected(message, response.status_code)
+            raise EdgeUnavailable(message)
         return response
 
     def pull(self, *, after: int, limit: int) -> Pulled:
@@ -59,8 +68,9 @@ class EdgeClient:
         return body
 
     def put_config(self, document: dict[str, Any]) -> None:
+        """Push a configuration (a plain document or a signed bundle envelope)."""
         try:
             self._request("PUT", "/v1/config", json=document)
-        except EdgeUnavailable as exc:
-            if "HTTP 409" not in str(exc):  # the node already has this version or newer
+        except EdgeRejected as exc:
+            if exc.status_code != 409:  # 409: the node already has this version or newer
                 raise

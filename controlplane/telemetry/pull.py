@@ -23,17 +23,20 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from billing.pricing import PriceBook
-from controlplane.agents.models import EdgeNode
-from controlplane.agents.selectors import edge_config_document
+from controlplane.agents.models import EdgeNode, Site
 from controlplane.agents.services import edge_node_token
 from controlplane.core.tenancy import all_tenants_context, tenant_context
-from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
+from controlplane.gateway.bundle import FORMAT as BUNDLE_FORMAT
+from controlplane.gateway.bundle import plain_document, publish, signed_bundle
+from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
+from controlplane.telemetry.edge_client import EdgeClient, EdgeRejected, EdgeUnavailable, Pulled
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.records import RecordError, build_batch
 from controlplane.telemetry.spans import spans_insert
@@ -79,8 +82,9 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
     try:
         with all_tenants_context():
             node = EdgeNode.unscoped.select_related("site").get(pk=node_id)
-        with EdgeClient(node.pull_url, edge_node_token(node)) as edge:
-            _sync_node(node, edge)
+        token = edge_node_token(node)
+        with EdgeClient(node.pull_url, token) as edge:
+            _sync_node(node, edge, token)
             deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
             while time.monotonic() < deadline:
                 pulled = _pull_one_batch(node, edge, result)
@@ -98,15 +102,20 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
     return result
 
 
-def _sync_node(node: EdgeNode, edge: EdgeClient) -> None:
-    """Heartbeat, config push if the node is behind, and a repeat of a lost ack."""
+def _sync_node(node: EdgeNode, edge: EdgeClient, token: str) -> None:
+    """Heartbeat, budget allowances, config push if the node is behind, and a repeat of
+    a lost ack."""
     heartbeat = edge.heartbeat()
-    config = edge_config_document(node)
-    if int(heartbeat.get("config_version") or 0) < config["version"]:
-        edge.put_config(config)
-        node.config_version_applied = config["version"]
+    # Top up the node's budget allowances from the ledger first: a grown allowance
+    # raises the site's version, so the bundle pushed below already carries it.
+    allowances_refresh(node)
+    applied = int(heartbeat.get("config_version") or 0)
+    with tenant_context(node.tenant_id):
+        version = Site.objects.values_list("config_version", flat=True).get(pk=node.site_id)
+    if applied < version:
+        node.config_version_applied = _push_config(node, edge, heartbeat, token)
     else:
-        node.config_version_applied = int(heartbeat.get("config_version") or 0)
+        node.config_version_applied = applied
     node.heartbeat = heartbeat
     node.heartbeat_at = timezone.now()
     spool = heartbeat.get("spool") or {}
@@ -128,6 +137,38 @@ def _sync_node(node: EdgeNode, edge: EdgeClient) -> None:
             heartbeat_at=node.heartbeat_at,
             config_version_applied=node.config_version_applied,
         )
+
+
+def _push_config(node: EdgeNode, edge: EdgeClient, heartbeat: dict[str, Any], token: str) -> int:
+    """Publish the site's current version and push it: the signed bundle, or the plain
+    v1 document to an edge that takes no bundles (docs/gateway.md, "Pushing").
+
+    An edge that lists ``config_formats`` in its heartbeat gets what it lists. One that
+    does not (older edges) is offered the bundle first; if it refuses it as malformed
+    (400), the plain document — which carries no provider keys and no gateway sections.
+    """
+    published = publish(site_id=node.site_id, tenant_id=node.tenant_id, actor=PULL_ACTOR)
+    bundle = signed_bundle(node=node, published=published, node_token=token)
+    formats = heartbeat.get("config_formats")
+    if isinstance(formats, list):
+        if BUNDLE_FORMAT in formats:
+            edge.put_config(bundle)
+        else:
+            edge.put_config(plain_document(node=node, published=published))
+        return published.version
+    try:
+        edge.put_config(bundle)
+    except EdgeRejected as refused:
+        if refused.status_code != 400:
+            raise
+        try:
+            edge.put_config(plain_document(node=node, published=published))
+        except EdgeRejected as also:
+            raise EdgeUnavailable(
+                f"bundle refused ({refused}); plain config refused ({also})"
+            ) from also
+        logger.info("edge node %s takes no bundles; pushed the plain configuration", node.pk)
+    return published.version
 
 
 def _pull_one_batch(node: EdgeNode, edge: EdgeClient, result: PullResult) -> int:

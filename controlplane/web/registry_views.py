@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -455,9 +454,7 @@ def agent_key_issue(scope: Scope, pk: uuid.UUID) -> HttpResponse:
         return redirect(scope.url("agent", agent.pk))
     device = agent.device
     assert device is not None
-    with transaction.atomic():
-        key, agent_key = services.agent_key_issue(actor=scope.actor, agent=agent)
-        device_key = services.device_rotate_key(actor=scope.actor, device=device)
+    key, agent_key, device_key = services.agent_credentials_issue(actor=scope.actor, agent=agent)
     env = client_environment(
         agent=agent, edge=readiness.edge, agent_key=agent_key, device_key=device_key
     )
@@ -503,7 +500,13 @@ def agent_status(scope: Scope, pk: uuid.UUID) -> HttpResponse:
     elif form.cleaned_data["status"] == agent.status:
         messages.info(scope.request, f"{agent.name} is already {agent.status}.")
     else:
-        services.agent_update(actor=scope.actor, agent=agent, status=form.cleaned_data["status"])
+        try:
+            services.agent_update(
+                actor=scope.actor, agent=agent, status=form.cleaned_data["status"]
+            )
+        except ValidationError as error:
+            messages.error(scope.request, f"{agent.name}: {' '.join(error.messages)}")
+            return redirect(scope.url("agent", agent.pk))
         messages.success(
             scope.request,
             f"{agent.name} was enabled."

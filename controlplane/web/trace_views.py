@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 TRACE_ID = re.compile(r"[0-9a-f]{32}")
 LIST_LIMIT = 100
+DEFAULT_RANGE = "24h"
 CLOCK_SKEW = dt.timedelta(minutes=5)  # edge clocks a little ahead still show up
 BODY_LIMIT = 64 * 1024
 MIN_BAR_WIDTH = 0.4  # percent: a 0 ms span still shows as a sliver
@@ -59,6 +60,8 @@ def format_cost(value: Any) -> str:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "0 ms"
     if seconds < 0.001:
         return "<1 ms"
     if seconds < 1:
@@ -137,7 +140,10 @@ def trace_row(row: dict[str, Any], names: dict[str, str]) -> TraceRow:
 
 def traces(scope: Scope) -> HttpResponse:
     agents = list(scope.rows(Agent).order_by("name"))
-    form = TraceFilterForm(data=scope.request.GET, agents=agents)
+    query = scope.request.GET.copy()
+    if not query.get("range"):
+        query["range"] = DEFAULT_RANGE
+    form = TraceFilterForm(data=query, agents=agents)
     rows: list[TraceRow] = []
     unavailable = False
     if form.is_valid():

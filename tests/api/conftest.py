@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.db.models.signals import post_migrate
 from django.test import Client
 from django.utils import timezone
 
@@ -47,6 +49,8 @@ class Api:
         headers: dict[str, str] | None = None,
         **query: Any,
     ) -> Any:
+        if path.startswith("http://testserver"):
+            path = path.removeprefix("http://testserver")
         url = path if path.startswith("/") else f"/api/v1/{path}"
         call = getattr(self.client, method.lower())
         if method.upper() in ("GET", "HEAD"):
@@ -159,6 +163,28 @@ def world(
         output_per_million=Decimal("1.6"),
         effective_from=timezone.now() - dt.timedelta(days=60),
     )
-    world.b_objects["model_price"] = price.pk
+    world.b_objects["model_price"] = world.a_objects["model_price"] = price.pk
     return world
 
+
+@pytest.fixture
+def live_api(live_server: Any) -> Iterator[str]:
+    """The base URL of a live server on a committed database.
+
+    After the test the database is emptied with TRUNCATE, which the audit trail
+    refuses: the guard is off for that flush only, and back on when the flush announces
+    it is done (post_migrate, which Django sends after it).
+    """
+    yield str(live_server.url)
+
+    def guard_again(**kwargs: Any) -> None:
+        post_migrate.disconnect(dispatch_uid=GUARD_UID)
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_no_truncate")
+
+    post_migrate.connect(guard_again, weak=False, dispatch_uid=GUARD_UID)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_no_truncate")
+
+
+GUARD_UID = "tests.api.audit-truncate-guard"

@@ -12,8 +12,14 @@ import pytest
 from django.core.management import call_command
 
 from controlplane.agents.models import Agent, EdgeNode
-from controlplane.agents.services import edge_node_create, sha256_hex, site_create
+from controlplane.agents.services import (
+    edge_node_create,
+    edge_node_token,
+    sha256_hex,
+    site_create,
+)
 from controlplane.core.tenancy import tenant_context
+from controlplane.gateway.signing import bundle_public_keys
 from tenants.models import Tenant
 from tests.conftest import SYSTEM
 from tests.edge.conftest import EdgeProcess
@@ -34,6 +40,9 @@ class Site:
             shlex.split(line)[0].split("=", 1) for line in out.getvalue().splitlines() if line
         )
 
+    def node_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {edge_node_token(self.node)}"}
+
     def agent(self, name: str) -> Agent:
         with tenant_context(self.tenant):
             return Agent.objects.get(name=name)
@@ -48,7 +57,12 @@ def site(tenant_a: Tenant, tmp_path: Path) -> Iterator[Site]:
         actor=SYSTEM, site=the_site, name="edge-1", pull_url="http://127.0.0.1:1",
         agent_url="http://127.0.0.1:1",
     )
-    edge = EdgeProcess(tmp_path / "edge", EDGE_NODE_TOKEN_SHA256=sha256_hex(token))
+    edge = EdgeProcess(
+        tmp_path / "edge",
+        EDGE_NODE_TOKEN_SHA256=sha256_hex(token),
+        EDGE_NODE_TOKEN=token,
+        EDGE_BUNDLE_PUBLIC_KEYS=bundle_public_keys(),
+    )
     with tenant_context(tenant_a):
         EdgeNode.objects.filter(pk=node.pk).update(pull_url=edge.url, agent_url=edge.url)
     node.pull_url = node.agent_url = edge.url

@@ -102,12 +102,3 @@ def fleet_a(world: World) -> Fleet:
 @pytest.fixture
 def fleet_b(world: World) -> Fleet:
     return make_fleet(world.b)
-
-
-@pytest.fixture(scope="session")
-def clickhouse() -> None:
-    """The analytics schema, in this process's chDB (or the CI server)."""
-    from controlplane.analytics import get_store
-    from controlplane.analytics.migrations_runner import migrate
-
-    migrate(get_store())

@@ -178,7 +178,16 @@ def test_auditor_reads_tenant_detail_without_forms(
     "name",
     [
         f"portal_{n}"
-        for n in ("home", "people", "departments", "audit", "settings", "sites", "agents")
+        for n in (
+            "home",
+            "people",
+            "departments",
+            "audit",
+            "settings",
+            "sites",
+            "agents",
+            "traces",
+        )
     ],
 )
 def test_every_member_role_reads_the_portal_pages(

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from controlplane.accounts.models import User
-from controlplane.web.context_processors import CONSOLE_NAV, PORTAL_NAV
+from controlplane.web.context_processors import CONSOLE_NAV, CONSOLE_TENANT_NAV, PORTAL_NAV
 from tenants.services import tenant_update
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import World
@@ -77,8 +77,26 @@ def test_console_nav_lists_the_console_pages(make_staff: Callable[..., User]) ->
 def test_nav_entries_name_existing_urls() -> None:
     for entry in CONSOLE_NAV:
         reverse(entry.url_name)
-    for entry in PORTAL_NAV:
+    for entry in PORTAL_NAV + CONSOLE_TENANT_NAV:
         reverse(entry.url_name, args=["acme"])
+
+
+def test_console_tenant_pages_show_the_tenant_navigation(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    client = signed_in(make_staff("auditor"))
+    response = client.get(reverse("web:console_sites", args=[world.a.slug]))
+    body = response.content.decode()
+    assert [i["label"] for i in response.context["nav_tenant_items"]] == [
+        entry.label for entry in CONSOLE_TENANT_NAV
+    ]
+    sites = reverse("web:console_sites", args=[world.a.slug])
+    assert f'href="{sites}" aria-current="page"' in body
+    # the console's "Tenants" entry is the section the page is in, not the page
+    assert f'href="{reverse("web:console_tenants")}" aria-current="true"' in body
+    assert body.count('aria-current="page"') == 1
+    audit = client.get(reverse("web:console_audit"))
+    assert audit.context["nav_tenant_items"] == []
 
 
 def test_404_uses_the_layout(world: World) -> None:

@@ -518,3 +518,22 @@ def test_auditor_reads_the_console_fleet_pages_without_forms(
         assert response.status_code == 200, page
         assert "<form" not in main_part(response.content), page
         assert fleet_a.agent.name in response.content.decode() or "sites" in page
+
+
+def test_registry_pages_keep_to_the_csp(world: World, fleet_a: Fleet) -> None:
+    """script-src 'self': no inline scripts or handlers, also on the pages with secrets."""
+    client = signed_in(world.a_owner)
+    pages = [
+        client.get(url("sites", world)),
+        client.get(url("site", world, fleet_a.site.pk)),
+        client.get(url("agents", world)),
+        client.get(url("agent_create", world)),
+        client.get(url("agent", world, fleet_a.agent.pk)),
+        client.post(url("agent_key_issue", world, fleet_a.agent.pk)),
+        client.post(url("device_rotate", world, fleet_a.device.pk)),
+    ]
+    for response in pages:
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert re.findall(r"<script(?![^>]*\ssrc=)", body) == []
+        assert not re.search(r"\son[a-z]+=", body)

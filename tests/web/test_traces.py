@@ -24,7 +24,7 @@ from tests.conftest import signed_in
 from tests.web.conftest import Fleet, World
 from tests.web.telemetry import ingest, span
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clickhouse")]
+pytestmark = pytest.mark.django_db
 
 
 def url(name: str, world: World, *args: object) -> str:
@@ -127,6 +127,7 @@ def test_trace_list_filters(world: World, fleet_a: Fleet) -> None:
         assert response.status_code == 200
         return [row.trace_id for row in response.context["rows"]]
 
+    assert ids() == [ok_trace, recent, old]  # the last 24 hours unless told otherwise
     assert ids(range="1h") == [ok_trace, recent]
     assert ids(range="24h") == [ok_trace, recent, old]
     assert ids(range="24h", status="error") == [recent, old]

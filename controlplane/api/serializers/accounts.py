@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
@@ -33,10 +35,10 @@ TOKEN_EXAMPLE = {
 
 
 @extend_schema_serializer(examples=[response_example(TOKEN_EXAMPLE)])
-class ApiTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ApiTokenSerializer(serializers.ModelSerializer):
     """A personal API token. The secret itself is never shown again after creation."""
 
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    tenant: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = ApiToken
@@ -71,14 +73,14 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 @extend_schema_serializer(
     examples=[
-        request_example(
-            {"name": "provisioning script", "read_only": False, "expires_in_days": 30}
-        )
+        request_example({"name": "provisioning script", "read_only": False, "expires_in_days": 30})
     ]
 )
-class ApiTokenCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="A label to recognise the token.")
-    read_only = serializers.BooleanField(default=False, help_text="Allow reads only.")
+    read_only = serializers.BooleanField(  # type: ignore[assignment]
+        default=False, help_text="Allow reads only."
+    )
     tenant = serializers.CharField(
         max_length=50,
         required=False,
@@ -96,11 +98,11 @@ class ApiTokenCreateSerializer(serializers.Serializer):  # type: ignore[type-arg
     )
 
 
-class MeTokenSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class MeTokenSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     prefix = serializers.CharField()
-    read_only = serializers.BooleanField()
+    read_only = serializers.BooleanField()  # type: ignore[assignment]
     tenant = serializers.CharField(allow_null=True, help_text="The tenant it is limited to.")
     expires_at = serializers.DateTimeField(allow_null=True)
 
@@ -128,7 +130,7 @@ class MeTokenSerializer(serializers.Serializer):  # type: ignore[type-arg]
         )
     ]
 )
-class MeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class MeSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     email = serializers.EmailField()
     full_name = serializers.CharField()
@@ -166,7 +168,7 @@ PRICE_EXAMPLE = {
         response_example(PRICE_EXAMPLE),
     ]
 )
-class ModelPriceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ModelPriceSerializer(serializers.ModelSerializer):
     """What the MSP pays per million tokens of a model, from ``effective_from`` on."""
 
     provider = serializers.CharField(max_length=100)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 
 @extend_schema_field({"type": "string", "format": "uuid"})
-class ScopedRelatedField(serializers.Field):  # type: ignore[type-arg]
+class ScopedRelatedField(serializers.Field):
     """An object of the request's tenant, given by id.
 
     ``queryset`` is called when the value is checked, inside the tenant scope, so an id
@@ -37,7 +37,7 @@ class ScopedRelatedField(serializers.Field):  # type: ignore[type-arg]
         obj = self.queryset().filter(pk=pk).first()
         if obj is None:
             self.fail("does_not_exist", pk=pk)
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def to_representation(self, value: Any) -> str:
         return str(value.pk if isinstance(value, Model) else value)

@@ -42,7 +42,7 @@ SITE_EXAMPLE = {
         response_example(SITE_EXAMPLE),
     ]
 )
-class SiteSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class SiteSerializer(serializers.ModelSerializer):
     """A customer location with one or more edge nodes."""
 
     name = serializers.CharField(max_length=200)
@@ -72,7 +72,7 @@ EDGE_NODE_EXAMPLE = {
 
 
 @extend_schema_serializer(examples=[response_example(EDGE_NODE_EXAMPLE)])
-class EdgeNodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class EdgeNodeSerializer(serializers.ModelSerializer):
     """The routing gateway and telemetry collector at a site, with its pull state."""
 
     site = serializers.UUIDField(source="site_id", read_only=True)
@@ -142,7 +142,7 @@ def _members() -> Any:
         )
     ]
 )
-class EdgeNodeCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class EdgeNodeCreateSerializer(serializers.Serializer):
     site = ScopedRelatedField(_sites, help_text="The site's id.")
     name = serializers.CharField(max_length=200)
     pull_url = serializers.URLField(max_length=200, help_text="Where the control plane pulls.")
@@ -161,7 +161,7 @@ DEVICE_EXAMPLE = {
 
 
 @extend_schema_serializer(examples=[response_example(DEVICE_EXAMPLE)])
-class DeviceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DeviceSerializer(serializers.ModelSerializer):
     """Hardware agents run on. Agents prove it with the device key."""
 
     site = serializers.UUIDField(source="site_id", read_only=True)
@@ -198,13 +198,13 @@ class DeviceWithKeySerializer(DeviceSerializer):
         )
     ]
 )
-class DeviceRegisterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class DeviceRegisterSerializer(serializers.Serializer):
     site = ScopedRelatedField(_sites, help_text="The site's id.")
     name = serializers.CharField(max_length=200)
     fingerprint = serializers.CharField(max_length=200, required=False, default="")
 
 
-class OperatingWindowSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class OperatingWindowSerializer(serializers.Serializer):
     """When the agent may work. Outside the window its calls are refused."""
 
     days = serializers.ListField(
@@ -221,7 +221,9 @@ class OperatingWindowSerializer(serializers.Serializer):  # type: ignore[type-ar
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError("Give an IANA time zone, e.g. Europe/Berlin.") from None
+            raise serializers.ValidationError(
+                "Give an IANA time zone, e.g. Europe/Berlin."
+            ) from None
         return value
 
     def validate_days(self, value: list[int]) -> list[int]:
@@ -252,7 +254,7 @@ AGENT_EXAMPLE = {
 
 
 @extend_schema_serializer(examples=[response_example(AGENT_EXAMPLE)])
-class AgentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AgentSerializer(serializers.ModelSerializer):
     """An AI agent the MSP operates for the tenant."""
 
     department = serializers.UUIDField(source="department_id", read_only=True, allow_null=True)
@@ -283,11 +285,13 @@ class AgentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return agent.operating_window or None
 
 
-_AGENT_REQUEST = {key: value for key, value in AGENT_EXAMPLE.items() if key not in {"id", "status", "created_at"}}
+_AGENT_REQUEST = {
+    key: value for key, value in AGENT_EXAMPLE.items() if key not in {"id", "status", "created_at"}
+}
 
 
 @extend_schema_serializer(examples=[request_example(_AGENT_REQUEST)])
-class AgentWriteSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AgentWriteSerializer(serializers.Serializer):
     """What an agent is registered with. ``status`` can only be changed, not set at
     registration (a new agent is active)."""
 
@@ -330,7 +334,7 @@ AGENT_KEY_EXAMPLE = {
 
 
 @extend_schema_serializer(examples=[response_example(AGENT_KEY_EXAMPLE)])
-class AgentKeySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AgentKeySerializer(serializers.ModelSerializer):
     """A credential of one agent, valid only from the agent's device."""
 
     agent = serializers.UUIDField(source="agent_id", read_only=True)

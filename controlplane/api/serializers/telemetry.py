@@ -17,6 +17,28 @@ MAX_USAGE_DAYS = 400
 TRACE_STATUSES = ("ok", "error", "timeout")
 
 
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+class _Moment(serializers.DateTimeField):
+    """A moment both stores can hold (ClickHouse's DateTime64 stops in 2299)."""
+
+    def to_internal_value(self, value: Any) -> dt.datetime:
+        moment = super().to_internal_value(value)
+        if not EARLIEST <= moment < LATEST:
+            raise serializers.ValidationError("Give a moment between 1970 and 2200.")
+        return moment
+
+
+def _window(attrs: dict[str, Any], default: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
+    until = attrs.get("until") or timezone.now()
+    since = attrs.get("since") or max(until - default, EARLIEST)
+    if since >= until:
+        raise serializers.ValidationError({"since": "Give a start before the end (until)."})
+    return since, until
+
+
 class _Text(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
@@ -25,12 +47,12 @@ class _Text(serializers.CharField):
         return value
 
 
-class UsageQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UsageQuerySerializer(serializers.Serializer):
     """The query string of the usage report."""
 
     group_by = serializers.CharField(required=False, default="day")
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = _Moment(required=False)
+    until = _Moment(required=False)
     agent = serializers.UUIDField(required=False)
     department = serializers.UUIDField(required=False)
     provider = _Text(required=False, max_length=100)
@@ -46,10 +68,7 @@ class UsageQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
         return list(dict.fromkeys(parts))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        until = attrs.get("until") or timezone.now()
-        since = attrs.get("since") or until - dt.timedelta(days=30)
-        if since >= until:
-            raise serializers.ValidationError({"since": "Give a start before the end (until)."})
+        since, until = _window(attrs, dt.timedelta(days=30))
         if until - since > dt.timedelta(days=MAX_USAGE_DAYS):
             raise serializers.ValidationError(
                 {"since": f"Ask for at most {MAX_USAGE_DAYS} days at a time."}
@@ -57,7 +76,7 @@ class UsageQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
         return {**attrs, "since": since, "until": until}
 
 
-class UsageRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UsageRowSerializer(serializers.Serializer):
     """One group's totals. Only the fields of the requested groupings are present."""
 
     agent_id = serializers.UUIDField(required=False)
@@ -74,8 +93,13 @@ class UsageRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
     output_tokens = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=24, decimal_places=9, help_text="In USD.")
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        return {key: value for key, value in data.items() if key in instance}
+
 
 @extend_schema_serializer(
+    many=False,  # a report, though served by a list route
     examples=[
         response_example(
             {
@@ -103,7 +127,7 @@ class UsageRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
         )
     ]
 )
-class UsageReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UsageReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     group_by = serializers.ListField(child=serializers.ChoiceField(choices=USAGE_DIMENSIONS))
@@ -111,25 +135,22 @@ class UsageReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     totals = UsageRowSerializer()
 
 
-class TraceQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+class TraceQuerySerializer(serializers.Serializer):
+    since = _Moment(required=False)
+    until = _Moment(required=False)
     agent = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=TRACE_STATUSES, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        until = attrs.get("until") or timezone.now()
-        since = attrs.get("since") or until - dt.timedelta(days=7)
-        if since >= until:
-            raise serializers.ValidationError({"since": "Give a start before the end (until)."})
+        since, until = _window(attrs, dt.timedelta(days=7))
         return {**attrs, "since": since, "until": until}
 
 
 TRACE_ID_EXAMPLE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-class TraceSummarySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TraceSummarySerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
@@ -157,6 +178,7 @@ _TRACE_SUMMARY = {
 
 
 @extend_schema_serializer(
+    many=False,  # already a page: results and the next page's link
     examples=[
         response_example(
             {
@@ -166,14 +188,14 @@ _TRACE_SUMMARY = {
         )
     ]
 )
-class TraceListSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TraceListSerializer(serializers.Serializer):
     results = TraceSummarySerializer(many=True)
     next = serializers.URLField(
         allow_null=True, help_text="The next (older) page, or null when this is the last."
     )
 
 
-class SpanSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SpanSerializer(serializers.Serializer):
     event_id = serializers.UUIDField()
     span_id = serializers.CharField()
     parent_span_id = serializers.CharField(allow_blank=True)
@@ -231,7 +253,6 @@ class SpanSerializer(serializers.Serializer):  # type: ignore[type-arg]
         )
     ]
 )
-class TraceDetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TraceDetailSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     spans = SpanSerializer(many=True)
-

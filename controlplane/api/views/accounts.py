@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -161,7 +161,7 @@ class ModelPriceViewSet(ApiViewSet):
         price = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if price is None:
             raise exceptions.NotFound()
-        return cast(ModelPrice, price)
+        return price
 
     @extend_schema(summary="List model prices", description="Every price, newest first.")
     def list(self, request: Request) -> Response:

@@ -225,9 +225,7 @@ class AgentViewSet(TenantScopedViewSet):
 AGENT_ID = "agent_id"
 
 
-@extend_schema(
-    parameters=[OpenApiParameter(AGENT_ID, OpenApiTypes.UUID, OpenApiParameter.PATH)]
-)
+@extend_schema(parameters=[OpenApiParameter(AGENT_ID, OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class AgentKeyViewSet(TenantScopedViewSet):
     """Keys of one agent. A key works only from the agent's device, with its key."""
 
@@ -246,7 +244,7 @@ class AgentKeyViewSet(TenantScopedViewSet):
             agent = Agent.objects.filter(pk=agent_id).first()
         if agent is None:
             raise exceptions.NotFound()
-        return agent  # type: ignore[no-any-return]
+        return agent
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()

@@ -8,7 +8,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -58,7 +58,7 @@ class UsageCsvRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         group_by = data.get("group_by", [])
         columns = [c for name in group_by for c in _DIMENSION_COLUMNS[name]] + list(METRICS)
@@ -137,9 +137,7 @@ class UsageViewSet(TenantScopedViewSet):
         },
     )
     def list(self, request: Request, **kwargs: Any) -> Response:
-        params = {
-            key: value for key, value in request.query_params.items() if key != "format"
-        }
+        params = {key: value for key, value in request.query_params.items() if key != "format"}
         query = UsageQuerySerializer(data=params)
         query.is_valid(raise_exception=True)
         q = query.validated_data

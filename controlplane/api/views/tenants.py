@@ -44,6 +44,7 @@ class TenantViewSet(ApiViewSet):
     lookup_field = "slug"
     lookup_url_kwarg = TENANT_SLUG
     lookup_value_converter = "slug"
+    tenant: Tenant | None = None
     ordering = "slug"
     ordering_fields: ClassVar[list[str]] = ["slug", "name", "created_at"]
     filters: ClassVar[list[Filter]] = [
@@ -55,13 +56,19 @@ class TenantViewSet(ApiViewSet):
         staff, _ = super().write_roles()
         return staff, OWNERS if self.action == "partial_update" else NOBODY
 
+    def resolve_scope(self, request: Request, **kwargs: Any) -> None:
+        # A tenant the token cannot see is a 404 before any question of rights.
+        self.tenant = self.principal.tenant(str(kwargs[TENANT_SLUG])) if kwargs else None
+
     def get_queryset(self) -> QuerySet[Tenant]:
         if getattr(self, "swagger_fake_view", False):
             return Tenant.objects.none()
         return self.principal.visible_tenants()
 
     def get_object(self) -> Tenant:
-        return self.principal.tenant(str(self.kwargs[TENANT_SLUG]))
+        if self.tenant is None:
+            raise exceptions.NotFound()
+        return self.tenant
 
     @extend_schema(
         summary="List tenants",
@@ -91,8 +98,7 @@ class TenantViewSet(ApiViewSet):
 
     @extend_schema(
         summary="Change a tenant",
-        description="MSP staff change any field; a tenant's owner may change "
-        "`mfa_required` only.",
+        description="MSP staff change any field; a tenant's owner may change `mfa_required` only.",
         request=TenantUpdateSerializer,
         responses={200: TenantSerializer},
     )

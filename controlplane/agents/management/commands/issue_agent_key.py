@@ -1,17 +1,13 @@
 import shlex
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from controlplane.agents.client_env import client_environment
 from controlplane.agents.models import Agent, EdgeNode, Site
-from controlplane.agents.services import (
-    agent_create,
-    agent_key_issue,
-    device_register,
-    device_rotate_key,
-)
+from controlplane.agents.services import agent_create, agent_credentials_issue, device_register
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import tenant_context
 from tenants.models import Tenant
@@ -53,15 +49,12 @@ class Command(BaseCommand):
                     f"--agent: no agent {agent!r} in {tenant}; add --create to register it"
                 )
             if the_agent is None:
-                device, device_key = device_register(
-                    actor=actor, site=the_site, name=f"{agent}-device"
-                )
+                device, _ = device_register(actor=actor, site=the_site, name=f"{agent}-device")
                 the_agent = agent_create(actor=actor, tenant=found, name=agent, device=device)
-            elif the_agent.device is None:
-                raise CommandError(f"--agent: agent {agent!r} has no registered device")
-            else:
-                device_key = device_rotate_key(actor=actor, device=the_agent.device)
-            _, agent_key = agent_key_issue(actor=actor, agent=the_agent)
+            try:
+                _, agent_key, device_key = agent_credentials_issue(actor=actor, agent=the_agent)
+            except ValidationError as exc:
+                raise CommandError(f"--agent: {' '.join(exc.messages)}") from None
             environment = client_environment(
                 agent=the_agent, edge=edge, agent_key=agent_key, device_key=device_key
             )

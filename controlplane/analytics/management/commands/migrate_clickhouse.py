@@ -31,7 +31,9 @@ class Command(BaseCommand):
                 pending = [migration.name for migration in plan(store, discover(), cluster)]
                 self.stdout.write("\n".join(pending) if pending else "Nothing to apply.")
             else:
-                applied = migrate(store, cluster=cluster, log=self.stdout.write if verbose else None)
+                applied = migrate(
+                    store, cluster=cluster, log=self.stdout.write if verbose else None
+                )
                 if verbose and not applied:
                     self.stdout.write("No ClickHouse migrations to apply.")
         except (MigrationError, StoreError) as exc:

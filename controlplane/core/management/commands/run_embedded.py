@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from controlplane.agents.models import EdgeNode
 from controlplane.agents.services import edge_node_token, sha256_hex
 from controlplane.core.tenancy import all_tenants_context
+from controlplane.gateway.signing import bundle_public_keys
 from controlplane.tasks_runtime import start_in_process, stop_in_process
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -76,14 +77,20 @@ class Command(BaseCommand):
         children = []
         with all_tenants_context():
             nodes = list(EdgeNode.unscoped.select_related("tenant"))
+        public_keys = bundle_public_keys()
         for node in nodes:
             address = urlsplit(node.pull_url)
+            token = edge_node_token(node)
             env = {
                 **os.environ,
                 "EDGE_HOST": address.hostname or "127.0.0.1",
                 "EDGE_PORT": str(address.port or 4318),
                 "EDGE_DATA_DIR": str(settings.VAR_DIR / "edge" / node.tenant.slug),
-                "EDGE_NODE_TOKEN_SHA256": sha256_hex(edge_node_token(node)),
+                "EDGE_NODE_TOKEN_SHA256": sha256_hex(token),
+                # The token itself opens the provider keys in the bundle (docs/gateway.md);
+                # the public keys verify the bundle's signature.
+                "EDGE_NODE_TOKEN": token,
+                "EDGE_BUNDLE_PUBLIC_KEYS": public_keys,
             }
             children.append(subprocess.Popen([sys.executable, "-m", "edge"], cwd=ROOT, env=env))
         children.append(

@@ -21,10 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--node", type=uuid.UUID, action="append", help="edge node id")
         parser.add_argument("--loop", action="store_true")
         parser.add_argument("--interval", type=float, default=1.0)
+        parser.add_argument(
+            "--worker-id",
+            help="lease owner name; a restarted worker with the same id resumes its lease",
+        )
 
     def handle(self, *args: Any, node: list[uuid.UUID] | None, loop: bool, interval: float,
-               **options: Any) -> None:
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+               worker_id: str | None, **options: Any) -> None:
+        worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         with all_tenants_context():
             nodes = node or list(EdgeNode.unscoped.values_list("pk", flat=True))
         if not nodes:

@@ -1,0 +1,124 @@
+"""Stage 4: budgets. Before each attempt the gateway reserves the attempt's maximum cost
+against every budget that applies; after it, the reservation settles to the provider's
+reported usage (zero for a failed attempt).
+
+A hard budget refuses when ``spent + reserved + this reservation`` would exceed the
+edge's allowance for the period, so concurrent requests can never together spend past
+it (docs/gateway.md, "Budgets across edges"). The ledger lives in the event loop, so a
+check and its reservation happen without an await in between; ``spent`` is kept
+durably by the spool (same transaction as the capture record) and read back at start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from edge.auth import Principal
+from edge.gateway.catalog import Budget, Price
+from edge.gateway.verdicts import FLAG, Refusal, Verdict
+
+STAGE = "budget"
+ZERO = Decimal(0)
+MILLION = Decimal(1_000_000)
+
+BudgetKey = tuple[str, str]
+
+
+def cost(price: Price | None, input_tokens: int, output_tokens: int) -> Decimal:
+    """Exact cost in the price's currency; an unpriced model costs nothing, as in the
+    ledger's price book."""
+    if price is None:
+        return ZERO
+    return (
+        price.input_per_million * input_tokens + price.output_per_million * output_tokens
+    ) / MILLION
+
+
+def applicable(budgets: Iterable[Budget], principal: Principal, now: datetime) -> list[Budget]:
+    """The budgets over this agent (its own, its department's, its tenant's) whose
+    period contains ``now``."""
+    scope_ids = {
+        "agent": principal.agent_id,
+        "department": principal.department_id,
+        "tenant": principal.tenant_id,
+    }
+    return [
+        budget
+        for budget in budgets
+        if budget.tenant_id == principal.tenant_id
+        and scope_ids[budget.scope] == budget.scope_id
+        and budget.period_start <= now < budget.period_end
+    ]
+
+
+@dataclass
+class Reservation:
+    budgets: Sequence[Budget]
+    amount: Decimal
+    settled: bool = False
+
+
+class BudgetLedger:
+    def __init__(self, spent: Mapping[BudgetKey, Decimal] | None = None) -> None:
+        self._spent: defaultdict[BudgetKey, Decimal] = defaultdict(Decimal, spent or {})
+        self._reserved: defaultdict[BudgetKey, Decimal] = defaultdict(Decimal)
+
+    def spent(self, budget: Budget) -> Decimal:
+        return self._spent[budget.key]
+
+    def reserved(self, budget: Budget) -> Decimal:
+        return self._reserved[budget.key]
+
+    def reserve(self, budgets: Sequence[Budget], amount: Decimal, now: datetime) -> Reservation:
+        """Hold ``amount`` against every budget, or refuse (429) if a hard one cannot
+        take it; nothing is held then."""
+        for budget in budgets:
+            if budget.kind != "hard":
+                continue
+            committed = self._spent[budget.key] + self._reserved[budget.key]
+            # A used-up allowance refuses even a request that would cost nothing.
+            if committed >= budget.allowance or committed + amount > budget.allowance:
+                retry_after = max(1, math.ceil((budget.period_end - now).total_seconds()))
+                raise Refusal(
+                    429,
+                    "acp_budget",
+                    "budget.exhausted",
+                    f"budget {budget.budget_id} ({budget.scope}, {budget.period}) has no "
+                    f"room for this request on this edge",
+                    stage=STAGE,
+                    retry_after=retry_after,
+                )
+        for budget in budgets:
+            self._reserved[budget.key] += amount
+        return Reservation(budgets, amount)
+
+    def settle(self, reservation: Reservation, actual: Decimal) -> list[tuple[BudgetKey, Decimal]]:
+        """Replace the reservation with what the attempt cost; the spend to persist."""
+        if reservation.settled:
+            return []
+        reservation.settled = True
+        deltas = []
+        for budget in reservation.budgets:
+            self._reserved[budget.key] -= reservation.amount
+            if actual:
+                self._spent[budget.key] += actual
+                deltas.append((budget.key, actual))
+        return deltas
+
+    def soft_flags(self, budgets: Sequence[Budget]) -> list[Verdict]:
+        """A flag for each soft budget this edge has spent past."""
+        return [
+            Verdict(
+                STAGE,
+                FLAG,
+                "budget.soft_limit",
+                f"soft budget {budget.budget_id} passed its allowance of {budget.allowance}",
+            )
+            for budget in budgets
+            if budget.kind == "soft" and self._spent[budget.key] > budget.allowance
+        ]

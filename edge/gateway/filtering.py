@@ -1,0 +1,115 @@
+"""Stage 3: the content filter, applied as the tenant's policy says.
+
+The detectors live in ``edge.gateway.content_filter`` (``scan``/``redact``); this stage
+decides what a finding means: prompt injection ``block|flag|off``, personal data
+``off|flag|redact|block``. It reads user and tool messages (and embedding input) —
+what reaches the agent from outside — and, when redacting, rewrites them in the
+request before it goes anywhere, so neither the provider nor the record sees them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from edge.gateway import content_filter
+from edge.gateway.catalog import TenantPolicy
+from edge.gateway.content_filter import InjectionFinding, PiiFinding, ScanResult
+from edge.gateway.request import GatewayRequest, scanned_slots
+from edge.gateway.verdicts import FLAG, REDACT, Refusal, Verdict
+
+STAGE = "content_filter"
+
+Scan = Callable[..., ScanResult]
+Redact = Callable[[str, Sequence[PiiFinding]], str]
+
+
+def pii_types(policy: TenantPolicy) -> frozenset[str]:
+    """The kinds to look for; none listed means all. Kinds this edge does not know (a
+    newer control plane) are left out rather than failing every request."""
+    if policy.pii == "off":
+        return frozenset()
+    wanted = frozenset(policy.pii_types) or content_filter.ALL_PII_TYPES
+    return wanted & content_filter.ALL_PII_TYPES
+
+
+def _refuse(code: str, reason: str) -> Refusal:
+    return Refusal(403, "acp_filter", code, reason, stage=STAGE)
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{kind} x{count}" if count > 1 else kind for kind, count in counts.items())
+
+
+def screen(
+    request: GatewayRequest,
+    policy: TenantPolicy,
+    verdicts: list[Verdict],
+    *,
+    scan: Scan = content_filter.scan,
+    redact: Redact = content_filter.redact,
+) -> None:
+    """Append this stage's verdicts; raise Refusal when the policy blocks. Redaction
+    rewrites ``request.body`` in place."""
+    kinds = pii_types(policy)
+    detect_injection = policy.injection != "off"
+    if not detect_injection and not kinds:
+        return
+    worst: InjectionFinding | None = None
+    found: Counter[str] = Counter()
+    for slot in scanned_slots(request):
+        result = scan(slot.text, pii_types=kinds, injection=detect_injection)
+        injection = result.injection
+        if injection is not None and (worst is None or injection.score > worst.score):
+            worst = injection
+        findings = result.pii
+        if findings:
+            found.update(finding.kind for finding in findings)
+            if policy.pii in ("redact", "block"):
+                # Blocked requests go nowhere but the record; it must not hold them either.
+                slot.replace(redact(slot.text, findings))
+                request.redacted = True
+    if worst is not None:
+        reason = f"prompt injection suspected (score {worst.score:.2f}): {worst.reason}"
+        if policy.injection == "block":
+            raise _refuse("filter.injection", reason)
+        verdicts.append(Verdict(STAGE, FLAG, "filter.injection", reason))
+    if found:
+        reason = f"personal data: {_kinds(found)}"
+        if policy.pii == "block":
+            raise _refuse("filter.pii", reason)
+        verdict = REDACT if policy.pii == "redact" else FLAG
+        verdicts.append(Verdict(STAGE, verdict, "filter.pii", reason))
+
+
+def redact_text(
+    text: str,
+    policy: TenantPolicy,
+    *,
+    scan: Scan = content_filter.scan,
+    redact: Redact = content_filter.redact,
+) -> str:
+    """``text`` with the policy's personal data types redacted (for captured answers)."""
+    if policy.pii != "redact" or not text:
+        return text
+    findings = scan(text, pii_types=pii_types(policy), injection=False).pii
+    return redact(text, findings) if findings else text
+
+
+def redact_pii(
+    request: GatewayRequest,
+    policy: TenantPolicy,
+    *,
+    scan: Scan = content_filter.scan,
+    redact: Redact = content_filter.redact,
+) -> bool:
+    """Redact the request's personal data when the tenant redacts or blocks it; used for
+    the record of a request refused before this stage. True when anything changed."""
+    if policy.pii not in ("redact", "block"):
+        return False
+    for slot in scanned_slots(request):
+        findings = scan(slot.text, pii_types=pii_types(policy), injection=False).pii
+        if findings:
+            slot.replace(redact(slot.text, findings))
+            request.redacted = True
+    return request.redacted

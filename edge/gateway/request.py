@@ -1,0 +1,179 @@
+"""An agent's model request as the gateway sees it: which API, which model or tier, what
+it declares (tools, data classes), and where its user and tool texts are (for the
+content filter, which may rewrite them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from edge.gateway.catalog import TIERS
+from edge.gateway.verdicts import Refusal
+
+OPENAI, ANTHROPIC = "openai", "anthropic"
+CHAT, EMBEDDINGS = "chat", "embeddings"
+TIER_PREFIX = "acp/"
+
+
+@dataclass
+class GatewayRequest:
+    api: str
+    """The API the agent speaks: ``openai`` or ``anthropic``."""
+    operation: str
+    body: dict[str, Any]
+    raw: bytes
+    model: str
+    stream: bool
+    include_usage: bool
+    """The agent asked for usage in the stream (OpenAI ``stream_options``)."""
+    max_output_tokens: int | None
+    tools: tuple[str, ...]
+    data_classes: tuple[str, ...]
+    tier_override: str | None
+    traceparent: str | None
+    user_agent: str
+    redacted: bool = False
+
+    @property
+    def tier_alias(self) -> str | None:
+        """The tier named by an ``acp/<tier>`` model, else None."""
+        return self.model[len(TIER_PREFIX) :] if self.model.startswith(TIER_PREFIX) else None
+
+    def body_text(self) -> str:
+        """The request as captured: as sent, or re-encoded once redacted."""
+        return (orjson.dumps(self.body) if self.redacted else self.raw).decode(errors="replace")
+
+
+def malformed(reason: str) -> Refusal:
+    return Refusal(400, "invalid_request_error", "request.malformed", reason, stage="request")
+
+
+def _header_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+
+
+def _body_tools(api: str, body: Mapping[str, Any]) -> list[str]:
+    names: list[str] = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict):
+            raise malformed("tools must be an array of objects")
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, dict) else tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise malformed("every tool needs a name")
+        names.append(name)
+    if api == OPENAI:
+        for function in body.get("functions") or []:
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                names.append(function["name"])
+    return names
+
+
+def _count(body: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise malformed(f"{name} must be a non-negative integer")
+        return value
+    return None
+
+
+def parse_request(
+    api: str, operation: str, raw: bytes, headers: Mapping[str, str]
+) -> GatewayRequest:
+    """Validate what every stage relies on; the provider judges the rest."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise malformed("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise malformed("the body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise malformed("model is required")
+    if model.startswith(TIER_PREFIX) and model[len(TIER_PREFIX) :] not in TIERS:
+        raise malformed(f"{model} is not a tier; use acp/{', acp/'.join(TIERS)}")
+    if operation == CHAT:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise malformed("messages must be an array of objects")
+    elif "input" not in body:
+        raise malformed("input is required")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool) or (stream and operation != CHAT):
+        raise malformed("stream must be true or false (chat only)")
+    options = body.get("stream_options")
+    tier = headers.get("x-acp-tier", "").strip().lower() or None
+    if tier is not None and tier not in TIERS:
+        raise malformed(f"x-acp-tier must be one of {', '.join(TIERS)}")
+    declared_tools = _header_list(headers.get("x-acp-tools"))
+    return GatewayRequest(
+        api=api,
+        operation=operation,
+        body=body,
+        raw=raw,
+        model=model,
+        stream=stream,
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        max_output_tokens=_count(body, "max_completion_tokens", "max_tokens"),
+        tools=tuple(dict.fromkeys([*_body_tools(api, body), *declared_tools])),
+        data_classes=_header_list(headers.get("x-acp-data-classes")),
+        tier_override=tier,
+        traceparent=headers.get("traceparent"),
+        user_agent=headers.get("user-agent", ""),
+    )
+
+
+@dataclass
+class TextSlot:
+    """One user or tool text inside the body, which redaction may replace."""
+
+    container: dict[str, Any] | list[Any]
+    key: str | int
+
+    @property
+    def text(self) -> str:
+        value: str = self.container[self.key]  # type: ignore[index]
+        return value
+
+    def replace(self, text: str) -> None:
+        self.container[self.key] = text  # type: ignore[index]
+
+
+def _content_slots(message: dict[str, Any], key: str = "content") -> Iterator[TextSlot]:
+    content = message.get(key)
+    if isinstance(content, str):
+        yield TextSlot(message, key)
+    elif isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "text" and isinstance(part.get("text"), str):
+                yield TextSlot(part, "text")
+            elif part.get("type") == "tool_result":
+                yield from _content_slots(part)
+
+
+def scanned_slots(request: GatewayRequest) -> list[TextSlot]:
+    """The texts the content filter reads: user and tool messages (and embedding input).
+    System prompts and the assistant's own turns are not agent input from outside."""
+    body = request.body
+    if request.operation == EMBEDDINGS:
+        value = body.get("input")
+        if isinstance(value, str):
+            return [TextSlot(body, "input")]
+        if isinstance(value, list):
+            return [TextSlot(value, i) for i, item in enumerate(value) if isinstance(item, str)]
+        return []
+    slots: list[TextSlot] = []
+    for message in body.get("messages") or []:
+        if message.get("role") in ("user", "tool", "function"):
+            slots.extend(_content_slots(message))
+    return slots

@@ -1,0 +1,551 @@
+"""Between the agent's API and the provider's: the upstream request body, the answer
+in the agent's format, and the usage the provider reported — for whole answers and for
+streams (``StreamRelay``), which also assemble the full answer for the record.
+
+Same API on both sides passes bodies through (model replaced, output cap and stream
+usage added). Across APIs (an OpenAI-format request to an Anthropic provider or the
+reverse) only text chat translates: system prompt, user/assistant text, max_tokens,
+temperature, top_p, stop sequences, streaming and usage. Requests with tools, images,
+tool messages, ``n`` > 1 or a response format are not translated; the route skips such
+candidates instead of sending a lossy request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from edge.gateway import sse
+from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS, OPENAI, GatewayRequest
+
+ANTHROPIC_VERSION = "2023-06-01"
+OPENAI_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+OPENAI_STOP.update({"tool_use": "tool_calls", "refusal": "content_filter"})
+ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+ANTHROPIC_STOP.update({"function_call": "tool_use", "content_filter": "refusal"})
+_OPENAI_TEXT_ONLY_KEYS = ("tools", "functions", "tool_choice", "function_call", "response_format")
+_ANTHROPIC_TEXT_ONLY_KEYS = ("tools", "tool_choice", "thinking", "mcp_servers")
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def openai_usage(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    return Usage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
+
+
+def anthropic_usage(usage: Any) -> Usage | None:
+    """Cache writes and reads are input too; they are priced as input here."""
+    if not isinstance(usage, dict):
+        return None
+    input_tokens = sum(
+        _int(usage.get(name))
+        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return Usage(input_tokens, _int(usage.get("output_tokens")))
+
+
+def usage_of(kind: str, body: Any) -> Usage | None:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    return anthropic_usage(usage) if kind == ANTHROPIC else openai_usage(usage)
+
+
+# --- requests --------------------------------------------------------------------------
+
+
+def _text_parts(content: Any) -> list[str] | None:
+    """The texts of a message content, or None when it holds anything but text."""
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        return None
+    texts = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+        else:
+            return None
+    return texts
+
+
+def translatable(request: GatewayRequest) -> bool:
+    """Can the request go to a provider of the other API without losing anything?"""
+    if request.operation != CHAT:
+        return False
+    body = request.body
+    if request.api == OPENAI:
+        if any(body.get(key) for key in _OPENAI_TEXT_ONLY_KEYS if key != "response_format"):
+            return False
+        response_format = body.get("response_format")
+        if response_format and response_format != {"type": "text"}:
+            return False
+        if body.get("n", 1) != 1:
+            return False
+        return all(
+            message.get("role") in ("system", "developer", "user", "assistant")
+            and not message.get("tool_calls")
+            and _text_parts(message.get("content")) is not None
+            for message in body["messages"]
+        )
+    if any(body.get(key) for key in _ANTHROPIC_TEXT_ONLY_KEYS):
+        return False
+    system = body.get("system")
+    if system is not None and _text_parts(system) is None:
+        return False
+    return all(
+        message.get("role") in ("user", "assistant")
+        and _text_parts(message.get("content")) is not None
+        for message in body["messages"]
+    )
+
+
+def output_cap(request: GatewayRequest, default: int) -> int:
+    return request.max_output_tokens if request.max_output_tokens is not None else default
+
+
+def upstream_body(
+    request: GatewayRequest, kind: str, model: str, default_max_tokens: int
+) -> dict[str, Any]:
+    """The body to send to a provider of ``kind`` for ``model``. The output cap is always
+    set, so that the budget's reservation bounds what the provider may bill."""
+    body = request.body
+    if request.operation == EMBEDDINGS:
+        return {**body, "model": model}
+    cap = output_cap(request, default_max_tokens)
+    if request.api == kind == OPENAI:
+        upstream = {**body, "model": model}
+        if request.max_output_tokens is None:
+            upstream["max_tokens"] = cap
+        if request.stream:
+            upstream["stream_options"] = {
+                **(body.get("stream_options") or {}),
+                "include_usage": True,
+            }
+        return upstream
+    if request.api == kind == ANTHROPIC:
+        return {**body, "model": model, "max_tokens": cap}
+    if kind == ANTHROPIC:
+        return _openai_to_anthropic(body, model, cap)
+    return _anthropic_to_openai(body, model, cap)
+
+
+def _openai_to_anthropic(body: dict[str, Any], model: str, cap: int) -> dict[str, Any]:
+    system: list[str] = []
+    messages = []
+    for message in body["messages"]:
+        texts = _text_parts(message.get("content")) or []
+        if message["role"] in ("system", "developer"):
+            system.extend(texts)
+        else:
+            messages.append({"role": message["role"], "content": "".join(texts)})
+    upstream: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": messages}
+    if system:
+        upstream["system"] = "\n\n".join(system)
+    if body.get("temperature") is not None:
+        # OpenAI's range is 0-2, Anthropic's 0-1.
+        upstream["temperature"] = min(float(body["temperature"]), 1.0)
+    if body.get("top_p") is not None:
+        upstream["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        upstream["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("stream"):
+        upstream["stream"] = True
+    if isinstance(body.get("user"), str):
+        upstream["metadata"] = {"user_id": body["user"]}
+    return upstream
+
+
+def _anthropic_to_openai(body: dict[str, Any], model: str, cap: int) -> dict[str, Any]:
+    messages = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "content": "".join(_text_parts(system) or [])})
+    for message in body["messages"]:
+        texts = _text_parts(message.get("content")) or []
+        messages.append({"role": message["role"], "content": "".join(texts)})
+    upstream: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": messages}
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            upstream[key] = body[key]
+    if body.get("stop_sequences"):
+        upstream["stop"] = list(body["stop_sequences"])
+    if body.get("stream"):
+        upstream["stream"] = True
+        upstream["stream_options"] = {"include_usage": True}
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        upstream["user"] = metadata["user_id"]
+    return upstream
+
+
+# --- whole answers ---------------------------------------------------------------------
+
+
+def _anthropic_text(message: dict[str, Any]) -> str:
+    return "".join(
+        str(block.get("text", ""))
+        for block in message.get("content") or []
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+
+
+def to_openai_completion(message: dict[str, Any]) -> dict[str, Any]:
+    usage = anthropic_usage(message.get("usage")) or Usage(0, 0)
+    return {
+        "id": f"chatcmpl-{message.get('id') or uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": _anthropic_text(message),
+                    "refusal": None,
+                },
+                "finish_reason": OPENAI_STOP.get(str(message.get("stop_reason")), "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage.input_tokens,
+            "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+        },
+    }
+
+
+def to_anthropic_message(completion: dict[str, Any]) -> dict[str, Any]:
+    usage = openai_usage(completion.get("usage")) or Usage(0, 0)
+    choices = completion.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message") or {}
+    return {
+        "id": f"msg_{completion.get('id') or uuid.uuid4().hex}",
+        "type": "message",
+        "role": "assistant",
+        "model": completion.get("model", ""),
+        "content": [{"type": "text", "text": str(message.get("content") or "")}],
+        "stop_reason": ANTHROPIC_STOP.get(str(choice.get("finish_reason")), "end_turn"),
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+    }
+
+
+def agent_answer(request: GatewayRequest, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """An upstream answer (already decoded) in the agent's API."""
+    if request.api == kind or request.operation != CHAT:
+        return answer
+    return to_openai_completion(answer) if request.api == OPENAI else to_anthropic_message(answer)
+
+
+def answer_texts(api: str, answer: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Where the answer's texts are (container, key), for redacting the captured copy."""
+    slots: list[tuple[dict[str, Any], str]] = []
+    if api == OPENAI:
+        for choice in answer.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                slots.append((message, "content"))
+    else:
+        for block in answer.get("content") or []:
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                slots.append((block, "text"))
+    return slots
+
+
+# --- streams ---------------------------------------------------------------------------
+
+
+@dataclass
+class StreamCapture:
+    """What went by in a stream, to settle the budget and fill the record."""
+
+    ident: str = ""
+    model: str = ""
+    text: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    completed: bool = False
+
+    def openai_body(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        body: dict[str, Any] = {
+            "id": self.ident,
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+        }
+        if self.usage is not None:
+            body["usage"] = {
+                "prompt_tokens": self.usage.input_tokens,
+                "completion_tokens": self.usage.output_tokens,
+                "total_tokens": self.usage.input_tokens + self.usage.output_tokens,
+            }
+        return body
+
+    def anthropic_body(self) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": "".join(self.text)}]
+        for index in sorted(self.tool_calls):
+            call = self.tool_calls[index]
+            content.append(
+                {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["input"]}
+            )
+        body: dict[str, Any] = {
+            "id": self.ident,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": self.finish_reason,
+        }
+        if self.usage is not None:
+            body["usage"] = {
+                "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens,
+            }
+        return body
+
+
+def _json(data: str) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class StreamRelay:
+    """Turns the provider's stream events into the agent's, recording as it goes."""
+
+    def __init__(self, request: GatewayRequest, kind: str) -> None:
+        self.agent_api = request.api
+        self.kind = kind
+        self.include_usage = request.include_usage
+        self.capture = StreamCapture()
+        self._started = False
+        self._input_tokens = 0
+        self._anthropic_input = 0
+        self._blocks: dict[int, dict[str, Any]] = {}
+
+    def feed(self, events: Iterable[sse.Event]) -> bytes:
+        out = []
+        for event in events:
+            if self.kind == OPENAI:
+                out.append(self._from_openai(event))
+            else:
+                out.append(self._from_anthropic(event))
+        return b"".join(out)
+
+    def body(self) -> dict[str, Any]:
+        """The whole answer in the agent's API, as the record keeps it."""
+        if self.agent_api == OPENAI:
+            return self.capture.openai_body()
+        return self.capture.anthropic_body()
+
+    # OpenAI upstream ------------------------------------------------------------------
+
+    def _from_openai(self, event: sse.Event) -> bytes:
+        capture = self.capture
+        if event.data.strip() == "[DONE]":
+            capture.completed = True
+            return event.raw if self.agent_api == OPENAI else self._anthropic_tail()
+        chunk = _json(event.data)
+        if chunk is None:
+            return event.raw if self.agent_api == OPENAI else b""
+        capture.ident = capture.ident or str(chunk.get("id") or "")
+        capture.model = capture.model or str(chunk.get("model") or "")
+        usage = openai_usage(chunk.get("usage"))
+        if usage is not None:
+            capture.usage = usage
+        choices = chunk.get("choices") or []
+        text = ""
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta") or {}
+            piece = delta.get("content")
+            if isinstance(piece, str):
+                text += piece
+            for call in delta.get("tool_calls") or []:
+                self._openai_tool_delta(call)
+            if choice.get("finish_reason"):
+                capture.finish_reason = str(choice["finish_reason"])
+        if text:
+            capture.text.append(text)
+        if self.agent_api == OPENAI:
+            # The gateway always asks for usage; an agent that did not gets no usage chunk.
+            if not choices and usage is not None and not self.include_usage:
+                return b""
+            return event.raw
+        return self._anthropic_events(text)
+
+    def _openai_tool_delta(self, call: Any) -> None:
+        if not isinstance(call, dict):
+            return
+        index = call.get("index", 0)
+        entry = self.capture.tool_calls.setdefault(
+            index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if call.get("id"):
+            entry["id"] = call["id"]
+        function = call.get("function") or {}
+        entry["function"]["name"] += function.get("name") or ""
+        entry["function"]["arguments"] += function.get("arguments") or ""
+
+    def _anthropic_events(self, text: str) -> bytes:
+        out = b""
+        if not self._started:
+            self._started = True
+            start = {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_{self.capture.ident or uuid.uuid4().hex}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self.capture.model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                },
+            }
+            block = {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+            out += sse.encode(orjson.dumps(start), "message_start")
+            out += sse.encode(orjson.dumps(block), "content_block_start")
+        if text:
+            delta = {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            }
+            out += sse.encode(orjson.dumps(delta), "content_block_delta")
+        return out
+
+    def _anthropic_tail(self) -> bytes:
+        out = self._anthropic_events("")
+        usage = self.capture.usage or Usage(0, 0)
+        stop = ANTHROPIC_STOP.get(str(self.capture.finish_reason), "end_turn")
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        }
+        out += sse.encode(
+            orjson.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop"
+        )
+        out += sse.encode(orjson.dumps(delta), "message_delta")
+        out += sse.encode(orjson.dumps({"type": "message_stop"}), "message_stop")
+        return out
+
+    # Anthropic upstream ---------------------------------------------------------------
+
+    def _from_anthropic(self, event: sse.Event) -> bytes:
+        capture = self.capture
+        payload = _json(event.data)
+        if payload is None:
+            return event.raw if self.agent_api == ANTHROPIC else b""
+        kind = payload.get("type") or event.name
+        text = ""
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            capture.ident = str(message.get("id") or "")
+            capture.model = str(message.get("model") or "")
+            usage = anthropic_usage(message.get("usage")) or Usage(0, 0)
+            self._anthropic_input = usage.input_tokens
+            capture.usage = Usage(usage.input_tokens, usage.output_tokens)
+        elif kind == "content_block_start":
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                capture.tool_calls[int(payload.get("index", 0))] = {
+                    "id": block.get("id", ""),
+                    "name": block.get("name", ""),
+                    "input": {},
+                    "partial": "",
+                }
+        elif kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                text = str(delta.get("text", ""))
+                capture.text.append(text)
+            elif delta.get("type") == "input_json_delta":
+                call = capture.tool_calls.get(int(payload.get("index", 0)))
+                if call is not None:
+                    call["partial"] += str(delta.get("partial_json", ""))
+        elif kind == "content_block_stop":
+            call = capture.tool_calls.get(int(payload.get("index", 0)))
+            if call is not None:
+                call["input"] = _json(call.pop("partial") or "{}") or {}
+        elif kind == "message_delta":
+            delta = payload.get("delta") or {}
+            capture.finish_reason = delta.get("stop_reason") or capture.finish_reason
+            # Cumulative counts; input appears here only in newer API versions.
+            counts = anthropic_usage(payload.get("usage") or {}) or Usage(0, 0)
+            total_input = counts.input_tokens or self._anthropic_input
+            capture.usage = Usage(total_input, counts.output_tokens)
+        elif kind == "message_stop":
+            capture.completed = True
+        if self.agent_api == ANTHROPIC:
+            return event.raw
+        return self._openai_chunks(kind, text)
+
+    def _openai_chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{self.capture.ident}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.capture.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    def _openai_chunks(self, kind: str, text: str) -> bytes:
+        if kind == "message_start":
+            return sse.encode(
+                orjson.dumps(self._openai_chunk({"role": "assistant", "content": ""}, None))
+            )
+        if text:
+            return sse.encode(orjson.dumps(self._openai_chunk({"content": text}, None)))
+        if kind == "message_delta":
+            finish = OPENAI_STOP.get(str(self.capture.finish_reason), "stop")
+            return sse.encode(orjson.dumps(self._openai_chunk({}, finish)))
+        if kind == "message_stop":
+            out = b""
+            if self.include_usage and self.capture.usage is not None:
+                usage = self.capture.usage
+                chunk = {
+                    **self._openai_chunk({}, None),
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": usage.input_tokens,
+                        "completion_tokens": usage.output_tokens,
+                        "total_tokens": usage.input_tokens + usage.output_tokens,
+                    },
+                }
+                out += sse.encode(orjson.dumps(chunk))
+            return out + b"data: [DONE]\n\n"
+        return b""

@@ -1,0 +1,120 @@
+"""Every error is application/problem+json naming the field at fault; rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_django import Settings as SettingsWrapper
+
+from controlplane.api.views import registry
+from tests.api.conftest import Api, World
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) == PROBLEM_KEYS
+    assert body["status"] == status
+    assert body["type"].startswith("urn:acp:problem:")
+    return body
+
+
+def test_validation_errors_name_each_field(world: World) -> None:
+    body = assert_problem(
+        world.api("a:admin").post(
+            "tenants/acme/agents",
+            {"name": "", "tools": ["ok", 7 * "x" * 100], "operating_window": {"days": [9]}},
+        ),
+        400,
+    )
+    fields = {error["field"] for error in body["errors"]}
+    assert {"name", "tools.1", "operating_window.days.0", "operating_window.start"} <= fields
+    assert body["type"] == "urn:acp:problem:validation-error"
+    assert body["detail"].startswith("name: ")
+
+
+def test_a_clash_with_a_unique_name_is_on_the_name(world: World) -> None:
+    api = world.api("a:admin")
+    assert api.post("tenants/acme/sites", {"name": "Lab"}).status_code == 201
+    body = assert_problem(api.post("tenants/acme/sites", {"name": "Lab"}), 400)
+    assert body["errors"] == [
+        {"field": "name", "message": "Site with this Tenant and Name already exists."}
+    ]
+
+
+def test_another_tenants_object_in_a_body_is_not_found(world: World) -> None:
+    body = assert_problem(
+        world.api("a:admin").post(
+            "tenants/acme/devices", {"site": str(world.b_objects["site"]), "name": "x"}
+        ),
+        400,
+    )
+    assert body["errors"][0]["field"] == "site"
+    assert "No such object" in body["errors"][0]["message"]
+
+
+def test_problem_shapes_of_http_errors(world: World) -> None:
+    api = world.api("a:member")
+    assert_problem(Api(None).get("me"), 401)
+    assert_problem(api.post("tenants/acme/sites", {"name": "x"}), 403)
+    assert_problem(api.get("tenants/no-such-tenant/sites"), 404)
+    assert_problem(api.get("/api/v1/no/such/endpoint"), 404)
+    assert_problem(api.get("/api/unknown"), 404)
+    assert_problem(world.api("a:admin").request("PUT", "tenants/acme/sites", {}), 405)
+    assert_problem(api.get("tenants/acme/sites", headers={"Accept": "text/csv"}), 406)
+    unsupported = api.client.post(
+        "/api/v1/tenants/acme/sites",
+        "name=x",
+        content_type="text/plain",
+        headers=api.headers(),
+    )
+    admin = world.api("a:admin")
+    assert_problem(
+        admin.client.post(
+            "/api/v1/tenants/acme/sites",
+            "name=x",
+            content_type="text/plain",
+            headers=admin.headers(),
+        ),
+        415,
+    )
+    assert unsupported.status_code == 403  # rights are checked before the body is read
+    malformed = admin.client.post(
+        "/api/v1/tenants/acme/sites",
+        "{nope",
+        content_type="application/json",
+        headers=admin.headers(),
+    )
+    assert_problem(malformed, 400)
+
+
+def test_an_unexpected_error_is_a_problem_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(**kwargs: Any) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(registry.services, "site_create", boom)
+    body = assert_problem(world.api("a:admin").post("tenants/acme/sites", {"name": "x"}), 500)
+    assert "kaput" not in body["detail"]
+
+
+def test_rate_limit_answers_429_with_retry_after(world: World, settings: SettingsWrapper) -> None:
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    api = world.api("a:viewer")
+    other = world.api("a:viewer")
+    answers = [api.get("me") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[0]["X-RateLimit-Limit"] == "3"
+    assert answers[2]["X-RateLimit-Remaining"] == "0"
+    body = assert_problem(answers[3], 429)
+    assert body["type"] == "urn:acp:problem:throttled"
+    assert 1 <= int(answers[3]["Retry-After"]) <= 60
+    assert other.get("me").status_code == 200  # the limit is per token
