@@ -2,13 +2,15 @@
 
     python -m edge.simprovider --port 4400 [--latency-ms 30] [--error-rate 0.0]
                                [--rate-limit-rate 0.0] [--seed N] [--api-key KEY]
+                               [--stream-delay-ms 0]
 
 It speaks the OpenAI API (``/v1/chat/completions`` streamed or not, with
 ``stream_options.include_usage``; ``/v1/embeddings``; ``/v1/models``) and the Anthropic
 API (``/v1/messages`` streamed or not). Answers are deterministic: a token is 4
 characters of text (rounded up), the reply to a prompt is always the same, and its
 length is capped by ``max_tokens``. Failures are injected at the configured rates: 500,
-or 429 with ``Retry-After``. ``GET /_sim/stats`` counts what it was asked.
+or 429 with ``Retry-After``; a conversation without messages is a 400, as the real APIs
+answer. ``GET /_sim/stats`` counts what it was asked.
 
 Tests run it in-process on a free port with :func:`serve_in_thread` and may change the
 rates of the running instance (``running.sim.error_rate = 1.0``).
@@ -89,6 +91,8 @@ class SimProvider:
     rate_limit_rate: float = 0.0
     seed: int | None = None
     api_key: str | None = None
+    stream_delay_ms: float = 0.0
+    """Pause between streamed chunks (latency is before the first)."""
     models: tuple[str, ...] = DEFAULT_MODELS
     stats: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(init=False)
@@ -120,6 +124,8 @@ class SimProvider:
         if (fault := await self._fault(request, "openai")) is not None:
             return fault
         body = orjson.loads(await request.body())
+        if not body.get("messages"):
+            return _error("openai", 400, "invalid_request_error", "messages must not be empty")
         model = str(body.get("model") or "")
         cap = body.get("max_completion_tokens", body.get("max_tokens"))
         prompt = prompt_text(body)
@@ -170,6 +176,7 @@ class SimProvider:
         async def events() -> AsyncIterator[bytes]:
             yield chunk({"role": "assistant", "content": ""}, None)
             for piece in _pieces(text):
+                await self._pause()
                 yield chunk({"content": piece}, None)
             yield chunk({}, finish)
             if include_usage:
@@ -226,6 +233,8 @@ class SimProvider:
         if (fault := await self._fault(request, "anthropic")) is not None:
             return fault
         body = orjson.loads(await request.body())
+        if not body.get("messages"):
+            return _error("anthropic", 400, "invalid_request_error", "messages: too short")
         model = str(body.get("model") or "")
         prompt = prompt_text(body)
         text, cut = reply_text(prompt, body.get("max_tokens"))
@@ -267,6 +276,7 @@ class SimProvider:
             )
             yield event("ping", {"type": "ping"})
             for piece in _pieces(text):
+                await self._pause()
                 yield event(
                     "content_block_delta",
                     {
@@ -287,6 +297,10 @@ class SimProvider:
             yield event("message_stop", {"type": "message_stop"})
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _pause(self) -> None:
+        if self.stream_delay_ms > 0:
+            await asyncio.sleep(self.stream_delay_ms / 1000)
 
     async def show_stats(self, request: Request) -> Response:
         return _json(dict(self.stats))
@@ -371,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--api-key", default=None, help="require this key when given")
+    parser.add_argument("--stream-delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     sim = SimProvider(
         latency_ms=args.latency_ms,
@@ -378,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_limit_rate=args.rate_limit_rate,
         seed=args.seed,
         api_key=args.api_key,
+        stream_delay_ms=args.stream_delay_ms,
     )
     uvicorn.run(
         create_app(sim),

@@ -147,8 +147,8 @@ class Spool:
         return future
 
     def spend_totals(self) -> dict[SpendKey, Decimal]:
-        """Cumulative spend per (budget_id, period_start) as committed; read it before
-        appending (at start), the writer thread owns it afterwards."""
+        """Cumulative spend per (budget_id, period_start) as committed (the gateway
+        reads it at start; afterwards it is a snapshot of the writer's state)."""
         return dict(self._spend)
 
     def ack(self, cursor: int) -> Future[int]:
@@ -241,15 +241,15 @@ class Spool:
 
     def _commit_appends(self, group: list[_Append]) -> None:
         accepted: list[_Append] = []
+        refused: list[_Append] = []
         size = self._bytes
         for job in group:
             if size + job.size > self.max_bytes:
-                job.future.set_exception(
-                    SpoolFullError(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
-                )
+                refused.append(job)
             else:
                 size += job.size
                 accepted.append(job)
+        full = SpoolFullError(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
         rows = [(eid, body, job.received_at) for job in accepted for eid, body in job.records]
         spend: dict[SpendKey, Decimal] = {}
         for job in group:
@@ -274,6 +274,8 @@ class Spool:
                 self._rollback()
                 for job in accepted:
                     job.future.set_exception(SpoolUnavailableError(str(error)))
+                for job in refused:
+                    job.future.set_exception(full)
                 return
             self._spend.update(spend)
             if rows:
@@ -285,6 +287,9 @@ class Spool:
                 self.stats = self._snapshot()
         for job in accepted:
             job.future.set_result(self._last_cursor)
+        # Only now: a refused request's spend is committed by the time it learns.
+        for job in refused:
+            job.future.set_exception(full)
 
     def _commit_ack(self, job: _Ack) -> None:
         if job.cursor > self._last_cursor:

@@ -1,12 +1,12 @@
 """ClickHouse in-process through chDB.
 
 chDB hosts one engine per process, on one data directory, and locks that directory
-against other processes; background merges and the removal of old parts run only while
-the engine is up, so the first session stays open for the life of the store. Sessions
-on the engine are independent (own ``USE``/``SET``), and a session with a streaming
-insert open refuses every other statement, so each call borrows a session of its own
-from a small pool: threads query and insert in parallel without a lock around the
-engine.
+against other processes. Sessions on the engine are independent (own ``USE``/``SET``),
+and a session with a streaming insert open refuses every other statement, so each call
+borrows a session of its own from a pool: threads query and insert in parallel with no
+lock around the engine. One more session stays open for the life of the store: the
+engine stops when its last session closes, and background merges and the removal of old
+parts run only while it is up.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def _close_open_stores() -> None:
 
 class ChdbStore(AnalyticsStore):
     engine = "chdb"
-    insert_compression: str | None = None  # Arrow IPC codec; see _insert_arrow
+    # Arrow IPC codec of inserts. None measured fastest in-process (bench_insert.py).
+    insert_compression: str | None = None
 
     def __init__(self, path: Path | str, database: str = "default") -> None:
         self.path = Path(path).resolve()
@@ -60,14 +61,13 @@ class ChdbStore(AnalyticsStore):
         self._idle: list[Session] = []
         self._lock = threading.Lock()
         self._closed = False
-        keeper = self._connect()
+        # Never lent out, so the engine stays up whatever happens to pooled sessions.
+        self._keeper = self._connect()
         try:
-            _run(keeper, "CREATE DATABASE IF NOT EXISTS {db:Identifier}", {"db": self.database})
-            self._configure(keeper)
+            _run(self._keeper, "CREATE DATABASE IF NOT EXISTS {db:Identifier}", {"db": database})
         except BaseException:
-            keeper.close()
+            self._keeper.close()
             raise
-        self._idle.append(keeper)
         _open_stores.add(self)
 
     def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
@@ -83,7 +83,9 @@ class ChdbStore(AnalyticsStore):
     def _insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None) -> None:
         payload = ipc_stream(data, self.insert_compression)
         statement = insert_statement(table, data.column_names)
-        with self._session() as session:
+        # After any error the session is closed, not pooled: one still carrying the token
+        # would silently drop the next batch inserted through it.
+        with self._session(keep_on_error=False) as session:
             # The streaming insert takes no parameters, so the token is a session setting,
             # bound like any value; the session is ours alone until it goes back to the pool.
             if dedup_token is not None:
@@ -95,19 +97,20 @@ class ChdbStore(AnalyticsStore):
                     inserter.finish()
             except RuntimeError as exc:
                 raise StoreError.wrap(exc, f"insert into {table}") from exc
-            finally:
-                if dedup_token is not None:
-                    _run(session, "SET insert_deduplication_token = ''")
+            if dedup_token is not None:
+                _run(session, "SET insert_deduplication_token = ''")
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             idle, self._idle = self._idle, []
-        for session in idle:
+        for session in [*idle, self._keeper]:
             session.close()
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _session(self, *, keep_on_error: bool = True) -> Iterator[Session]:
         with self._lock:
             if self._closed:
                 raise StoreError("the chDB store is closed")
@@ -124,7 +127,7 @@ class ChdbStore(AnalyticsStore):
             yield session
             healthy = True
         except StoreError:
-            healthy = True  # ClickHouse refused the statement; the session itself is fine
+            healthy = keep_on_error  # ClickHouse refused the statement, the session is fine
             raise
         finally:
             with self._lock:

@@ -47,9 +47,18 @@ class HttpStore(AnalyticsStore):
         server = urlunsplit(url._replace(path="/"))
         options: dict[str, Any] = {"autogenerate_session_id": False, **client_options}
         self._client = _call(
-            f"connecting to ClickHouse at {url.hostname}:{url.port}",
+            f"connecting to ClickHouse at {url.hostname}" + (f":{url.port}" if url.port else ""),
             lambda: clickhouse_connect.get_client(dsn=server, settings=SESSION_SETTINGS, **options),
         )
+        try:
+            self._ensure_database(on_cluster)
+        except BaseException:
+            self._client.close()
+            raise
+        self._client.database = self.database
+
+    def _ensure_database(self, on_cluster: str) -> None:
+        # Checked first: a user allowed to use the database may not be allowed to create one.
         exists = _call(
             "looking up the database",
             lambda: self._client.command(
@@ -65,7 +74,6 @@ class HttpStore(AnalyticsStore):
                     parameters={"db": self.database},
                 ),
             )
-        self._client.database = self.database
 
     def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
         parameters = check_params(sql, params)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 TENANT_SLUG = "tenant_slug"
 
+
 class ApiMixin:
     """Behaviour shared by every API view. Subclasses set the roles that may read and
     write (see controlplane.api.permissions)."""

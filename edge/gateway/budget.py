@@ -71,6 +71,10 @@ class BudgetLedger:
     def spent(self, budget: Budget) -> Decimal:
         return self._spent[budget.key]
 
+    def totals(self) -> dict[BudgetKey, Decimal]:
+        """Spend per (budget_id, period_start) so far, settled requests only."""
+        return {key: amount for key, amount in self._spent.items() if amount}
+
     def reserved(self, budget: Budget) -> Decimal:
         return self._reserved[budget.key]
 

@@ -166,7 +166,8 @@ def find_pii(
     found.extend(_find_national_ids(text))
     found.extend(_find_emails(text))
     if "phone" in pii_types:
-        found.extend(_find_phones(text, phone_regions))
+        taken = [(f.start, f.end) for f in found]
+        found.extend(_find_phones(text, phone_regions, taken))
     kept = _resolve_overlaps(found)
     return [f for f in kept if f.kind in pii_types]
 
@@ -234,10 +235,23 @@ _FILE_TLDS = frozenset(
 )
 
 
+def _email_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_EMAIL`` matches, looked for only around each "@" (rare in most text)."""
+    at = text.find("@")
+    pos = 0
+    while at != -1:
+        start = max(pos, at - 64)
+        for m in _EMAIL.finditer(text, start, min(len(text), at + 256)):
+            if m.end() == min(len(text), at + 256) and m.end() < len(text):
+                continue  # cut by the window; cannot happen for a valid address
+            yield m
+            pos = m.end()
+            break
+        at = text.find("@", max(at + 1, pos))
+
+
 def _find_emails(text: str) -> Iterator[PiiFinding]:
-    if "@" not in text:
-        return
-    for m in _EMAIL.finditer(text):
+    for m in _email_matches(text):
         if m.group("tld").lower() in _FILE_TLDS:
             continue
         start = m.start()
@@ -252,7 +266,7 @@ def _find_emails(text: str) -> Iterator[PiiFinding]:
 
 # --- payment cards ---
 
-_CARD = re.compile(r"(?<![\w.,/\-])\d(?:[ \-]?\d){12,22}(?![\w/\-]|[.,]\d)")
+_CARD = re.compile(r"\d(?<![\w.,/\-]\d)(?:[ \-]?\d){12,22}(?![\w/\-]|[.,]\d)")
 _CARD_GROUP_SHAPES = {(4, 6, 5), (4, 6, 4)}
 
 
@@ -344,7 +358,11 @@ def _find_cards(text: str) -> Iterator[PiiFinding]:
 
 # --- IBAN ---
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+# Anchored on the check digits (so the engine skips to digits): the match starts two
+# characters later than the IBAN.
+_IBAN = re.compile(
+    r"\d\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d\d)(?:[ \-]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"
+)
 # IBAN length per country (SWIFT IBAN registry, as in python-stdnum's iban.dat): picks
 # the one prefix worth validating; stdnum still does the validation.
 _IBAN_LENGTHS: dict[str, int] = {
@@ -363,7 +381,8 @@ _IBAN_LENGTHS: dict[str, int] = {
 
 def _find_ibans(text: str) -> Iterator[PiiFinding]:
     for m in _IBAN.finditer(text):
-        raw = m.group()
+        start = m.start() - 2
+        raw = text[start : m.end()]
         country = raw[:2]
         if not (country.isupper() or country.islower()):
             continue  # "De89..." is a word followed by digits, not an IBAN
@@ -375,30 +394,30 @@ def _find_ibans(text: str) -> Iterator[PiiFinding]:
         # country's fixed length says where the IBAN ends.
         candidate = "".join(raw[i] for i in positions[:expected]).upper()
         if _iban.is_valid(candidate):
-            end = m.start() + positions[expected - 1] + 1
-            yield _finding("iban", text, m.start(), end)
+            end = start + positions[expected - 1] + 1
+            yield _finding("iban", text, start, end)
 
 
 # --- national identifiers ---
 
-_SSN_DASHED = re.compile(r"(?<![\w\-])\d{3}-\d{2}-\d{4}(?![\w\-]|[.,]\d)")
+_SSN_DASHED = re.compile(r"\d(?<![\w\-]\d)\d\d-\d\d-\d{4}(?![\w\-]|[.,]\d)")
 _NINO = re.compile(
-    r"(?<![A-Za-z0-9])(?P<prefix>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])"
+    r"(?P<prefix>[A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9][A-Z])[A-CEGHJ-NPR-TW-Z])"
     r"(?P<sp> ?)\d{2}(?P=sp)\d{2}(?P=sp)\d{2}(?P=sp)[A-D](?![A-Za-z0-9])"
 )
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
-_DNI = re.compile(r"(?<![\w\-])\d{8}[ \-]?[A-Za-z](?![\w\-])")
-_NIE = re.compile(r"(?<![\w\-])[XYZxyz][ \-]?\d{7}[ \-]?[A-Za-z](?![\w\-])")
+_DNI = re.compile(r"\d(?<![\w\-]\d)\d{7}[ \-]?[A-Za-z](?![\w\-])")
+_NIE = re.compile(r"[XYZxyz](?<![\w\-][XYZxyz])[ \-]?\d{7}[ \-]?[A-Za-z](?![\w\-])")
 _NIR = re.compile(
-    r"(?<![\w.,/\-])[1-478](?P<sp> ?)\d{2}(?P=sp)(?:0[1-9]|1[0-2]|[2-9]\d)(?P=sp)"
+    r"[1-478](?<![\w.,/\-][1-478])(?P<sp> ?)\d{2}(?P=sp)(?:0[1-9]|1[0-2]|[2-9]\d)(?P=sp)"
     r"(?:\d{2}|2[ABab])(?P=sp)\d{3}(?P=sp)\d{3}(?P=sp)(?:- ?)?\d{2}(?![\w\-]|[.,]\d)"
 )
 # German tax id in its printed grouping (no leading zero): "12 345 678 901".
-_IDNR_GROUPED = re.compile(r"(?<![\w.,/\-])[1-9]\d \d{3} \d{3} \d{3}(?![\w\-]|[.,]\d)")
+_IDNR_GROUPED = re.compile(r"[1-9](?<![\w.,/\-][1-9])\d \d{3} \d{3} \d{3}(?![\w\-]|[.,]\d)")
 # Bare digit runs that are an identifier only when the text says so right before.
 _WEAK_ID = re.compile(
-    r"(?<![\w.,/\-])(?:\d{3}[ .]?\d{2}[ .]?\d{4}|\d{4}\.\d{2}\.\d{3}|\d{3}\.\d{3}\.\d{3}"
-    r"|\d{3} \d{3} \d{3}|[1-9]\d{10})(?![\w\-]|[.,]\d)"
+    r"\d(?<![\w.,/\-]\d)(?:\d{2}[ .]?\d{2}[ .]?\d{4}|\d{3}\.\d{2}\.\d{3}|\d{2}\.\d{3}\.\d{3}"
+    r"|\d{2} \d{3} \d{3}|(?<=[1-9])\d{10})(?![\w\-]|[.,]\d)"
 )
 _ID_CONTEXT = re.compile(
     r"(?P<ssn>\bssn\b|social security|soc\.? sec|\bss ?#)"
@@ -476,7 +495,8 @@ def _find_national_ids(text: str) -> Iterator[PiiFinding]:
 
 # Phone-shaped runs: optional "+"/"00", digits with the usual separators, 7+ digits.
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+.,/\-@#])(?:\+ ?|\b00)?\(?\d(?:[ \u00a0().\-/]{0,3}\d){6,17}\)?"
+    r"[+(\d](?<![\w+.,/\-@#][+(\d])(?:(?<=\+) ?\(?\d|(?<=\()\d|(?<=\d))"
+    r"(?:[ \u00a0().\-/]{0,3}\d){6,17}\)?"
     r"(?:,? ?(?:ext\.?|extension|x|ext:|durchwahl|dw\.?|poste)\s?\d{1,6})?"
     r"(?![\w@/]|[.,\-:]\d|\s?%)"
 )
@@ -492,6 +512,8 @@ _PHONE_CONTEXT = re.compile(
 _DATE_LIKE = re.compile(
     r"^\d{1,4}([./\-])\d{1,2}\1\d{1,4}$|^\d{4}[./\-]\d{2}$|^\d{1,2}:\d{2}|^\d{8}$"
 )
+_DECIMAL = re.compile(r"^\d+[.,]\d+$")  # 0.400000, 3,14159: a decimal number
+_GROUPED = re.compile(r"\d[ \u00a0().\-/]+\d")
 _CARD_SHAPED = re.compile(r"^\d{4}([ \-])\d{4}\1\d{4}\1\d{1,4}$|^\d{16,}$")
 _IBAN_PREFIX = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4})* ?$")
 _DOTTED_QUAD = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3,}$")
@@ -507,40 +529,64 @@ def _phone_ok(text: str, start: int, end: int) -> bool:
         return False  # the digits continue an IBAN-shaped code (one that failed its checksum)
     if raw.startswith(("+", "00")):
         return True
-    if re.search(r"\d[ \u00a0().\-/]+\d", raw) or raw.startswith("("):
+    if _GROUPED.search(raw) or raw.startswith("("):
         return True  # written with phone-style grouping
     # A bare digit run is a phone number only when the text says so.
     return bool(_PHONE_CONTEXT.search(text[max(0, start - 30) : start]))
 
 
-def _find_phones(text: str, regions: Sequence[str]) -> Iterator[PiiFinding]:
+def _candidate_ok(text: str, start: int, chunk: str) -> bool:
+    """Cheap checks on a phone-shaped run before any parsing."""
+    if _DECIMAL.match(chunk) or _preceded_by_reference(text, start):
+        return False
+    if chunk[0] in "+(" or chunk.startswith("00"):
+        return True
+    if _GROUPED.search(chunk):
+        return not _IBAN_PREFIX.search(text[max(0, start - 40) : start])
+    return bool(_PHONE_CONTEXT.search(text[max(0, start - 30) : start]))
+
+
+def _valid_regions(chunk: str, regions: Sequence[str]) -> list[str]:
+    """The regions in which the whole run parses as a valid number (``+``/``00`` numbers
+    carry their own country)."""
+    tries: Sequence[str] = ("GB",) if chunk.startswith(("+", "00")) else regions
+    valid: list[str] = []
+    for region in tries:
+        try:
+            number = phonenumbers.parse(chunk, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            valid.append(region)
+    return valid
+
+
+def _find_phones(
+    text: str, regions: Sequence[str], taken: Sequence[tuple[int, int]] = ()
+) -> Iterator[PiiFinding]:
     for c in _PHONE_CANDIDATE.finditer(text):
         chunk = c.group()
         base = c.start()
-        intl = chunk.startswith("+")
-        for region in regions[:1] if intl else regions:
-            hit = None
+        if any(a <= base and c.end() <= b for a, b in taken):
+            continue  # inside a card number, IBAN or national id found already
+        if _CARD_SHAPED.match(chunk) or not _candidate_ok(text, base, chunk):
+            continue
+        digits = sum(ch.isdigit() for ch in chunk)
+        if digits <= 15:
+            # One number (the common case): a direct parse says whether it is valid and
+            # in which region; the matcher then applies its leniency checks and span.
+            tries: Sequence[str] = _valid_regions(chunk, regions)
+        else:
+            tries = regions  # several numbers run together: let the matcher split them
+        for region in tries:
+            hit = False
             for pm in PhoneNumberMatcher(chunk, region, leniency=Leniency.VALID):
                 start, end = base + pm.start, base + pm.end
                 if _phone_ok(text, start, end):
-                    hit = (start, end)
+                    hit = True
                     yield _finding("phone", text, start, end)
-            if hit is not None:
+            if hit:
                 break
-        else:
-            # "00 44 ..." and other IDD forms the region loop may not know.
-            if chunk.startswith("00") and not intl:
-                number = _parse_phone("+" + chunk[2:].lstrip())
-                if number is not None and _phone_ok(text, base, c.end()):
-                    yield _finding("phone", text, base, c.end())
-
-
-def _parse_phone(raw: str) -> phonenumbers.PhoneNumber | None:
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_valid_number(number) else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -563,15 +609,15 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEET_TOKEN = re.compile(r"(?<![\w@$!|€])(?=[\w@$!|€]*[a-z])(?=[\w@$!|€]*[013457@$!|€])[\w@$!|€]+")
 # "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e": letters split by single separators.
 _SPACED_LETTERS = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*]){3,}[^\W\d_](?![^\W\d_])")
+_SPACED_HINT = re.compile(r"[ .\-_*][^\W\d_][ .\-_*][^\W\d_][ .\-_*]")
 _NON_WORD = re.compile(r"[\W_]+")
 _NON_WORD_KEEP_UNDERSCORE = re.compile(r"\W+")
 # "ig-nore pre-vious in-structions": a hyphen next to a fragment of 1-3 letters joins it.
-_SPLIT_WORD = re.compile(
-    r"(?<![^\W\d_])([^\W\d_]{1,3})-(?=[^\W\d_])|(?<=[^\W\d_])-([^\W\d_]{1,3})(?![^\W\d_])"
-)
+_HYPHEN_IN_WORD = re.compile(r"-(?<=[^\W\d_]-)(?=[^\W\d_])")
+_LEET_HINT = re.compile(r"[a-z][013457@$!|€]|[013457@$!|€][a-z]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
-_BASE64_BLOB = re.compile(r"(?<![\w+/=\-])[A-Za-z0-9+/\-_]{24,}={0,2}(?![\w+/=\-])")
-_HEX_BLOB = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_BLOB = re.compile(r"[A-Za-z0-9+/\-_]{24,}={0,2}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -593,23 +639,42 @@ class _Views:
 
 
 def _normalize(text: str) -> _Views:
-    s = unicodedata.normalize("NFKC", text)
-    s = _ZERO_WIDTH.sub("", s)
+    s = text
     if "&" in s and ";" in s:
         s = html.unescape(s)
-    if len(_PERCENT.findall(s)) >= 4:
+    if "%" in s and len(_PERCENT.findall(s)) >= 4:
         s = unquote(s)
-    s = s.casefold().translate(_CONFUSABLES)
-    s = _SPACED_LETTERS.sub(lambda m: _NON_WORD.sub("", m.group()), s)
+    ascii_only = s.isascii()
+    if not ascii_only:
+        s = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", s))
+    s = s.casefold()
+    if not ascii_only:
+        s = s.translate(_CONFUSABLES)
+    if _SPACED_HINT.search(s):
+        s = _SPACED_LETTERS.sub(lambda m: _NON_WORD.sub("", m.group()), s)
     markup = _SPACES.sub(" ", s)
     return _Views(markup=markup, words=_to_words(markup))
 
 
+def _join_split_word(m: re.Match[str]) -> str:
+    """Drop the hyphen of "ig-nore" / "pre-vious" (a fragment of at most 3 letters on
+    either side); other hyphens become word breaks."""
+    s, i = m.string, m.start()
+    left = 0
+    while left < 4 and i - left - 1 >= 0 and s[i - left - 1].isalpha():
+        left += 1
+    right = 0
+    while right < 4 and i + right + 1 < len(s) and s[i + right + 1].isalpha():
+        right += 1
+    return "" if left <= 3 or right <= 3 else " "
+
+
 def _to_words(markup: str) -> str:
     w = markup if markup.isascii() else _strip_marks(markup)
-    w = _LEET_TOKEN.sub(_deleet, w)
+    if _LEET_HINT.search(w):
+        w = _LEET_TOKEN.sub(_deleet, w)
     if "-" in w:
-        w = _SPLIT_WORD.sub(lambda m: m.group(1) or m.group(2), w)
+        w = _HYPHEN_IN_WORD.sub(_join_split_word, w)
     # Underscores stay: identifiers such as ignore_previous(...) are code, not prose.
     return " " + _NON_WORD_KEEP_UNDERSCORE.sub(" ", w).strip() + " "
 
@@ -617,26 +682,23 @@ def _to_words(markup: str) -> str:
 def _decoded_blobs(text: str) -> Iterator[str]:
     """Printable text hidden in base64 or hex blobs of ``text``."""
     seen = 0
-    for m in _BASE64_BLOB.finditer(text):
+    for m in _BLOB.finditer(text):
         blob = m.group()
         if blob.isdigit() or (blob.isalpha() and (blob.islower() or blob.isupper())):
             continue  # a number or a plain word, not an encoding
-        if "-" in blob or "_" in blob:
-            blob = blob.replace("-", "+").replace("_", "/")
-        blob = blob.rstrip("=")
-        blob += "=" * (-len(blob) % 4)
-        try:
-            raw = base64.b64decode(blob, validate=True)
-        except (binascii.Error, ValueError):
-            continue
+        raw: bytes | None = None
+        if len(blob) % 2 == 0 and _HEX.fullmatch(blob):
+            raw = bytes.fromhex(blob)
+        else:
+            b64 = blob.rstrip("=")
+            if "-" in b64 or "_" in b64:
+                b64 = b64.replace("-", "+").replace("_", "/")
+            b64 += "=" * (-len(b64) % 4)
+            try:
+                raw = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError):
+                continue
         decoded = _printable(raw)
-        if decoded is not None:
-            seen += 1
-            yield decoded
-            if seen >= _MAX_DECODED_BLOBS:
-                return
-    for m in _HEX_BLOB.finditer(text):
-        decoded = _printable(bytes.fromhex(m.group()))
         if decoded is not None:
             seen += 1
             yield decoded
@@ -693,7 +755,8 @@ _OVERRIDE_OBJECTS_EN = (
 _OVERRIDE_QUAL_EN = re.compile(
     r" (?:all|any|every|previous|previously|prior|above|earlier|preceding|initial|original|"
     r"former|foregoing|your|system|developer|safety|openai|anthropic) "
-    r"| (?:you (?:were|have been|ve been) (?:given|told|taught)|given to you|you received) "
+    r"| (?:you (?:were|have been|ve been) (?:given|told|taught)|given to you|you received|"
+    r"you ve received|you have received|so far|until now|up to now|to date) "
 )
 # "ignore any instructions contained in the document" is a defence, "forget the previous
 # instructions I gave you" is the user's own change of mind.
@@ -714,21 +777,25 @@ _OVERRIDE_QUAL_DE = re.compile(
     r" (?:alle|allen|samtliche|vorherigen?|vorigen?|bisherigen?|obigen?|fruheren?|"
     r"vorangegangenen?|ursprunglichen?|deine|deinen|ihre|ihren|system|sicherheits|alten) "
     r"| die (?:dir|ihnen|man dir) (?:\w+ )?(?:gegeben|vorgegeben|gesagt|mitgegeben) "
+    r"| (?:bis jetzt|bislang|erhaltenen|bisher erhaltenen) "
 )
 _OVERRIDE_QUAL_FR = re.compile(
     r" (?:toutes|tous|precedentes?|anterieures?|ci dessus|tes|vos|initiales?|originales?|"
     r"systeme|securite|anciennes?|d avant) "
     r"| qu on (?:t|vous) a (?:donnees?|fournies?|imposees?) | que (?:tu as|vous avez) recues? "
+    r"| (?:recues?|jusqu ici|jusqu a present|jusqu a maintenant) "
 )
 _OVERRIDE_QUAL_ES = re.compile(
     r" (?:todas|todos|anteriores|previas|de arriba|tus|sus|iniciales|originales|sistema|"
     r"seguridad|precedentes|antiguas) "
     r"| que (?:te|le) (?:dieron|han dado|dio|ha dado|impusieron|dimos) | que recibiste "
+    r"| (?:recibidas|hasta ahora|hasta el momento) "
 )
 _OVERRIDE_QUAL_NL = re.compile(
     r" (?:alle|vorige|voorgaande|eerdere|bovenstaande|je|jouw|uw|oorspronkelijke|"
     r"systeem|veiligheids|oude) "
     r"| die (?:je|jij|u) (?:hebt |heeft |)(?:gekregen|kreeg|kregen|meegekregen) "
+    r"| (?:tot nu toe|ontvangen|gekregen) "
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -755,6 +822,82 @@ _RULES: tuple[_Rule, ...] = (
             r" (?:ignore|disregard|forget) ~2(?:everything|all|anything|what) ~3"
             r"(?:above|before|previously|so far|earlier|you (?:were|ve been|have been) "
             r"(?:told|given|instructed|taught)|prior to this)"
+        ),
+    ),
+    _Rule(
+        "instruction_override",
+        "asks to forget what the model was told (de/fr/es/nl)",
+        0.75,
+        _w(
+            r" (?:vergiss|vergessen sie|ignoriere|ignorieren sie) (?:alles |)was (?:man |)"
+            r"(?:dir|ihnen) ~2(?:gesagt|aufgetragen|befohlen|vorgegeben|beigebracht|erklart)"
+            r"|(?:oublie|oubliez|ignore|ignorez) (?:tout |)ce qu on (?:t|vous) a ~1(?:dit|"
+            r"demande|ordonne|appris|explique|impose)"
+            r"|(?:olvida|olvide|ignora|ignore) (?:todo |)lo que (?:te|le) (?:han |)(?:dicho|"
+            r"dijeron|ordenado|ordenaron|pedido|pidieron|ensenado|ensenaron|indicado|indicaron)"
+            r"|(?:vergeet|negeer) (?:alles |)wat (?:je|jij|u) ~3(?:opgedragen|verteld|gezegd|"
+            r"geinstrueerd|gevraagd|geleerd)"
+        ),
+    ),
+    _Rule(
+        "instruction_override",
+        "says the model no longer follows its rules",
+        0.75,
+        _w(
+            r" you (?:don t|do not|dont|no longer|won t|will not|wont|needn t|need not|"
+            r"shouldn t|should not|don t have to|do not have to|don t need to|do not need to)"
+            r" ~1(?:follow|obey|adhere to|comply with|respect|abide by|care about) ~3"
+            r"(?:guidelines|rules|instructions|policies|policy|restrictions|guardrails|"
+            r"principles|programming|directives|terms)"
+        ),
+    ),
+    _Rule(
+        "instruction_override",
+        "asks to set aside the user's actual request",
+        0.6,
+        _w(
+            r" (?:ignore|disregard|skip|forget|drop|override) (?:the|this|that|your|any) "
+            r"~2(?:request|question|task|query|assignment|instructions|prompt) "
+        ),
+        qualifier=re.compile(
+            r" (?:user s|users|user|summary|summarization|summarisation|translation|original|"
+            r"actual|real|customer s|human s) "
+        ),
+        weak=0.0,
+        window=0,
+    ),
+    _Rule(
+        "instruction_override",
+        "dictates the exact reply instead",
+        0.35,
+        _w(
+            r" instead (?:you (?:should|must|will) |)(?:reply|respond|answer|say|output|write|"
+            r"print|state|tell) (?:only |just |)(?:with|that|the following|this)"
+            r"|(?:reply|respond|answer) (?:only|just|exclusively) with "
+        ),
+    ),
+    _Rule(
+        "instruction_override",
+        "claims the safety layer is disabled",
+        0.7,
+        _w(
+            r" (?:safety|content|moderation|security|ethics|ethical|filter|filtering|"
+            r"guardrail|guardrails|alignment) (?:layer|filter|filters|system|systems|policy|"
+            r"policies|mode|module|checks|settings|guardrails|protocols|)~1 ?(?:has been|"
+            r"have been|is|are|was|were|is now|are now) (?:disabled|turned off|switched off|"
+            r"off|removed|deactivated|suspended|bypassed|lifted|offline|down)"
+        ),
+    ),
+    _Rule(
+        "instruction_override",
+        "demands unconditional compliance",
+        0.35,
+        _w(
+            r" (?:comply|agree) with (?:all|every|any) (?:request|requests|instruction|"
+            r"instructions|command|commands|order|orders)"
+            r"|(?:never|do not|don t|must not) (?:refuse|decline|reject) (?:any|anything|"
+            r"a request|requests)"
+            r"|always (?:comply|obey|agree)"
         ),
     ),
     _Rule(
@@ -791,7 +934,8 @@ _RULES: tuple[_Rule, ...] = (
         _w(
             r" (?:ignorier\w*|vergiss|vergessen|vergesst|missacht\w*|verwirf|verwerfen|"
             r"ubergeh\w*|uebergeh\w*|setze|setzen|befolge nicht|befolgen sie nicht) ~5"
-            r"(?:anweisung(?:en)?|instruktion(?:en)?|regeln|vorgaben|befehle|richtlinien|"
+            r"(?:\w*anweisung(?:en)?|\w*instruktion(?:en)?|\w*regeln|\w*vorgaben|befehle|"
+            r"\w*richtlinien|"
             r"systemprompt|system prompt|prompts?|einschrankungen|anordnungen|programmierung) "
         ),
         qualifier=_OVERRIDE_QUAL_DE,
@@ -1025,6 +1169,16 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "role_hijack",
+        "deceased-relative roleplay jailbreak",
+        0.6,
+        _w(
+            r" (?:pretend|act|roleplay|role play|play|imagine|be) ~4(?:my|a|an|your) "
+            r"(?:deceased|dead|late|departed) (?:grandma|grandmother|grandpa|grandfather|"
+            r"granny|nan|nana|mother|father|mom|dad|uncle|aunt)"
+        ),
+    ),
+    _Rule(
+        "role_hijack",
         "tells the model it is no longer an assistant",
         0.6,
         _w(
@@ -1173,14 +1327,16 @@ _RULES: tuple[_Rule, ...] = (
             r"internal (?:prompt|instructions|rules|guidelines)|pre ?prompt|"
             r"developer (?:prompt|message|instructions)|(?:full|complete|exact) "
             r"(?:prompt|instructions)|confidential instructions|prompt|instructions|"
-            r"guidelines|rules|directives|configuration|base prompt|meta prompt)"
+            r"guidelines|rules|directives|configuration|base prompt|meta prompt|setup text|"
+            r"setup|preamble|priming|starting text|initial text|context)"
             r"(?: (?:verbatim|word for word|exactly|in full|above|in a code block))?"
         ),
         qualifier=re.compile(
             r"system|initial|original|hidden|secret|internal|pre ?prompt|developer|"
             r"verbatim|word for word|full|complete|exact|confidential|base prompt|"
             r"meta prompt|(?:your|ur) prompt|code block|first line|starting (?:from|with)|"
-            r"from the (?:start|beginning|top)|everything|all of|in full|as written"
+            r"from the (?:start|beginning|top)|everything|all of|in full|as written|entire|"
+            r"whole|setup|preamble|priming|initial text|starting text"
         ),
         weak=0.3,
         window=25,
@@ -1286,6 +1442,9 @@ _RULES: tuple[_Rule, ...] = (
             r"~3(?:words|text|everything|content|instructions|lines|sentences|all) "
             r"~2(?:above|before this|before the|at the (?:top|start|beginning)|"
             r"from the (?:top|start|beginning)|that came before|preceding)"
+            r"|(?:everything|all|anything|the text|whatever) (?:that |which |)(?:was|is|were|"
+            r"has been|you were) ~1(?:written|said|given|sent|typed|provided|shown) (?:before|"
+            r"above|prior to) (?:my|this|the) (?:first |)(?:message|conversation|chat|prompt)"
             r"|(?:starting|beginning|start|begin) with (?:the words |)you are (?:a |an |)"
             r"(?:helpful|chatgpt|an ai|a large language|assistant)"
             r"|what (?:were|was) you (?:told|instructed|given) (?:before|at the start|"
@@ -1504,7 +1663,8 @@ _RULES: tuple[_Rule, ...] = (
         view="markup",
         needs=("![",),
         qualifier=re.compile(
-            r"[?&][^\s)]*(?:\{|\}|<|%7b|%3c|\$|\b(?:data|secret|key|token|conversation|chat|"
+            r"[?&][^\s)]*(?:\{|\}|\[|<|%7b|%5b|%3c|\$|\b(?:paste|insert|append|replace)\b|"
+            r"\b(?:data|secret|key|token|conversation|chat|"
             r"history|prompt|password|pwd|session|summary|payload|leak|exfil|memory|ssn|msg|"
             r"message|content|context|creds?|credentials)s?=)"
         ),
@@ -1564,7 +1724,8 @@ _RULES: tuple[_Rule, ...] = (
             r"large language model|automated system)"
             r"|(?:ai|llm|gpt|ki) ?(?:assistants?|agents?|models?|systems?|bots?|readers?|"
             r"assistenten) (?:reading|processing|summarizing|summarising|parsing|viewing|"
-            r"seeing|screening|reviewing|crawling|indexing) (?:this|these|the)"
+            r"seeing|screening|reviewing|crawling|indexing|handling|triaging|answering|"
+            r"working on|assigned to) (?:this|these|the)"
             r"|(?:assistant|ai|llm|agent|bot|model),? (?:when|if|once|before|after|as soon as)"
             r" you (?:read|process|see|parse|summarize|summarise|encounter|receive) this"
         ),
@@ -1675,75 +1836,172 @@ def _group_end(pattern: str, open_at: int) -> int:
     raise ValueError(f"unbalanced pattern: {pattern!r}")
 
 
-_Triggers = tuple[frozenset[str], frozenset[str]]  # (whole words, word prefixes)
+# A requirement: some token of the words view is one of ``words`` or starts with one of
+# ``prefixes``. A rule runs only if, for one of its top-level alternatives, every
+# requirement read off that alternative holds (all are necessary for a match).
+_Req = tuple[frozenset[str], tuple[str, ...]]
+_WORD = re.compile(r"[a-z]+")
 
 
-def _triggers(pattern: str) -> _Triggers | None:
-    """The words a match of a words-view ``pattern`` must start with, as whole tokens or
-    prefixes of a token; ``None`` when that cannot be read off the pattern (the rule then
-    always runs). Conservative: an optional or unusual construct gives ``None``."""
+def _skip_quantifier(pattern: str, j: int) -> tuple[int, bool]:
+    """Index after a quantifier at ``j`` (if any) and whether it allows zero repeats."""
+    optional = False
+    if j < len(pattern) and pattern[j] in "?*":
+        optional = True
+        j += 1
+    elif j < len(pattern) and pattern[j] == "+":
+        j += 1
+    elif j < len(pattern) and pattern[j] == "{":
+        close = pattern.index("}", j)
+        optional = pattern[j + 1] in "0,"
+        j = close + 1
+    if j < len(pattern) and pattern[j] in "?+":  # lazy / possessive
+        j += 1
+    return j, optional
+
+
+def _sequence_reqs(alt: str, *, end_space: bool = True) -> list[_Req]:
+    """Requirements that every match of ``alt`` (no top-level ``|``) satisfies.
+    ``end_space``: whether what follows ``alt`` in the whole pattern starts a new token."""
+    reqs: list[_Req] = []
+    i = 0
+    at_token_start = True
+    while i < len(alt):
+        ch = alt[i]
+        if ch == " ":
+            optional_space = alt[i + 1 : i + 2] in ("?", "*") or alt.startswith("{0", i + 1)
+            at_token_start = not optional_space
+            i, _ = _skip_quantifier(alt, i + 1)
+            continue
+        if ch == "(":
+            end = _group_end(alt, i)
+            j, optional = _skip_quantifier(alt, end + 1)
+            followed_by_space = alt[j : j + 1] == " " or (j == len(alt) and end_space)
+            plain = alt.startswith("(?:", i)
+            if plain or not alt.startswith("(?", i):
+                inner = alt[i + 3 : end] if plain else alt[i + 1 : end]
+                parts = _split_top(inner)
+                if not optional and at_token_start:
+                    first = _first_words(inner, end_space=followed_by_space)
+                    if first is not None:
+                        reqs.append(first)
+                # After the group a new token starts if every way through it ends with a
+                # space (or may be empty, after a space).
+                may_be_empty = optional or any(part == "" for part in parts)
+                ends_space = all(part.endswith(" ") for part in parts if part)
+                at_token_start = ends_space and (at_token_start or not may_be_empty)
+            else:
+                at_token_start = False  # a lookaround: be conservative
+            i = j
+            continue
+        if ch == "\\":
+            i, _ = _skip_quantifier(alt, i + 2)
+            at_token_start = False
+            continue
+        if ch == "[":
+            close = i + 2
+            while alt[close] != "]":
+                close += 2 if alt[close] == "\\" else 1
+            i, _ = _skip_quantifier(alt, close + 1)
+            at_token_start = False
+            continue
+        m = _WORD.match(alt, i)
+        if m is None:
+            at_token_start = False
+            i += 1
+            continue
+        word, j = m.group(), m.end()
+        nxt = alt[j : j + 1]
+        if nxt == " " and (alt[j + 1 : j + 2] in ("?", "*") or alt.startswith("{0", j + 1)):
+            # "system ?prompt": the space is optional, the word may run on.
+            if at_token_start:
+                reqs.append((frozenset(), (word,)))
+            at_token_start = False
+            i = j
+            continue
+        if at_token_start:
+            if nxt == " " or (nxt == "" and end_space):
+                reqs.append((frozenset({word}), ()))
+            elif nxt == "?" and (alt[j + 1 : j + 2] == " " or (j + 1 == len(alt) and end_space)):
+                reqs.append((frozenset({word, word[:-1]}), ()))
+            elif nxt in ("?", "*", "{"):
+                if len(word) > 1:
+                    reqs.append((frozenset(), (word[:-1],)))
+            else:
+                reqs.append((frozenset(), (word,)))
+        at_token_start = False
+        i = j
+    return reqs
+
+
+def _first_words(content: str, *, end_space: bool) -> _Req | None:
+    """A group's requirement: each alternative contributes its first requirement."""
     words: set[str] = set()
     prefixes: set[str] = set()
-    for alt in _split_top(pattern):
-        alt = alt.lstrip(" ")
-        if alt.startswith("(?:"):
-            end = _group_end(alt, 0)
-            if alt[end + 1 : end + 2] in ("?", "*", "{"):
-                return None
-            inner = _split_top(alt[3:end])
-            if any(not part.strip() for part in inner):
-                return None
-            for part in inner:
-                sub = _triggers(part)
-                if sub is None:
-                    return None
-                words |= sub[0]
-                prefixes |= sub[1]
-            continue
-        m = re.match(r"[a-z]+", alt)
-        if m is None:
+    for part in _split_top(content):
+        reqs = _sequence_reqs(part, end_space=end_space)
+        if not reqs:
             return None
-        after = alt[m.end() :]
-        if after == "" or after.startswith(" "):
-            words.add(m.group())
-        elif after[0] in "?*{":
-            if m.end() < 2:
-                return None
-            prefixes.add(m.group()[:-1])
-        else:
-            prefixes.add(m.group())
-    return frozenset(words), frozenset(prefixes)
+        words |= reqs[0][0]
+        prefixes.update(reqs[0][1])
+    return frozenset(words), tuple(sorted(prefixes))
+
+
+def _requirements(pattern: str) -> list[list[_Req]] | None:
+    """Per top-level alternative of a words-view pattern, its requirements; ``None`` when
+    some alternative yields none (the rule then always runs)."""
+    alternatives = [_sequence_reqs(alt) for alt in _split_top(pattern)]
+    return None if any(not reqs for reqs in alternatives) else alternatives
 
 
 _ALWAYS: list[int] = []
-_BY_WORD: dict[str, list[int]] = {}
-_BY_PREFIX: dict[str, list[int]] = {}
+_REQUIREMENTS: dict[int, list[list[_Req]]] = {}
+_BY_FIRST_WORD: dict[str, set[int]] = {}
+_BY_FIRST_PREFIX: dict[str, set[int]] = {}
 for _index, _rule in enumerate(_RULES):
-    _found = _triggers(_rule.pattern.pattern) if _rule.view == "words" else None
-    if _found is None:
+    if _rule.view != "words":
         if not _rule.needs:
             _ALWAYS.append(_index)
         continue
-    for _word in _found[0]:
-        _BY_WORD.setdefault(_word, []).append(_index)
-    for _prefix in _found[1]:
-        _BY_PREFIX.setdefault(_prefix, []).append(_index)
-_PREFIX_LENGTHS = sorted({len(p) for p in _BY_PREFIX})
+    _found = _requirements(_rule.pattern.pattern)
+    if _found is None:
+        _ALWAYS.append(_index)
+        continue
+    _REQUIREMENTS[_index] = _found
+    for _alternative in _found:
+        for _word in _alternative[0][0]:
+            _BY_FIRST_WORD.setdefault(_word, set()).add(_index)
+        for _prefix in _alternative[0][1]:
+            _BY_FIRST_PREFIX.setdefault(_prefix, set()).add(_index)
 
 
 def _active_rules(views: _Views) -> list[int]:
+    """Indexes of the rules that can possibly match ``views`` (a cheap superset)."""
+    words = views.words
+    tokens = set(words.split())
+    prefix_seen: dict[str, bool] = {}
+
+    def has_prefix(prefix: str) -> bool:
+        seen = prefix_seen.get(prefix)
+        if seen is None:
+            seen = prefix_seen[prefix] = (" " + prefix) in words
+        return seen
+
+    candidates: set[int] = set()
+    for word in tokens & _BY_FIRST_WORD.keys():
+        candidates |= _BY_FIRST_WORD[word]
+    for prefix, indexes in _BY_FIRST_PREFIX.items():
+        if not indexes <= candidates and has_prefix(prefix):
+            candidates |= indexes
     active = set(_ALWAYS)
-    tokens = set(views.words.split())
-    for token in tokens:
-        hit = _BY_WORD.get(token)
-        if hit:
-            active.update(hit)
-        for length in _PREFIX_LENGTHS:
-            if len(token) < length:
+    for index in candidates:
+        for alternative in _REQUIREMENTS[index]:
+            if all(
+                not req_words.isdisjoint(tokens) or any(has_prefix(p) for p in req_prefixes)
+                for req_words, req_prefixes in alternative
+            ):
+                active.add(index)
                 break
-            hit = _BY_PREFIX.get(token[:length])
-            if hit:
-                active.update(hit)
     for index, rule in enumerate(_RULES):
         if rule.needs and any(n in views.markup for n in rule.needs):
             active.add(index)

@@ -94,7 +94,7 @@ class ProviderClient:
             transport=transport,
             timeout=30,
             follow_redirects=False,
-            cookies=httpx.Cookies(CookieJar(policy=_NoCookies())),
+            cookies=CookieJar(policy=_NoCookies()),
         )
         return cls(client)
 

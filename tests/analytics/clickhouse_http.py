@@ -73,6 +73,7 @@ _INSERT_WITH_DATA = re.compile(
 )
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 _ERROR_CODE = re.compile(r"\bCode:\s*(\d+)")
+_AUTHENTICATION_FAILED = "Code: 516. DB::Exception: Authentication failed. (AUTHENTICATION_FAILED)"
 
 
 @dataclass
@@ -87,6 +88,13 @@ class ClickHouseError(Exception):
         super().__init__(message)
         self.code = code
         self.status = status
+
+    def reply(self) -> Reply:
+        headers = {
+            "X-ClickHouse-Exception-Code": str(self.code),
+            "Content-Type": "text/plain; charset=UTF-8",
+        }
+        return Reply(self.status, f"{self}\n".encode(), headers)
 
 
 class ClickHouseHttpServer:
@@ -150,20 +158,15 @@ class ClickHouseHttpServer:
         return (user or "default") == self.user and password == self.password
 
     def execute(self, arguments: dict[str, str], body: bytes) -> Reply:
+        """Run one request. Subclasses may raise ClickHouseError to fail it."""
         self.requests += 1
         query_id = arguments.get("query_id") or str(uuid.uuid4())
-        headers = {
-            "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Server-Display-Name": self.name,
-        }
         try:
             reply = self._execute(arguments, body)
         except ClickHouseError as exc:
-            message = f"{exc}\n".encode()
-            headers["X-ClickHouse-Exception-Code"] = str(exc.code)
-            headers["Content-Type"] = "text/plain; charset=UTF-8"
-            return Reply(exc.status, message, headers)
-        reply.headers.update(headers)
+            reply = exc.reply()
+        reply.headers["X-ClickHouse-Query-Id"] = query_id
+        reply.headers["X-ClickHouse-Server-Display-Name"] = self.name
         return reply
 
     def _execute(self, arguments: dict[str, str], body: bytes) -> Reply:
@@ -261,16 +264,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _query(self, arguments: dict[str, str], body: bytes) -> None:
-        if not self.endpoint.authorized(self.headers, arguments):
-            self._send(
-                Reply(
-                    403,
-                    b"Code: 516. DB::Exception: Authentication failed. (AUTHENTICATION_FAILED)\n",
-                    {"X-ClickHouse-Exception-Code": "516"},
-                )
-            )
-            return
-        self._send(self.endpoint.execute(arguments, body))
+        try:
+            if not self.endpoint.authorized(self.headers, arguments):
+                raise ClickHouseError(516, _AUTHENTICATION_FAILED, status=403)
+            reply = self.endpoint.execute(arguments, body)
+        except ClickHouseError as exc:
+            reply = exc.reply()
+        self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -295,8 +295,9 @@ def _error(exc: BaseException) -> ClickHouseError:
 
 
 def _refusal(message: str) -> Reply:
-    text = f"Code: 48. DB::Exception: {message}. (NOT_IMPLEMENTED)\n".encode()
-    return Reply(415, text, {"X-ClickHouse-Exception-Code": "48"})
+    return ClickHouseError(
+        48, f"Code: 48. DB::Exception: {message}. (NOT_IMPLEMENTED)", 415
+    ).reply()
 
 
 def _summary(read: tuple[int, int] = (0, 0), written: tuple[int, int] = (0, 0)) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from decimal import Decimal
@@ -261,3 +264,28 @@ def test_get_store_follows_the_settings(
     assert isinstance(server, HttpStore)
     assert server.query("SELECT currentDatabase() AS db") == [{"db": database}]
     server.command("DROP DATABASE {db:Identifier} SYNC", {"db": database})
+
+
+def test_a_second_process_is_told_who_holds_the_directory(chdb_store: ChdbStore) -> None:
+    script = (
+        "import sys\n"
+        "from controlplane.analytics.chdb_store import ChdbStore\n"
+        "from controlplane.analytics.store import StoreError\n"
+        "try:\n"
+        "    ChdbStore(sys.argv[1])\n"
+        "except StoreError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(chdb_store.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+
+    assert child.returncode == 3, child.stderr
+    assert "a directory serves one process" in child.stdout
+    assert f"PID {os.getpid()}" in child.stdout

@@ -11,8 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.models.signals import post_migrate
 from django.test import Client
 from django.utils import timezone
 
@@ -169,22 +167,6 @@ def world(
 
 @pytest.fixture
 def live_api(live_server: Any) -> Iterator[str]:
-    """The base URL of a live server on a committed database.
-
-    After the test the database is emptied with TRUNCATE, which the audit trail
-    refuses: the guard is off for that flush only, and back on when the flush announces
-    it is done (post_migrate, which Django sends after it).
-    """
+    """The base URL of a live server on a committed database (emptied after the test;
+    the test database's marker lets that flush truncate the audit trail)."""
     yield str(live_server.url)
-
-    def guard_again(**kwargs: Any) -> None:
-        post_migrate.disconnect(dispatch_uid=GUARD_UID)
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_no_truncate")
-
-    post_migrate.connect(guard_again, weak=False, dispatch_uid=GUARD_UID)
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_no_truncate")
-
-
-GUARD_UID = "tests.api.audit-truncate-guard"

@@ -282,3 +282,24 @@ def test_a_full_disk_fails_the_request_whole_and_the_spool_recovers(tmp_path: Pa
         assert [cursor for cursor, _ in spool.read(0, 10, 1 << 20)] == [1, 2]
     finally:
         spool.close()
+
+
+def test_budget_spend_is_kept_with_the_records_and_survives_a_reopen(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path, max_bytes=100)
+    key = ("budget-1", "2026-11-26T00:00:00+00:00")
+    spool.append([("e1", b"x" * 10)], 1, [(key, Decimal("0.10"))]).result()
+    spool.append([("e2", b"x" * 10)], 2, [(key, Decimal("0.0000001"))]).result()
+    # Too big for the spool: the record is refused, the money it cost is still counted.
+    with pytest.raises(SpoolFullError):
+        spool.append([("e3", b"x" * 200)], 3, [(key, Decimal("1"))]).result()
+    assert spool.spend_totals() == {key: Decimal("1.1000001")}
+    assert spool.stats.records == 2
+    spool.close()
+    reopened = Spool(path, max_bytes=100)
+    try:
+        assert reopened.spend_totals() == {key: Decimal("1.1000001")}
+    finally:
+        reopened.close()

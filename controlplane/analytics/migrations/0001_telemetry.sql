@@ -1,11 +1,18 @@
 -- Telemetry schema: raw OpenTelemetry spans of agent interactions plus a per-minute rollup.
 --
--- spans is a ReplacingMergeTree keyed on event_id (the edge's stable id per span), so a batch
--- replayed without its dedup token still collapses to one row at merge time. Reads that must
--- be exact (billing, audits) use FINAL or count uniqExact(event_id); dashboards read spans_minute.
+-- A batch inserted again with its insert_deduplication_token is dropped, in spans and, by
+-- its own window, in spans_minute (without one the view would count the replay anyway).
+-- The windows count inserted blocks: 10000 is ~40 minutes of 5000-span batches at
+-- 20,000 spans/s. A span re-sent in another batch is a second row until
+-- ReplacingMergeTree merges the two (same event_id, same sorting key), and the rollup
+-- counts it twice. Exact reads (billing, reconciliation) use FINAL, LIMIT 1 BY event_id
+-- or uniqExact(event_id); dashboards read spans_minute.
 --
--- department_id uses the zero UUID for "no department": Nullable keys cost a null map per
--- granule and complicate the rollup's sorting key.
+-- Every table is ordered by tenant_id first: every query filters by tenant.
+-- department_id is the zero UUID for "no department": a Nullable key column costs a null
+-- map and would complicate the rollup's key.
+-- retention_days is the tenant's retention, copied onto each row; the TTL deletes rows
+-- past it, at insert or when parts merge.
 CREATE TABLE IF NOT EXISTS spans $ON_CLUSTER
 (
     tenant_id UUID,
@@ -45,7 +52,7 @@ PARTITION BY toYYYYMM(start_time)
 PRIMARY KEY (tenant_id, toStartOfHour(start_time), agent_id)
 ORDER BY (tenant_id, toStartOfHour(start_time), agent_id, trace_id, event_id)
 TTL toDateTime(start_time) + toIntervalDay(retention_days)
-SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS spans_minute $ON_CLUSTER
 (
@@ -70,7 +77,7 @@ CREATE TABLE IF NOT EXISTS spans_minute $ON_CLUSTER
 ENGINE = $ENGINE(AggregatingMergeTree, spans_minute)
 PARTITION BY toYYYYMM(minute)
 ORDER BY (tenant_id, minute, agent_id, department_id, kind, provider, model, tool, status)
-SETTINGS non_replicated_deduplication_window = 1000;
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS spans_minute_mv $ON_CLUSTER TO spans_minute AS
 SELECT

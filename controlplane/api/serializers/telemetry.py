@@ -125,7 +125,7 @@ class UsageRowSerializer(serializers.Serializer):
                 },
             }
         )
-    ]
+    ],
 )
 class UsageReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
@@ -186,7 +186,7 @@ _TRACE_SUMMARY = {
                 "next": "https://cp.msp.example/api/v1/tenants/acme/traces?until=2026-11-25T10%3A00%3A00.120000Z&limit=50",
             }
         )
-    ]
+    ],
 )
 class TraceListSerializer(serializers.Serializer):
     results = TraceSummarySerializer(many=True)

@@ -19,7 +19,7 @@ from billing.services import model_price_create
 from controlplane.api.base import ApiView, ApiViewSet
 from controlplane.api.filtering import Filter
 from controlplane.api.models import ApiToken
-from controlplane.api.permissions import STAFF_ALL, STAFF_WRITERS, TENANT_ALL
+from controlplane.api.permissions import STAFF_ALL, STAFF_WRITERS, TENANT_ADMINS, TENANT_ALL
 from controlplane.api.serializers.accounts import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -42,7 +42,6 @@ class MeView(ApiView):
         principal = self.principal
         token = principal.token
         membership = principal.membership
-        staff, tenant = STAFF_WRITERS, frozenset({"owner", "admin"})
         data = {
             "id": principal.user.pk,
             "email": principal.user.email,
@@ -50,7 +49,8 @@ class MeView(ApiView):
             "staff_role": principal.user.staff_role or None,
             "tenant": membership.tenant.slug if membership else None,
             "tenant_role": membership.role if membership else None,
-            "can_write": not token.read_only and principal.has_role(staff=staff, tenant=tenant),
+            "can_write": not token.read_only
+            and principal.has_role(staff=STAFF_WRITERS, tenant=TENANT_ADMINS),
             "token": {
                 "id": token.pk,
                 "name": token.name,

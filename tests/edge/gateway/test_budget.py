@@ -1,0 +1,103 @@
+"""Budget reservations: a hard allowance is never overspent, whatever runs at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from edge.auth import Principal
+from edge.gateway.budget import BudgetLedger, applicable, cost
+from edge.gateway.catalog import Budget, Price
+from edge.gateway.verdicts import Refusal
+from tests.edge.conftest import AGENT, DEPARTMENT, DEVICE, NODE, OTHER_AGENT, SITE, TENANT
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+PRINCIPAL = Principal(TENANT, AGENT, DEPARTMENT, DEVICE, SITE, NODE)
+
+
+def budget(
+    allowance: str = "1.00",
+    *,
+    kind: str = "hard",
+    scope: str = "agent",
+    scope_id: str = AGENT,
+    budget_id: str = "b1",
+    start: datetime = datetime(2026, 11, 26, tzinfo=UTC),
+    period: str = "day",
+) -> Budget:
+    return Budget(
+        budget_id, TENANT, scope, scope_id, period, start, Decimal(10), kind, Decimal(allowance)
+    )
+
+
+def test_cost_is_exact_decimal() -> None:
+    price = Price("openai", "m", Decimal("0.15"), Decimal("0.60"), NOW)
+    assert cost(price, 812, 120) == Decimal("0.0001938")
+    assert cost(None, 812, 120) == Decimal(0)
+
+
+def test_the_budgets_over_an_agent_in_their_period() -> None:
+    mine = budget()
+    department = budget(scope="department", scope_id=DEPARTMENT, budget_id="b2")
+    tenant = budget(scope="tenant", scope_id=TENANT, budget_id="b3", period="month")
+    someone_else = budget(scope_id=OTHER_AGENT, budget_id="b4")
+    yesterday = budget(budget_id="b5", start=NOW - timedelta(days=2))
+    tomorrow = budget(budget_id="b6", start=NOW + timedelta(hours=13))
+    found = applicable([mine, department, tenant, someone_else, yesterday, tomorrow], PRINCIPAL, NOW)
+    assert [b.budget_id for b in found] == ["b1", "b2", "b3"]
+
+
+def test_reservations_hold_room_and_settle_to_the_actual_cost() -> None:
+    ledger = BudgetLedger()
+    hard = budget("1.00")
+    first = ledger.reserve([hard], Decimal("0.60"), NOW)
+    with pytest.raises(Refusal) as raised:
+        ledger.reserve([hard], Decimal("0.50"), NOW)
+    assert (raised.value.status, raised.value.code) == (429, "budget.exhausted")
+    assert raised.value.retry_after == 12 * 3600, "until the next period"
+    assert ledger.settle(first, Decimal("0.10")) == [(hard.key, Decimal("0.10"))]
+    assert ledger.settle(first, Decimal("0.10")) == [], "settling twice changes nothing"
+    assert (ledger.spent(hard), ledger.reserved(hard)) == (Decimal("0.10"), Decimal(0))
+    second = ledger.reserve([hard], Decimal("0.90"), NOW)
+    assert ledger.settle(second, Decimal(0)) == [], "a failed attempt costs nothing"
+
+
+def test_a_used_up_allowance_refuses_even_a_free_request() -> None:
+    ledger = BudgetLedger({budget().key: Decimal("1.00")})
+    with pytest.raises(Refusal):
+        ledger.reserve([budget()], Decimal(0), NOW)
+
+
+def test_a_refused_reservation_holds_nothing_anywhere() -> None:
+    ledger = BudgetLedger()
+    roomy, tight = budget("5", budget_id="roomy"), budget("0.1", budget_id="tight")
+    with pytest.raises(Refusal):
+        ledger.reserve([roomy, tight], Decimal("0.2"), NOW)
+    assert ledger.reserved(roomy) == 0
+
+
+def test_soft_budgets_never_refuse_but_flag_once_passed() -> None:
+    ledger = BudgetLedger()
+    soft = budget("0.10", kind="soft")
+    reservation = ledger.reserve([soft], Decimal("5"), NOW)
+    assert ledger.soft_flags([soft]) == []
+    ledger.settle(reservation, Decimal("0.25"))
+    (flag,) = ledger.soft_flags([soft])
+    assert (flag.stage, flag.verdict, flag.code) == ("budget", "flag", "budget.soft_limit")
+
+
+def test_many_reservations_never_exceed_the_allowance() -> None:
+    ledger = BudgetLedger()
+    hard = budget("1.00")
+    held = []
+    for _ in range(100):
+        try:
+            held.append(ledger.reserve([hard], Decimal("0.03"), NOW))
+        except Refusal:
+            pass
+    assert len(held) == 33
+    for reservation in held:
+        ledger.settle(reservation, Decimal("0.03"))
+    assert ledger.spent(hard) == Decimal("0.99") <= hard.allowance
