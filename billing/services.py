@@ -9,6 +9,7 @@ from django.db import transaction
 
 from billing.models import ModelPrice
 from controlplane.audit.services import Actor, audit_record, snapshot
+from controlplane.gateway.services import prices_changed
 
 
 def model_price_create(
@@ -35,6 +36,7 @@ def model_price_create(
     price.full_clean()
     with transaction.atomic():
         price.save(force_insert=True)
+        prices_changed(provider=price.provider)
         audit_record(
             actor=actor,
             action="model_price.created",

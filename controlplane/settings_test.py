@@ -19,7 +19,7 @@ if os.environ.get("CHDB_PATH_OWNER") != f"{_WORKER}:{os.getpid()}":
     os.environ["CHDB_PATH_OWNER"] = f"{_WORKER}:{os.getpid()}"
     atexit.register(shutil.rmtree, _chdb_dir, ignore_errors=True)
 
-from controlplane.settings import *  # noqa: F403
+from controlplane.settings import *  # noqa: E402, F403
 
 # pytest-xdist workers may share one Redis: keep their cache keys apart.
 CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405

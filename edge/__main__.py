@@ -17,6 +17,9 @@ def main() -> None:
     except SettingsError as error:
         sys.exit(f"edge: {error}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every provider request at INFO: one line per model call is the spool's
+    # job, not the log's (and writing it cost as much as the content filter).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -11,12 +11,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.signals import setting_changed
-        from django.db.models.signals import post_save
 
-        from billing.models import ModelPrice
-        from controlplane.gateway import signals
-
-        post_save.connect(signals.price_saved, sender=ModelPrice, dispatch_uid="gateway-prices")
         setting_changed.connect(_keys_changed, dispatch_uid="gateway-keys")
 
 

@@ -66,6 +66,7 @@ _HKDF_SALT = b"acp-bundle"
 _HKDF_INFO = b"provider-keys"
 RECENT_PERIODS = 2
 """Budget periods per budget in a bundle: the current one and the one before or after."""
+ROW_WINDOW = dt.timedelta(days=70)
 
 
 class BundleError(ValueError):
@@ -236,7 +237,12 @@ def _budgets(site: Site, now: dt.datetime) -> list[dict[str, Any]]:
     no node has a row of yet, given for the current period with nothing allowed."""
     budgets = list(Budget.objects.order_by("pk"))
     periods: dict[uuid.UUID, dict[dt.datetime, dict[str, Decimal]]] = {}
-    for row in BudgetAllowance.objects.filter(edge_node__site=site, budget__in=budgets):
+    # Pulls create rows for the current period of every budget, so the two most recent
+    # periods lie well within this window for any site that is being pulled.
+    rows = BudgetAllowance.objects.filter(
+        edge_node__site=site, budget__in=budgets, period_start__gte=now - ROW_WINDOW
+    )
+    for row in rows:
         by_start = periods.setdefault(row.budget_id, {})
         by_start.setdefault(row.period_start, {})[str(row.edge_node_id)] = row.allowance
     result = []

@@ -78,6 +78,15 @@ def bump_sites(*, tenant_id: uuid.UUID | None) -> None:
         manager.filter(pk__in=ids).update(config_version=F("config_version") + 1)
 
 
+def prices_changed(*, provider: str) -> None:
+    """Bundles carry their providers' prices: a new price of ``provider`` raises the
+    config version of the sites that can use it."""
+    with all_tenants_context():
+        owners = set(Provider.unscoped.filter(name=provider).values_list("tenant_id", flat=True))
+    for tenant_id in owners:
+        bump_sites(tenant_id=tenant_id)
+
+
 def bump_site(site_id: uuid.UUID) -> None:
     Site.objects.filter(pk=site_id).update(config_version=F("config_version") + 1)
 
@@ -169,15 +178,14 @@ def provider_delete(*, actor: Actor, provider: Provider) -> None:
             names = list(used.values_list("name", flat=True)[:5])
         if names:
             raise ValidationError(f"Routes still use this provider: {', '.join(names)}.")
-        before = snapshot(provider)
+        bump_sites(tenant_id=provider.tenant_id)
         audit_record(
             actor=actor,
             action="provider.deleted",
             target=provider,
             tenant_id=provider.tenant_id,
-            before=before,
+            before=snapshot(provider),
         )
-        bump_sites(tenant_id=provider.tenant_id)
         provider.delete()
 
 
@@ -592,18 +600,17 @@ def allowances_refresh(node: EdgeNode, *, now: dt.datetime | None = None) -> boo
         budgets = list(Budget.objects.all())
         if not budgets:
             return False
+        recent = start_of_period(Budget.Period.MONTH, moment)
         rows = {
             (row.budget_id, row.period_start): row
-            for row in BudgetAllowance.objects.filter(edge_node=node)
+            for row in BudgetAllowance.objects.filter(edge_node=node, period_start__gte=recent)
         }
         # Σ allowances per budget and period over every node, read without locks: a
         # stale read is lower (allowances only grow), so the step computed from it is
         # an upper bound and "no top-up needed" from it is never wrong.
         allocated = {
             (row["budget_id"], row["period_start"]): row["total"]
-            for row in BudgetAllowance.objects.filter(
-                period_start__gte=start_of_period(Budget.Period.MONTH, moment)
-            )
+            for row in BudgetAllowance.objects.filter(period_start__gte=recent)
             .values("budget_id", "period_start")
             .annotate(total=Sum("allowance"))
         }

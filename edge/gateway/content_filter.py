@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import html
 import re
 import unicodedata
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -92,8 +93,8 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "NL", "ES")
 # long phone number, an IBAN's digits as anything).
 _PRIORITY = {"card": 0, "iban": 1, "national_id": 2, "email": 3, "phone": 4}
 
-# Longest text looked at, and the most base64 blobs decoded, per scan (bounds the cost).
-_MAX_SCAN_CHARS = 1_000_000
+# The most base64/hex blobs decoded per scan (bounds the cost). The text itself is always
+# scanned whole: every detector is linear in its length.
 _MAX_DECODED_BLOBS = 8
 
 
@@ -159,7 +160,6 @@ def find_pii(
     """All PII of the requested kinds, sorted, without overlaps. Every cheap detector
     runs so that, e.g., a card number is never reported as a phone number even when only
     phones are requested; the phone detector (the costly one) runs only when asked."""
-    text = text[:_MAX_SCAN_CHARS]
     found: list[PiiFinding] = []
     found.extend(_find_cards(text))
     found.extend(_find_ibans(text))
@@ -173,12 +173,19 @@ def find_pii(
 
 
 def _resolve_overlaps(found: list[PiiFinding]) -> list[PiiFinding]:
+    """Keep the most specific finding where findings overlap (by kind priority, then
+    length). ``starts``/``kept`` stay sorted by start, so each check is a bisection."""
     ranked = sorted(found, key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start))
+    starts: list[int] = []
     kept: list[PiiFinding] = []
     for f in ranked:
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    kept.sort(key=lambda f: f.start)
+        i = bisect.bisect_left(starts, f.start)
+        if i > 0 and kept[i - 1].end > f.start:
+            continue  # overlaps the kept finding that starts before it
+        if i < len(kept) and kept[i].start < f.end:
+            continue  # overlaps the kept finding that starts at or after it
+        starts.insert(i, f.start)
+        kept.insert(i, f)
     return kept
 
 
@@ -236,18 +243,25 @@ _FILE_TLDS = frozenset(
 
 
 def _email_matches(text: str) -> Iterator[re.Match[str]]:
-    """``_EMAIL`` matches, looked for only around each "@" (rare in most text)."""
+    """``_EMAIL`` matches, tried once at the start of the local part before each "@"
+    (so the cost follows the number of "@", not the length of the text)."""
     at = text.find("@")
-    pos = 0
     while at != -1:
-        start = max(pos, at - 64)
-        for m in _EMAIL.finditer(text, start, min(len(text), at + 256)):
-            if m.end() == min(len(text), at + 256) and m.end() < len(text):
-                continue  # cut by the window; cannot happen for a valid address
+        start = at
+        while (
+            start > 0
+            and at - start < 64
+            and (text[start - 1].isalnum() or text[start - 1] in "_.%+-")
+        ):
+            start -= 1
+        while start < at and text[start] == ".":
+            start += 1
+        m = _EMAIL.match(text, start) if start < at else None
+        if m is not None and m.start("domain") == at + 1:
             yield m
-            pos = m.end()
-            break
-        at = text.find("@", max(at + 1, pos))
+            at = text.find("@", m.end())
+        else:
+            at = text.find("@", at + 1)
 
 
 def _find_emails(text: str) -> Iterator[PiiFinding]:
@@ -324,36 +338,50 @@ def _card_shape_ok(groups: list[str], seps: set[str]) -> bool:
     return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
+def _card_in_run(text: str, run: re.Match[str]) -> tuple[int, int] | None:
+    """The span of a card number within a digit run, if any."""
+    raw = run.group()
+    groups = re.split(r"[ \-]", raw)
+    seps = set(re.findall(r"[ \-]", raw))
+    # Whole run first, then without one or two leading/trailing groups (a trailing
+    # expiry date or a leading quantity glued on with the same separator), then a leading
+    # card followed by more numbers (several cards listed one after the other).
+    n = len(groups)
+    trimmed = sorted(
+        ((i, j) for i in range(min(n, 3)) for j in range(max(i + 1, n - 2), n + 1)),
+        key=lambda w: (w[0] - w[1], w[0]),
+    )
+    leading = [(0, j) for j in range(n - 3, 0, -1)]
+    windows = trimmed + leading
+    offsets = []
+    pos = 0
+    for g in groups:
+        offsets.append(pos)
+        pos += len(g) + 1
+    for i, j in windows:
+        digits = "".join(groups[i:j])
+        if not 13 <= len(digits) <= 19:
+            continue
+        if not _card_shape_ok(groups[i:j], seps) or not _card_brand_ok(digits):
+            continue
+        if not _luhn_ok(digits) or len(set(digits)) < 2:
+            continue
+        start = run.start() + offsets[i]
+        if _preceded_by_reference(text, start):
+            continue
+        return start, run.start() + offsets[j - 1] + len(groups[j - 1])
+    return None
+
+
 def _find_cards(text: str) -> Iterator[PiiFinding]:
-    for m in _CARD.finditer(text):
-        raw = m.group()
-        groups = re.split(r"[ \-]", raw)
-        seps = set(re.findall(r"[ \-]", raw))
-        # Try the whole run first, then runs of whole groups (a trailing expiry date or
-        # a leading quantity may be glued on with the same separator).
-        n = len(groups)
-        windows = sorted(
-            ((i, j) for i in range(n) for j in range(i + 1, n + 1)), key=lambda w: w[0] - w[1]
-        )
-        offsets = []
-        pos = 0
-        for g in groups:
-            offsets.append(pos)
-            pos += len(g) + 1
-        for i, j in windows:
-            digits = "".join(groups[i:j])
-            if not 13 <= len(digits) <= 19:
-                continue
-            if not _card_shape_ok(groups[i:j], seps) or not _card_brand_ok(digits):
-                continue
-            if not _luhn_ok(digits) or len(set(digits)) < 2:
-                continue
-            if _preceded_by_reference(text, m.start() + offsets[i]):
-                continue
-            start = m.start() + offsets[i]
-            end = m.start() + offsets[j - 1] + len(groups[j - 1])
-            yield _finding("card", text, start, end)
-            break
+    pos = 0
+    while (run := _CARD.search(text, pos)) is not None:
+        span = _card_in_run(text, run)
+        if span is None:
+            pos = run.end()
+            continue
+        yield _finding("card", text, *span)
+        pos = span[1]
 
 
 # --- IBAN ---
@@ -512,6 +540,7 @@ _PHONE_CONTEXT = re.compile(
 _DATE_LIKE = re.compile(
     r"^\d{1,4}([./\-])\d{1,2}\1\d{1,4}$|^\d{4}[./\-]\d{2}$|^\d{1,2}:\d{2}|^\d{8}$"
 )
+_DIGIT_GROUPS = re.compile(r"\d+")
 _DECIMAL = re.compile(r"^\d+[.,]\d+$")  # 0.400000, 3,14159: a decimal number
 _GROUPED = re.compile(r"\d[ \u00a0().\-/]+\d")
 _CARD_SHAPED = re.compile(r"^\d{4}([ \-])\d{4}\1\d{4}\1\d{1,4}$|^\d{16,}$")
@@ -539,6 +568,9 @@ def _candidate_ok(text: str, start: int, chunk: str) -> bool:
     """Cheap checks on a phone-shaped run before any parsing."""
     if _DECIMAL.match(chunk) or _preceded_by_reference(text, start):
         return False
+    groups = _DIGIT_GROUPS.findall(chunk)
+    if len(groups) > 7 or max(len(g) for g in groups) < 2:
+        return False  # "1 2 3 4 5 6 7": a list of small numbers
     if chunk[0] in "+(" or chunk.startswith("00"):
         return True
     if _GROUPED.search(chunk):
@@ -546,19 +578,17 @@ def _candidate_ok(text: str, start: int, chunk: str) -> bool:
     return bool(_PHONE_CONTEXT.search(text[max(0, start - 30) : start]))
 
 
-def _valid_regions(chunk: str, regions: Sequence[str]) -> list[str]:
+def _valid_regions(chunk: str, regions: Sequence[str]) -> Iterator[str]:
     """The regions in which the whole run parses as a valid number (``+``/``00`` numbers
     carry their own country)."""
     tries: Sequence[str] = ("GB",) if chunk.startswith(("+", "00")) else regions
-    valid: list[str] = []
     for region in tries:
         try:
             number = phonenumbers.parse(chunk, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            valid.append(region)
-    return valid
+            yield region
 
 
 def _find_phones(
@@ -575,7 +605,7 @@ def _find_phones(
         if digits <= 15:
             # One number (the common case): a direct parse says whether it is valid and
             # in which region; the matcher then applies its leniency checks and span.
-            tries: Sequence[str] = _valid_regions(chunk, regions)
+            tries: Iterable[str] = _valid_regions(chunk, regions)
         else:
             tries = regions  # several numbers run together: let the matcher split them
         for region in tries:
@@ -604,11 +634,15 @@ _CONFUSABLES = str.maketrans(
     "\u03b1\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u0261\u0131",
     "aeopcyxijsdhlqwvaeikvoptuxgi",
 )
+_CONFUSABLE_HINT = re.compile("[\u0370-\u03ff\u0400-\u052f\u0261\u0131]")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
                        "@": "a", "$": "s", "!": "i", "|": "l", "€": "e"})  # fmt: skip
 _LEET_TOKEN = re.compile(r"(?<![\w@$!|€])(?=[\w@$!|€]*[a-z])(?=[\w@$!|€]*[013457@$!|€])[\w@$!|€]+")
 # "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e": letters split by single separators.
-_SPACED_LETTERS = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*]){3,}[^\W\d_](?![^\W\d_])")
+# (the same separator throughout: "i.g.n.o.r.e p.r.e.v.i.o.u.s" is two words)
+_SPACED_LETTERS = re.compile(
+    r"(?<![^\W\d_])[^\W\d_](?P<sep>[ .\-_*])[^\W\d_](?:(?P=sep)[^\W\d_]){2,}(?![^\W\d_])"
+)
 _SPACED_HINT = re.compile(r"[ .\-_*][^\W\d_][ .\-_*][^\W\d_][ .\-_*]")
 _NON_WORD = re.compile(r"[\W_]+")
 _NON_WORD_KEEP_UNDERSCORE = re.compile(r"\W+")
@@ -648,7 +682,7 @@ def _normalize(text: str) -> _Views:
     if not ascii_only:
         s = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", s))
     s = s.casefold()
-    if not ascii_only:
+    if not ascii_only and _CONFUSABLE_HINT.search(s):
         s = s.translate(_CONFUSABLES)
     if _SPACED_HINT.search(s):
         s = _SPACED_LETTERS.sub(lambda m: _NON_WORD.sub("", m.group()), s)
@@ -926,6 +960,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         weak=0.3,
         window=50,
+        negative=_OVERRIDE_NEGATIVE,
     ),
     _Rule(
         "instruction_override",
@@ -1659,7 +1694,7 @@ _RULES: tuple[_Rule, ...] = (
         "data_exfiltration",
         "markdown image that carries data in its URL",
         0.8,
-        _m(r"!\[[^\]\n]{0,200}\]\( ?<?https?://[^\s)]+\?[^\s)]*=[^\s)]*"),
+        _m(r"!\[[^\]\n]{0,200}\]\( ?<?https?://[^\s)?]{1,300}\?[^\s)=]{0,200}=[^\s)]{0,500}"),
         view="markup",
         needs=("![",),
         qualifier=re.compile(
@@ -2044,7 +2079,7 @@ class _Hit:
 def _rule_hits(views: _Views, *, prefilter: bool = True) -> list[_Hit]:
     candidates: list[_Hit] = []
     meta: bool | None = None  # computed on the first hit only
-    quoted_words: list[str] = []
+    quoted_words = ""
     indexes = _active_rules(views) if prefilter else range(len(_RULES))
     for index in indexes:
         rule = _RULES[index]
@@ -2063,10 +2098,10 @@ def _rule_hits(views: _Views, *, prefilter: bool = True) -> list[_Hit]:
             if meta is None:
                 meta = bool(_META_DISCUSSION.search(views.markup))
                 if meta:
-                    quoted_words = [
+                    quoted_words = "\x00".join(
                         _to_words(views.markup[a:b]) for a, b in _meta_quote_spans(views.markup)
-                    ]
-            if meta and any(snippet[:40] in q for q in quoted_words):
+                    )
+            if meta and snippet[:40] in quoted_words:
                 weight *= 0.5
             candidates.append(_Hit(weight, rule, snippet, rule.view, m.start(), m.end()))
     # One signal per rule, and one per stretch of text within a family (the language
@@ -2105,7 +2140,6 @@ def score_injection(text: str) -> InjectionFinding | None:
     """The injection score of ``text`` whatever its value (``None`` when no rule fires).
     Base64/hex blobs that decode to text are scanned too; a hit inside one is reported
     as ``encoded_payload`` and scores at least as high as in the clear."""
-    text = text[:_MAX_SCAN_CHARS]
     hits = _rule_hits(_normalize(text))
     inner_best: InjectionFinding | None = None
     if len(text) >= 24:

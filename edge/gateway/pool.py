@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,9 @@ from typing import Any
 import httpcore
 import httpx
 
-_STALE_RETRIES = 3
+_STALE_RETRIES = 2
+_STALE_ERRORS = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError)
+_FRESH = 1.0
 
 _Key = tuple[bytes, bytes, int]
 
@@ -74,7 +77,7 @@ class OriginPool:
         self._ssl_context = ssl_context
         self._max_per_origin = max_per_origin
         self._keepalive_expiry = keepalive_expiry
-        self._idle: dict[_Key, deque[httpcore.AsyncHTTPConnection]] = {}
+        self._idle: dict[_Key, deque[tuple[httpcore.AsyncHTTPConnection, float]]] = {}
         self._slots: dict[_Key, asyncio.Semaphore] = {}
         self._open: set[httpcore.AsyncHTTPConnection] = set()
 
@@ -89,14 +92,21 @@ class OriginPool:
             slot = self._slots[_key(origin)] = asyncio.Semaphore(self._max_per_origin)
         await self._acquire(slot, request.extensions.get("timeout", {}).get("pool"))
         try:
-            for _ in range(_STALE_RETRIES):
-                connection = await self._check_out(origin)
+            for attempt in range(_STALE_RETRIES + 1):
+                connection, reused = await self._check_out(origin)
                 try:
                     response = await connection.handle_async_request(request)
                 except httpcore.ConnectionNotAvailable:
-                    # A kept-alive connection the server had closed: use another.
                     await self._discard(connection)
                     continue
+                except _STALE_ERRORS:
+                    await self._discard(connection)
+                    # A kept-alive connection the server closed as we reused it (the
+                    # keep-alive race): the request never reached the application, so
+                    # it goes again on another connection.
+                    if reused and attempt < _STALE_RETRIES:
+                        continue
+                    raise
                 except BaseException:
                     await self._discard(connection)
                     raise
@@ -122,12 +132,19 @@ class OriginPool:
         except TimeoutError:
             raise httpcore.PoolTimeout("no connection to the provider became free") from None
 
-    async def _check_out(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+    async def _check_out(
+        self, origin: httpcore.Origin
+    ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
+        """A connection, and whether it was kept alive from an earlier request."""
         idle = self._idle.get(_key(origin))
+        now = time.monotonic()
         while idle:
-            connection = idle.pop()
-            if connection.is_idle() and not connection.has_expired():
-                return connection
+            connection, since = idle.pop()
+            # The expiry check probes the socket (several syscalls); a connection idle
+            # for under a second cannot have hit a server's idle timeout, and the rare
+            # connection dropped even so is caught by the stale retry above.
+            if connection.is_idle() and (now - since < _FRESH or not connection.has_expired()):
+                return connection, True
             await self._discard(connection)
         connection = httpcore.AsyncHTTPConnection(
             origin=origin,
@@ -137,7 +154,7 @@ class OriginPool:
             http2=False,
         )
         self._open.add(connection)
-        return connection
+        return connection, False
 
     async def check_in(
         self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection
@@ -146,10 +163,11 @@ class OriginPool:
             await self._discard(connection)
             return
         idle = self._idle.setdefault(_key(origin), deque())
-        idle.append(connection)
+        now = time.monotonic()
+        idle.append((connection, now))
         # The least recently used connection is the first to outlive its keep-alive.
-        oldest = idle[0]
-        if oldest is not connection and oldest.has_expired():
+        oldest, since = idle[0]
+        if oldest is not connection and now - since >= _FRESH and oldest.has_expired():
             idle.popleft()
             await self._discard(oldest)
 

@@ -122,12 +122,14 @@ class ProviderClient:
         if operation == EMBEDDINGS and provider.kind == ANTHROPIC:
             raise AttemptError("error", "Anthropic has no embeddings API")
         assert operation in (CHAT, EMBEDDINGS)
-        return self.http.build_request(
+        # Built directly rather than with ``build_request``: the gateway sets every
+        # header itself, and merging the client's defaults cost a tenth of a request.
+        return httpx.Request(
             "POST",
             self._url(provider, operation),
             content=body,
             headers=headers(provider, agent_headers),
-            timeout=httpx.Timeout(timeout),
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
         )
 
     async def send(

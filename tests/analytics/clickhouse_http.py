@@ -183,7 +183,10 @@ class ClickHouseHttpServer:
             for k, v in arguments.items()
             if k not in _TRANSPORT_ARGUMENTS and not k.startswith("param_")
         }
-        session = Session(str(self.path))
+        try:
+            session = Session(str(self.path))
+        except RuntimeError as exc:
+            raise _error(exc) from exc
         try:
             database = arguments.get("database")
             if database:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import subprocess
 import sys
 import threading
@@ -146,7 +147,7 @@ def gateway_doc(
         ],
         "providers": providers,
         "routes": routes if routes is not None else [route()],
-        "prices": prices if prices is not None else PRICES,
+        "prices": prices if prices is not None else copy.deepcopy(PRICES),
         "budgets": budgets or [],
     }
 

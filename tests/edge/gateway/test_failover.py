@@ -42,6 +42,7 @@ async def _drive(tmp_path: Path, primary: SimProcess, secondary: SimProcess) -> 
             )
         ],
     )
+    doc["policies"][0].update(injection="off", pii="off")  # not what this test is about
     async with in_process_edge(tmp_path / "edge", breaker_cooldown_seconds=1.0) as edge:
         response = await edge.put("/v1/config", content=orjson.dumps(doc), headers=NODE_HEADERS)
         assert response.status_code == 200, response.text

@@ -129,3 +129,38 @@ def test_the_shared_client_keeps_no_cookies(sims: Callable[..., RunningSim]) -> 
     client.http.cookies.extract_cookies(response)
     assert len(client.http.cookies) == 0
     asyncio.run(client.aclose())
+
+
+def test_the_keep_alive_race_is_retried_on_a_fresh_connection() -> None:
+    """A server that drops a kept-alive connection when the next request arrives (as
+    one closing idle connections at that moment does): the request goes again."""
+    accepted = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"ok": true}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        try:
+            await reader.readuntil(b"\r\n\r\n")  # the next request on this connection
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ProviderClient.create()
+        target = openai(f"http://127.0.0.1:{port}")
+        try:
+            for _ in range(3):
+                response = await client.send(target, "chat", BODY, {}, 5)
+                assert response.json() == {"ok": True}
+        finally:
+            await client.aclose()
+            server.close()
+        assert accepted == 3
+
+    asyncio.run(run())

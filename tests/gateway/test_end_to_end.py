@@ -1,0 +1,139 @@
+"""The control plane configures a real edge process through the pull worker (signed
+bundle), and the edge enforces it against a simulated provider: the whitepaper's
+marketing agent is refused a finance tool, a permitted call is served, priced and
+comes back into the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from billing.services import model_price_create
+from controlplane.agents.models import EdgeNode
+from controlplane.agents.services import sha256_hex
+from controlplane.core.tenancy import tenant_context
+from controlplane.gateway.services import credential_rotate, provider_update, role_default_set
+from controlplane.gateway.signing import bundle_public_keys
+from controlplane.telemetry.models import UsageEvent
+from controlplane.telemetry.pull import pull_edge_node
+from edge.simprovider import RunningSim, SimProvider, serve_in_thread
+from tenants.models import Tenant
+from tests.conftest import SYSTEM
+from tests.edge.conftest import EdgeProcess
+from tests.gateway.conftest import World, make_world
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+SIM_KEY = "sim-provider-key-for-tests-0042"
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSim]:
+    running = serve_in_thread(SimProvider(seed=1, api_key=SIM_KEY))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def live(
+    tenant_a: Tenant, tenant_b: Tenant, sim: RunningSim, tmp_path: Path
+) -> Iterator[tuple[World, EdgeProcess]]:
+    world = make_world(tenant_a, tenant_b, nodes=1)
+    provider_update(actor=SYSTEM, provider=world.msp_provider, base_url=f"{sim.url}/v1")
+    credential_rotate(actor=SYSTEM, provider=world.msp_provider, secret=SIM_KEY)
+    # Any time of day: the role default's office hours are not what this test is about.
+    role_default_set(actor=SYSTEM, tenant=world.tenant, role="marketing", operating_window={})
+    for provider in ("msp-openai", "openai"):  # the endpoint's own price and the vendor's
+        model_price_create(
+            actor=SYSTEM,
+            provider=provider,
+            model="gpt-4o-mini",
+            input_per_million=Decimal("0.15"),
+            output_per_million=Decimal("0.60"),
+            effective_from=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        )
+    node = world.nodes[0]
+    token = world.tokens[str(node.pk)]
+    edge = EdgeProcess(
+        tmp_path / "edge",
+        EDGE_NODE_TOKEN_SHA256=sha256_hex(token),
+        EDGE_NODE_TOKEN=token,
+        EDGE_BUNDLE_PUBLIC_KEYS=bundle_public_keys(),
+    )
+    with tenant_context(world.tenant):
+        EdgeNode.objects.filter(pk=node.pk).update(pull_url=edge.url, agent_url=edge.url)
+    edge.start()
+    try:
+        yield world, edge
+    finally:
+        edge.stop()
+
+
+def _chat(edge: EdgeProcess, world: World, **headers: str) -> httpx.Response:
+    body: dict[str, Any] = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "Draft a product announcement."}],
+    }
+    return httpx.post(
+        f"{edge.url}/v1/chat/completions",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {world.agent_keys[0]}",
+            "x-acp-device-id": str(world.marketing.device_id),
+            "x-acp-device-key": world.device_keys[0],
+            **headers,
+        },
+        timeout=30,
+    )
+
+
+def test_the_edge_enforces_what_the_control_plane_configured(
+    live: tuple[World, EdgeProcess],
+) -> None:
+    world, edge = live
+    result = pull_edge_node(world.nodes[0].pk, worker="test")
+    assert result is not None and result.error == "", result
+    with edge.client() as client:
+        beat = client.get(
+            "/v1/heartbeat",
+            headers={"Authorization": f"Bearer {world.tokens[str(world.nodes[0].pk)]}"},
+        ).json()
+    assert beat["config_version"] == world.refresh_site().config_version
+
+    # The whitepaper's example: a finance tool, or data classified as finance.
+    for headers, reason in (
+        ({"x-acp-tools": "ledger.query"}, "ledger.query"),
+        ({"x-acp-data-classes": "finance"}, "finance"),
+    ):
+        refused = _chat(edge, world, **headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["type"] == "acp_policy"
+        assert reason in refused.json()["error"]["message"]
+
+    served = _chat(edge, world)
+    assert served.status_code == 200, served.text
+    usage = served.json()["usage"]
+
+    deadline = time.monotonic() + 20
+    while True:
+        pull_edge_node(world.nodes[0].pk, worker="test")
+        with tenant_context(world.tenant):
+            events = list(UsageEvent.objects.filter(agent_id=world.marketing.pk, kind="model"))
+        if len(events) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    statuses = sorted(e.status for e in events)
+    assert statuses == ["ok", "refused", "refused"]
+    ok = next(e for e in events if e.status == "ok")
+    assert ok.input_tokens == usage["prompt_tokens"]
+    assert ok.output_tokens == usage["completion_tokens"]
+    assert ok.cost > 0
+    assert ok.provider in {"msp-openai", "openai"}  # by name; an older edge: by kind
