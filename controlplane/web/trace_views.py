@@ -19,6 +19,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from controlplane.agents.models import Agent
 from controlplane.analytics import StoreError
@@ -138,22 +139,43 @@ def trace_row(row: dict[str, Any], names: dict[str, str]) -> TraceRow:
     )
 
 
+MAX_WINDOW = dt.timedelta(days=31)
+
+
+def explicit_window(query: Any) -> tuple[dt.datetime, dt.datetime] | None:
+    """``?since=&until=`` (ISO 8601, UTC unless an offset is given), as the dashboards
+    link a chart point to its minutes; None unless both are valid and in order."""
+    try:
+        since = parse_datetime(str(query.get("since") or ""))
+        until = parse_datetime(str(query.get("until") or ""))
+    except ValueError:
+        return None
+    if since is None or until is None:
+        return None
+    since, until = as_utc(since), as_utc(until)
+    if not since < until or until - since > MAX_WINDOW:
+        return None
+    return since, until
+
+
 def traces(scope: Scope) -> HttpResponse:
     agents = list(scope.rows(Agent).order_by("name"))
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
     form = TraceFilterForm(data=query, agents=agents)
+    window = explicit_window(scope.request.GET)
     rows: list[TraceRow] = []
     unavailable = False
     if form.is_valid():
         now = timezone.now()
         agent = form.cleaned_data["agent"]
+        since, until = window or (now - dt.timedelta(hours=form.hours), now + CLOCK_SKEW)
         try:
             found = span_store.trace_list(
                 scope.tenant.pk,
-                since=now - dt.timedelta(hours=form.hours),
-                until=now + CLOCK_SKEW,
+                since=since,
+                until=until,
                 limit=LIST_LIMIT,
                 agent_id=uuid.UUID(agent) if agent else None,
                 status=form.cleaned_data["status"] or None,
@@ -170,8 +192,10 @@ def traces(scope: Scope) -> HttpResponse:
         "rows": rows,
         "unavailable": unavailable,
         "limit": LIST_LIMIT,
+        "window": window,
         "filtered": bool(
-            form.is_valid() and (form.cleaned_data["agent"] or form.cleaned_data["status"])
+            window
+            or (form.is_valid() and (form.cleaned_data["agent"] or form.cleaned_data["status"]))
         ),
     }
     return render(scope.request, "traces/list.html", context)

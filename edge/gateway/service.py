@@ -479,8 +479,11 @@ class Gateway:
             else:
                 answer = translate.agent_answer(request, target.provider.kind, answer)
                 content = orjson.dumps(answer)
-            exchange.response_body = _captured_answer(planned, content)
-            self._capture(exchange, "ok", "", planned.spend)
+
+            def captured_answer() -> None:
+                exchange.response_body = _captured_answer(planned, content)
+
+            self._capture(exchange, "ok", "", planned.spend, captured_answer)
             return Reply(200, content)
         raise self._all_failed(exchange)
 
@@ -529,23 +532,33 @@ class Gateway:
         status: str,
         message: str,
         spend: Sequence[tuple[BudgetKey, Decimal]],
+        finish: Callable[[], None] | None = None,
     ) -> None:
+        """Record the request once the answer is on its way: building the record (and
+        ``finish``, e.g. redacting the captured answer) runs after the response is
+        sent, so the agent does not wait for it."""
         ended = time.time_ns()
         latency_ms = (time.monotonic() - exchange.started_monotonic) * 1000
-        event_id, body = capture.record(
-            exchange,
-            status=status,
-            status_message=message[:1000],
-            ended_ns=ended,
-            latency_ms=latency_ms,
-            received_at=ended,
-        )
-        try:
-            future = self.spool.append([(event_id, body)], ended, spend)
-        except Exception:
-            logger.exception("the spool is closed: request %s not recorded", event_id)
-            return
-        future.add_done_callback(_log_capture_failure)
+
+        def write() -> None:
+            if finish is not None:
+                finish()
+            event_id, body = capture.record(
+                exchange,
+                status=status,
+                status_message=message[:1000],
+                ended_ns=ended,
+                latency_ms=latency_ms,
+                received_at=ended,
+            )
+            try:
+                future = self.spool.append([(event_id, body)], ended, spend)
+            except Exception:
+                logger.exception("the spool is closed: request %s not recorded", event_id)
+                return
+            future.add_done_callback(_log_capture_failure)
+
+        asyncio.get_running_loop().call_soon(write)
 
 
 def _log_capture_failure(future: Future[int]) -> None:

@@ -1,0 +1,352 @@
+"""Events per second from one edge node's spool into both stores, with one worker, and
+what the events cost on disk in ClickHouse and in the Postgres ledger.
+
+    .venv/bin/python bench/ingest_pipeline.py [--events 200000] [--agents 40]
+                                              [--dir var/bench]
+
+1. A fresh embedded Postgres and chDB under ``--dir`` (wiped first), ``migrate`` and
+   ``migrate_clickhouse``; a tenant with departments, a site, an edge node and
+   ``--agents`` agents of five roles, through the services.
+2. A real ``python -m edge`` process; one ``pull_edge_node`` pushes its configuration.
+3. The spool is filled with ``TraceFactory`` traffic (OTLP protobuf POSTs, not timed):
+   long system prompts with tool schemas that repeat per agent, JSON bodies, errors.
+4. Timed: ``pull_edge_node`` in a loop, in this process (what one Celery worker runs),
+   until the spool is empty: pull over HTTP, parse, price, ledger COPY + insert,
+   ClickHouse insert, ack. The split is measured by wrapping the functions pull.py
+   calls (``EdgeClient.pull``/``ack``, ``build_batch``, ``ledger_insert``,
+   ``spans_insert``) with timers; product code is not changed.
+5. Sizes: raw = the spool's record bytes; ClickHouse = active parts of ``spans`` after
+   ``OPTIMIZE TABLE spans FINAL``, per column too; Postgres = ``pg_total_relation_size``
+   of the ledger partitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000, help="spans to ingest")
+    parser.add_argument("--agents", type=int, default=40)
+    parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench")
+    parser.add_argument("--seed", type=int, default=2026)
+    return parser.parse_args()
+
+
+ARGS = _args()
+BENCH_DIR = ARGS.dir.resolve()
+if BENCH_DIR.exists():
+    shutil.rmtree(BENCH_DIR)
+BENCH_DIR.mkdir(parents=True)
+os.environ["CONTROLPLANE_VAR_DIR"] = str(BENCH_DIR)
+os.environ["CHDB_PATH"] = str(BENCH_DIR / "chdb")
+os.environ["DJANGO_SETTINGS_MODULE"] = "controlplane.settings"
+for name in ("DATABASE_URL", "CLICKHOUSE_URL", "REDIS_URL"):
+    os.environ.pop(name, None)
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from controlplane.agents.client_env import DEVICE_ID_HEADER, DEVICE_KEY_HEADER  # noqa: E402
+from controlplane.agents.models import EdgeNode  # noqa: E402
+from controlplane.agents.services import (  # noqa: E402
+    agent_create,
+    agent_key_issue,
+    device_register,
+    edge_node_create,
+    sha256_hex,
+    site_create,
+)
+from controlplane.analytics import get_store  # noqa: E402
+from controlplane.audit.services import Actor  # noqa: E402
+from controlplane.core.tenancy import all_tenants_context, tenant_context  # noqa: E402
+from controlplane.gateway.signing import bundle_public_keys  # noqa: E402
+from controlplane.telemetry import pull  # noqa: E402
+from controlplane.telemetry.edge_client import EdgeClient  # noqa: E402
+from controlplane.telemetry.simulator import (  # noqa: E402
+    MODELS,
+    TOOLS_BY_ROLE,
+    SimulatedAgent,
+    TraceFactory,
+    system_prompt_for,
+)
+from billing.services import model_price_create  # noqa: E402
+from controlplane.gateway.demo import PRICES, PRICES_FROM  # noqa: E402
+from tenants.services import department_create, tenant_create  # noqa: E402
+from tests.edge.conftest import EdgeProcess  # noqa: E402
+
+ACTOR = Actor.system("bench")
+ROLES = {
+    "marketing": "Marketing",
+    "finance": "Finance",
+    "support": "Support",
+    "engineering": "Engineering",
+    "hr": "HR",
+}
+TRACES_PER_REQUEST = 20
+NODE_HEADERS: dict[str, str] = {}
+
+
+# --- timers around what pull.py calls ------------------------------------------------
+
+TIMES: dict[str, float] = defaultdict(float)
+CALLS: dict[str, int] = defaultdict(int)
+
+
+def timed(label: str, function: F) -> F:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            TIMES[label] += time.perf_counter() - started
+            CALLS[label] += 1
+
+    return wrapper  # type: ignore[return-value]
+
+
+def install_timers() -> None:
+    pull.build_batch = timed("build_batch (parse, price)", pull.build_batch)
+    pull.ledger_insert = timed("ledger_insert (Postgres COPY)", pull.ledger_insert)
+    pull.spans_insert = timed("spans_insert (ClickHouse)", pull.spans_insert)
+    EdgeClient.pull = timed("edge pull (HTTP)", EdgeClient.pull)  # type: ignore[method-assign]
+    EdgeClient.ack = timed("edge ack (HTTP)", EdgeClient.ack)  # type: ignore[method-assign]
+
+
+# --- setup ------------------------------------------------------------------------------
+
+
+def setup_fleet(agents: int) -> tuple[EdgeNode, EdgeProcess, list[SimulatedAgent]]:
+    call_command("migrate", verbosity=0)
+    call_command("migrate_clickhouse", verbosity=0)
+    for provider, model, _ in MODELS:  # the simulator's models, at list prices
+        input_price, output_price = PRICES[model]
+        model_price_create(
+            actor=ACTOR, provider=provider, model=model, input_per_million=input_price,
+            output_per_million=output_price, effective_from=PRICES_FROM,
+        )
+    tenant = tenant_create(actor=ACTOR, slug="bench", name="Bench Corp")
+    departments = {
+        role: department_create(actor=ACTOR, tenant=tenant, name=name)
+        for role, name in ROLES.items()
+    }
+    site = site_create(actor=ACTOR, tenant=tenant, name="HQ")
+    node, token = edge_node_create(
+        actor=ACTOR, site=site, name="edge-1", pull_url="http://127.0.0.1:1",
+        agent_url="http://127.0.0.1:1",
+    )
+    edge = EdgeProcess(
+        BENCH_DIR / "edge",
+        EDGE_NODE_TOKEN_SHA256=sha256_hex(token),
+        EDGE_NODE_TOKEN=token,
+        EDGE_BUNDLE_PUBLIC_KEYS=bundle_public_keys(),
+        EDGE_MAX_SPOOL_BYTES=str(8 << 30),
+    )
+    NODE_HEADERS["Authorization"] = f"Bearer {token}"
+    with tenant_context(tenant):
+        EdgeNode.objects.filter(pk=node.pk).update(pull_url=edge.url, agent_url=edge.url)
+    node.pull_url = node.agent_url = edge.url
+    simulated = []
+    roles = list(ROLES)
+    for index in range(agents):
+        role = roles[index % len(roles)]
+        name = f"{role}-{TOOLS_BY_ROLE[role][0].split('.')[0]}-{index:03d}"
+        device, device_key = device_register(actor=ACTOR, site=site, name=f"{name}-host")
+        agent = agent_create(
+            actor=ACTOR, tenant=tenant, name=name, department=departments[role], role=role,
+            device=device, purpose=f"Bench {role} agent",
+        )
+        _, agent_key = agent_key_issue(actor=ACTOR, agent=agent)
+        headers = {
+            "Authorization": f"Bearer {agent_key}",
+            DEVICE_ID_HEADER: str(device.pk),
+            DEVICE_KEY_HEADER: device_key,
+        }
+        simulated.append(
+            SimulatedAgent(name=name, role=role, headers=headers, endpoint=edge.url,
+                           system_prompt=system_prompt_for(name, role))
+        )
+    return node, edge, simulated
+
+
+def fill_spool(
+    edge: EdgeProcess, agents: list[SimulatedAgent], events: int, seed: int
+) -> tuple[int, int]:
+    """Send traffic until the spool holds ``events`` spans. Returns (records, bytes)."""
+    now = time.time_ns()
+    lock = threading.Lock()
+    sent = [0]
+
+    def sender(worker: int) -> None:
+        rng = random.Random(seed + worker)
+        factory = TraceFactory(rng)
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    if sent[0] >= events:
+                        return
+                agent = rng.choice(agents)
+                # Spread over the last three days, so rows fall into many hours.
+                start = now - rng.randrange(0, 3 * 86_400) * 1_000_000_000
+                request = factory.request(agent, TRACES_PER_REQUEST, now_ns=start)
+                spans = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+                response = client.post(
+                    f"{edge.url}/v1/traces", content=request.SerializeToString(),
+                    headers={**agent.headers, "Content-Type": "application/x-protobuf"},
+                )
+                response.raise_for_status()
+                with lock:
+                    sent[0] += spans
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(sender, range(4)))
+    spool = heartbeat(edge)["spool"]
+    return int(spool["records"]), int(spool["bytes"])
+
+
+def heartbeat(edge: EdgeProcess) -> dict[str, Any]:
+    response = httpx.get(f"{edge.url}/v1/heartbeat", headers=NODE_HEADERS)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# --- sizes ------------------------------------------------------------------------------
+
+
+def clickhouse_sizes() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    store = get_store()
+    store.command("OPTIMIZE TABLE spans FINAL")
+    parts = store.query(
+        "SELECT count() AS parts, sum(rows) AS rows, sum(bytes_on_disk) AS on_disk, "
+        "sum(data_compressed_bytes) AS compressed, "
+        "sum(data_uncompressed_bytes) AS uncompressed "
+        "FROM system.parts WHERE database = currentDatabase() AND table = 'spans' AND active"
+    )[0]
+    columns = store.query(
+        "SELECT name, type, compression_codec AS codec, data_compressed_bytes AS compressed, "
+        "data_uncompressed_bytes AS uncompressed FROM system.columns "
+        "WHERE database = currentDatabase() AND table = 'spans' "
+        "ORDER BY data_compressed_bytes DESC LIMIT 10"
+    )
+    return parts, columns
+
+
+def postgres_sizes() -> dict[str, int]:
+    with all_tenants_context(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0), "
+            "coalesce(sum(pg_relation_size(inhrelid)), 0), "
+            "coalesce(sum(pg_indexes_size(inhrelid)), 0) FROM pg_inherits "
+            "WHERE inhparent = 'telemetry_usageevent'::regclass"
+        )
+        total, heap, indexes = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM telemetry_usageevent")
+        (rows,) = cursor.fetchone()
+    return {"total": int(total), "heap": int(heap), "indexes": int(indexes), "rows": int(rows)}
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+          f"stores under {BENCH_DIR}")
+    node, edge, agents = setup_fleet(ARGS.agents)
+    edge.start()
+    try:
+        first = pull.pull_edge_node(node.pk, worker="bench")  # pushes the config
+        assert first is not None and first.error == "", first
+        started = time.monotonic()
+        records, raw_bytes = fill_spool(edge, agents, ARGS.events, ARGS.seed)
+        print(f"spool: {records:,} records, {mib(raw_bytes)}, "
+              f"{raw_bytes / records:,.0f} bytes/record on average "
+              f"(filled in {time.monotonic() - started:.0f} s, not timed)")
+
+        install_timers()
+        proc = psutil.Process()
+        cpu_before = sum(proc.cpu_times()[:2])
+        started = time.perf_counter()
+        ingested = runs = 0
+        while True:
+            result = pull.pull_edge_node(node.pk, worker="bench")
+            assert result is not None and result.error == "", result
+            runs += 1
+            ingested += result.new_in_ledger
+            if result.records == 0 or heartbeat(edge)["spool"]["records"] == 0:
+                break
+        elapsed = time.perf_counter() - started
+        cpu = sum(proc.cpu_times()[:2]) - cpu_before
+        spool = heartbeat(edge)["spool"]
+    finally:
+        edge.stop()
+
+    print(f"\ndrain: {ingested:,} events in {elapsed:.2f} s with one worker "
+          f"({runs} pull_edge_node runs, batch {settings.EDGE_PULL_BATCH_SIZE}); "
+          f"spool left: {spool['records']}")
+    print(f"==> {ingested / elapsed:,.0f} events/s end to end, "
+          f"{raw_bytes / elapsed / 2**20:,.1f} MiB/s of records; "
+          f"worker CPU {cpu / elapsed:.0%} of one core")
+    print("\ntime split (inside the drain):")
+    accounted = 0.0
+    for label, seconds in sorted(TIMES.items(), key=lambda item: -item[1]):
+        accounted += seconds
+        print(f"  {label:32s} {seconds:7.2f} s  {seconds / elapsed:6.1%}  "
+              f"({CALLS[label]} calls, {seconds / max(CALLS[label], 1) * 1000:.1f} ms each)")
+    other = elapsed - accounted
+    print(f"  {'other (lease, heartbeat, rows)':32s} {other:7.2f} s  {other / elapsed:6.1%}")
+
+    parts, columns = clickhouse_sizes()
+    print(f"\nClickHouse spans: {parts['rows']:,} rows in {parts['parts']} active parts")
+    print(f"  on disk {mib(parts['on_disk'])}, compressed {mib(parts['compressed'])}, "
+          f"uncompressed {mib(parts['uncompressed'])}")
+    print(f"  raw:on disk {raw_bytes / parts['on_disk']:.1f}:1, "
+          f"raw:compressed {raw_bytes / parts['compressed']:.1f}:1, "
+          f"uncompressed:compressed {parts['uncompressed'] / parts['compressed']:.1f}:1, "
+          f"{parts['on_disk'] / parts['rows']:.0f} bytes/row on disk")
+    print("  top columns by compressed size:")
+    for column in columns:
+        ratio = column["uncompressed"] / max(column["compressed"], 1)
+        print(f"    {column['name']:16s} {mib(column['compressed']):>12s} of "
+              f"{mib(column['uncompressed']):>12s} ({ratio:5.1f}:1)  {column['codec']}")
+
+    pg = postgres_sizes()
+    print(f"\nPostgres ledger: {pg['rows']:,} rows, {mib(pg['total'])} "
+          f"(heap {mib(pg['heap'])}, indexes {mib(pg['indexes'])}), "
+          f"{pg['total'] / max(pg['rows'], 1):.0f} bytes/row; "
+          f"raw:stored {raw_bytes / pg['total']:.1f}:1 (the ledger keeps no bodies)")
+
+    get_store().close()
+    connection.close()
+
+
+if __name__ == "__main__":
+    main()
