@@ -6,7 +6,7 @@ simulated provider directly and through an edge node, side by side in one run.
 
 1. Latency at a steady rate: open-loop, ``--rate`` requests/s to the provider directly
    and ``--rate`` requests/s through the edge, interleaved, so both see the same machine.
-   Added latency = through-edge percentile − direct percentile.
+   Added latency = through-edge percentile minus direct percentile.
 2. Throughput ceiling of one edge process: closed-loop, ``--concurrency`` requests in
    flight through the edge for ``--ceiling-seconds``.
 
@@ -218,9 +218,7 @@ def wait_for(url: str, headers: dict[str, str] | None = None) -> None:
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=REPO, env={**os.environ, **(env or {})}
-    )
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env={**os.environ, **(env or {})})
 
 
 def main() -> None:
@@ -231,11 +229,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     sim_port, edge_port = free_port(), free_port()
     processes = []
     with tempfile.TemporaryDirectory() as data_dir:
         try:
-            processes.append(start(["-m", "edge.simprovider", "--port", str(sim_port), "--latency-ms", "0"]))
+            processes.append(
+                start(["-m", "edge.simprovider", "--port", str(sim_port), "--latency-ms", "0"])
+            )
             edge_env = {
                 "EDGE_PORT": str(edge_port),
                 "EDGE_DATA_DIR": data_dir,
@@ -269,8 +270,8 @@ def main() -> None:
             response.raise_for_status()
 
             edge_process = psutil.Process(edge.pid)
-            direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling = asyncio.run(
-                measure(sim_port, edge_port, edge_process, args)
+            direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling = (
+                asyncio.run(measure(sim_port, edge_port, edge_process, args))
             )
             records = httpx.get(f"{edge_url}/v1/heartbeat", headers=NODE_HEADERS).json()["spool"]
             retried = failed_attempts(edge_url)
@@ -279,7 +280,11 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
 
-    print(f"machine: {os.cpu_count()} CPUs; load average before: {os.getloadavg()}")
+    print(
+        f"machine: {os.cpu_count()} CPUs; load average before: "
+        f"{', '.join(f'{load:.2f}' for load in load_before)}; after: "
+        f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}"
+    )
     print(f"steady: {args.rate:.0f} req/s to each for {args.seconds:.0f} s")
     print("| | p50 ms | p90 ms | p99 ms | max ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -293,9 +298,7 @@ def main() -> None:
         q: percentile(gateway.latencies, q) - percentile(direct.latencies, q)
         for q in (0.5, 0.9, 0.99)
     }
-    print(
-        f"| added by the gateway | {added[0.5]:.2f} | {added[0.9]:.2f} | {added[0.99]:.2f} | | |"
-    )
+    print(f"| added by the gateway | {added[0.5]:.2f} | {added[0.9]:.2f} | {added[0.99]:.2f} | | |")
     print(f"edge CPU at {args.rate:.0f} req/s: {cpu:.0f}% of one core")
     mean = statistics.fmean(gateway.latencies)
     print(f"mean through the edge: {mean:.2f} ms")

@@ -91,7 +91,9 @@ def node_versions(nodes: QuerySet[EdgeNode], now: dt.datetime) -> list[NodeVersi
             )
         )
     rank = {DOWN: 0, LATE: 1}
-    rows.sort(key=lambda r: (rank.get(r.state, 2), not r.outdated, not r.config_behind, r.node.name))
+    rows.sort(
+        key=lambda r: (rank.get(r.state, 2), not r.outdated, not r.config_behind, r.node.name)
+    )
     return rows
 
 

@@ -59,7 +59,17 @@ _WHERE = """
       AND ({model:Nullable(String)} IS NULL OR model = {model:Nullable(String)})
 """
 
-_FAULTS = "sumIf(requests, status IN ('error', 'timeout'))"
+# The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.
+_DIMENSIONS = {
+    "provider": ("provider", "provider != ''"),
+    "model": ("model", "model != ''"),
+    "agent": ("agent_id", "1"),
+    "department": ("department_id", "1"),
+    "tool": ("tool", "tool != ''"),
+}
+
+
+_FAULTS = "sumIf(spans_minute.requests, status IN ('error', 'timeout'))"
 
 
 def _params(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str, object]:
@@ -74,7 +84,21 @@ def _params(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str,
     }
 
 
-def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+def _query(
+    template: str, params: dict[str, object], dimension: str | None = None
+) -> list[dict[str, Any]]:
+    """Run ``template`` with its ``$WHERE``/``$FAULTS`` (and, for a breakdown,
+    ``$KEY``/``$PRESENT`` of ``dimension``) filled in. Every fragment is constant text
+    of this module; every value is a bound parameter."""
+    parts = {"$WHERE": _WHERE, "$FAULTS": _FAULTS}
+    if dimension is not None:
+        key, present = _DIMENSIONS[dimension]
+        parts |= {"$KEY": key, "$PRESENT": present}
+    sql = template
+    for marker, text in parts.items():
+        sql = sql.replace(marker, text)
+    if "$" in sql:
+        raise ValueError(f"unfilled fragment in {sql!r}")
     return get_store().query(sql, params)
 
 
@@ -84,14 +108,15 @@ def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
 def usage_totals(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str, Any]:
     """Requests, faults, refusals, tokens and cost of the range."""
     rows = _query(
-        f"""
-        SELECT sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'timeout') AS timeouts,
-               sumIf(requests, status = 'refused') AS refused,
-               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-               sum(cost) AS cost
+        """
+        SELECT sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
+               sumIf(spans_minute.requests, status = 'refused') AS refused,
+               sum(spans_minute.input_tokens) AS input_tokens,
+               sum(spans_minute.output_tokens) AS output_tokens,
+               sum(spans_minute.cost) AS cost
         FROM spans_minute
-        {_WHERE}
+        $WHERE
         """,
         _params(tenant_id, window, filters),
     )
@@ -110,29 +135,20 @@ def usage_totals(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict
 def usage_series(tenant_id: uuid.UUID, window: Window, filters: Filters) -> list[dict[str, Any]]:
     """Per bucket: requests, faults, refusals, tokens and cost (buckets with data only)."""
     return _query(
-        f"""
-        SELECT toStartOfInterval(minute, toIntervalSecond({{bucket:UInt32}})) AS bucket,
-               sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'timeout') AS timeouts,
-               sumIf(requests, status = 'refused') AS refused,
-               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-               sum(cost) AS cost
+        """
+        SELECT toStartOfInterval(minute, toIntervalSecond({bucket:UInt32})) AS bucket,
+               sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
+               sumIf(spans_minute.requests, status = 'refused') AS refused,
+               sum(spans_minute.input_tokens) AS input_tokens,
+               sum(spans_minute.output_tokens) AS output_tokens,
+               sum(spans_minute.cost) AS cost
         FROM spans_minute
-        {_WHERE}
+        $WHERE
         GROUP BY bucket ORDER BY bucket
         """,
         {**_params(tenant_id, window, filters), "bucket": window.bucket_seconds},
     )
-
-
-# The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.
-_DIMENSIONS = {
-    "provider": ("provider", "provider != ''"),
-    "model": ("model", "model != ''"),
-    "agent": ("agent_id", "1"),
-    "department": ("department_id", "1"),
-    "tool": ("tool", "tool != ''"),
-}
 
 
 def usage_by(
@@ -140,24 +156,25 @@ def usage_by(
 ) -> list[dict[str, Any]]:
     """Requests, tokens, cost, faults and latency grouped by ``dimension`` (a key of
     ``_DIMENSIONS``), most requests first. ``key`` holds the group's value."""
-    column, present = _DIMENSIONS[dimension]
     return _query(
-        f"""
-        SELECT {column} AS key, sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'timeout') AS timeouts,
-               sumIf(requests, status = 'refused') AS refused,
-               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-               sum(cost) AS cost,
+        """
+        SELECT $KEY AS key, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
+               sumIf(spans_minute.requests, status = 'refused') AS refused,
+               sum(spans_minute.input_tokens) AS input_tokens,
+               sum(spans_minute.output_tokens) AS output_tokens,
+               sum(spans_minute.cost) AS cost,
                quantileTDigestMerge(0.5)(duration_ms_digest) AS p50_ms,
                quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
         FROM spans_minute
-        {_WHERE}
-          AND {present}
+        $WHERE
+          AND $PRESENT
         GROUP BY key
         ORDER BY requests DESC, key
-        LIMIT {{limit:UInt32}}
+        LIMIT {limit:UInt32}
         """,
         {**_params(tenant_id, window, filters), "limit": limit},
+        dimension,
     )
 
 
@@ -168,21 +185,21 @@ def fault_hotspots(
     tenant_id: uuid.UUID, window: Window, filters: Filters, dimension: str, limit: int = 10
 ) -> list[dict[str, Any]]:
     """Groups of ``dimension`` with faults, highest fault rate first."""
-    column, present = _DIMENSIONS[dimension]
     return _query(
-        f"""
-        SELECT {column} AS key, sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'timeout') AS timeouts,
+        """
+        SELECT $KEY AS key, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
                faults / requests AS fault_rate
         FROM spans_minute
-        {_WHERE}
-          AND {present}
+        $WHERE
+          AND $PRESENT
         GROUP BY key
         HAVING faults > 0
         ORDER BY fault_rate DESC, faults DESC, key
-        LIMIT {{limit:UInt32}}
+        LIMIT {limit:UInt32}
         """,
         {**_params(tenant_id, window, filters), "limit": limit},
+        dimension,
     )
 
 
@@ -192,14 +209,14 @@ def provider_availability(
     """Per provider, model calls only: success ratio and p50/p95 latency (ms).
     Refusals are the gateway's answer, not the provider's, so they do not count."""
     return _query(
-        f"""
-        SELECT provider, sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'timeout') AS timeouts,
+        """
+        SELECT provider, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
                1 - faults / requests AS success_ratio,
                quantileTDigestMerge(0.5)(duration_ms_digest) AS p50_ms,
                quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
         FROM spans_minute
-        {_WHERE}
+        $WHERE
           AND kind = 'model' AND provider != '' AND status != 'refused'
         GROUP BY provider
         ORDER BY success_ratio, provider
@@ -215,14 +232,17 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
     """Every tenant's requests, faults, refusals, cost and p95 latency in the range.
     Reads all tenants: for the MSP staff console only."""
     return _query(
-        f"""
-        SELECT tenant_id, sum(requests) AS requests, {_FAULTS} AS faults,
-               sumIf(requests, status = 'refused') AS refused,
-               sum(cost) AS cost,
+        """
+        SELECT tenant_id, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
+               sumIf(spans_minute.requests, status = 'refused') AS refused,
+               sum(spans_minute.cost) AS cost,
                quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
         FROM spans_minute
-        WHERE minute >= {{since:DateTime('UTC')}} AND minute < {{until:DateTime('UTC')}}
+        WHERE minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
         GROUP BY tenant_id
         """,
-        {"since": window.since.replace(microsecond=0), "until": window.until.replace(microsecond=0)},
+        {
+            "since": window.since.replace(microsecond=0),
+            "until": window.until.replace(microsecond=0),
+        },
     )

@@ -11,10 +11,31 @@ from controlplane.telemetry.partitions import ensure_partitions
 from controlplane.telemetry.records import LEDGER_COLUMNS
 
 _COLUMNS = ", ".join(LEDGER_COLUMNS)
+# The column types of LEDGER_COLUMNS for a binary COPY, whose C dumpers are about three
+# times faster than the text format's (bench/README.md). Binary COPY sends each value
+# in its type's binary form, which for the varchar/char columns is the text's bytes
+# (the server checks lengths as for text input) and for uuid the 16 bytes that
+# build_batch puts in the rows ("bytea" only selects the dumper that sends them).
+_COPY_TYPES = {
+    "event_id": "bytea",
+    "occurred_at": "timestamptz",
+    "tenant_id": "bytea",
+    "department_id": "bytea",
+    "agent_id": "bytea",
+    "device_id": "bytea",
+    "site_id": "bytea",
+    "edge_node_id": "bytea",
+    "input_tokens": "int4",
+    "output_tokens": "int4",
+    "cost": "numeric",
+    "latency_ms": "float8",
+}
+COPY_TYPES = [_COPY_TYPES.get(name, "text") for name in LEDGER_COLUMNS]
 
 
 def ledger_insert(rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert ``rows``; rows whose event is already in the ledger are skipped.
+    """Insert ``rows`` (from build_batch); rows whose event is already in the ledger are
+    skipped.
 
     Returns how many were new. The caller holds the transaction and an all-tenants
     scope (row-level security checks every row's tenant on insert).
@@ -28,7 +49,8 @@ def ledger_insert(rows: Sequence[tuple[Any, ...]]) -> int:
             "(LIKE telemetry_usageevent INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         raw = cursor.cursor  # psycopg's own cursor, for COPY
-        with raw.copy(f"COPY ledger_staging ({_COLUMNS}) FROM STDIN") as copy:
+        with raw.copy(f"COPY ledger_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
         cursor.execute(

@@ -13,6 +13,10 @@ Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md):
    drops the copy.
 4. The node's cursor moves to ``upto`` and the pending batch is cleared; only then is the
    edge told to delete (ack). A lost ack is repeated at the next pull.
+
+Within one run the edge requests go through a background thread: the next batch is
+pulled while this one is written (pulling deletes nothing) and acks are sent behind, so
+the edge works while the worker does (bench/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import hashlib
 import logging
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +44,7 @@ from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
 from controlplane.telemetry.edge_client import EdgeClient, EdgeRejected, EdgeUnavailable, Pulled
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.records import RecordError, build_batch
-from controlplane.telemetry.spans import spans_insert
+from controlplane.telemetry.spans import spans_insert, spans_table
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -83,15 +88,16 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
         with all_tenants_context():
             node = EdgeNode.unscoped.select_related("site").get(pk=node_id)
         token = edge_node_token(node)
-        with EdgeClient(node.pull_url, token) as edge:
+        with EdgeClient(node.pull_url, token) as edge, _EdgeIO(edge) as edge_io:
             _sync_node(node, edge, token)
             deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
             while time.monotonic() < deadline:
-                pulled = _pull_one_batch(node, edge, result)
+                pulled = _pull_one_batch(node, edge, edge_io, result)
                 if pulled < settings.EDGE_PULL_BATCH_SIZE and node.pending_after is None:
                     break
                 if not acquire_lease(node_id, worker):  # extends our own lease
                     break
+            edge_io.wait_for_acks()
         _record_success(node)
     except (EdgeUnavailable, RecordError) as exc:
         result.error = str(exc)
@@ -171,7 +177,48 @@ def _push_config(node: EdgeNode, edge: EdgeClient, heartbeat: dict[str, Any], to
     return published.version
 
 
-def _pull_one_batch(node: EdgeNode, edge: EdgeClient, result: PullResult) -> int:
+class _EdgeIO:
+    """The edge's side of the loop in one background thread, so that the edge works
+    while this worker writes: the next batch is pulled ahead (reading is harmless: the
+    batch is used only if the cursor is still where it was pulled from) and acks are
+    sent behind (an ack is only a hint to delete; a lost one is repeated at the next
+    pull). Requests run in the order submitted; an ack's failure is raised by the next
+    ``wait_for_acks``."""
+
+    def __init__(self, edge: EdgeClient) -> None:
+        self._edge = edge
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="edge-io")
+        self._ahead: tuple[int, int, Future[Pulled]] | None = None
+        self._acks: list[Future[None]] = []
+
+    def __enter__(self) -> _EdgeIO:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def pull_ahead(self, *, after: int, limit: int) -> None:
+        self._ahead = (after, limit, self._pool.submit(self._edge.pull, after=after, limit=limit))
+
+    def pull(self, *, after: int, limit: int) -> Pulled:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (after, limit):
+            return ahead[2].result()
+        return self._edge.pull(after=after, limit=limit)
+
+    def ack(self, cursor: int) -> None:
+        for future in [future for future in self._acks if future.done()]:
+            self._acks.remove(future)
+            future.result()  # an earlier ack's failure
+        self._acks.append(self._pool.submit(self._edge.ack, cursor))
+
+    def wait_for_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        for future in acks:
+            future.result()
+
+
+def _pull_one_batch(node: EdgeNode, edge: EdgeClient, edge_io: _EdgeIO, result: PullResult) -> int:
     if node.pending_after is not None:
         assert node.pending_upto is not None and node.pending_count is not None
         pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
@@ -182,11 +229,14 @@ def _pull_one_batch(node: EdgeNode, edge: EdgeClient, result: PullResult) -> int
         after = node.pending_after
     else:
         after = node.cursor
-        pulled = edge.pull(after=after, limit=settings.EDGE_PULL_BATCH_SIZE)
+        pulled = edge_io.pull(after=after, limit=settings.EDGE_PULL_BATCH_SIZE)
         if not pulled.lines:
             return 0
+    if len(pulled.lines) >= settings.EDGE_PULL_BATCH_SIZE:
+        # The loop goes on with the next batch: let the edge serve it meanwhile.
+        edge_io.pull_ahead(after=pulled.next_cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
     _write_batch(node, after, pulled, result)
-    edge.ack(pulled.next_cursor)
+    edge_io.ack(pulled.next_cursor)
     return len(pulled.lines)
 
 
@@ -199,13 +249,21 @@ def _write_batch(node: EdgeNode, after: int, pulled: Pulled, result: PullResult)
         foreign = {str(t) for t in batch.spans["tenant_id"]} - {str(node.tenant_id)}
         if foreign:
             raise RecordError(f"edge node {node.pk} sent records of other tenants: {foreign}")
-        new_rows = ledger_insert(batch.ledger)
-        EdgeNode.objects.filter(pk=node.pk).update(
-            pending_after=after, pending_upto=pulled.next_cursor, pending_count=len(pulled.lines)
-        )
-    # The content digest keeps the token unique if a node ever reuses cursors.
-    digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
-    spans_insert(batch.spans, dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}:{digest}")
+        with ThreadPoolExecutor(1, thread_name_prefix="spans-prep") as prepare:
+            # Built while Postgres inserts (the ledger insert waits without the GIL);
+            # ClickHouse still gets the batch only after the ledger transaction.
+            table = prepare.submit(spans_table, batch.spans)
+            # The content digest keeps the token unique if a node ever reuses cursors.
+            digest = prepare.submit(_digest, pulled.lines)
+            new_rows = ledger_insert(batch.ledger)
+            EdgeNode.objects.filter(pk=node.pk).update(
+                pending_after=after,
+                pending_upto=pulled.next_cursor,
+                pending_count=len(pulled.lines),
+            )
+    spans_insert(
+        table.result(), dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}:{digest.result()}"
+    )
     with tenant_context(node.tenant_id):
         EdgeNode.objects.filter(pk=node.pk).update(
             cursor=pulled.next_cursor, pending_after=None, pending_upto=None, pending_count=None
@@ -215,6 +273,10 @@ def _write_batch(node: EdgeNode, after: int, pulled: Pulled, result: PullResult)
     result.batches += 1
     result.records += len(pulled.lines)
     result.new_in_ledger += new_rows
+
+
+def _digest(lines: list[bytes]) -> str:
+    return hashlib.sha256(b"\n".join(lines)).hexdigest()[:32]
 
 
 def _record_success(node: EdgeNode) -> None:

@@ -12,16 +12,29 @@ from controlplane.analytics import get_store
 from controlplane.telemetry.records import SPAN_COLUMNS
 
 
-def spans_insert(columns: dict[str, list[Any]], *, dedup_token: str) -> None:
-    """Insert one batch. The same token again (a retried batch) is dropped by ClickHouse."""
-    if not columns["event_id"]:
+def spans_insert(columns: dict[str, list[Any]] | pa.Table, *, dedup_token: str) -> None:
+    """Insert one batch: columns as build_batch gives them, or ``spans_table`` of them.
+    The same token again (a retried batch) is dropped by ClickHouse."""
+    table = columns if isinstance(columns, pa.Table) else spans_table(columns)
+    if table.num_rows == 0:
         return
+    get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
+
+
+def spans_table(columns: dict[str, list[Any]]) -> pa.Table:
+    """The batch as the Arrow table ``spans_insert`` sends."""
     data = {
-        name: [str(v) for v in columns[name]] if name in _UUID_COLUMNS else columns[name]
+        name: _texts(columns[name]) if name in _UUID_COLUMNS else columns[name]
         for name in SPAN_COLUMNS
     }
-    table = pa.table(data, schema=SPANS_SCHEMA)
-    get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
+    return pa.table(data, schema=SPANS_SCHEMA)
+
+
+def _texts(values: list[Any]) -> list[Any]:
+    """UUID column values as text; build_batch already gives text, other callers UUIDs."""
+    if all(type(value) is str for value in values):
+        return values
+    return [str(value) for value in values]
 
 
 _UUID_COLUMNS = frozenset(

@@ -23,9 +23,10 @@ class NavItem:
     roles: frozenset[str] | None = None
 
 
-# A new section adds one entry here. Planned: Dashboards, Alerts,
+# A new section adds one entry here. Planned: Alerts,
 # Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
 CONSOLE_NAV: tuple[NavItem, ...] = (
+    NavItem("Fleet", "web:console_fleet"),
     NavItem("Tenants", "web:console_tenants", also_current=("console_tenant",)),
     NavItem("Staff", "web:console_staff"),
     NavItem("Audit log", "web:console_audit"),
@@ -37,6 +38,7 @@ _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 # tenant's page is open. Their URL names take the tenant slug.
 CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "web:console_tenant"),
+    NavItem("Dashboards", "web:console_dashboards"),
     NavItem(
         "Agents", "web:console_agents", also_current=tuple(f"console_{n}" for n in _AGENT_PAGES)
     ),
@@ -46,6 +48,7 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
 
 PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "web:portal_home"),
+    NavItem("Dashboards", "web:portal_dashboards"),
     NavItem("Agents", "web:portal_agents", also_current=tuple(f"portal_{n}" for n in _AGENT_PAGES)),
     NavItem("Traces", "web:portal_traces", also_current=("portal_trace",)),
     NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),

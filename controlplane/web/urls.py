@@ -1,6 +1,13 @@
 from django.urls import URLPattern, path
 
-from controlplane.web import console, portal, registry_views, trace_views, views
+from controlplane.web import (
+    console,
+    dashboard_views,
+    portal,
+    registry_views,
+    trace_views,
+    views,
+)
 from controlplane.web.scope import View
 
 app_name = "web"
@@ -35,6 +42,7 @@ TENANT_PAGES = [
     *tenant_paths(
         "agent-keys/<uuid:pk>/revoke/", registry_views.AGENT_KEY_REVOKE, "agent_key_revoke"
     ),
+    *tenant_paths("dashboards/", dashboard_views.DASHBOARDS, "dashboards"),
     *tenant_paths("traces/", trace_views.TRACES, "traces"),
     *tenant_paths("traces/<str:trace_id>/", trace_views.TRACE, "trace"),
 ]
@@ -43,6 +51,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # MSP staff console
     path("console/", console.tenants, name="console_tenants"),
+    path("console/fleet/", dashboard_views.fleet, name="console_fleet"),
     path("console/staff/", console.staff, name="console_staff"),
     path("console/audit/", console.audit, name="console_audit"),
     path("console/tenants/<slug:slug>/", console.tenant_detail, name="console_tenant"),

@@ -12,11 +12,12 @@ from tenants.models import Tenant
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each person to their area: staff to the console, customers to their portal."""
+    """Send each person to their area: staff to the console's fleet view (every tenant,
+    worst first), customers to their portal."""
     user = request.user
     assert isinstance(user, User)
     if user.is_msp_staff:
-        return redirect("web:console_tenants")
+        return redirect("web:console_fleet")
     with all_tenants_context():
         membership = selectors.membership_of(user)
     if membership is not None and membership.tenant.status == Tenant.Status.ACTIVE:

@@ -40,20 +40,28 @@ def cost(price: Price | None, input_tokens: int, output_tokens: int) -> Decimal:
 
 
 def applicable(budgets: Iterable[Budget], principal: Principal, now: datetime) -> list[Budget]:
-    """The budgets over this agent (its own, its department's, its tenant's) whose
-    period contains ``now``."""
+    """The budgets over this agent (its own, its department's, its tenant's), each as
+    its entry for the period that contains ``now``. A hard budget whose bundle entries
+    are all for other periods applies with nothing allowed: an edge cut off from the
+    control plane across a period boundary must not spend without a grant."""
     scope_ids = {
         "agent": principal.agent_id,
         "department": principal.department_id,
         "tenant": principal.tenant_id,
     }
-    return [
-        budget
-        for budget in budgets
-        if budget.tenant_id == principal.tenant_id
-        and scope_ids[budget.scope] == budget.scope_id
-        and budget.period_start <= now < budget.period_end
-    ]
+    current: dict[str, Budget] = {}
+    stale: dict[str, Budget] = {}
+    for budget in budgets:
+        if budget.tenant_id != principal.tenant_id or scope_ids[budget.scope] != budget.scope_id:
+            continue
+        if budget.period_start <= now < budget.period_end:
+            current[budget.budget_id] = budget
+        else:
+            stale.setdefault(budget.budget_id, budget)
+    for budget_id, budget in stale.items():
+        if budget_id not in current and budget.kind == "hard":
+            current[budget_id] = budget.current(now)
+    return list(current.values())
 
 
 @dataclass
@@ -115,14 +123,14 @@ class BudgetLedger:
         return deltas
 
     def soft_flags(self, budgets: Sequence[Budget]) -> list[Verdict]:
-        """A flag for each soft budget this edge has spent past."""
+        """A flag for each soft budget whose allowance this edge's spend has reached."""
         return [
             Verdict(
                 STAGE,
                 FLAG,
                 "budget.soft_limit",
-                f"soft budget {budget.budget_id} passed its allowance of {budget.allowance}",
+                f"soft budget {budget.budget_id} reached its allowance of {budget.allowance}",
             )
             for budget in budgets
-            if budget.kind == "soft" and self._spent[budget.key] > budget.allowance
+            if budget.kind == "soft" and self._spent[budget.key] >= budget.allowance
         ]

@@ -12,7 +12,7 @@ import bisect
 import calendar
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -90,6 +90,13 @@ class Provider:
     api_key: str | None = field(default=None, repr=False)
     key_unavailable: bool = False
     """The bundle holds a secret this edge cannot decrypt (no or another node token)."""
+    name: str = ""
+    """The catalog name (prices of this endpoint); its kind when the bundle has none."""
+
+    @property
+    def price_keys(self) -> tuple[str, ...]:
+        """Where its prices are looked up: its own name first, then its vendor's."""
+        return (self.name, self.kind) if self.name and self.name != self.kind else (self.kind,)
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,14 @@ class PriceTable:
         index = bisect.bisect_right(starts, moment) - 1
         return entries[index] if index >= 0 else None
 
+    def for_provider(self, provider: Provider, model: str, moment: datetime) -> Price | None:
+        """The endpoint's own price, else its vendor's list price."""
+        for key in provider.price_keys:
+            price = self.at(key, model, moment)
+            if price is not None:
+                return price
+        return None
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -159,6 +174,16 @@ class Budget:
         year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
         day = min(start.day, calendar.monthrange(year, month)[1])
         return start.replace(year=year, month=month, day=day)
+
+    def current(self, moment: datetime) -> Budget:
+        """This budget for the period that contains ``moment`` with nothing allowed: what
+        applies when the bundle has no entry for that period yet (periods are UTC days
+        and months)."""
+        moment = moment.astimezone(UTC)
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.period == "month":
+            start = start.replace(day=1)
+        return replace(self, period_start=start, allowance=Decimal(0))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -348,6 +373,7 @@ def _provider(item: Mapping[str, Any], where: str, decrypt: Decrypt | None) -> P
         models=frozenset(_strings(item, "models", where)),
         api_key=api_key,
         key_unavailable=bool(secret) and api_key is None,
+        name=str(item.get("name") or ""),
     )
 
 

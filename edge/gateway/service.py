@@ -4,6 +4,7 @@ capture, for one request, as a ``Reply`` the HTTP layer sends."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -74,6 +75,7 @@ class _Plan:
     now: datetime
     headers: Mapping[str, str]
     spend: list[tuple[BudgetKey, Decimal]] = field(default_factory=list)
+    unpriced: list[str] = field(default_factory=list)
 
 
 class Gateway:
@@ -276,11 +278,11 @@ class Gateway:
     # --- attempts ---------------------------------------------------------------------
 
     def _price(self, planned: _Plan, target: Target, exchange: Exchange) -> Price | None:
-        price = planned.config.prices.at(target.provider.kind, target.model, planned.now)
+        price = planned.config.prices.for_provider(target.provider, target.model, planned.now)
         if price is None and planned.budgets:
             code = "budget.unpriced"
             if not any(verdict.code == code for verdict in exchange.verdicts):
-                reason = f"{target.provider.kind}/{target.model} has no price; it counts as free"
+                reason = f"{_priced_as(target)}/{target.model} has no price; it counts as free"
                 exchange.verdicts.append(Verdict("budget", FLAG, code, reason))
         return price
 
@@ -296,6 +298,14 @@ class Gateway:
             if round_number and sent:
                 # The same candidates again: give a transient failure a moment to pass.
                 await asyncio.sleep(min(_RETRY_BACKOFF * 2 ** (round_number - 1), 0.5))
+            hard = any(budget.kind == "hard" for budget in planned.budgets)
+            if hard and not planned.config.prices.for_provider(
+                target.provider, target.model, planned.now
+            ):
+                # Counted as free, an unpriced model would be a way around every hard
+                # limit: it is not used while one applies.
+                planned.unpriced.append(f"{_priced_as(target)}/{target.model}")
+                continue
             breaker = self.breakers.get(*target.key)
             if not breaker.allow(self.clock()):
                 continue
@@ -367,7 +377,7 @@ class Gateway:
         actual = cost(price, usage.input_tokens, usage.output_tokens)
         planned.spend.extend(self.ledger.settle(reservation, actual))
         exchange.verdicts.extend(self.ledger.soft_flags(planned.budgets))
-        exchange.provider = target.provider.kind
+        exchange.provider = price.provider if price is not None else _priced_as(target)
         exchange.model = target.model
         exchange.input_tokens, exchange.output_tokens = usage.input_tokens, usage.output_tokens
         exchange.attempts.append(
@@ -398,7 +408,16 @@ class Gateway:
             )
         )
 
-    def _all_failed(self, exchange: Exchange) -> Refusal:
+    def _all_failed(self, exchange: Exchange, planned: _Plan) -> Refusal:
+        if not exchange.attempts and planned.unpriced:
+            return Refusal(
+                403,
+                "acp_budget",
+                "budget.unpriced",
+                f"a hard budget applies and {', '.join(sorted(set(planned.unpriced)))} has no "
+                "price on this edge",
+                stage="budget",
+            )
         if not exchange.attempts:
             return Refusal(
                 502,
@@ -480,12 +499,10 @@ class Gateway:
                 answer = translate.agent_answer(request, target.provider.kind, answer)
                 content = orjson.dumps(answer)
 
-            def captured_answer() -> None:
-                exchange.response_body = _captured_answer(planned, content)
-
-            self._capture(exchange, "ok", "", planned.spend, captured_answer)
+            finish = functools.partial(_capture_answer, exchange, planned, content)
+            self._capture(exchange, "ok", "", planned.spend, finish)
             return Reply(200, content)
-        raise self._all_failed(exchange)
+        raise self._all_failed(exchange, planned)
 
     async def _stream(self, exchange: Exchange, planned: _Plan) -> Reply:
         request = planned.request
@@ -522,7 +539,7 @@ class Gateway:
             )
             headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
             return Reply(200, stream=run, headers=headers)
-        raise self._all_failed(exchange)
+        raise self._all_failed(exchange, planned)
 
     # --- capture ----------------------------------------------------------------------
 
@@ -569,14 +586,20 @@ def _log_capture_failure(future: Future[int]) -> None:
         logger.error("a gateway record could not be written: %s", error)
 
 
-def _captured_answer(planned: _Plan, content: bytes) -> str:
+def _priced_as(target: Target) -> str:
+    """The provider a record names when no price applied: its catalog name."""
+    return target.provider.name or target.provider.kind
+
+
+def _capture_answer(exchange: Exchange, planned: _Plan, content: bytes) -> None:
     """The answer as the record keeps it: redacted when the tenant redacts."""
     if planned.policy.pii != "redact" or planned.request.operation != CHAT:
-        return content.decode(errors="replace")
+        exchange.response_body = content.decode(errors="replace")
+        return
     answer = orjson.loads(content)
     for container, key in translate.answer_texts(planned.request.api, answer):
         container[key] = filtering.redact_text(container[key], planned.policy)
-    return orjson.dumps(answer).decode()
+    exchange.response_body = orjson.dumps(answer).decode()
 
 
 class StreamRun:

@@ -8,36 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from controlplane.analytics.store import AnalyticsStore
+from controlplane.telemetry.records import SPAN_COLUMNS
 
-SPAN_COLUMNS = (
-    "tenant_id",
-    "event_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "department_id",
-    "agent_id",
-    "site_id",
-    "edge_node_id",
-    "kind",
-    "name",
-    "start_time",
-    "end_time",
-    "status",
-    "status_message",
-    "provider",
-    "model",
-    "tool",
-    "input_tokens",
-    "output_tokens",
-    "cost",
-    "data_classes",
-    "attributes",
-    "request_body",
-    "response_body",
-    "content_hash",
-    "retention_days",
-)
 TENANT = uuid.UUID("11111111-1111-4111-8111-111111111111")
 AGENT = uuid.UUID("22222222-2222-4222-8222-222222222222")
 MINUTE = dt.datetime(2026, 3, 2, 10, 15, tzinfo=dt.UTC)

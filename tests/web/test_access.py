@@ -89,7 +89,16 @@ def test_the_lists_cover_the_areas() -> None:
     assert {"portal_home", "portal_people", "portal_member_role", "portal_settings"} <= set(PORTAL)
     assert {"console_tenants", "console_tenant", "console_audit"} <= set(CONSOLE)
     assert all(_pk_kind(name) in (None, *_OBJECT_OF_SEGMENT.values()) for name in PORTAL + CONSOLE)
-    fleet_pages = {"sites", "site", "agents", "agent", "agent_create", "traces", "trace"}
+    fleet_pages = {
+        "sites",
+        "site",
+        "agents",
+        "agent",
+        "agent_create",
+        "traces",
+        "trace",
+        "dashboards",
+    }
     assert {f"portal_{n}" for n in fleet_pages} <= set(PORTAL)
     assert {f"console_{n}" for n in fleet_pages} <= set(CONSOLE)
 
@@ -154,7 +163,9 @@ def test_auditor_gets_403_on_every_console_write(
     assert client.post(url, {"name": "x", "role": "owner"}).status_code == 403, url
 
 
-@pytest.mark.parametrize("name", ["console_tenants", "console_staff", "console_audit"])
+@pytest.mark.parametrize(
+    "name", ["console_tenants", "console_fleet", "console_staff", "console_audit"]
+)
 def test_auditor_reads_console_pages(
     world: World, make_staff: Callable[..., User], name: str
 ) -> None:
@@ -187,6 +198,7 @@ def test_auditor_reads_tenant_detail_without_forms(
             "sites",
             "agents",
             "traces",
+            "dashboards",
         )
     ],
 )

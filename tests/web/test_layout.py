@@ -20,10 +20,10 @@ from tests.web.conftest import World
 pytestmark = pytest.mark.django_db
 
 
-def test_home_sends_staff_to_the_console(make_staff: Callable[..., User]) -> None:
+def test_home_sends_staff_to_the_console_fleet_view(make_staff: Callable[..., User]) -> None:
     response = signed_in(make_staff("auditor")).get(reverse("web:home"))
     assert response.status_code == 302
-    assert response["Location"] == reverse("web:console_tenants")
+    assert response["Location"] == reverse("web:console_fleet")
 
 
 def test_home_sends_customers_to_their_portal(world: World) -> None:

@@ -46,6 +46,7 @@ def test_portal_navigation_marks_the_current_page(world: World) -> None:
     items = response.context["nav_items"]
     assert [i["label"] for i in items] == [
         "Overview",
+        "Dashboards",
         "Agents",
         "Traces",
         "Sites & edge nodes",

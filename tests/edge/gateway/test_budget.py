@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -45,8 +46,16 @@ def test_the_budgets_over_an_agent_in_their_period() -> None:
     someone_else = budget(scope_id=OTHER_AGENT, budget_id="b4")
     yesterday = budget(budget_id="b5", start=NOW - timedelta(days=2))
     tomorrow = budget(budget_id="b6", start=NOW + timedelta(hours=13))
-    found = applicable([mine, department, tenant, someone_else, yesterday, tomorrow], PRINCIPAL, NOW)
-    assert [b.budget_id for b in found] == ["b1", "b2", "b3"]
+    found = applicable(
+        [mine, department, tenant, someone_else, yesterday, tomorrow], PRINCIPAL, NOW
+    )
+    assert [(b.budget_id, b.allowance) for b in found] == [
+        ("b1", 1),
+        ("b2", 1),
+        ("b3", 1),
+        ("b5", 0),
+        ("b6", 0),
+    ], "a hard budget without an entry for today allows nothing today"
 
 
 def test_reservations_hold_room_and_settle_to_the_actual_cost() -> None:
@@ -83,7 +92,7 @@ def test_soft_budgets_never_refuse_but_flag_once_passed() -> None:
     soft = budget("0.10", kind="soft")
     reservation = ledger.reserve([soft], Decimal("5"), NOW)
     assert ledger.soft_flags([soft]) == []
-    ledger.settle(reservation, Decimal("0.25"))
+    ledger.settle(reservation, Decimal("0.10"))
     (flag,) = ledger.soft_flags([soft])
     assert (flag.stage, flag.verdict, flag.code) == ("budget", "flag", "budget.soft_limit")
 
@@ -93,11 +102,31 @@ def test_many_reservations_never_exceed_the_allowance() -> None:
     hard = budget("1.00")
     held = []
     for _ in range(100):
-        try:
+        with contextlib.suppress(Refusal):
             held.append(ledger.reserve([hard], Decimal("0.03"), NOW))
-        except Refusal:
-            pass
     assert len(held) == 33
     for reservation in held:
         ledger.settle(reservation, Decimal("0.03"))
     assert ledger.spent(hard) == Decimal("0.99") <= hard.allowance
+
+
+def test_the_entry_of_the_current_period_applies_and_a_missing_one_allows_nothing() -> None:
+    today = budget("3", start=datetime(2026, 11, 26, tzinfo=UTC))
+    yesterday = budget("9", start=datetime(2026, 11, 25, tzinfo=UTC))
+    assert applicable([yesterday, today], PRINCIPAL, NOW) == [today]
+
+    (missing,) = applicable([yesterday], PRINCIPAL, NOW)
+    assert (missing.period_start, missing.allowance) == (datetime(2026, 11, 26, tzinfo=UTC), 0)
+    with pytest.raises(Refusal) as raised:
+        BudgetLedger().reserve([missing], Decimal(0), NOW)
+    assert raised.value.retry_after == 12 * 3600, "until the next period's bundle"
+
+    monthly = budget("9", period="month", start=datetime(2026, 10, 1, tzinfo=UTC))
+    (current,) = applicable([monthly], PRINCIPAL, NOW)
+    assert current.period_start == datetime(2026, 11, 1, tzinfo=UTC)
+    assert (
+        applicable(
+            [budget("9", kind="soft", start=datetime(2026, 11, 25, tzinfo=UTC))], PRINCIPAL, NOW
+        )
+        == []
+    )

@@ -102,6 +102,9 @@ def test_a_signed_bundle_is_applied_and_kept_across_restarts(
         served = edge.post("/v1/chat/completions", json=CHAT, headers=OPENAI_HEADERS)
         assert served.status_code != 401, "the agent key of version 4 is in force"
 
+        formats = edge.get("/v1/heartbeat", headers=NODE_HEADERS).json()["config_formats"]
+        assert formats == ["acp-bundle-v1"]
+
     stored = orjson.loads((data_dir / "config.json").read_bytes())
     assert stored["format"] == "acp-bundle-v1", "the signed envelope is what is kept"
     with running_edge(data_dir, configure=False, bundle_public_keys=keys) as edge:
@@ -116,6 +119,8 @@ def test_without_public_keys_a_bundle_is_refused_and_plain_documents_work(
         assert response.status_code == 400
         assert "EDGE_BUNDLE_PUBLIC_KEYS" in response.json()["detail"]
         assert put(edge, config_doc()).status_code == 200
+        formats = edge.get("/v1/heartbeat", headers=NODE_HEADERS).json()["config_formats"]
+        assert formats == ["acp-config-v1"]
 
 
 def test_an_unsigned_document_on_disk_is_not_trusted_once_keys_are_set(

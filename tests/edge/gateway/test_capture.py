@@ -50,8 +50,15 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         exchange, status="ok", status_message="", ended_ns=2, latency_ms=20.25, received_at=3
     )
     doc = orjson.loads(body)
-    assert doc["event_id"] == event_id == str(
-        uuid.uuid5(uuid.UUID("6f1e2c3a-9d1b-4b7e-8f3a-2c5d7e9a1b40"), f"{TENANT}/{doc['trace_id']}/{doc['span_id']}")
+    assert (
+        doc["event_id"]
+        == event_id
+        == str(
+            uuid.uuid5(
+                uuid.UUID("6f1e2c3a-9d1b-4b7e-8f3a-2c5d7e9a1b40"),
+                f"{TENANT}/{doc['trace_id']}/{doc['span_id']}",
+            )
+        )
     )
     assert (doc["kind"], doc["name"], doc["operation"], doc["status"]) == (
         "model",
@@ -79,13 +86,42 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         "cost": "0",
     }
     assert attributes["acp.gateway.verdicts"] == [
-        {"stage": "content_filter", "verdict": "flag", "code": "filter.pii", "reason": "personal data: email"}
+        {
+            "stage": "content_filter",
+            "verdict": "flag",
+            "code": "filter.pii",
+            "reason": "personal data: email",
+        }
     ]
     expected_keys = {
-        "v", "event_id", "tenant_id", "agent_id", "department_id", "device_id", "site_id",
-        "edge_node_id", "trace_id", "span_id", "parent_span_id", "name", "kind",
-        "start_time_unix_nano", "end_time_unix_nano", "status", "status_message", "provider",
-        "model", "operation", "tool", "input_tokens", "output_tokens", "data_classes",
-        "request_body", "response_body", "attributes", "resource", "received_at_unix_nano",
+        "v",
+        "event_id",
+        "tenant_id",
+        "agent_id",
+        "department_id",
+        "device_id",
+        "site_id",
+        "edge_node_id",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "kind",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "status",
+        "status_message",
+        "provider",
+        "model",
+        "operation",
+        "tool",
+        "input_tokens",
+        "output_tokens",
+        "data_classes",
+        "request_body",
+        "response_body",
+        "attributes",
+        "resource",
+        "received_at_unix_nano",
     }
     assert set(doc) == expected_keys

@@ -13,12 +13,15 @@ from edge.config import ConfigError, parse_config
 from edge.gateway.catalog import Budget, OperatingWindow, PriceTable, parse_gateway
 from tests.edge.conftest import AGENT, OTHER_TENANT, TENANT
 
-from .conftest import gateway_doc, provider, route
+from .conftest import gateway_doc, provider
 
 
 def doc() -> dict[str, Any]:
     return gateway_doc(
-        providers=[provider("sim-a", "http://127.0.0.1:1"), provider("anth", "http://x", "anthropic")],
+        providers=[
+            provider("sim-a", "http://127.0.0.1:1"),
+            provider("anth", "http://x", "anthropic"),
+        ],
         budgets=[
             {
                 "budget_id": "b-agent",
@@ -152,7 +155,11 @@ def test_operating_windows_in_their_time_zone(
 def test_prices_are_effective_dated() -> None:
     document = doc()
     document["prices"].append(
-        {**document["prices"][0], "input_per_million": "0.10", "effective_from": "2026-07-01T00:00:00Z"}
+        {
+            **document["prices"][0],
+            "input_per_million": "0.10",
+            "effective_from": "2026-07-01T00:00:00Z",
+        }
     )
     prices = parse_gateway(document).prices
     assert isinstance(prices, PriceTable)
@@ -166,8 +173,15 @@ def test_prices_are_effective_dated() -> None:
 def test_budget_periods() -> None:
     def budget(period: str, start: str) -> Budget:
         return Budget(
-            "b", TENANT, "tenant", TENANT, period, datetime.fromisoformat(start),
-            Decimal(1), "hard", Decimal(1),
+            "b",
+            TENANT,
+            "tenant",
+            TENANT,
+            period,
+            datetime.fromisoformat(start),
+            Decimal(1),
+            "hard",
+            Decimal(1),
         )
 
     assert budget("day", "2026-11-26T00:00:00+00:00").period_end == datetime(
@@ -177,3 +191,23 @@ def test_budget_periods() -> None:
         2027, 1, 1, tzinfo=UTC
     )
     assert budget("day", "2026-11-26T00:00:00+00:00").key == ("b", "2026-11-26T00:00:00+00:00")
+
+
+def test_an_endpoint_is_priced_by_its_name_then_its_vendor() -> None:
+    document = doc()
+    document["providers"][0]["name"] = "azure-eu"
+    document["prices"].append(
+        {**document["prices"][0], "provider": "azure-eu", "input_per_million": "0.20"}
+    )
+    gateway = parse_gateway(document)
+    when = datetime(2026, 6, 1, tzinfo=UTC)
+    azure, anthropic = gateway.providers["sim-a"], gateway.providers["anth"]
+    assert azure.price_keys == ("azure-eu", "openai") and anthropic.price_keys == ("anthropic",)
+    own = gateway.prices.for_provider(azure, "gpt-4o-mini", when)
+    assert own is not None and (own.provider, own.input_per_million) == (
+        "azure-eu",
+        Decimal("0.20"),
+    )
+    listed = gateway.prices.for_provider(anthropic, "claude-haiku-4-5", when)
+    assert listed is not None and listed.provider == "anthropic"
+    assert gateway.prices.for_provider(azure, "gpt-4o", when) is None

@@ -52,7 +52,11 @@ def test_injection_in_a_tool_result_counts_the_system_prompt_does_not() -> None:
         run(
             openai_chat(
                 {"role": "user", "content": "look it up"},
-                {"role": "tool", "tool_call_id": "1", "content": [{"type": "text", "text": ATTACK}]},
+                {
+                    "role": "tool",
+                    "tool_call_id": "1",
+                    "content": [{"type": "text", "text": ATTACK}],
+                },
             ),
             policy("block"),
         )
@@ -99,7 +103,9 @@ def test_personal_data_is_flagged_redacted_or_blocked() -> None:
 
 def test_only_the_policys_kinds_are_looked_for() -> None:
     text = "call +44 20 7946 0958 or mail jane.doe@example.com"
-    (verdict,) = run(openai_chat({"role": "user", "content": text}), policy("off", "flag", ("phone",)))
+    (verdict,) = run(
+        openai_chat({"role": "user", "content": text}), policy("off", "flag", ("phone",))
+    )
     assert verdict.reason == "personal data: phone"
     unknown = policy("off", "flag", ("email", "retina_scan"))
     (verdict,) = run(openai_chat({"role": "user", "content": text}), unknown)

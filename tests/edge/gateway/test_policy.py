@@ -58,7 +58,10 @@ def test_a_marketing_agent_cannot_touch_financial_data() -> None:
     via_tool = chat(tools=[{"type": "function", "function": {"name": "ledger.query"}}])
     refused = refusal(lambda: policy.evaluate(gateway(), MARKETING, via_tool, NOON_WEDNESDAY))
     assert refused.code == "policy.data_class_not_allowed"
-    assert refused.reason == "marketing agent may not access finance data (implied by tool ledger.query)"
+    assert (
+        refused.reason
+        == "marketing agent may not access finance data (implied by tool ledger.query)"
+    )
 
     declared = chat({"x-acp-data-classes": "public, finance"})
     refused = refusal(lambda: policy.evaluate(gateway(), MARKETING, declared, NOON_WEDNESDAY))
@@ -80,7 +83,10 @@ def test_models_outside_the_agents_list_are_refused() -> None:
 def test_tools_outside_the_agents_list_are_refused() -> None:
     request = chat({"x-acp-tools": "shell.exec"})
     refused = refusal(lambda: policy.evaluate(gateway(), MARKETING, request, NOON_WEDNESDAY))
-    assert (refused.code, refused.reason) == ("policy.tool_not_allowed", "tool shell.exec is not allowed")
+    assert (refused.code, refused.reason) == (
+        "policy.tool_not_allowed",
+        "tool shell.exec is not allowed",
+    )
     anthropic = parse_request(
         "anthropic",
         "chat",
@@ -101,7 +107,12 @@ def test_tools_outside_the_agents_list_are_refused() -> None:
 
 def test_requests_outside_the_operating_window_are_refused() -> None:
     office = gateway(
-        operating_window={"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00", "tz": "Europe/Berlin"}
+        operating_window={
+            "days": [0, 1, 2, 3, 4],
+            "start": "08:00",
+            "end": "18:00",
+            "tz": "Europe/Berlin",
+        }
     )
     policy.evaluate(office, MARKETING, chat(), NOON_WEDNESDAY)
     saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import httpx
@@ -143,10 +144,8 @@ def test_the_keep_alive_race_is_retried_on_a_fresh_connection() -> None:
         body = b'{"ok": true}'
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         await writer.drain()
-        try:
+        with contextlib.suppress(asyncio.IncompleteReadError):
             await reader.readuntil(b"\r\n\r\n")  # the next request on this connection
-        except asyncio.IncompleteReadError:
-            pass
         writer.close()
 
     async def run() -> None:

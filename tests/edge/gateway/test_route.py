@@ -49,7 +49,11 @@ def test_candidates_are_ordered_by_weight_with_standbys_last() -> None:
 
 
 def test_candidates_that_cannot_serve_are_left_out() -> None:
-    candidates = (Candidate("a", "*", 1), Candidate("b", "gpt-4o-mini", 1), Candidate("c", "claude", 1))
+    candidates = (
+        Candidate("a", "*", 1),
+        Candidate("b", "gpt-4o-mini", 1),
+        Candidate("c", "claude", 1),
+    )
     the_route = Route("r", None, "*", "*", candidates, 3, 30)
     rng = random.Random(1)
     keys = {t.key for t in plan(the_route, "gpt-4o", PROVIDERS, (), lambda p: True, rng)}

@@ -132,35 +132,77 @@ def test_answers_translate_with_usage() -> None:
 
 def openai_stream(text: str, usage: bool = True) -> bytes:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        body = {"id": "c1", "model": "gpt", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body = {
+            "id": "c1",
+            "model": "gpt",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return sse.encode(orjson.dumps(body))
 
     out = chunk({"role": "assistant", "content": ""})
     out += b"".join(chunk({"content": piece}) for piece in text.split(" "))
     out += chunk({}, "stop")
     if usage:
-        final = {"id": "c1", "model": "gpt", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
+        final = {
+            "id": "c1",
+            "model": "gpt",
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+        }
         out += sse.encode(orjson.dumps(final))
     return out + b"data: [DONE]\n\n"
 
 
 def anthropic_stream(text: str) -> bytes:
     events = [
-        ("message_start", {"type": "message_start", "message": {"id": "m1", "model": "claude", "usage": {"input_tokens": 9, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "m1",
+                    "model": "claude",
+                    "usage": {"input_tokens": 9, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
         ("ping", {"type": "ping"}),
         *[
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
+            )
             for piece in text.split(" ")
         ],
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 6}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 6},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     return b"".join(sse.encode(orjson.dumps(data), name) for name, data in events)
 
 
-def relay(request: GatewayRequest, kind: str, upstream: bytes, step: int = 7) -> tuple[StreamRelay, bytes]:
+def relay(
+    request: GatewayRequest, kind: str, upstream: bytes, step: int = 7
+) -> tuple[StreamRelay, bytes]:
     parser, relay_ = sse.Parser(), StreamRelay(request, kind)
     out = b""
     for start in range(0, len(upstream), step):  # arbitrary chunk boundaries
@@ -194,11 +236,13 @@ def test_anthropic_stream_passes_through_and_is_captured() -> None:
 
 def test_an_anthropic_stream_becomes_openai_chunks() -> None:
     asked = openai_request(stream=True, stream_options={"include_usage": True})
-    relay_, out = relay(asked, "anthropic", anthropic_stream("x y"))
+    _, out = relay(asked, "anthropic", anthropic_stream("x y"))
     chunks = [e.data for e in events(out)]
     assert chunks[-1] == "[DONE]"
     bodies = [orjson.loads(c) for c in chunks[:-1]]
-    assert "".join(b["choices"][0]["delta"].get("content", "") for b in bodies if b["choices"]) == "xy"
+    assert (
+        "".join(b["choices"][0]["delta"].get("content", "") for b in bodies if b["choices"]) == "xy"
+    )
     assert [b["choices"][0]["finish_reason"] for b in bodies if b["choices"]][-1] == "stop"
     assert bodies[-1]["usage"] == {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}
 

@@ -1,0 +1,476 @@
+"""The three-domain dashboards of one tenant (portal and console) and the staff fleet view.
+
+Utilization and faults come from ClickHouse's per-minute rollup
+(``controlplane.dashboards.queries``), operations from PostgreSQL
+(``controlplane.dashboards.operations``). The time range and the filters are GET
+parameters, so a view can be shared by its URL. Each panel refreshes itself with htmx:
+the page asks ``?panel=<name>`` with the same parameters and swaps in just that panel.
+Charts are drawn by static/js/dashboards.js from ``<script type="application/json">``
+blocks (the CSP allows no inline script; data blocks are not executed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.validators import RegexValidator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from controlplane.agents.models import Agent, EdgeNode
+from controlplane.analytics import StoreError
+from controlplane.core.tenancy import all_tenants_context
+from controlplane.dashboards import operations, queries
+from controlplane.dashboards.queries import Filters, Window
+from controlplane.gateway.models import ConfigChange
+from controlplane.web.access import staff_view
+from controlplane.web.edge_status import DOWN, LATE, node_state
+from controlplane.web.htmx import vary_on_htmx, wants_fragment
+from controlplane.web.scope import READ, Scope, tenant_views
+from controlplane.web.trace_views import format_cost
+from tenants.models import Department, Tenant
+
+logger = logging.getLogger(__name__)
+
+# range: (label, length, chart bucket)
+RANGES: dict[str, tuple[str, dt.timedelta, dt.timedelta]] = {
+    "1h": ("Last hour", dt.timedelta(hours=1), dt.timedelta(minutes=1)),
+    "24h": ("Last 24 hours", dt.timedelta(hours=24), dt.timedelta(minutes=15)),
+    "7d": ("Last 7 days", dt.timedelta(days=7), dt.timedelta(hours=1)),
+    "30d": ("Last 30 days", dt.timedelta(days=30), dt.timedelta(hours=6)),
+}
+DEFAULT_RANGE = "24h"
+PANELS = ("utilization", "faults", "operations")
+REFRESH = {"utilization": "every 10s", "faults": "every 10s", "operations": "every 30s"}
+LABEL = RegexValidator(r"^[A-Za-z0-9._:/@-]{1,200}$", "Use a provider or model name as shown.")
+
+
+def window_of(range_key: str, now: dt.datetime) -> Window:
+    _, length, bucket = RANGES[range_key]
+    seconds = int(bucket.total_seconds())
+    # Whole buckets, up to the end of the current one: charts do not shift between refreshes.
+    epoch = int(now.timestamp())
+    until = dt.datetime.fromtimestamp(epoch - epoch % seconds + seconds, dt.UTC)
+    return Window(since=until - length, until=until, bucket_seconds=seconds)
+
+
+class DashboardFilterForm(forms.Form):
+    range = forms.ChoiceField(
+        required=False,
+        label="Time range",
+        choices=[(key, label) for key, (label, _, _) in RANGES.items()],
+    )
+    agent = forms.ChoiceField(required=False, choices=())
+    department = forms.ChoiceField(required=False, choices=())
+    provider = forms.CharField(required=False, max_length=200, validators=[LABEL])
+    model = forms.CharField(required=False, max_length=200, validators=[LABEL])
+
+    def __init__(
+        self, *args: Any, agents: Iterable[Agent], departments: Iterable[Department], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        agent_field, department_field = self.fields["agent"], self.fields["department"]
+        assert isinstance(agent_field, forms.ChoiceField)
+        assert isinstance(department_field, forms.ChoiceField)
+        agent_field.choices = [("", "All agents")] + [(str(a.pk), a.name) for a in agents]
+        department_field.choices = [("", "All departments")] + [
+            (str(d.pk), d.name) for d in departments
+        ]
+        for name in ("provider", "model"):
+            self.fields[name].widget.attrs["placeholder"] = "Any"
+
+    @property
+    def range_key(self) -> str:
+        value = self.cleaned_data.get("range") if self.is_valid() else None
+        return value or DEFAULT_RANGE
+
+    def filters(self) -> Filters:
+        if not self.is_valid():
+            return Filters()
+        data = self.cleaned_data
+        return Filters(
+            agent_id=uuid.UUID(data["agent"]) if data["agent"] else None,
+            department_id=uuid.UUID(data["department"]) if data["department"] else None,
+            provider=data["provider"] or None,
+            model=data["model"] or None,
+        )
+
+
+# --- presentation ---------------------------------------------------------------------
+
+
+def _ms(value: Any) -> str:
+    if value is None:
+        return "—"
+    number = float(value)
+    if number != number:  # NaN: a digest with no values
+        return "—"
+    return f"{number:,.0f} ms" if number >= 10 else f"{number:.1f} ms"
+
+
+def _percent(part: int, whole: int) -> str:
+    if not whole:
+        return "—"
+    return f"{part / whole * 100:.1f} %"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a breakdown table."""
+
+    label: str
+    requests: int
+    faults: int
+    timeouts: int
+    fault_rate: str
+    input_tokens: int
+    output_tokens: int
+    cost: str
+    p50: str
+    p95: str
+    traces_url: str
+
+
+@dataclass
+class Context:
+    scope: Scope
+    window: Window
+    filters: Filters
+    agent_names: dict[str, str]
+    department_names: dict[str, str]
+
+    def traces_url(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        agent: str | None = None,
+    ) -> str:
+        """The trace list of these minutes (the whole range by default) and agent."""
+        params = {
+            "since": (since or self.window.since).isoformat(),
+            "until": (until or self.window.until).isoformat(),
+        }
+        agent = agent or (str(self.filters.agent_id) if self.filters.agent_id else None)
+        if agent:
+            params["agent"] = agent
+        return f"{self.scope.url('traces')}?{urlencode(params)}"
+
+    def label(self, dimension: str, key: Any) -> str:
+        text = str(key or "")
+        if dimension == "agent":
+            return self.agent_names.get(text) or f"unknown agent {text[:8]}"
+        if dimension == "department":
+            if text in ("", str(uuid.UUID(int=0))):
+                return "No department"
+            return self.department_names.get(text) or f"unknown department {text[:8]}"
+        return text or "—"
+
+
+def _rows(ctx: Context, dimension: str, found: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    for item in found:
+        requests, faults = int(item.get("requests") or 0), int(item.get("faults") or 0)
+        agent = str(item["key"]) if dimension == "agent" else None
+        rows.append(
+            Row(
+                label=ctx.label(dimension, item["key"]),
+                requests=requests,
+                faults=faults,
+                timeouts=int(item.get("timeouts") or 0),
+                fault_rate=_percent(faults, requests),
+                input_tokens=int(item.get("input_tokens") or 0),
+                output_tokens=int(item.get("output_tokens") or 0),
+                cost=format_cost(item.get("cost")),
+                p50=_ms(item.get("p50_ms")),
+                p95=_ms(item.get("p95_ms")),
+                traces_url=ctx.traces_url(agent=agent) if agent else "",
+            )
+        )
+    return rows
+
+
+def _series_chart(
+    ctx: Context, series: list[dict[str, Any]], fields: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Plotly traces of ``series`` (one per ``(column, name)``: the first as bars, the
+    others as lines), every bucket of the range present (zero without data). Each point
+    carries the URL of its bucket's traces, which a click opens."""
+    step = dt.timedelta(seconds=ctx.window.bucket_seconds)
+    count = max(int((ctx.window.until - ctx.window.since) / step), 1)
+    starts = [ctx.window.since + step * i for i in range(count)]
+    values = {column: [0.0] * count for column, _ in fields}
+    for item in series:
+        index = int((bucket_start(item["bucket"]) - ctx.window.since) / step)
+        if 0 <= index < count:
+            for column, _ in fields:
+                values[column][index] += float(item.get(column) or 0)
+    x = [start.isoformat() for start in starts]
+    links = [ctx.traces_url(since=start, until=start + step) for start in starts]
+    return {
+        "traces": [
+            {
+                "type": "bar" if index == 0 else "scatter",
+                "name": name,
+                "x": x,
+                "y": values[column],
+                "customdata": links,
+                **({} if index == 0 else {"mode": "lines"}),
+            }
+            for index, (column, name) in enumerate(fields)
+        ],
+        "range": [ctx.window.since.isoformat(), ctx.window.until.isoformat()],
+    }
+
+
+def bucket_start(value: Any) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+# --- panels -----------------------------------------------------------------------------
+
+
+def utilization_panel(ctx: Context) -> dict[str, Any]:
+    tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
+    totals = queries.usage_totals(tenant_id, window, filters)
+    series = queries.usage_series(tenant_id, window, filters)
+    return {
+        "totals": {
+            **totals,
+            "cost_text": format_cost(totals["cost"]),
+            "tokens": totals["input_tokens"] + totals["output_tokens"],
+        },
+        "requests_chart": _series_chart(
+            ctx, series, [("requests", "Requests"), ("faults", "Errors and timeouts")]
+        ),
+        "tokens_chart": _series_chart(
+            ctx, series, [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")]
+        ),
+        "cost_chart": _series_chart(ctx, series, [("cost", "Cost (USD)")]),
+        "has_data": totals["requests"] > 0,
+        "by_provider": _rows(
+            ctx, "provider", queries.usage_by(tenant_id, window, filters, "provider")
+        ),
+        "by_model": _rows(ctx, "model", queries.usage_by(tenant_id, window, filters, "model")),
+        "by_agent": _rows(ctx, "agent", queries.usage_by(tenant_id, window, filters, "agent")),
+        "by_department": _rows(
+            ctx, "department", queries.usage_by(tenant_id, window, filters, "department")
+        ),
+        "edges": operations.node_versions(ctx.scope.rows(EdgeNode), timezone.now()),
+    }
+
+
+def faults_panel(ctx: Context) -> dict[str, Any]:
+    tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
+    totals = queries.usage_totals(tenant_id, window, filters)
+    series = queries.usage_series(tenant_id, window, filters)
+    providers = []
+    for item in queries.provider_availability(tenant_id, window, filters):
+        requests = int(item["requests"] or 0)
+        providers.append(
+            {
+                "provider": str(item["provider"]),
+                "requests": requests,
+                "faults": int(item["faults"] or 0),
+                "timeouts": int(item["timeouts"] or 0),
+                "success": _percent(requests - int(item["faults"] or 0), requests),
+                "p50": _ms(item.get("p50_ms")),
+                "p95": _ms(item.get("p95_ms")),
+            }
+        )
+    now = timezone.now()
+    troubled = [
+        node
+        for node in operations.node_versions(ctx.scope.rows(EdgeNode), now)
+        if node.state in (DOWN, LATE)
+    ]
+    return {
+        "totals": {**totals, "fault_rate": _percent(totals["faults"], totals["requests"])},
+        "has_data": totals["requests"] > 0,
+        "faults_chart": _series_chart(
+            ctx,
+            series,
+            [("faults", "Errors and timeouts"), ("timeouts", "Timeouts"), ("refused", "Refused")],
+        ),
+        "by_agent": _rows(
+            ctx, "agent", queries.fault_hotspots(tenant_id, window, filters, "agent")
+        ),
+        "by_tool": _rows(ctx, "tool", queries.fault_hotspots(tenant_id, window, filters, "tool")),
+        "by_provider": _rows(
+            ctx, "provider", queries.fault_hotspots(tenant_id, window, filters, "provider")
+        ),
+        "providers": providers,
+        "troubled_edges": troubled,
+    }
+
+
+def operations_panel(ctx: Context) -> dict[str, Any]:
+    scope, now = ctx.scope, timezone.now()
+    credentials = operations.credential_ages(operations.tenant_credentials(scope.tenant.pk), now)
+    msp = (
+        operations.credential_ages(operations.msp_credentials(), now)
+        if scope.area == "console"
+        else []
+    )
+    nodes = operations.node_versions(scope.rows(EdgeNode), now)
+    return {
+        "nodes": nodes,
+        "outdated": sum(1 for n in nodes if n.outdated),
+        "changes": operations.config_changes(scope.rows(ConfigChange)),
+        "credentials": credentials,
+        "msp_credentials": msp,
+        "max_age_days": operations.CREDENTIAL_MAX_AGE.days,
+    }
+
+
+PANEL_BUILDERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "utilization": utilization_panel,
+    "faults": faults_panel,
+    "operations": operations_panel,
+}
+
+
+def _panel(ctx: Context, name: str) -> dict[str, Any]:
+    """The panel's context; a ClickHouse outage leaves the panel with a message."""
+    try:
+        return {"ok": True, **PANEL_BUILDERS[name](ctx)}
+    except StoreError:
+        logger.exception("dashboard panel %s of tenant %s failed", name, ctx.scope.tenant.pk)
+        return {"ok": False}
+
+
+def _panel_url(request: HttpRequest, name: str) -> str:
+    query = request.GET.copy()
+    query["panel"] = name
+    return f"{request.path}?{query.urlencode()}"
+
+
+def dashboards(scope: Scope) -> HttpResponse:
+    agents = list(scope.rows(Agent).order_by("name"))
+    departments = list(scope.rows(Department).order_by("name"))
+    query = scope.request.GET.copy()
+    query.pop("panel", None)
+    if not query.get("range"):
+        query["range"] = DEFAULT_RANGE
+    form = DashboardFilterForm(data=query, agents=agents, departments=departments)
+    ctx = Context(
+        scope=scope,
+        window=window_of(form.range_key, timezone.now()),
+        filters=form.filters(),
+        agent_names={str(a.pk): a.name for a in agents},
+        department_names={str(d.pk): d.name for d in departments},
+    )
+    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": RANGES[form.range_key][0]}
+    requested = scope.request.GET.get("panel", "")
+    if requested in PANELS and wants_fragment(scope.request):
+        context = {**base, "panel": _panel(ctx, requested), "name": requested}
+        return vary_on_htmx(render(scope.request, f"dashboards/_{requested}.html", context))
+    panels = [
+        {
+            "name": name,
+            "data": _panel(ctx, name),
+            "url": _panel_url(scope.request, name),
+            "trigger": REFRESH[name],
+            "template": f"dashboards/_{name}.html",
+        }
+        for name in PANELS
+    ]
+    context = {**base, "panels": panels, "filtered": ctx.filters.active}
+    return vary_on_htmx(render(scope.request, "dashboards/page.html", context))
+
+
+DASHBOARDS = tenant_views(dashboards, READ)
+
+
+# --- fleet: every tenant, worst first (staff) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantHealth:
+    tenant: Tenant
+    requests: int
+    faults: int
+    refused: int
+    fault_rate: float
+    fault_rate_text: str
+    cost: str
+    p95: str
+    edges_down: int
+    edges_late: int
+    edges_total: int
+
+    @property
+    def score(self) -> tuple[float, int, int, int]:
+        """Sort key, worst first: fault rate, then down and late edges, then traffic."""
+        return (-self.fault_rate, -self.edges_down, -self.edges_late, -self.requests)
+
+
+def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
+    usage = {str(row["tenant_id"]): row for row in queries.fleet_overview(window)}
+    edges: dict[uuid.UUID, list[str]] = {}
+    with all_tenants_context():
+        for node in EdgeNode.unscoped.all():
+            edges.setdefault(node.tenant_id, []).append(node_state(node, now))
+        tenants = list(Tenant.objects.order_by("name"))
+    rows = []
+    for tenant in tenants:
+        row = usage.get(str(tenant.pk), {})
+        requests, faults = int(row.get("requests") or 0), int(row.get("faults") or 0)
+        states = edges.get(tenant.pk, [])
+        rows.append(
+            TenantHealth(
+                tenant=tenant,
+                requests=requests,
+                faults=faults,
+                refused=int(row.get("refused") or 0),
+                fault_rate=faults / requests if requests else 0.0,
+                fault_rate_text=_percent(faults, requests),
+                cost=format_cost(row.get("cost") or Decimal(0)),
+                p95=_ms(row.get("p95_ms")) if requests else "—",
+                edges_down=states.count(DOWN),
+                edges_late=states.count(LATE),
+                edges_total=len(states),
+            )
+        )
+    rows.sort(key=lambda r: (r.score, r.tenant.name))
+    return rows
+
+
+@staff_view()
+@require_safe
+def fleet(request: HttpRequest) -> HttpResponse:
+    range_key = request.GET.get("range") or DEFAULT_RANGE
+    if range_key not in RANGES:
+        range_key = DEFAULT_RANGE
+    window = window_of(range_key, timezone.now())
+    unavailable = False
+    try:
+        rows = fleet_rows(window, timezone.now())
+    except StoreError:
+        logger.exception("fleet overview failed")
+        rows, unavailable = [], True
+    context = {
+        "rows": rows,
+        "unavailable": unavailable,
+        "range_key": range_key,
+        "ranges": [(key, label) for key, (label, _, _) in RANGES.items()],
+        "range_label": RANGES[range_key][0],
+        "panel_url": reverse("web:console_fleet")
+        + "?"
+        + urlencode({"range": range_key, "panel": "fleet"}),
+    }
+    if request.GET.get("panel") == "fleet" and wants_fragment(request):
+        return vary_on_htmx(render(request, "dashboards/_fleet.html", context))
+    return vary_on_htmx(render(request, "dashboards/fleet.html", context))

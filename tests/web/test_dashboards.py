@@ -1,0 +1,409 @@
+"""The dashboards: a tenant's utilization, faults and operations (portal and console) and
+the staff fleet view. Numbers come from ClickHouse's per-minute rollup, fed the way the
+pull worker feeds it.
+
+chDB keeps its data for the whole test process; every test's tenants are fresh rows
+with new ids, so only what a test inserts shows on its pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from controlplane.accounts.models import User
+from controlplane.agents.models import EdgeNode
+from controlplane.analytics import StoreError
+from controlplane.core.tenancy import all_tenants_context
+from controlplane.dashboards import queries
+from controlplane.gateway import services as gateway
+from controlplane.gateway.models import ConfigChange, ProviderCredential
+from controlplane.web import dashboard_views
+from tests.conftest import SYSTEM, signed_in
+from tests.web.conftest import Fleet, World
+from tests.web.telemetry import ingest, span
+from tests.web.test_traces import a_trace, new_trace_id
+
+pytestmark = pytest.mark.django_db
+
+
+def portal(world: World, slug: str | None = None) -> str:
+    return reverse("web:portal_dashboards", args=[slug or world.a.slug])
+
+
+def console(world: World, slug: str | None = None) -> str:
+    return reverse("web:console_dashboards", args=[slug or world.a.slug])
+
+
+def panels(response: object) -> dict[str, dict[str, object]]:
+    return {p["name"]: p["data"] for p in response.context["panels"]}  # type: ignore[attr-defined]
+
+
+def ok_spans(fleet: Fleet, count: int, start: dt.datetime) -> None:
+    ingest(
+        [
+            span(fleet, trace_id=new_trace_id(), span_id=f"{i + 1:016x}", start=start)
+            for i in range(count)
+        ]
+    )
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def test_members_read_their_dashboards_and_outsiders_get_404(
+    world: World, make_customer: Callable[..., User]
+) -> None:
+    for role in ("owner", "admin", "member", "billing", "viewer"):
+        response = signed_in(make_customer(world.a, role)).get(portal(world))
+        assert response.status_code == 200, role
+    assert signed_in(world.a_owner).get(portal(world, world.b.slug)).status_code == 404
+    assert signed_in(world.b_member).get(portal(world)).status_code == 404
+    assert signed_in(world.a_owner).get(portal(world, "no-such-tenant")).status_code == 404
+
+
+def test_customers_do_not_reach_the_console_dashboards_or_the_fleet(world: World) -> None:
+    client = signed_in(world.a_owner)
+    assert client.get(console(world)).status_code == 404
+    assert client.get(reverse("web:console_fleet")).status_code == 404
+
+
+def test_staff_read_every_tenants_dashboards(world: World, make_staff: Callable[..., User]) -> None:
+    client = signed_in(make_staff("auditor"))
+    response = client.get(console(world, world.b.slug))
+    assert response.status_code == 200
+    nav = [i["label"] for i in response.context["nav_tenant_items"] if i["current"]]
+    assert nav == ["Dashboards"]
+    assert client.get(reverse("web:console_fleet")).status_code == 200
+    assert client.post(reverse("web:console_fleet")).status_code == 403
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+
+def test_totals_equal_what_was_inserted_and_stay_within_the_tenant(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    now = timezone.now()
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=10))
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=30))
+    for minutes in (5, 6, 7):  # tenant B: more of everything
+        a_trace(fleet_b, new_trace_id(), now - dt.timedelta(minutes=minutes), label="globex-")
+    ok_spans(fleet_b, 4, now - dt.timedelta(minutes=3))
+
+    response = signed_in(world.a_member).get(portal(world))
+    assert response.status_code == 200
+    data = panels(response)
+    usage, faults = data["utilization"], data["faults"]
+    totals = usage["totals"]
+    assert (totals["requests"], totals["faults"]) == (6, 2)  # type: ignore[index]
+    assert (totals["input_tokens"], totals["output_tokens"]) == (1624, 240)  # type: ignore[index]
+    assert totals["cost_text"] == "$0.000388"  # type: ignore[index]
+    assert faults["totals"]["fault_rate"] == "33.3 %"  # type: ignore[index]
+    body = response.content.decode()
+    assert 'data-total="requests">6<' in body and 'data-total="cost">$0.000388<' in body
+    assert fleet_b.agent.name not in body and "globex" not in body
+    # Breakdowns: one provider, one model, one agent; the failing tool.
+    assert [(r.label, r.requests) for r in usage["by_provider"]] == [("openai", 2)]  # type: ignore[attr-defined]
+    assert [(r.label, r.requests) for r in usage["by_agent"]] == [(fleet_a.agent.name, 6)]  # type: ignore[attr-defined]
+    assert [(r.label, r.faults) for r in faults["by_tool"]] == [("erp.lookup", 2)]  # type: ignore[attr-defined]
+    [provider] = faults["providers"]  # type: ignore[misc]
+    assert provider["provider"] == "openai" and provider["success"] == "100.0 %"
+    assert provider["p50"] == "1,000 ms" and provider["p95"] == "1,000 ms"
+
+    b_data = panels(signed_in(world.b_member).get(portal(world, world.b.slug)))
+    assert b_data["utilization"]["totals"]["requests"] == 13  # type: ignore[index]
+
+
+def test_filters_narrow_the_numbers_and_stay_in_the_url(world: World, fleet_a: Fleet) -> None:
+    now = timezone.now()
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=10))
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(hours=3))
+    client = signed_in(world.a_member)
+
+    def requests(**query: str) -> int:
+        response = client.get(portal(world), query)
+        assert response.status_code == 200
+        return int(panels(response)["utilization"]["totals"]["requests"])  # type: ignore[index]
+
+    assert requests() == 6
+    assert requests(range="1h") == 3
+    assert requests(range="7d", provider="openai") == 2
+    assert requests(range="30d", model="gpt-4o-mini") == 2
+    assert requests(range="24h", agent=str(fleet_a.agent.pk)) == 6
+    assert requests(range="24h", department=str(world.a_department.pk)) == 0
+    assert requests(range="24h", provider="nobody") == 0
+    # The panels refresh with the same filters.
+    response = client.get(portal(world), {"range": "1h", "provider": "openai"})
+    refresh = next(p["url"] for p in response.context["panels"] if p["name"] == "faults")
+    assert parse_qs(urlsplit(refresh).query) == {
+        "range": ["1h"],
+        "provider": ["openai"],
+        "panel": ["faults"],
+    }
+    assert f'hx-get="{refresh.replace("&", "&amp;")}"' in response.content.decode()
+
+
+def test_a_bad_filter_shows_the_whole_tenant(world: World, fleet_a: Fleet, fleet_b: Fleet) -> None:
+    a_trace(fleet_a, new_trace_id(), timezone.now() - dt.timedelta(minutes=1))
+    response = signed_in(world.a_member).get(
+        portal(world), {"agent": str(fleet_b.agent.pk), "provider": "x' OR 1=1 --"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors.keys() == {"agent", "provider"}
+    assert panels(response)["utilization"]["totals"]["requests"] == 3  # type: ignore[index]
+
+
+def test_htmx_refresh_returns_only_the_panel(world: World, fleet_a: Fleet) -> None:
+    a_trace(fleet_a, new_trace_id(), timezone.now() - dt.timedelta(minutes=2))
+    client = signed_in(world.a_member)
+    response = client.get(portal(world), {"panel": "utilization"}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body and "<nav" not in body and "Provider availability" not in body
+    assert 'data-total="requests">3<' in body
+    assert "HX-Request" in response["Vary"]
+    faults = client.get(portal(world), {"panel": "faults"}, HTTP_HX_REQUEST="true")
+    assert "Provider availability" in faults.content.decode()
+    assert 'data-total="requests"' not in faults.content.decode()
+    # Without htmx (or for an unknown panel) the whole page.
+    assert "<html" in client.get(portal(world), {"panel": "utilization"}).content.decode()
+    other = client.get(portal(world), {"panel": "nope"}, HTTP_HX_REQUEST="true")
+    assert "<html" in other.content.decode()
+
+
+def test_panels_poll_without_piling_up(world: World) -> None:
+    body = signed_in(world.a_member).get(portal(world)).content.decode()
+    polls = re.findall(r'<div id="panel-(\w+)"[^>]*hx-trigger="([^"]+)" hx-sync="this:drop"', body)
+    assert polls == [
+        ("utilization", "every 10s"),
+        ("faults", "every 10s"),
+        ("operations", "every 30s"),
+    ]
+
+
+def test_empty_state_says_what_to_do(world: World) -> None:
+    response = signed_in(world.a_member).get(portal(world))
+    body = response.content.decode()
+    assert "No agent activity in this time range yet" in body
+    assert reverse("web:portal_sites", args=[world.a.slug]) in body
+    assert "data-chart" not in body
+    filtered = signed_in(world.a_member).get(portal(world), {"provider": "openai"})
+    assert "Nothing matches these filters" in filtered.content.decode()
+
+
+def test_store_outage_keeps_the_page(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError("connection refused", code=210)
+
+    monkeypatch.setattr(queries, "usage_totals", broken)
+    response = signed_in(world.a_member).get(portal(world))
+    assert response.status_code == 200
+    assert "analytics store did not answer" in response.content.decode()
+    assert panels(response)["operations"]["ok"] is True
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+
+def test_charts_are_data_blocks_whose_points_link_to_their_traces(
+    world: World, fleet_a: Fleet
+) -> None:
+    now = timezone.now()
+    trace_id = new_trace_id()
+    start = (now - dt.timedelta(minutes=5)).replace(second=5)  # its spans in one minute
+    a_trace(fleet_a, trace_id, start)
+    client = signed_in(world.a_member)
+    response = client.get(portal(world), {"range": "1h"})
+    body = response.content.decode()
+    # CSP script-src 'self': the only inline scripts are JSON data, never executed.
+    for tag in re.findall(r"<script(?![^>]*\ssrc=)[^>]*>", body):
+        assert 'type="application/json"' in tag, tag
+    assert "/static/vendor/plotly.min.js" in body and "/static/js/dashboards.js" in body
+    chart = panels(response)["utilization"]["requests_chart"]
+    [bars, line] = chart["traces"]  # type: ignore[index]
+    assert sum(bars["y"]) == 3 and sum(line["y"]) == 1
+    assert len(bars["x"]) == len(bars["customdata"]) == 60  # every minute of the hour
+    index = bars["y"].index(3)
+    link = bars["customdata"][index]
+    query = parse_qs(urlsplit(link).query)
+    since = dt.datetime.fromisoformat(query["since"][0])
+    until = dt.datetime.fromisoformat(query["until"][0])
+    assert until - since == dt.timedelta(minutes=1)
+    assert since <= start < until
+    listing = client.get(link)
+    assert [row.trace_id for row in listing.context["rows"]] == [trace_id]
+    assert "Showing traces that started from" in listing.content.decode()
+
+
+def test_trace_list_window_filter(world: World, fleet_a: Fleet) -> None:
+    now = timezone.now().replace(second=30, microsecond=0)
+    inside, before = new_trace_id(), new_trace_id()
+    a_trace(fleet_a, inside, now - dt.timedelta(hours=30))  # outside the default 24 h
+    a_trace(fleet_a, before, now - dt.timedelta(hours=31))
+    client = signed_in(world.a_member)
+    base = reverse("web:portal_traces", args=[world.a.slug])
+    start = (now - dt.timedelta(hours=30, minutes=1)).isoformat()
+    end = (now - dt.timedelta(hours=29)).isoformat()
+    rows = client.get(base, {"since": start, "until": end}).context["rows"]
+    assert [row.trace_id for row in rows] == [inside]
+    # Reversed or malformed windows fall back to the time range.
+    for bad in ({"since": end, "until": start}, {"since": "yesterday", "until": end}):
+        response = client.get(base, {**bad, "range": "7d"})
+        assert {row.trace_id for row in response.context["rows"]} == {inside, before}
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+def _credential(tenant: object, name: str, age_days: int) -> ProviderCredential:
+    provider = gateway.provider_create(
+        actor=SYSTEM,
+        tenant=tenant,  # type: ignore[arg-type]
+        name=name,
+        kind="openai",
+        base_url="https://api.example.com/v1",
+    )
+    gateway.credential_set(actor=SYSTEM, provider=provider, secret=f"sk-test-{name}-abcd1234")
+    with all_tenants_context():
+        ProviderCredential.unscoped.filter(provider=provider).update(
+            created_at=timezone.now() - dt.timedelta(days=age_days)
+        )
+        return ProviderCredential.unscoped.get(provider=provider)
+
+
+def test_operations_versions_changes_and_credential_ages(
+    world: World, fleet_a: Fleet, make_staff: Callable[..., User]
+) -> None:
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk=fleet_a.node.pk).update(
+            heartbeat={"version": "0.0.9", "spool": {"records": 42}}, heartbeat_at=timezone.now()
+        )
+        ConfigChange.unscoped.create(
+            tenant=world.a,
+            site=fleet_a.site,
+            version=7,
+            previous_version=6,
+            actor_kind="user",
+            actor_label="ops@msp.example",
+            summary="since v6: agents: 1 changed",
+            diff={"sections": {"agents": {"changed": [{"key": "x"}]}}, "from_version": 6},
+            payload_sha256="0" * 64,
+        )
+    _credential(world.a, "acme-fresh", 10)
+    _credential(world.a, "acme-old", 120)
+    _credential(None, "msp-shared", 200)
+    _credential(world.b, "globex-own", 300)
+
+    response = signed_in(world.a_member).get(portal(world))
+    ops = panels(response)["operations"]
+    [node] = ops["nodes"]  # type: ignore[misc]
+    assert node.reported_version == "0.0.9" and node.expected_version == "0.1.0" and node.outdated
+    assert [c.change.version for c in ops["changes"]] == [7]  # type: ignore[attr-defined]
+    names = [(c.provider_name, c.overdue) for c in ops["credentials"]]  # type: ignore[attr-defined]
+    assert names == [("acme-old", True), ("acme-fresh", False)]
+    assert ops["msp_credentials"] == []
+    body = response.content.decode()
+    assert "ops@msp.example" in body and "msp-shared" not in body and "globex-own" not in body
+    assert "42" in body  # the spool depth, in the utilization panel
+
+    staff_ops = panels(signed_in(make_staff("auditor")).get(console(world)))["operations"]
+    assert [c.provider_name for c in staff_ops["msp_credentials"]] == ["msp-shared"]  # type: ignore[attr-defined]
+    assert [c.provider_name for c in staff_ops["credentials"]] == ["acme-old", "acme-fresh"]  # type: ignore[attr-defined]
+
+
+# --- fleet ----------------------------------------------------------------------------------
+
+
+def test_fleet_lists_every_tenant_worst_first(
+    world: World, fleet_a: Fleet, fleet_b: Fleet, make_staff: Callable[..., User]
+) -> None:
+    now = timezone.now()
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=3))  # 1 of 3 fails
+    ok_spans(fleet_b, 5, now - dt.timedelta(minutes=3))
+    client = signed_in(make_staff("auditor"))
+    response = client.get(reverse("web:console_fleet"))
+    rows = response.context["rows"]
+    assert [r.tenant for r in rows] == [world.a, world.b]
+    assert (rows[0].requests, rows[0].faults, rows[0].fault_rate_text) == (3, 1, "33.3 %")
+    assert (rows[1].requests, rows[1].faults) == (5, 0)
+    body = response.content.decode()
+    assert reverse("web:console_dashboards", args=[world.a.slug]) in body
+
+    # An edge node down puts a tenant without errors ahead of a quiet one.
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk=fleet_b.node.pk).update(consecutive_failures=3)
+    ordered = client.get(reverse("web:console_fleet"), {"range": "1h"}).context["rows"]
+    assert [r.tenant for r in ordered] == [world.a, world.b]
+    assert ordered[1].edges_down == 1
+
+    fragment = client.get(
+        reverse("web:console_fleet"), {"panel": "fleet", "range": "1h"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<html" not in fragment and world.a.name in fragment
+
+
+def test_fleet_ranks_down_edges_among_tenants_without_errors(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    now = timezone.now()
+    ok_spans(fleet_a, 2, now - dt.timedelta(minutes=3))
+    ok_spans(fleet_b, 1, now - dt.timedelta(minutes=3))
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk=fleet_b.node.pk).update(consecutive_failures=1)
+    window = dashboard_views.window_of("1h", now)
+    rows = dashboard_views.fleet_rows(window, now)
+    assert [r.tenant for r in rows] == [world.b, world.a]
+
+
+def test_window_buckets() -> None:
+    now = dt.datetime(2026, 1, 1, 12, 7, 30, tzinfo=dt.UTC)
+    window = dashboard_views.window_of("24h", now)
+    assert window.until == dt.datetime(2026, 1, 1, 12, 15, tzinfo=dt.UTC)
+    assert window.since == window.until - dt.timedelta(hours=24)
+    assert window.bucket_seconds == 900
+    assert dashboard_views.window_of("30d", now).bucket_seconds == 6 * 3600
+    assert uuid.UUID(int=0)  # the rollup's "no department"
+
+
+def test_every_panel_query_reads_the_rollup_tenant_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQL each panel function sends: spans_minute only, values bound, and every
+    tenant panel filters by tenant_id before anything else."""
+    sent: list[tuple[str, dict[str, object]]] = []
+
+    class Recorder:
+        def query(self, sql: str, params: dict[str, object]) -> list[dict[str, object]]:
+            sent.append((sql, params))
+            return []
+
+    monkeypatch.setattr(queries, "get_store", Recorder)
+    now = timezone.now()
+    window = dashboard_views.window_of("24h", now)
+    tenant_id = uuid.uuid4()
+    filters = queries.Filters(provider="x' OR 1=1 --")
+    queries.usage_totals(tenant_id, window, filters)
+    queries.usage_series(tenant_id, window, filters)
+    for dimension in ("provider", "model", "agent", "department", "tool"):
+        queries.usage_by(tenant_id, window, filters, dimension)
+        queries.fault_hotspots(tenant_id, window, filters, dimension)
+    queries.provider_availability(tenant_id, window, filters)
+    assert len(sent) == 13
+    for sql, params in sent:
+        assert re.search(r"\bFROM spans_minute\b", sql) and not re.search(r"\bFROM spans\b", sql)
+        where = sql.split("WHERE", 1)[1].split()
+        assert where[:3] == ["tenant_id", "=", "{tenant_id:UUID}"], sql
+        assert "1=1" not in sql and params["provider"] == "x' OR 1=1 --"
+        assert params["tenant_id"] == tenant_id and "$" not in sql
+    with pytest.raises(KeyError):
+        queries.usage_by(tenant_id, window, filters, "status; DROP TABLE spans")
+    sent.clear()
+    queries.fleet_overview(window)
+    [(sql, params)] = sent
+    assert "FROM spans_minute" in sql and set(params) == {"since", "until"}
