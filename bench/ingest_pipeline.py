@@ -4,9 +4,10 @@ what the events cost on disk in ClickHouse and in the Postgres ledger.
     .venv/bin/python bench/ingest_pipeline.py [--events 200000] [--agents 40]
                                               [--dir var/bench]
 
-1. A fresh embedded Postgres and chDB under ``--dir`` (wiped first), ``migrate`` and
-   ``migrate_clickhouse``; a tenant with departments, a site, an edge node and
-   ``--agents`` agents of five roles, through the services.
+1. A fresh embedded Postgres and chDB under ``--dir`` (wiped first if this benchmark
+   made it), ``migrate`` and ``migrate_clickhouse``, list prices for the simulator's
+   models; a tenant with departments, a site, an edge node and ``--agents`` agents of
+   five roles, through the services.
 2. A real ``python -m edge`` process; one ``pull_edge_node`` pushes its configuration.
 3. The spool is filled with ``TraceFactory`` traffic (OTLP protobuf POSTs, not timed):
    long system prompts with tool schemas that repeat per agent, JSON bodies, errors.
@@ -14,7 +15,8 @@ what the events cost on disk in ClickHouse and in the Postgres ledger.
    until the spool is empty: pull over HTTP, parse, price, ledger COPY + insert,
    ClickHouse insert, ack. The split is measured by wrapping the functions pull.py
    calls (``EdgeClient.pull``/``ack``, ``build_batch``, ``ledger_insert``,
-   ``spans_insert``) with timers; product code is not changed.
+   ``spans_table``, ``spans_insert``) with timers; product code is not changed.
+   ``BENCH_PROFILE=out.prof`` also writes a cProfile of the drain (main thread).
 5. Sizes: raw = the spool's record bytes; ClickHouse = active parts of ``spans`` after
    ``OPTIMIZE TABLE spans FINAL``, per column too; Postgres = ``pg_total_relation_size``
    of the ledger partitions.
@@ -52,9 +54,13 @@ def _args() -> argparse.Namespace:
 
 ARGS = _args()
 BENCH_DIR = ARGS.dir.resolve()
-if BENCH_DIR.exists():
+MARKER = BENCH_DIR / ".ingest-pipeline-bench"
+if BENCH_DIR.exists() and any(BENCH_DIR.iterdir()):
+    if not MARKER.exists():  # never wipe a directory this benchmark did not make
+        sys.exit(f"{BENCH_DIR} is not empty and was not made by this benchmark; pass --dir")
     shutil.rmtree(BENCH_DIR)
-BENCH_DIR.mkdir(parents=True)
+BENCH_DIR.mkdir(parents=True, exist_ok=True)
+MARKER.touch()
 os.environ["CONTROLPLANE_VAR_DIR"] = str(BENCH_DIR)
 os.environ["CHDB_PATH"] = str(BENCH_DIR / "chdb")
 os.environ["DJANGO_SETTINGS_MODULE"] = "controlplane.settings"
@@ -292,6 +298,20 @@ def postgres_sizes() -> dict[str, int]:
     return {"total": int(total), "heap": int(heap), "indexes": int(indexes), "rows": int(rows)}
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads, by thread name (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = defaultdict(float)
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        by_name[name.rstrip("0123456789_-")] += (int(fields[11]) + int(fields[12])) / ticks
+    return by_name
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -324,6 +344,7 @@ def main() -> None:
         install_timers()
         proc = psutil.Process()
         cpu_before = sum(proc.cpu_times()[:2])
+        threads_before = thread_cpu()
         started = time.perf_counter()
         ingested = runs = 0
         profiler = None
@@ -344,6 +365,9 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(os.environ["BENCH_PROFILE"])
         cpu = sum(proc.cpu_times()[:2]) - cpu_before
+        threads = {
+            name: seconds - threads_before.get(name, 0.0) for name, seconds in thread_cpu().items()
+        }
         spool = heartbeat(edge)["spool"]
         load = os.getloadavg()[0]
     finally:
@@ -359,6 +383,13 @@ def main() -> None:
         f"{raw_bytes / elapsed / 2**20:,.1f} MiB/s of records; "
         f"worker CPU {cpu / elapsed:.0%} of one core, {cpu / ingested * 1e6:.0f} µs per event; "
         f"load average after: {load:.1f}"
+    )
+    busy = sorted(threads.items(), key=lambda item: -item[1])
+    print(
+        "worker CPU by thread: "
+        + ", ".join(
+            f"{name or '?'} {seconds:.1f} s" for name, seconds in busy[:6] if seconds >= 0.05
+        )
     )
     print("\ntime split (inside the drain):")
     accounted = 0.0

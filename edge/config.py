@@ -71,6 +71,8 @@ class EdgeConfig:
     agent_keys: Mapping[str, AgentKey]
     """Agent keys by their SHA-256 hex digest."""
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    signed: bool = False
+    """Applied from a verified bundle (not a plain document)."""
 
 
 def _field(doc: Mapping[str, Any], key: str, where: str) -> Any:
@@ -113,7 +115,9 @@ def _objects(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return items
 
 
-def parse_config(doc: object, decrypt: Decrypt | None = None) -> EdgeConfig:
+def parse_config(
+    doc: object, decrypt: Decrypt | None = None, *, signed: bool = False
+) -> EdgeConfig:
     """Validate a decoded configuration document; raise ConfigError naming the field."""
     if not isinstance(doc, dict):
         raise ConfigError("the document must be a JSON object")
@@ -170,6 +174,7 @@ def parse_config(doc: object, decrypt: Decrypt | None = None) -> EdgeConfig:
         devices=devices,
         agent_keys=agent_keys,
         gateway=gateway,
+        signed=signed,
     )
 
 
@@ -223,7 +228,8 @@ class ConfigStore:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise ConfigError("the body is not valid JSON") from None
-        if is_envelope(doc):
+        signed = is_envelope(doc)
+        if signed:
             if not self._public_keys:
                 raise ConfigError("this edge has no bundle keys (EDGE_BUNDLE_PUBLIC_KEYS)")
             try:
@@ -235,7 +241,7 @@ class ConfigStore:
                 raise ConfigError("bundle: the payload is not valid JSON") from None
         elif self._public_keys:
             raise ConfigError("this edge accepts only signed bundles (format acp-bundle-v1)")
-        config = parse_config(doc, self._decrypt)
+        config = parse_config(doc, self._decrypt, signed=signed)
         for provider in config.gateway.providers.values():
             if provider.key_unavailable:
                 logger.error(

@@ -32,10 +32,6 @@ def _time(nanos: int) -> dt.datetime:
         raise ValueError(f"timestamp out of range: {nanos}") from exc
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    return uuid.UUID(value) if value else None
-
-
 @dataclass
 class Batch:
     """The rows of one pulled batch: ledger rows in LEDGER_COLUMNS order (ids as their

@@ -26,8 +26,15 @@ class Command(BaseCommand):
             help="lease owner name; a restarted worker with the same id resumes its lease",
         )
 
-    def handle(self, *args: Any, node: list[uuid.UUID] | None, loop: bool, interval: float,
-               worker_id: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        node: list[uuid.UUID] | None,
+        loop: bool,
+        interval: float,
+        worker_id: str | None,
+        **options: Any,
+    ) -> None:
         worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         with all_tenants_context():
             nodes = node or list(EdgeNode.unscoped.values_list("pk", flat=True))
