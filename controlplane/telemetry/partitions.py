@@ -40,6 +40,10 @@ def ensure_partitions(months: Iterable[dt.date]) -> None:
             [[partition_name(m) for m in wanted]],
         )
         missing = {row[0] for row in cursor.fetchall()}
+        if missing:
+            # Two workers may find the same month missing; IF NOT EXISTS alone races in
+            # the catalog, so creators queue on a transaction-scoped lock.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [PARENT])
         for month in wanted:
             if partition_name(month) not in missing:
                 continue

@@ -281,3 +281,38 @@ def schedule(
         hour = (time.time() / 3600) % 24
         yield rng.choice(agents)
         time.sleep(rng.expovariate(max(rate * daily_rhythm(hour), 0.01)))
+
+
+TIER_BY_ROLE = {
+    "marketing": "simple",
+    "finance": "complex",
+    "support": "simple",
+    "engineering": "standard",
+    "hr": "standard",
+}
+
+
+def gateway_chat_request(
+    agent: SimulatedAgent, rng: random.Random, *, stray_rate: float = 0.05
+) -> dict[str, object]:
+    """An OpenAI chat completion as the agent would send it through the edge gateway.
+
+    Now and then an agent offers a tool outside its role (a marketing agent with the
+    finance ledger): the gateway's policy stage must refuse it.
+    """
+    tools = list(TOOLS_BY_ROLE.get(agent.role, TOOLS_BY_ROLE["support"]))
+    if rng.random() < stray_rate:
+        stray_role = rng.choice([role for role in TOOLS_BY_ROLE if role != agent.role])
+        tools.append(rng.choice(TOOLS_BY_ROLE[stray_role]))
+    return {
+        "model": f"acp/{TIER_BY_ROLE.get(agent.role, 'standard')}",
+        "max_tokens": 400,
+        "messages": [
+            {"role": "system", "content": agent.system_prompt},
+            {"role": "user", "content": rng.choice(QUESTIONS)},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": tool, "parameters": {"type": "object"}}}
+            for tool in tools
+        ],
+    }

@@ -54,7 +54,10 @@ def site(tenant_a: Tenant, tmp_path: Path) -> Iterator[Site]:
     # The edge process needs the node token's digest and the node needs the process's
     # address: register first, then point the node at the port the process got.
     node, token = edge_node_create(
-        actor=SYSTEM, site=the_site, name="edge-1", pull_url="http://127.0.0.1:1",
+        actor=SYSTEM,
+        site=the_site,
+        name="edge-1",
+        pull_url="http://127.0.0.1:1",
         agent_url="http://127.0.0.1:1",
     )
     edge = EdgeProcess(

@@ -63,8 +63,9 @@ def _database_url() -> str:
     params = connection.settings_dict
     options = params.get("OPTIONS", {})
     if options.get("embedded_pgdata"):
-        host = ensure_embedded_postgres(options["embedded_pgdata"], role=params["USER"],
-                                        database=None)
+        host = ensure_embedded_postgres(
+            options["embedded_pgdata"], role=params["USER"], database=None
+        )
         return f"postgres://{params['USER']}@{quote(host, safe='')}/{params['NAME']}"
     password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
     return (
@@ -84,11 +85,23 @@ def _worker(site: Site, clickhouse: ClickHouseHttpServer, *, loop: bool) -> subp
         "EDGE_PULL_LEASE_SECONDS": "5",
         "EDGE_PULL_TIME_BUDGET_SECONDS": "2",
     }
-    args = [sys.executable, "manage.py", "pull_edge_nodes", "--node", str(site.node.pk),
-            "--worker-id", "fault-test", "--interval", "0.05"]
+    args = [
+        sys.executable,
+        "manage.py",
+        "pull_edge_nodes",
+        "--node",
+        str(site.node.pk),
+        "--worker-id",
+        "fault-test",
+        "--interval",
+        "0.05",
+    ]
     return subprocess.Popen(
-        [*args, *(["--loop"] if loop else [])], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [*args, *(["--loop"] if loop else [])],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -96,8 +109,13 @@ def _agent(site: Site, name: str) -> SimulatedAgent:
     env = site.issue_key(name)
     device = dict(pair.split("=", 1) for pair in env["AGENT_DEVICE_HEADERS"].split(","))
     headers = {"Authorization": f"Bearer {env['OPENAI_API_KEY']}", **device}
-    return SimulatedAgent(name=name, role="support", headers=headers, endpoint=site.edge.url,
-                          system_prompt=system_prompt_for(name, "support"))
+    return SimulatedAgent(
+        name=name,
+        role="support",
+        headers=headers,
+        endpoint=site.edge.url,
+        system_prompt=system_prompt_for(name, "support"),
+    )
 
 
 class Sender:
@@ -115,7 +133,9 @@ class Sender:
         for _ in range(200):
             try:
                 response = httpx.post(
-                    f"{self.agent.endpoint}/v1/traces", content=body, timeout=5,
+                    f"{self.agent.endpoint}/v1/traces",
+                    content=body,
+                    timeout=5,
                     headers={**self.agent.headers, "Content-Type": "application/x-protobuf"},
                 )
                 if response.status_code == 200:
@@ -130,8 +150,12 @@ class Sender:
                 for span in scope.spans:
                     self.spans += 1
                     self.input_tokens += next(
-                        (a.value.int_value for a in span.attributes
-                         if a.key == "gen_ai.usage.input_tokens"), 0
+                        (
+                            a.value.int_value
+                            for a in span.attributes
+                            if a.key == "gen_ai.usage.input_tokens"
+                        ),
+                        0,
                     )
 
 
@@ -156,7 +180,8 @@ def _assert_exactly_once(site: Site, clickhouse: ClickHouseHttpServer, sender: S
         # Plain count(): a duplicate row would show even before any merge.
         [row] = store.query(
             "SELECT count() AS n, sum(input_tokens) AS tokens, uniqExact(event_id) AS ids "
-            "FROM spans WHERE tenant_id = {tenant:UUID}", {"tenant": site.tenant.pk},
+            "FROM spans WHERE tenant_id = {tenant:UUID}",
+            {"tenant": site.tenant.pk},
         )
         [rollup] = store.query(
             "SELECT sum(requests) AS n FROM spans_minute WHERE tenant_id = {tenant:UUID}",

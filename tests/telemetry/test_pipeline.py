@@ -30,15 +30,20 @@ def _send_agent_run(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> str
     tracer = provider.get_tracer("test-agent")
     with tracer.start_as_current_span("invoke_agent support-bot") as root:
         with tracer.start_as_current_span("chat gpt-4o-mini") as chat:
-            chat.set_attributes({
-                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 1200,
-                "gen_ai.usage.output_tokens": 310,
-                "gen_ai.input.messages": '[{"role": "user", "content": "hello"}]',
-            })
+            chat.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 1200,
+                    "gen_ai.usage.output_tokens": 310,
+                    "gen_ai.input.messages": '[{"role": "user", "content": "hello"}]',
+                }
+            )
         with tracer.start_as_current_span("execute_tool tickets.search") as tool:
-            tool.set_attributes({"gen_ai.operation.name": "execute_tool",
-                                 "gen_ai.tool.name": "tickets.search"})
+            tool.set_attributes(
+                {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "tickets.search"}
+            )
             tool.set_status(Status(StatusCode.ERROR, "request timed out"))
             tool.set_attribute("error.type", "timeout")
         trace_id = format(root.get_span_context().trace_id, "032x")
@@ -79,8 +84,10 @@ def test_a_trace_from_the_sdk_lands_in_the_ledger_and_clickhouse(
     chat = next(s for s in spans if s["kind"] == "model")
     assert "hello" in chat["request_body"]
     listed = trace_list(
-        site.tenant.pk, since=ledger[0].occurred_at.replace(hour=0, minute=0),
-        until=ledger[0].occurred_at.replace(hour=23, minute=59), limit=10,
+        site.tenant.pk,
+        since=ledger[0].occurred_at.replace(hour=0, minute=0),
+        until=ledger[0].occurred_at.replace(hour=23, minute=59),
+        limit=10,
     )
     assert [t["trace_id"] for t in listed] == [trace_id]
     assert listed[0]["status"] == "timeout"

@@ -78,17 +78,30 @@ def test_a_replayed_batch_is_counted_once(tenant_a: Tenant) -> None:
 
 def test_cost_comes_from_the_price_in_force(tenant_a: Tenant) -> None:
     ModelPrice.objects.create(
-        provider="openai", model="gpt-4o-mini", input_per_million=Decimal("0.15"),
-        output_per_million=Decimal("0.60"), effective_from=HOUR - dt.timedelta(days=30),
+        provider="openai",
+        model="gpt-4o-mini",
+        input_per_million=Decimal("0.15"),
+        output_per_million=Decimal("0.60"),
+        effective_from=HOUR - dt.timedelta(days=30),
     )
     ModelPrice.objects.create(
-        provider="openai", model="gpt-4o-mini", input_per_million=Decimal("0.30"),
-        output_per_million=Decimal("1.20"), effective_from=HOUR + dt.timedelta(minutes=30),
+        provider="openai",
+        model="gpt-4o-mini",
+        input_per_million=Decimal("0.30"),
+        output_per_million=Decimal("1.20"),
+        effective_from=HOUR + dt.timedelta(minutes=30),
     )
-    early = spool_line(tenant_a, when=HOUR, trace=1, span=1, input_tokens=1_000_000,
-                       output_tokens=1_000_000)
-    late = spool_line(tenant_a, when=HOUR + dt.timedelta(minutes=45), trace=2, span=1,
-                      input_tokens=1_000_000, output_tokens=1_000_000)
+    early = spool_line(
+        tenant_a, when=HOUR, trace=1, span=1, input_tokens=1_000_000, output_tokens=1_000_000
+    )
+    late = spool_line(
+        tenant_a,
+        when=HOUR + dt.timedelta(minutes=45),
+        trace=2,
+        span=1,
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+    )
     batch = build_batch([early, late], prices=PriceBook.load(), retention_days={})
     assert [row[18] for row in batch.ledger] == [Decimal("0.75"), Decimal("1.50")]
     assert timezone.is_aware(batch.ledger[0][1])

@@ -34,8 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=2.0, help="simulated traces per second")
         parser.add_argument("--threads", type=int, default=8)
 
-    def handle(self, *args: Any, host: str, port: int, no_demo: bool, rate: float,
-               threads: int, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        no_demo: bool,
+        rate: float,
+        threads: int,
+        **options: Any,
+    ) -> None:
         if settings.TASK_RUNNER != "in-process" or settings.CLICKHOUSE_URL:
             raise CommandError(
                 "run_embedded is the no-server mode: unset REDIS_URL and CLICKHOUSE_URL, or run "
@@ -73,8 +81,24 @@ class Command(BaseCommand):
             self.stdout.write("stopped")
 
     def _start_demo_processes(self, rate: float) -> list[subprocess.Popen[bytes]]:
-        """One edge node process per demo edge node, then the agent simulator."""
-        children = []
+        """The simulated model provider, one edge node process per demo edge node, and the
+        agent simulator."""
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edge.simprovider",
+                    "--port",
+                    "4400",
+                    "--error-rate",
+                    "0.03",
+                    "--rate-limit-rate",
+                    "0.02",
+                ],
+                cwd=ROOT,
+            )
+        ]
         with all_tenants_context():
             nodes = list(EdgeNode.unscoped.select_related("tenant"))
         public_keys = bundle_public_keys()

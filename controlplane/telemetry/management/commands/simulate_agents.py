@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from controlplane.telemetry.simulator import (
     SimulatedAgent,
     TraceFactory,
+    gateway_chat_request,
     schedule,
     system_prompt_for,
 )
@@ -32,8 +33,9 @@ def load_agents(path: Path) -> list[SimulatedAgent]:
 
 class Command(BaseCommand):
     help = (
-        "Send realistic OpenTelemetry traces (GenAI model calls, tool calls, errors, timeouts, "
-        "a daily rhythm) from the demo agents to their edge nodes over OTLP/HTTP."
+        "Send realistic agent traffic from the demo agents to their edge nodes: OpenTelemetry "
+        "traces over OTLP/HTTP (GenAI model calls, tool calls, errors, timeouts, a daily "
+        "rhythm) and chat completions through the edge gateway."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -46,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=2.0, help="traces per second")
         parser.add_argument("--count", type=int, default=0, help="stop after N traces (0: run)")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--gateway-share",
+            type=float,
+            default=0.3,
+            help="share of interactions sent as chat completions through the edge gateway",
+        )
 
     def handle(
         self,
@@ -54,6 +62,7 @@ class Command(BaseCommand):
         rate: float,
         count: int,
         seed: int | None,
+        gateway_share: float,
         **options: Any,
     ) -> None:
         if not credentials.exists():
@@ -66,14 +75,22 @@ class Command(BaseCommand):
         sent = refused = 0
         with httpx.Client(timeout=10) as client:
             for agent in schedule(agents, rate=rate, rng=rng):
-                body = factory.request(agent, 1).SerializeToString()
+                base = agent.endpoint.rstrip("/")
                 try:
-                    response = client.post(
-                        f"{agent.endpoint.rstrip('/')}/v1/traces",
-                        content=body,
-                        headers={**agent.headers, "Content-Type": "application/x-protobuf"},
-                    )
-                    ok = response.status_code == 200
+                    if rng.random() < gateway_share:
+                        response = client.post(
+                            f"{base}/v1/chat/completions",
+                            headers=agent.headers,
+                            json=gateway_chat_request(agent, rng),
+                        )
+                        ok = response.status_code < 500  # a policy refusal is a result too
+                    else:
+                        response = client.post(
+                            f"{base}/v1/traces",
+                            content=factory.request(agent, 1).SerializeToString(),
+                            headers={**agent.headers, "Content-Type": "application/x-protobuf"},
+                        )
+                        ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 sent += ok
@@ -82,4 +99,4 @@ class Command(BaseCommand):
                     time.sleep(1)  # edge down or full: back off, as an OTLP exporter would
                 if count and sent + refused >= count:
                     break
-        self.stdout.write(f"sent {sent} traces, {refused} not accepted")
+        self.stdout.write(f"sent {sent} interactions, {refused} not accepted")
