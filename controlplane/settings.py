@@ -333,6 +333,14 @@ LOGGING = {
     },
 }
 
+# Every task names its queue here, so each concern scales with its own workers.
+CELERY_TASK_ROUTES = {
+    "telemetry.schedule_pulls": {"queue": "telemetry"},
+    "telemetry.pull_edge_node": {"queue": "telemetry"},
+    "telemetry.reconcile_recent": {"queue": "maintenance"},
+    "telemetry.maintain_partitions": {"queue": "maintenance"},
+    "core.heartbeat": {"queue": "maintenance"},
+}
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "schedule-edge-pulls": {

@@ -6,7 +6,7 @@ DATABASE_URL is not set, the CI machine's server otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Any
 
@@ -102,3 +102,14 @@ def clickhouse_schema() -> None:
     from controlplane.analytics.migrations_runner import migrate
 
     migrate(get_store())
+
+
+@pytest.fixture
+def clickhouse_down(settings: Any) -> Iterator[None]:
+    """ClickHouse really unreachable: the store points at a closed local port."""
+    from controlplane.analytics import reset_store
+
+    settings.CLICKHOUSE_URL = "http://default:@127.0.0.1:9/"
+    reset_store()
+    yield
+    reset_store()  # the next use builds the store from the restored settings

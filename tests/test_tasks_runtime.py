@@ -110,3 +110,14 @@ def test_healthz_says_degraded_without_a_worker(client: Client) -> None:
         "mode": settings.TASK_RUNNER,
         "error": "no heartbeat from a worker yet",
     }
+
+
+def test_every_task_names_its_queue() -> None:
+    from controlplane.celery import app
+    from controlplane.tasks_runtime import QUEUES
+
+    app.loader.import_default_modules()
+    ours = sorted(name for name in app.tasks if not name.startswith("celery."))
+    assert "telemetry.pull_edge_node" in ours
+    for name in ours:
+        assert settings.CELERY_TASK_ROUTES[name]["queue"] in QUEUES, name

@@ -41,7 +41,7 @@ from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.bundle import FORMAT as BUNDLE_FORMAT
 from controlplane.gateway.bundle import plain_document, publish, signed_bundle
 from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
-from controlplane.telemetry.edge_client import EdgeClient, EdgeRejected, EdgeUnavailable, Pulled
+from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.records import RecordError, build_batch
 from controlplane.telemetry.spans import spans_insert, spans_table
@@ -146,34 +146,14 @@ def _sync_node(node: EdgeNode, edge: EdgeClient, token: str) -> None:
 
 
 def _push_config(node: EdgeNode, edge: EdgeClient, heartbeat: dict[str, Any], token: str) -> int:
-    """Publish the site's current version and push it: the signed bundle, or the plain
-    v1 document to an edge that takes no bundles (docs/gateway.md, "Pushing").
-
-    An edge that lists ``config_formats`` in its heartbeat gets what it lists. One that
-    does not (older edges) is offered the bundle first; if it refuses it as malformed
-    (400), the plain document — which carries no provider keys and no gateway sections.
-    """
+    """Publish the site's current version and push it: the signed bundle to an edge that
+    lists it in its heartbeat's ``config_formats``, else the plain v1 document, which
+    carries no provider keys and no gateway sections (docs/gateway.md, "Pushing")."""
     published = publish(site_id=node.site_id, tenant_id=node.tenant_id, actor=PULL_ACTOR)
-    bundle = signed_bundle(node=node, published=published, node_token=token)
-    formats = heartbeat.get("config_formats")
-    if isinstance(formats, list):
-        if BUNDLE_FORMAT in formats:
-            edge.put_config(bundle)
-        else:
-            edge.put_config(plain_document(node=node, published=published))
-        return published.version
-    try:
-        edge.put_config(bundle)
-    except EdgeRejected as refused:
-        if refused.status_code != 400:
-            raise
-        try:
-            edge.put_config(plain_document(node=node, published=published))
-        except EdgeRejected as also:
-            raise EdgeUnavailable(
-                f"bundle refused ({refused}); plain config refused ({also})"
-            ) from also
-        logger.info("edge node %s takes no bundles; pushed the plain configuration", node.pk)
+    if BUNDLE_FORMAT in (heartbeat.get("config_formats") or []):
+        edge.put_config(signed_bundle(node=node, published=published, node_token=token))
+    else:
+        edge.put_config(plain_document(node=node, published=published))
     return published.version
 
 

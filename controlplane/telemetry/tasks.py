@@ -20,7 +20,7 @@ def _worker_id(task_id: str | None) -> str:
     return f"{socket.gethostname()}:{task_id or uuid.uuid4()}"
 
 
-@shared_task(name="telemetry.schedule_pulls", queue="telemetry", ignore_result=True)
+@shared_task(name="telemetry.schedule_pulls", ignore_result=True)
 def schedule_pulls() -> int:
     """Enqueue a pull for every node that is due and not being pulled."""
     now = timezone.now()
@@ -37,7 +37,6 @@ def schedule_pulls() -> int:
 
 @shared_task(
     name="telemetry.pull_edge_node",
-    queue="telemetry",
     bind=True,
     acks_late=True,
     ignore_result=True,
@@ -47,11 +46,11 @@ def pull_edge_node(self: object, node_id: str) -> None:
     pull.pull_edge_node(uuid.UUID(node_id), worker=_worker_id(request_id))
 
 
-@shared_task(name="telemetry.reconcile_recent", queue="maintenance", ignore_result=True)
+@shared_task(name="telemetry.reconcile_recent", ignore_result=True)
 def reconcile_recent() -> None:
     reconcile.reconcile_recent_hours()
 
 
-@shared_task(name="telemetry.maintain_partitions", queue="maintenance", ignore_result=True)
+@shared_task(name="telemetry.maintain_partitions", ignore_result=True)
 def maintain_partitions() -> None:
     maintenance.maintain_ledger_partitions()

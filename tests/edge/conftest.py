@@ -241,9 +241,9 @@ def free_port() -> int:
 class EdgeProcess:
     """``python -m edge`` as the site would run it, on a free port."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None, **env: str) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {
             **os.environ,

@@ -40,8 +40,12 @@ class Site:
             shlex.split(line)[0].split("=", 1) for line in out.getvalue().splitlines() if line
         )
 
+    @property
+    def node_token(self) -> str:
+        return edge_node_token(self.node)
+
     def node_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {edge_node_token(self.node)}"}
+        return {"Authorization": f"Bearer {self.node_token}"}
 
     def agent(self, name: str) -> Agent:
         with tenant_context(self.tenant):

@@ -11,7 +11,8 @@ from controlplane.accounts.models import User
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context
 from tenants.models import Department, Tenant
-from tests.conftest import signed_in
+from tenants.services import department_create
+from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -219,16 +220,15 @@ def test_audit_log_filters_and_keyset_pages(world: World, operator: User) -> Non
     assert b"No entries match these filters" in future.content
 
 
-def test_audit_log_pagination_links(
-    world: World, operator: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from controlplane.web import audit_log
+def test_audit_log_pagination_links(world: World, operator: User) -> None:
+    from controlplane.web.audit_log import PAGE_SIZE
 
-    monkeypatch.setattr(audit_log, "PAGE_SIZE", 3)
+    for number in range(PAGE_SIZE):
+        department_create(actor=SYSTEM, tenant=world.a, name=f"Team {number}")
     client = signed_in(operator)
-    page = client.get(reverse("web:console_audit"), {"action": "membership"})
+    page = client.get(reverse("web:console_audit"), {"action": "department"})
     entries = page.context["page"].entries
-    assert len(entries) == 3
+    assert len(entries) == PAGE_SIZE
     assert f"before={entries[-1].seq}".encode() in page.content
-    assert b"action=membership" in page.content
+    assert b"action=department" in page.content
     assert b"Older entries" in page.content

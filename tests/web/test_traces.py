@@ -17,8 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from controlplane.accounts.models import User
-from controlplane.analytics import StoreError
-from controlplane.web import trace_views
 from controlplane.web.trace_views import format_cost, format_duration, pretty_body
 from tests.conftest import signed_in
 from tests.web.conftest import Fleet, World
@@ -153,11 +151,8 @@ def test_empty_trace_list_explains_how_to_get_data(world: World) -> None:
     assert "issue a key" in body and "OTEL_EXPORTER_OTLP_ENDPOINT" in body
 
 
-def test_trace_store_outage_is_explained(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise StoreError("connection refused", code=210)
-
-    monkeypatch.setattr(trace_views.span_store, "trace_list", broken)
+@pytest.mark.usefixtures("clickhouse_down")
+def test_trace_store_outage_is_explained(world: World) -> None:
     response = signed_in(world.a_member).get(url("traces", world))
     assert response.status_code == 200
     assert "Traces cannot be loaded right now" in response.content.decode()
