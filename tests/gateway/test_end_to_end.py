@@ -23,6 +23,7 @@ from controlplane.gateway.services import credential_rotate, provider_update, ro
 from controlplane.gateway.signing import bundle_public_keys
 from controlplane.telemetry.models import UsageEvent
 from controlplane.telemetry.pull import pull_edge_node
+from controlplane.telemetry.spans import trace_spans
 from edge.simprovider import RunningSim, SimProvider, serve_in_thread
 from tenants.models import Tenant
 from tests.conftest import SYSTEM
@@ -137,3 +138,65 @@ def test_the_edge_enforces_what_the_control_plane_configured(
     assert ok.output_tokens == usage["completion_tokens"]
     assert ok.cost > 0
     assert ok.provider in {"msp-openai", "openai"}  # by name; an older edge: by kind
+
+
+def test_official_sdks_through_the_gateway_land_in_both_stores_priced(
+    live: tuple[World, EdgeProcess],
+) -> None:
+    import anthropic
+    import openai
+
+    world, edge = live
+    assert pull_edge_node(world.nodes[0].pk, worker="test").error == ""  # config
+    device = {
+        "x-acp-device-id": str(world.marketing.device_id),
+        "x-acp-device-key": world.device_keys[0],
+    }
+    key = world.agent_keys[0]
+    oa = openai.OpenAI(base_url=f"{edge.url}/v1", api_key=key, default_headers=device)
+    an = anthropic.Anthropic(base_url=edge.url, api_key=key, default_headers=device)
+    question = [{"role": "user", "content": "Summarise the launch plan."}]
+    usages: list[tuple[int, int]] = []
+
+    reply = oa.chat.completions.create(model="gpt-4o-mini", messages=question, max_tokens=40)
+    assert reply.choices[0].message.content and reply.usage is not None
+    usages.append((reply.usage.prompt_tokens, reply.usage.completion_tokens))
+    stream = oa.chat.completions.create(
+        model="gpt-4o-mini", messages=question, max_tokens=40, stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    final = chunks[-1].usage
+    assert final is not None
+    usages.append((final.prompt_tokens, final.completion_tokens))
+    message = an.messages.create(model="gpt-4o-mini", max_tokens=40, messages=question)
+    usages.append((message.usage.input_tokens, message.usage.output_tokens))
+    with an.messages.stream(model="gpt-4o-mini", max_tokens=40, messages=question) as events:
+        streamed = events.get_final_message()
+    usages.append((streamed.usage.input_tokens, streamed.usage.output_tokens))
+
+    deadline = time.monotonic() + 20
+    while True:
+        pull_edge_node(world.nodes[0].pk, worker="test")
+        with tenant_context(world.tenant):
+            events = list(UsageEvent.objects.filter(agent_id=world.marketing.pk, status="ok"))
+        if len(events) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted((e.input_tokens, e.output_tokens) for e in events) == sorted(usages)
+    for event in events:
+        expected = (
+            Decimal("0.15") * event.input_tokens + Decimal("0.60") * event.output_tokens
+        ) / Decimal(1_000_000)
+        assert event.cost == expected.quantize(Decimal("0.000000001"))
+    spans = {
+        row["event_id"]: row
+        for trace in {e.trace_id for e in events}
+        for row in trace_spans(world.tenant.pk, trace)
+    }
+    for event in events:
+        row = spans[str(event.event_id)] if str(event.event_id) in spans else spans[event.event_id]
+        assert (row["input_tokens"], row["output_tokens"]) == (
+            event.input_tokens, event.output_tokens,
+        )
+        assert Decimal(str(row["cost"])) == event.cost
