@@ -285,6 +285,9 @@ SPECTACULAR_SETTINGS = {
         "StaffRoleEnum": "controlplane.accounts.models.StaffRole",
         "TraceStatusEnum": ["ok", "error", "timeout"],
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
+        "TierEnum": "controlplane.gateway.models.Tier",
+        "ProviderKindEnum": "controlplane.gateway.models.Provider.Kind",
+        "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

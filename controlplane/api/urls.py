@@ -5,7 +5,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from controlplane.api.base import TENANT_SLUG
-from controlplane.api.views import accounts, registry, telemetry, tenants
+from controlplane.api.views import accounts, gateway, registry, telemetry, tenants
 from controlplane.api.views.fallback import NotFoundView
 
 app_name = "api"
@@ -28,11 +28,22 @@ router.register(
     registry.AgentKeyViewSet,
     basename="agent-key",
 )
+router.register(f"{TENANT}/providers", gateway.ProviderViewSet, basename="provider")
+router.register(f"{TENANT}/routes", gateway.RouteViewSet, basename="route")
+router.register(f"{TENANT}/role-defaults", gateway.RoleDefaultViewSet, basename="role-default")
+router.register(f"{TENANT}/budgets", gateway.BudgetViewSet, basename="budget")
+router.register(f"{TENANT}/config-changes", gateway.ConfigChangeViewSet, basename="config-change")
 router.register(f"{TENANT}/usage", telemetry.UsageViewSet, basename="usage")
 router.register(f"{TENANT}/traces", telemetry.TraceViewSet, basename="trace")
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
+    # One policy per tenant: no collection, no id.
+    path(
+        f"{TENANT}/policy",
+        gateway.PolicyViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="policy",
+    ),
     *router.urls,
     re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),
 ]

@@ -19,6 +19,8 @@ from controlplane.accounts.models import User
 from controlplane.agents import services as registry
 from controlplane.api.tokens import api_token_create
 from controlplane.core.tenancy import all_tenants_context
+from controlplane.gateway import services as gateway
+from controlplane.gateway.bundle import publish
 from tenants.models import Membership, Tenant
 from tenants.services import department_create, invitation_create
 from tests.conftest import SYSTEM
@@ -124,6 +126,35 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     with all_tenants_context():
         membership = Membership.unscoped.get(user=owner)
     token, _ = api_token_create(actor=SYSTEM, user=owner, name="owner's", tenant_id=tenant.pk)
+    provider = gateway.provider_create(
+        actor=SYSTEM,
+        tenant=tenant,
+        name=f"own-{suffix}",
+        kind="openai",
+        base_url="https://own.example/v1",
+        model_names=["gpt-4o"],
+    )
+    gateway.credential_set(actor=SYSTEM, provider=provider, secret=f"sk-own-{suffix}-0123456789")
+    route = gateway.route_create(
+        actor=SYSTEM,
+        tenant=tenant,
+        name=f"route-{suffix}",
+        tier="complex",
+        candidates=[{"provider_id": str(provider.pk), "model": "gpt-4o", "weight": 1}],
+    )
+    role_default = gateway.role_default_set(
+        actor=SYSTEM, tenant=tenant, role="finance", allowed_tools=["ledger.query"]
+    )
+    budget = gateway.budget_create(
+        actor=SYSTEM,
+        tenant=tenant,
+        scope="department",
+        scope_id=department.pk,
+        period="month",
+        limit=Decimal("100"),
+        kind="hard",
+    )
+    change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     return {
         "department": department.pk,
         "membership": membership.pk,
@@ -134,6 +165,11 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "agent": agent.pk,
         "agent_key": key.pk,
         "token": token.pk,
+        "provider": provider.pk,
+        "route": route.pk,
+        "role_default": role_default.pk,
+        "budget": budget.pk,
+        "config_change": change.change_id,
     }
 
 

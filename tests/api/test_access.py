@@ -36,6 +36,11 @@ OBJECT_OF_SEGMENT = {
     "keys": "agent_key",
     "tokens": "token",
     "model-prices": "model_price",
+    "providers": "provider",
+    "routes": "route",
+    "role-defaults": "role_default",
+    "budgets": "budget",
+    "config-changes": "config_change",
 }
 # MSP-wide, not any tenant's: every authenticated token reads them.
 GLOBAL_OBJECTS = {"/api/v1/model-prices/{id}"}

@@ -247,6 +247,8 @@ AGENT_EXAMPLE = {
     "data_classes": ["financial"],
     "tools": ["erp.lookup"],
     "operating_window": {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00", "tz": "UTC"},
+    "allowed_models": ["gpt-4o-mini"],
+    "tier": "simple",
     "device": EXAMPLE_DEVICE_ID,
     "status": "active",
     "created_at": EXAMPLE_TIME,
@@ -261,6 +263,12 @@ class AgentSerializer(serializers.ModelSerializer):
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
     device = serializers.UUIDField(source="device_id", read_only=True, allow_null=True)
     operating_window = serializers.SerializerMethodField()
+    tier = serializers.ChoiceField(
+        choices=Agent.Tier.choices,
+        read_only=True,
+        allow_blank=True,
+        help_text="Task complexity tier for routing; empty: as its role default.",
+    )
 
     class Meta:
         model = Agent
@@ -274,6 +282,8 @@ class AgentSerializer(serializers.ModelSerializer):
             "data_classes",
             "tools",
             "operating_window",
+            "allowed_models",
+            "tier",
             "device",
             "status",
             "created_at",
@@ -311,12 +321,29 @@ class AgentWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=100), required=False, max_length=200
     )
     operating_window = OperatingWindowSerializer(required=False, allow_null=True)
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Models the agent may use; empty: as its role default (empty there: any).",
+    )
+    tier = serializers.ChoiceField(
+        choices=Agent.Tier.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Task complexity tier for routing; empty: as its role default.",
+    )
     device = ScopedRelatedField(
         _devices, required=False, allow_null=True, help_text="The device the agent runs on."
     )
 
     def validate_operating_window(self, value: dict[str, Any] | None) -> dict[str, Any]:
         return dict(value) if value else {}
+
+    def validate_allowed_models(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("A model is listed twice.")
+        return value
 
 
 @extend_schema_serializer(examples=[request_example({"status": "disabled"})])
