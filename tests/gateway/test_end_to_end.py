@@ -162,7 +162,10 @@ def test_official_sdks_through_the_gateway_land_in_both_stores_priced(
     assert reply.choices[0].message.content and reply.usage is not None
     usages.append((reply.usage.prompt_tokens, reply.usage.completion_tokens))
     stream = oa.chat.completions.create(
-        model="gpt-4o-mini", messages=question, max_tokens=40, stream=True,
+        model="gpt-4o-mini",
+        messages=question,
+        max_tokens=40,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -197,6 +200,7 @@ def test_official_sdks_through_the_gateway_land_in_both_stores_priced(
     for event in events:
         row = spans[str(event.event_id)] if str(event.event_id) in spans else spans[event.event_id]
         assert (row["input_tokens"], row["output_tokens"]) == (
-            event.input_tokens, event.output_tokens,
+            event.input_tokens,
+            event.output_tokens,
         )
         assert Decimal(str(row["cost"])) == event.cost
