@@ -66,7 +66,6 @@ def _admin(request: HttpRequest, tenant: Tenant) -> TenantAdmin:
         tenant=tenant,
         area="console",
         can_edit=staff_can_write(request.user),
-        can_manage_owners=True,
         people_url=f"{page}#people",
         departments_url=f"{page}#departments",
         render_people=render_page,

@@ -36,7 +36,6 @@ def _admin(request: HttpRequest) -> TenantAdmin:
         tenant=tenant,
         area="portal",
         can_edit=role in TENANT_ADMINS,
-        can_manage_owners=role == TenantRole.OWNER,
         people_url=reverse("web:portal_people", args=[tenant.slug]),
         departments_url=reverse("web:portal_departments", args=[tenant.slug]),
         render_people=lambda **forms: _people_page(request, **forms),

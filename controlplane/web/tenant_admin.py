@@ -60,7 +60,6 @@ class TenantAdmin:
     tenant: Tenant
     area: Area
     can_edit: bool
-    can_manage_owners: bool  # informational; the rule is tenants.services.can_manage_owners
     people_url: str
     departments_url: str
     render_people: PageRenderer = field(repr=False)
