@@ -14,11 +14,12 @@ import logging
 import threading
 from typing import Any
 
-from celery import beat
+from celery import Celery, beat
 from celery.worker import WorkController
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from kombu.exceptions import ChannelError, OperationalError
 
 from controlplane.celery import app
 
@@ -51,6 +52,27 @@ def task_runner_status() -> dict[str, Any]:
         "last_heartbeat": raw,
         "heartbeat_age_seconds": round(age.total_seconds(), 1),
     }
+
+
+def queue_depths(
+    queues: tuple[str, ...] = QUEUES, *, broker: Celery = app
+) -> dict[str, int] | None:
+    """Messages waiting in each queue of the broker (taken by no worker yet); None when
+    the broker does not answer. Tasks a worker holds (acks_late) are not counted."""
+    depths = {}
+    try:
+        with broker.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+            channel: Any = connection.default_channel  # kombu's virtual Channel
+            for name in queues:
+                try:
+                    depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+                except ChannelError:  # never declared or, on Redis, empty: nothing waits
+                    depths[name] = 0
+    except (OperationalError, OSError):
+        logger.warning("the Celery broker does not answer", exc_info=True)
+        return None
+    return depths
 
 
 def start_in_process(*, concurrency: int = 4) -> None:

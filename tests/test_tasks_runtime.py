@@ -6,15 +6,18 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
+from controlplane.celery import app
 from controlplane.core.tasks import heartbeat
-from controlplane.tasks_runtime import HEARTBEAT_KEY, task_runner_status
+from controlplane.tasks_runtime import HEARTBEAT_KEY, queue_depths, task_runner_status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,3 +124,24 @@ def test_every_task_names_its_queue() -> None:
     assert "telemetry.pull_edge_node" in ours
     for name in ours:
         assert settings.CELERY_TASK_ROUTES[name]["queue"] in QUEUES, name
+
+
+# send_task goes to the broker even when tests run tasks eagerly: that is the point here.
+@pytest.mark.filterwarnings("ignore:task_always_eager has no effect")
+def test_queue_depths_count_the_messages_waiting_in_the_broker() -> None:
+    """Against the configured broker (memory, or Redis when REDIS_URL is set); a queue
+    of this test's own so parallel tests and workers cannot change the count."""
+    queue = f"test-depth-{uuid.uuid4().hex}"
+    assert queue_depths((queue,)) == {queue: 0}
+    for _ in range(3):
+        app.send_task("controlplane.core.tasks.heartbeat", queue=queue)
+    try:
+        assert queue_depths((queue,)) == {queue: 3}
+    finally:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(queue)
+
+
+def test_queue_depths_say_when_the_broker_is_unreachable() -> None:
+    unreachable = Celery(broker="redis://127.0.0.1:1/0")
+    assert queue_depths(("default",), broker=unreachable) is None

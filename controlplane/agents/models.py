@@ -80,6 +80,25 @@ class EdgeNode(TenantOwnedModel):
         return self.name
 
 
+class EdgeNodeVersionChange(TenantOwnedModel):
+    """A version an edge node reported for the first time: its deployment history."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    edge_node = models.ForeignKey(
+        EdgeNode, on_delete=models.CASCADE, related_name="version_changes"
+    )
+    version = models.CharField(max_length=40)
+    previous_version = models.CharField(max_length=40, blank=True)
+    observed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-observed_at"]
+        indexes = [models.Index(fields=["edge_node", "-observed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.edge_node_id}: {self.previous_version or 'new'} -> {self.version}"
+
+
 class Device(TenantOwnedModel):
     """Hardware agents run on. Agents prove they run on it with the device key."""
 

@@ -7,6 +7,7 @@ the site's ``config_version`` so the pull worker pushes a new config to its edge
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import uuid
@@ -17,7 +18,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
+from controlplane.agents.models import (
+    Agent,
+    AgentKey,
+    Device,
+    EdgeNode,
+    EdgeNodeVersionChange,
+    Site,
+)
 from controlplane.audit.services import Actor, audit_record, snapshot
 from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import tenant_context
@@ -87,6 +95,31 @@ def edge_node_create(
 
 def edge_node_token(node: EdgeNode) -> str:
     return key_ring().decrypt(node.encrypted_token)
+
+
+def edge_node_version_observe(
+    *, node: EdgeNode, version: str, at: dt.datetime
+) -> EdgeNodeVersionChange | None:
+    """Record a version the node reports for the first time since its last change (its
+    first report, an upgrade or a rollback); None when it is the version on record."""
+    if not version:
+        return None
+    with tenant_context(node.tenant_id):
+        latest = (
+            EdgeNodeVersionChange.objects.filter(edge_node=node)
+            .order_by("-observed_at")
+            .values_list("version", flat=True)
+            .first()
+        )
+        if latest == version:
+            return None
+        return EdgeNodeVersionChange.objects.create(
+            tenant_id=node.tenant_id,
+            edge_node=node,
+            version=version[:40],
+            previous_version=latest or "",
+            observed_at=at,
+        )
 
 
 def device_register(

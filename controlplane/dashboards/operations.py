@@ -1,5 +1,6 @@
 """The operations panel, from PostgreSQL: edge node versions against the expected
-release, configuration changes with their diff, and the age of provider credentials.
+release and their patch level against the current one, their deployment history,
+configuration changes with their diff, and the age of provider credentials.
 
 The querysets come from the caller's ``Scope`` (``controlplane.web.scope``), so the
 portal reads through the tenant's scoped managers and the console by the tenant in the
@@ -16,12 +17,46 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from controlplane.agents.models import EdgeNode
+import edge
+from controlplane.agents.models import EdgeNode, EdgeNodeVersionChange
 from controlplane.gateway.models import ConfigChange, ProviderCredential
 from controlplane.web.edge_status import DOWN, LATE, STATUS_LABELS, format_age, node_state
 
 CREDENTIAL_MAX_AGE = dt.timedelta(days=90)
 RECENT_CHANGES = 20
+# The edge release this control plane ships with (the `edge` package beside it).
+CURRENT_EDGE_RELEASE = edge.__version__
+
+CURRENT, PATCH_BEHIND, MINOR_BEHIND, MAJOR_BEHIND, NEWER, UNKNOWN = (
+    "current",
+    "patch behind",
+    "minor release behind",
+    "major release behind",
+    "newer than the release",
+    "unknown",
+)
+
+
+def _release(text: str) -> tuple[int, int, int] | None:
+    parts = text.strip().lstrip("v").split("+")[0].split("-")[0].split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    major, minor, patch = (int(part) for part in parts)
+    return major, minor, patch
+
+
+def patch_level(reported: str, current: str = CURRENT_EDGE_RELEASE) -> str:
+    """How far a reported edge version is from the current release (MAJOR.MINOR.PATCH)."""
+    have, want = _release(reported), _release(current)
+    if have is None or want is None:
+        return UNKNOWN
+    if have == want:
+        return CURRENT
+    if have > want:
+        return NEWER
+    if have[0] < want[0]:
+        return MAJOR_BEHIND
+    return MINOR_BEHIND if have[1] < want[1] else PATCH_BEHIND
 
 
 @dataclass(frozen=True)
@@ -41,6 +76,14 @@ class NodeVersion:
     @property
     def state_label(self) -> str:
         return STATUS_LABELS[self.state]
+
+    @property
+    def patch_level(self) -> str:
+        return patch_level(self.reported_version)
+
+    @property
+    def behind_release(self) -> bool:
+        return self.patch_level in (PATCH_BEHIND, MINOR_BEHIND, MAJOR_BEHIND)
 
     @property
     def outdated(self) -> bool:
@@ -95,6 +138,13 @@ def node_versions(nodes: QuerySet[EdgeNode], now: dt.datetime) -> list[NodeVersi
         key=lambda r: (rank.get(r.state, 2), not r.outdated, not r.config_behind, r.node.name)
     )
     return rows
+
+
+def deployments(
+    changes: QuerySet[EdgeNodeVersionChange], limit: int = RECENT_CHANGES
+) -> list[EdgeNodeVersionChange]:
+    """The newest versions edge nodes started reporting: installs, upgrades, rollbacks."""
+    return list(changes.select_related("edge_node__site").order_by("-observed_at")[:limit])
 
 
 @dataclass(frozen=True)

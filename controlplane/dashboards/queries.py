@@ -246,3 +246,29 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
             "until": window.until.replace(microsecond=0),
         },
     )
+
+
+# --- gateway attempts -----------------------------------------------------------------
+
+
+def provider_attempts(
+    tenant_id: uuid.UUID, window: Window, filters: Filters
+) -> list[dict[str, Any]]:
+    """Per provider, the edge gateway's attempts: failures, timeouts, failovers away from
+    it and circuit-breaker trips (``provider_attempts_minute``), most trips first."""
+    return _query(
+        """
+        SELECT provider,
+               sum(provider_attempts_minute.attempts) AS attempts,
+               sum(provider_attempts_minute.failures) AS failures,
+               sum(provider_attempts_minute.timeouts) AS timeouts,
+               sum(provider_attempts_minute.failovers) AS failovers,
+               sum(provider_attempts_minute.breaker_trips) AS breaker_trips
+        FROM provider_attempts_minute
+        $WHERE
+          AND provider != ''
+        GROUP BY provider
+        ORDER BY breaker_trips DESC, failovers DESC, provider
+        """,
+        _params(tenant_id, window, filters),
+    )

@@ -28,12 +28,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from controlplane.agents.models import Agent, EdgeNode
+from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
+from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
 from controlplane.web.edge_status import DOWN, LATE, node_state
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
@@ -157,7 +158,8 @@ class Context:
         until: dt.datetime | None = None,
         agent: str | None = None,
     ) -> str:
-        """The trace list of these minutes (the whole range by default) and agent."""
+        """The trace list of these minutes (the whole range by default), agent and the
+        page's other filters."""
         params = {
             "since": (since or self.window.since).isoformat(),
             "until": (until or self.window.until).isoformat(),
@@ -165,6 +167,11 @@ class Context:
         agent = agent or (str(self.filters.agent_id) if self.filters.agent_id else None)
         if agent:
             params["agent"] = agent
+        if self.filters.department_id:
+            params["department"] = str(self.filters.department_id)
+        for name in ("provider", "model"):
+            if value := getattr(self.filters, name):
+                params[name] = value
         return f"{self.scope.url('traces')}?{urlencode(params)}"
 
     def label(self, dimension: str, key: Any) -> str:
@@ -269,6 +276,8 @@ def utilization_panel(ctx: Context) -> dict[str, Any]:
             ctx, "department", queries.usage_by(tenant_id, window, filters, "department")
         ),
         "edges": operations.node_versions(ctx.scope.rows(EdgeNode), timezone.now()),
+        # The MSP's own task queues, shared by every tenant: staff only.
+        "queues": queue_depths() if ctx.scope.area == "console" else None,
     }
 
 
@@ -276,20 +285,10 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
     tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
     totals = queries.usage_totals(tenant_id, window, filters)
     series = queries.usage_series(tenant_id, window, filters)
-    providers = []
-    for item in queries.provider_availability(tenant_id, window, filters):
-        requests = int(item["requests"] or 0)
-        providers.append(
-            {
-                "provider": str(item["provider"]),
-                "requests": requests,
-                "faults": int(item["faults"] or 0),
-                "timeouts": int(item["timeouts"] or 0),
-                "success": _percent(requests - int(item["faults"] or 0), requests),
-                "p50": _ms(item.get("p50_ms")),
-                "p95": _ms(item.get("p95_ms")),
-            }
-        )
+    providers = _provider_rows(
+        queries.provider_availability(tenant_id, window, filters),
+        queries.provider_attempts(tenant_id, window, filters),
+    )
     now = timezone.now()
     troubled = [
         node
@@ -316,6 +315,47 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _provider_rows(
+    availability: list[dict[str, Any]], attempts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Provider availability (model calls) beside the gateway's attempts at it; a
+    provider the gateway only failed over from still gets its row."""
+    tried = {str(item["provider"]): item for item in attempts}
+    rows = []
+    for item in availability:
+        requests, faults = int(item["requests"] or 0), int(item["faults"] or 0)
+        gateway = tried.pop(str(item["provider"]), {})
+        rows.append(
+            {
+                "provider": str(item["provider"]),
+                "requests": requests,
+                "faults": faults,
+                "timeouts": int(item["timeouts"] or 0),
+                "success": _percent(requests - faults, requests),
+                "p50": _ms(item.get("p50_ms")),
+                "p95": _ms(item.get("p95_ms")),
+                "failovers": int(gateway.get("failovers") or 0),
+                "breaker_trips": int(gateway.get("breaker_trips") or 0),
+            }
+        )
+    for name, gateway in tried.items():
+        attempted, failures = int(gateway["attempts"] or 0), int(gateway["failures"] or 0)
+        rows.append(
+            {
+                "provider": name,
+                "requests": attempted,
+                "faults": failures,
+                "timeouts": int(gateway["timeouts"] or 0),
+                "success": _percent(attempted - failures, attempted),
+                "p50": _ms(None),
+                "p95": _ms(None),
+                "failovers": int(gateway["failovers"] or 0),
+                "breaker_trips": int(gateway["breaker_trips"] or 0),
+            }
+        )
+    return rows
+
+
 def operations_panel(ctx: Context) -> dict[str, Any]:
     scope, now = ctx.scope, timezone.now()
     credentials = operations.credential_ages(operations.tenant_credentials(scope.tenant.pk), now)
@@ -328,6 +368,9 @@ def operations_panel(ctx: Context) -> dict[str, Any]:
     return {
         "nodes": nodes,
         "outdated": sum(1 for n in nodes if n.outdated),
+        "behind_release": sum(1 for n in nodes if n.behind_release),
+        "current_release": operations.CURRENT_EDGE_RELEASE,
+        "deployments": operations.deployments(scope.rows(EdgeNodeVersionChange)),
         "changes": operations.config_changes(scope.rows(ConfigChange)),
         "credentials": credentials,
         "msp_credentials": msp,
@@ -463,6 +506,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
         rows, unavailable = [], True
     context = {
         "rows": rows,
+        "queues": queue_depths(),
         "unavailable": unavailable,
         "range_key": range_key,
         "ranges": [(key, label) for key, (label, _, _) in RANGES.items()],

@@ -40,15 +40,18 @@ class Breaker:
             return  # a late answer from before the breaker opened proves nothing now
         self.state, self.failures, self.probing = CLOSED, 0, False
 
-    def failure(self, now: float) -> None:
+    def failure(self, now: float) -> bool:
+        """Count a failed attempt; True when it opened (tripped) the breaker."""
         if self.state == OPEN:
-            return
+            return False
         if self.state == HALF_OPEN:
             self.state, self.opened_at, self.probing = OPEN, now, False
-            return
+            return True
         self.failures += 1
         if self.failures >= self.failures_to_open:
             self.state, self.opened_at = OPEN, now
+            return True
+        return False
 
     def release(self) -> None:
         """The granted attempt did not happen (e.g. refused by the budget)."""

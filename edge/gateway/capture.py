@@ -31,16 +31,22 @@ class Attempt:
     error: str = ""
     http_status: int | None = None
     cost: Decimal = Decimal(0)
+    breaker_tripped: bool = False
+    """This attempt's failure opened the provider/model's circuit breaker."""
+    provider: str = ""
+    """Its catalog name, as the records' ``provider`` and the dashboards name it."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "provider_id": self.provider_id,
+            "provider": self.provider,
             "model": self.model,
             "status": self.status,
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
             "http_status": self.http_status,
             "cost": str(self.cost),
+            "breaker_tripped": self.breaker_tripped,
         }
 
 

@@ -343,18 +343,21 @@ class Gateway:
     ) -> None:
         planned.spend.extend(self.ledger.settle(reservation, ZERO))
         breaker = self.breakers.get(*target.key)
+        tripped = False
         if error.retryable:
-            breaker.failure(self.clock())
+            tripped = breaker.failure(self.clock())
         else:
             breaker.success()
         exchange.attempts.append(
             Attempt(
                 provider_id=target.provider.provider_id,
+                provider=_priced_as(target),
                 model=target.model,
                 status=error.status,
                 latency_ms=(time.monotonic() - started) * 1000,
                 error=error.message,
                 http_status=error.http_status,
+                breaker_tripped=tripped,
             )
         )
 
@@ -383,6 +386,7 @@ class Gateway:
         exchange.attempts.append(
             Attempt(
                 provider_id=target.provider.provider_id,
+                provider=_priced_as(target),
                 model=target.model,
                 status="ok",
                 latency_ms=(time.monotonic() - started) * 1000,
@@ -400,6 +404,7 @@ class Gateway:
         exchange.attempts.append(
             Attempt(
                 provider_id=target.provider.provider_id,
+                provider=_priced_as(target),
                 model=target.model,
                 status="error",
                 latency_ms=0,
@@ -695,17 +700,17 @@ class StreamRun:
             self.started,
         )
         breaker = gateway.breakers.get(*self.target.key)
-        status, message = "ok", ""
+        status, message, tripped = "ok", "", False
         if cancelled:
             breaker.release()
             status, message = "error", "the agent went away during the stream"
         elif failure is not None:
-            breaker.failure(gateway.clock())
+            tripped = breaker.failure(gateway.clock())
             status, message = failure.status, failure.message
         else:
             breaker.success()
         attempt = exchange.attempts[-1]
-        attempt.status, attempt.error = status, message
+        attempt.status, attempt.error, attempt.breaker_tripped = status, message, tripped
         exchange.response_model = relay.capture.model
         answer = relay.body()
         if planned.policy.pii == "redact":

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controlplane.agents.models import Site
+import edge
+from controlplane.agents.models import EdgeNodeVersionChange, Site
 from controlplane.agents.services import sha256_hex
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway.models import BudgetAllowance, ConfigChange
@@ -49,6 +50,9 @@ def test_a_behind_edge_gets_the_signed_bundle_with_its_allowance(site: RunningSi
     pull_edge_node(site.node.pk, worker="test")
     with tenant_context(site.tenant):
         assert ConfigChange.objects.count() == published  # up to date: nothing new
+        # Its deployment history: the version it reported, once however often it reports.
+        history = list(EdgeNodeVersionChange.objects.values_list("previous_version", "version"))
+    assert history == [("", edge.__version__)]
 
 
 def test_an_edge_without_bundle_keys_gets_the_plain_registry_document(

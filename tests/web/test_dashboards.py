@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from controlplane.accounts.models import User
 from controlplane.agents.models import EdgeNode
+from controlplane.agents.services import edge_node_version_observe
 from controlplane.core.tenancy import all_tenants_context
-from controlplane.dashboards import queries
+from controlplane.dashboards import operations, queries
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
 from controlplane.web import dashboard_views
@@ -383,6 +384,110 @@ def test_panel_queries_treat_filter_values_as_values(world: World, fleet_a: Flee
         assert queries.usage_by(tenant_id, window, hostile, dimension) == []
         assert queries.fault_hotspots(tenant_id, window, hostile, dimension) == []
     assert queries.provider_availability(tenant_id, window, hostile) == []
+    assert queries.provider_attempts(tenant_id, window, hostile) == []
     with pytest.raises(KeyError):
         queries.usage_by(tenant_id, window, hostile, "status; DROP TABLE spans")
     assert queries.usage_totals(tenant_id, window, queries.Filters())["requests"] > 0
+
+
+def test_provider_availability_shows_failovers_and_breaker_trips(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    """The gateway's attempts, read from its records: failures charged to the provider
+    that failed, with the failover and the breaker trip, even when another one served."""
+
+    def attempt(provider: str, status: str, tripped: bool = False) -> dict[str, object]:
+        return {
+            "provider_id": str(uuid.uuid4()),
+            "provider": provider,
+            "model": "gpt-4o-mini",
+            "status": status,
+            "breaker_tripped": tripped,
+        }
+
+    def served(fleet: Fleet, attempts: list[dict[str, object]], minutes: int) -> bytes:
+        return span(
+            fleet,
+            trace_id=new_trace_id(),
+            span_id=f"{minutes:016x}",
+            kind="model",
+            provider="backup",
+            model="gpt-4o-mini",
+            start=timezone.now() - dt.timedelta(minutes=minutes),
+            attributes={"acp.gateway.attempts": attempts},
+        )
+
+    ingest(
+        [
+            served(
+                fleet_a, [attempt("primary", "error", tripped=True), attempt("backup", "ok")], 3
+            ),
+            served(fleet_a, [attempt("primary", "timeout"), attempt("backup", "ok")], 4),
+            served(fleet_a, [attempt("backup", "ok")], 5),
+            served(
+                fleet_b, [attempt("primary", "error", tripped=True), attempt("backup", "ok")], 3
+            ),
+        ]
+    )
+
+    response = signed_in(world.a_member).get(portal(world))
+    rows = {p["provider"]: p for p in panels(response)["faults"]["providers"]}  # type: ignore[attr-defined]
+    assert set(rows) == {"backup", "primary"}
+    assert (rows["backup"]["requests"], rows["backup"]["success"]) == (3, "100.0 %")
+    assert (rows["backup"]["failovers"], rows["backup"]["breaker_trips"]) == (0, 0)
+    primary = rows["primary"]
+    assert (primary["requests"], primary["faults"], primary["timeouts"]) == (2, 2, 1)
+    assert (primary["success"], primary["failovers"], primary["breaker_trips"]) == ("0.0 %", 2, 1)
+    assert 'data-breaker-trips="primary">1<' in response.content.decode()
+
+    # A filter on another provider's name leaves the primary's attempts out.
+    filtered = signed_in(world.a_member).get(portal(world), {"provider": "backup"})
+    names = [p["provider"] for p in panels(filtered)["faults"]["providers"]]  # type: ignore[attr-defined]
+    assert names == ["backup"]
+
+
+def test_task_queue_depths_show_to_staff_only(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    staff = signed_in(make_staff("auditor"))
+    for response in (staff.get(reverse("web:console_fleet")), staff.get(console(world))):
+        body = response.content.decode()
+        for queue in ("default", "telemetry", "maintenance"):
+            assert re.search(rf'data-queue="{queue}">\d+<', body), queue
+    customer = signed_in(world.a_owner).get(portal(world)).content.decode()
+    assert "data-queue=" not in customer and "Task queues" not in customer
+
+
+def test_patch_levels_against_the_current_release() -> None:
+    assert operations.patch_level("1.4.2", "1.4.2") == operations.CURRENT
+    assert operations.patch_level("v1.4.1", "1.4.2") == operations.PATCH_BEHIND
+    assert operations.patch_level("1.3.9", "1.4.2") == operations.MINOR_BEHIND
+    assert operations.patch_level("0.9.9", "1.4.2") == operations.MAJOR_BEHIND
+    assert operations.patch_level("1.5.0-rc1", "1.4.2") == operations.NEWER
+    assert operations.patch_level("", "1.4.2") == operations.UNKNOWN
+    assert operations.patch_level("nightly", "1.4.2") == operations.UNKNOWN
+
+
+def test_deployment_history_lists_installs_upgrades_and_rollbacks(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    start = timezone.now() - dt.timedelta(days=2)
+    for hours, version in ((0, "0.0.8"), (1, "0.0.8"), (2, "0.0.9"), (3, "0.0.8")):
+        edge_node_version_observe(
+            node=fleet_a.node, version=version, at=start + dt.timedelta(hours=hours)
+        )
+    edge_node_version_observe(node=fleet_b.node, version="9.9.9", at=start)
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk=fleet_a.node.pk).update(
+            heartbeat={"version": "0.0.8"}, heartbeat_at=timezone.now()
+        )
+
+    response = signed_in(world.a_member).get(portal(world))
+    ops = panels(response)["operations"]
+    history = [(d.previous_version, d.version) for d in ops["deployments"]]  # type: ignore[attr-defined]
+    assert history == [("0.0.9", "0.0.8"), ("0.0.8", "0.0.9"), ("", "0.0.8")]
+    [node] = ops["nodes"]  # type: ignore[misc]
+    assert node.patch_level == operations.patch_level("0.0.8")
+    body = response.content.decode()
+    assert f'data-patch-level="{fleet_a.node.name}">' in body
+    assert "9.9.9" not in body  # the other tenant's node

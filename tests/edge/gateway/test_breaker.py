@@ -38,6 +38,13 @@ def test_a_probe_that_did_not_happen_is_given_back() -> None:
     assert breaker.allow(1)
 
 
+def test_failure_says_whether_it_tripped_the_breaker() -> None:
+    breaker = Breaker(failures_to_open=2, cooldown=10)
+    assert [breaker.failure(0), breaker.failure(0), breaker.failure(1)] == [False, True, False]
+    assert breaker.allow(10)
+    assert breaker.failure(10), "a failed probe trips it again"
+
+
 def test_late_answers_do_not_move_an_open_breaker() -> None:
     breaker = Breaker(failures_to_open=1, cooldown=10)
     breaker.failure(0)

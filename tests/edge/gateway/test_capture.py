@@ -41,7 +41,7 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         request_body="{}",
         response_body="{}",
         attempts=[
-            Attempt("a", "gpt-4o-mini", "error", 3.14159, "HTTP 500", 500),
+            Attempt("a", "gpt-4o-mini", "error", 3.14159, "HTTP 500", 500, provider="openai"),
             Attempt("b", "gpt-4o-mini", "ok", 12.5, cost=Decimal("0.0000045")),
         ],
         verdicts=[Verdict("content_filter", "flag", "filter.pii", "personal data: email")],
@@ -78,12 +78,14 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
     assert attributes["acp.gateway.latency_ms"] == 20.25
     assert attributes["acp.gateway.attempts"][0] == {
         "provider_id": "a",
+        "provider": "openai",
         "model": "gpt-4o-mini",
         "status": "error",
         "latency_ms": 3.142,
         "error": "HTTP 500",
         "http_status": 500,
         "cost": "0",
+        "breaker_tripped": False,
     }
     assert attributes["acp.gateway.verdicts"] == [
         {

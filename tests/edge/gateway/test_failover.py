@@ -85,6 +85,11 @@ async def _drive(tmp_path: Path, primary: SimProcess, secondary: SimProcess) -> 
         listed = record["attributes"]["acp.gateway.attempts"]
         assert [a["status"] for a in listed[:-1]] == ["error"] * (len(listed) - 1)
         assert listed[0]["http_status"] == 500
+    # The primary's breaker opened (and re-opened after failed probes); each trip is on
+    # the failed attempt that caused it, and only the failing provider trips.
+    trips = Counter(a["provider_id"] for a in attempts if a["breaker_tripped"])
+    assert trips["primary"] >= 1 and trips["secondary"] == 0
+    assert all(a["status"] != "ok" for a in attempts if a["breaker_tripped"])
     # Failed attempts cost nothing; the served one is priced from its reported usage.
     for record in records:
         listed = record["attributes"]["acp.gateway.attempts"]
