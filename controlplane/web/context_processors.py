@@ -33,6 +33,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
+_DATAFLOW_PAGES = ("dataflow_snapshot",)
 
 # The pages of one tenant in the console, shown under the console entries while a
 # tenant's page is open. Their URL names take the tenant slug.
@@ -43,6 +44,11 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         "Agents", "web:console_agents", also_current=tuple(f"console_{n}" for n in _AGENT_PAGES)
     ),
     NavItem("Traces", "web:console_traces", also_current=("console_trace",)),
+    NavItem(
+        "Data flow",
+        "web:console_dataflow",
+        also_current=tuple(f"console_{n}" for n in _DATAFLOW_PAGES),
+    ),
     NavItem("Sites & edge nodes", "web:console_sites", also_current=("console_site",)),
 )
 
@@ -51,6 +57,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("Dashboards", "web:portal_dashboards"),
     NavItem("Agents", "web:portal_agents", also_current=tuple(f"portal_{n}" for n in _AGENT_PAGES)),
     NavItem("Traces", "web:portal_traces", also_current=("portal_trace",)),
+    NavItem(
+        "Data flow",
+        "web:portal_dataflow",
+        also_current=tuple(f"portal_{n}" for n in _DATAFLOW_PAGES),
+    ),
     NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),

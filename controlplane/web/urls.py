@@ -3,6 +3,7 @@ from django.urls import URLPattern, path
 from controlplane.web import (
     console,
     dashboard_views,
+    dataflow_views,
     portal,
     registry_views,
     trace_views,
@@ -45,6 +46,19 @@ TENANT_PAGES = [
     *tenant_paths("dashboards/", dashboard_views.DASHBOARDS, "dashboards"),
     *tenant_paths("traces/", trace_views.TRACES, "traces"),
     *tenant_paths("traces/<str:trace_id>/", trace_views.TRACE, "trace"),
+    *tenant_paths("dataflow/", dataflow_views.DATAFLOW, "dataflow"),
+    *tenant_paths("dataflow/svg/", dataflow_views.DATAFLOW_SVG, "dataflow_svg"),
+    *tenant_paths(
+        "dataflow/snapshots/", dataflow_views.DATAFLOW_SNAPSHOT_CREATE, "dataflow_snapshot_create"
+    ),
+    *tenant_paths(
+        "dataflow/snapshots/<uuid:pk>/", dataflow_views.DATAFLOW_SNAPSHOT, "dataflow_snapshot"
+    ),
+    *tenant_paths(
+        "dataflow/snapshots/<uuid:pk>/svg/",
+        dataflow_views.DATAFLOW_SNAPSHOT_SVG,
+        "dataflow_snapshot_svg",
+    ),
 ]
 
 urlpatterns = [

@@ -3,15 +3,19 @@ portal URL is covered here without being added by hand."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 
 import pytest
 from django.urls import URLPattern, reverse
+from django.utils import timezone
 
+from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
 from controlplane.web import urls as web_urls
-from tests.conftest import signed_in
+from tenants.models import Tenant
+from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +41,7 @@ _OBJECT_OF_SEGMENT = {
     "devices": "device",
     "agents": "agent",
     "agent-keys": "agent_key",
+    "snapshots": "dataflow_snapshot",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -63,8 +68,17 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "membership": world.membership(world.b_owner).pk,
         "invitation": world.b_invitation.pk,
         "department": world.b_department.pk,
+        "dataflow_snapshot": _dataflow_snapshot(world.b),
         **_fleet_objects(fleet_b),
     }
+
+
+def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
+    until = timezone.now()
+    snapshot, _ = dataflow_snapshot_create(
+        tenant=tenant, since=until - dt.timedelta(days=1), until=until, actor=SYSTEM
+    )
+    return snapshot.pk
 
 
 def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
@@ -218,6 +232,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "membership": world.membership(world.a_owner).pk,
         "invitation": uuid.uuid4(),
         "department": world.a_department.pk,
+        "dataflow_snapshot": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

@@ -1,0 +1,82 @@
+"""Input of the data-flow pages: the time range, from the query string or the save form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+
+from compliance.services import MAX_RANGE
+
+# range: (label, length)
+RANGES: dict[str, tuple[str, dt.timedelta]] = {
+    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
+    "7d": ("Last 7 days", dt.timedelta(days=7)),
+    "30d": ("Last 30 days", dt.timedelta(days=30)),
+    "90d": ("Last 90 days", dt.timedelta(days=90)),
+}
+DEFAULT_RANGE = "7d"
+
+
+def relative_window(range_key: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The range up to the end of the current hour: within one hour the same range is
+    the same window, so saving it twice gives the same diagram (and hash) unless new
+    traffic arrived."""
+    hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    until = hour + dt.timedelta(hours=1)
+    return until - RANGES[range_key][1], until
+
+
+class DataFlowRangeForm(forms.Form):
+    """``?range=7d``, or ``?since=2026-01-01&until=2026-06-30`` (whole UTC days, both
+    included), which wins when both dates are given."""
+
+    range = forms.ChoiceField(
+        required=False,
+        label="Time range",
+        choices=[(key, label) for key, (label, _) in RANGES.items()],
+    )
+    since = forms.DateField(
+        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To (UTC, included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if (since is None) != (until is None):
+            raise forms.ValidationError("Give both dates, or neither to use the time range.")
+        if since is not None and until is not None:
+            if since > until:
+                raise forms.ValidationError("The first date must not be after the last.")
+            if (until - since) + dt.timedelta(days=1) > MAX_RANGE:
+                raise forms.ValidationError(f"The range may span at most {MAX_RANGE.days} days.")
+        return data
+
+    def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The chosen window; the default range when the form is not valid."""
+        if not self.is_valid():
+            return relative_window(DEFAULT_RANGE, now)
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        if since is not None and until is not None:
+            start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
+            end = dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)
+            return start, end
+        return relative_window(self.cleaned_data.get("range") or DEFAULT_RANGE, now)
+
+
+class SnapshotForm(forms.Form):
+    """The exact window of the diagram on the page, posted back to save it."""
+
+    since = forms.DateTimeField()
+    until = forms.DateTimeField()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None:
+            data["since"], data["until"] = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
+        return data
