@@ -257,6 +257,7 @@ def span_record(
     span_id = _hex_id(span.span_id, 8, f"{where}.spanId")
     parent_span_id = _hex_id(span.parent_span_id, 8, f"{where}.parentSpanId", optional=True)
     attrs = attributes(span.attributes)
+    _drop_reserved(attrs)
     operation = _take_text(attrs, "gen_ai.operation.name")
     tool = _take_text(attrs, "gen_ai.tool.name")
     kind = _kind(operation, tool, attrs)
@@ -300,6 +301,20 @@ def span_record(
         "resource": resource,
         "received_at_unix_nano": received_at_unix_nano,
     }
+
+
+# Only the edge's own gateway writes these: dashboards and the data-flow diagram read them
+# as proof that a call went through the gateway, so an agent's span must not claim it.
+RESERVED_PREFIX = "acp.gateway."
+
+
+def _drop_reserved(attrs: dict[str, Any]) -> None:
+    """Remove the gateway's attributes from an agent's span, naming what was removed."""
+    reserved = sorted(key for key in attrs if key.startswith(RESERVED_PREFIX))
+    for key in reserved:
+        del attrs[key]
+    if reserved:
+        attrs["acp.edge.dropped_attributes"] = reserved
 
 
 def request_records(

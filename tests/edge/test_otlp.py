@@ -230,6 +230,18 @@ def test_unusable_values_stay_in_attributes() -> None:
     assert record["attributes"] == attributes
 
 
+def test_an_agent_span_cannot_claim_to_come_from_the_gateway() -> None:
+    """``acp.gateway.*`` marks the gateway's own records (dashboards and the data-flow
+    diagram trust it): an agent's span loses it, and says so."""
+    record = record_of(
+        make_span(12, {"acp.gateway.route": "r1", "acp.gateway.attempts": "[]", "x": 1})
+    )
+    assert record["attributes"] == {
+        "x": 1,
+        "acp.edge.dropped_attributes": ["acp.gateway.attempts", "acp.gateway.route"],
+    }
+
+
 def test_the_same_span_always_gets_the_same_event_id_and_tenants_do_not_collide() -> None:
     first, again = records_of(make_span(11), make_span(11, {"retry": True}))
     assert first["event_id"] == again["event_id"]
