@@ -39,6 +39,15 @@ TOOLS_BY_ROLE = {
     "engineering": ("github.search_code", "ci.status", "docs.search"),
     "hr": ("hris.lookup_employee", "calendar.find_slot", "docs.search"),
 }
+# Tools that reach a system outside the customer's site (the data-flow diagram draws
+# them as external systems); the others run at the site.
+TOOL_HOSTS = {
+    "crm.search_contacts": "api.hubspot.example",
+    "web.search": "api.search.example",
+    "fx.rates": "api.exchangerates.example",
+    "github.search_code": "api.github.com",
+    "calendar.find_slot": "graph.microsoft.com",
+}
 DATA_CLASSES_BY_ROLE = {
     "marketing": ("public", "pii"),
     "finance": ("finance", "pii"),
@@ -219,6 +228,7 @@ class TraceFactory:
                     _kv("gen_ai.operation.name", "execute_tool"),
                     _kv("gen_ai.tool.name", tool),
                     _kv("gen_ai.tool.call.id", secrets.token_hex(6)),
+                    *([_kv("server.address", TOOL_HOSTS[tool])] if tool in TOOL_HOSTS else []),
                 ],
             )
             if tool_failed:
