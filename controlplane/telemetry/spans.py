@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -109,6 +110,89 @@ def event_ids_in_hour(tenant_id: uuid.UUID, hour: dt.datetime) -> set[uuid.UUID]
     return {uuid.UUID(str(row["event_id"])) for row in rows}
 
 
+@dataclass(frozen=True)
+class TraceSearch:
+    """What a trace must contain. Each given field must be matched by some span of the
+    trace, not necessarily the same one; empty fields match everything."""
+
+    agent_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
+    provider: str | None = None
+    model: str | None = None
+    tool: str | None = None
+    text: str | None = None  # case-insensitive substring of SEARCH_TEXT
+
+    def conditions(self) -> tuple[list[str], dict[str, Any]]:
+        """Constant SQL conditions of the fields that are set, and their parameters."""
+        values = {
+            "agent_id": self.agent_id,
+            "department_id": self.department_id,
+            "provider": self.provider,
+            "model": self.model,
+            "tool": self.tool,
+            "pattern": like_pattern(self.text) if self.text else None,
+        }
+        chosen = [name for name, value in values.items() if value is not None]
+        return [_SEARCH_CONDITIONS[name] for name in chosen], {n: values[n] for n in chosen}
+
+
+# The expression of the idx_search skipping index (analytics migration 0003), verbatim.
+SEARCH_TEXT = (
+    r"lowerUTF8(concat(name, '\n', status_message, '\n', tool, '\n', model, '\n', "
+    r"request_body, '\n', response_body))"
+)
+_SEARCH_CONDITIONS = {
+    "agent_id": "agent_id = {agent_id:UUID}",
+    "department_id": "department_id = {department_id:UUID}",
+    "provider": "provider = {provider:String}",
+    "model": "model = {model:String}",
+    "tool": "tool = {tool:String}",
+    "pattern": SEARCH_TEXT + " LIKE lowerUTF8({pattern:String})",
+}
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_TRACE_LIST = """
+SELECT trace_id, min(start_time) AS started_at, max(end_time) AS ended_at,
+       count() AS spans, argMin(agent_id, start_time) AS agent_id,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+       sum(cost) AS cost,
+       multiIf(countIf(status = 'timeout') > 0, 'timeout',
+               countIf(status = 'error') > 0, 'error', 'ok') AS status,
+       argMin(name, start_time) AS root_name
+FROM (
+    SELECT * FROM spans
+    WHERE tenant_id = {tenant_id:UUID}
+      AND start_time >= {since:DateTime64(6, 'UTC')}
+      AND start_time < {until:DateTime64(6, 'UTC')}
+      $MATCHING
+    LIMIT 1 BY event_id
+)
+GROUP BY trace_id
+HAVING ({status:Nullable(String)} IS NULL OR status = {status:Nullable(String)})
+   $OLDER
+ORDER BY started_at DESC, trace_id DESC
+LIMIT {limit:UInt32}
+"""
+# Traces with a span meeting the condition, in the same window; the outer query then
+# totals every span of those traces, not just the matching ones. One subquery for each
+# condition, so each can use its own index (the free text its skipping index).
+_MATCHING = """
+      AND trace_id IN (
+          SELECT trace_id FROM spans
+          WHERE tenant_id = {tenant_id:UUID}
+            AND start_time >= {since:DateTime64(6, 'UTC')}
+            AND start_time < {until:DateTime64(6, 'UTC')}
+            AND $CONDITION
+      )"""
+_OLDER = "AND (started_at, trace_id) < ({before:DateTime64(6, 'UTC')}, {before_trace:String})"
+
+
 def trace_list(
     tenant_id: uuid.UUID,
     *,
@@ -117,39 +201,25 @@ def trace_list(
     limit: int = 50,
     agent_id: uuid.UUID | None = None,
     status: str | None = None,
+    search: TraceSearch | None = None,
+    before: tuple[dt.datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Traces of a tenant, newest first, with their totals."""
-    return get_store().query(
-        """
-        SELECT trace_id, min(start_time) AS started_at, max(end_time) AS ended_at,
-               count() AS spans, any(agent_id) AS agent_id,
-               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-               sum(cost) AS cost,
-               if(countIf(status = 'timeout') > 0, 'timeout',
-                  if(countIf(status = 'error') > 0, 'error', 'ok')) AS status,
-               argMin(name, start_time) AS root_name
-        FROM (
-            SELECT * FROM spans
-            WHERE tenant_id = {tenant_id:UUID}
-              AND start_time >= {since:DateTime64(6, 'UTC')}
-              AND start_time < {until:DateTime64(6, 'UTC')}
-              AND ({agent_id:Nullable(UUID)} IS NULL OR agent_id = {agent_id:Nullable(UUID)})
-            LIMIT 1 BY event_id
-        )
-        GROUP BY trace_id
-        HAVING {status:Nullable(String)} IS NULL OR status = {status:Nullable(String)}
-        ORDER BY started_at DESC
-        LIMIT {limit:UInt32}
-        """,
-        {
-            "tenant_id": tenant_id,
-            "since": since,
-            "until": until,
-            "limit": limit,
-            "agent_id": agent_id,
-            "status": status,
-        },
+    """Traces of a tenant that started in ``[since, until)``, newest first, with the
+    totals of their spans in that window. ``before`` (started_at, trace_id) of the last
+    trace of a page gives the next, older page."""
+    search = search or TraceSearch()
+    if agent_id is not None:
+        search = replace(search, agent_id=agent_id)
+    conditions, params = search.conditions()
+    matching = "".join(_MATCHING.replace("$CONDITION", condition) for condition in conditions)
+    params |= {"tenant_id": tenant_id, "since": since, "until": until, "limit": limit}
+    params["status"] = status
+    if before is not None:
+        params |= {"before": before[0], "before_trace": before[1]}
+    sql = _TRACE_LIST.replace("$MATCHING", matching).replace(
+        "$OLDER", _OLDER if before is not None else ""
     )
+    return get_store().query(sql, params)
 
 
 def trace_spans(tenant_id: uuid.UUID, trace_id: str) -> list[dict[str, Any]]:

@@ -3,13 +3,17 @@ tenants/services.py make the change and enforce the rules."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import RegexValidator
 
+from controlplane.telemetry.spans import TraceSearch
 from tenants.models import Department, Tenant, TenantRole, slug_validator
 
 
@@ -93,6 +97,24 @@ class RoleForm(forms.Form):
         role_field = self.fields["role"]
         assert isinstance(role_field, forms.ChoiceField)
         role_field.choices = _role_choices(roles)
+
+
+class MemberAccessForm(RoleForm):
+    """A person's role and, when the tenant has departments, the departments their
+    dashboards, traces and data flows are limited to (none chosen: every department)."""
+
+    departments = forms.MultipleChoiceField(required=False, choices=())
+
+    def __init__(self, *args: Any, departments: Iterable[Department], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(str(d.pk), d.name) for d in departments]
+        if choices:
+            field = self.fields["departments"]
+            assert isinstance(field, forms.MultipleChoiceField)
+            field.choices = choices
+            field.widget.attrs["size"] = str(min(len(choices), 4))
+        else:
+            del self.fields["departments"]
 
 
 class InvitationForm(RoleForm):
@@ -366,29 +388,100 @@ class AgentStatusForm(forms.Form):
 # --- traces ------------------------------------------------------------------------------
 
 TRACE_RANGES = {"1h": 1, "24h": 24, "7d": 24 * 7}
+NO_CONTROL_CHARACTERS = RegexValidator(
+    r"^[^\x00-\x1f\x7f]*$", "Line breaks and other control characters are not allowed."
+)
 
 
 class TraceFilterForm(forms.Form):
-    """The filters of a trace list, read from the query string."""
+    """The filters of a trace list, read from the query string. ``before`` and
+    ``before_trace`` (the last trace of the previous page) page to older traces."""
 
     range = forms.ChoiceField(
         required=False,
         label="Time range",
         choices=[("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days")],
     )
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Text",
+        validators=[NO_CONTROL_CHARACTERS],
+        help_text="In span names, status messages, tools, models and bodies; any case.",
+    )
     agent = forms.ChoiceField(required=False, choices=())
+    department = forms.ChoiceField(required=False, choices=())
     status = forms.ChoiceField(
         required=False,
         choices=[("", "Any status"), ("ok", "OK"), ("error", "Error"), ("timeout", "Timeout")],
     )
+    provider = forms.CharField(required=False, max_length=200, validators=[NO_CONTROL_CHARACTERS])
+    model = forms.CharField(required=False, max_length=200, validators=[NO_CONTROL_CHARACTERS])
+    tool = forms.CharField(required=False, max_length=200, validators=[NO_CONTROL_CHARACTERS])
+    before = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+    before_trace = forms.RegexField(
+        required=False, regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput
+    )
 
-    def __init__(self, *args: Any, agents: Iterable[Any], **kwargs: Any) -> None:
+    PAGING_FIELDS = ("before", "before_trace")
+
+    def __init__(
+        self,
+        *args: Any,
+        agents: Iterable[Any],
+        departments: Iterable[Department] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        agent_field = self.fields["agent"]
+        agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
+        assert isinstance(department_field, forms.ChoiceField)
         agent_field.choices = [("", "All agents")] + [(str(a.pk), a.name) for a in agents]
+        department_field.choices = [("", "All departments")] + [
+            (str(d.pk), d.name) for d in departments
+        ]
+        for name in ("provider", "model", "tool"):
+            self.fields[name].widget.attrs["placeholder"] = "Any"
+        search = self.fields["q"].widget
+        assert isinstance(search, forms.TextInput)
+        search.input_type = "search"
+        search.attrs["placeholder"] = "Search"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("before")) != bool(data.get("before_trace")):
+            raise ValidationError("This link to older traces is incomplete.")
+        return data
 
     @property
     def hours(self) -> int:
         value = self.cleaned_data.get("range") if self.is_valid() else None
         return TRACE_RANGES.get(value or "24h", 24)
+
+    @property
+    def filter_fields(self) -> list[forms.BoundField]:
+        """The fields a person sets; paging is carried by the older-traces link."""
+        return [self[name] for name in self.fields if name not in self.PAGING_FIELDS]
+
+    def search(self) -> TraceSearch:
+        data = self.cleaned_data
+        return TraceSearch(
+            agent_id=uuid.UUID(data["agent"]) if data["agent"] else None,
+            department_id=uuid.UUID(data["department"]) if data["department"] else None,
+            provider=data["provider"] or None,
+            model=data["model"] or None,
+            tool=data["tool"] or None,
+            text=data["q"] or None,
+        )
+
+    def older_than(self) -> tuple[dt.datetime, str] | None:
+        before = self.cleaned_data.get("before")
+        if not before:
+            return None
+        moment = before if before.tzinfo else before.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC), self.cleaned_data["before_trace"]
+
+    @property
+    def narrowed(self) -> bool:
+        """True when anything but the time range is set."""
+        return any(self.cleaned_data.get(name) for name in self.fields if name != "range")

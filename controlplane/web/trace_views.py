@@ -1,7 +1,9 @@
-"""Traces of one tenant, from ClickHouse: a filtered list and a waterfall per trace.
+"""Traces of one tenant, from ClickHouse: a searchable list and a waterfall per trace.
 
 Every query names the tenant (``controlplane.telemetry.spans`` binds it); the agent
-names come from the tenant's own Agent rows.
+names come from the tenant's own Agent rows. Span text is shown redacted when the
+tenant's gateway policy redacts or blocks personal data
+(``controlplane.telemetry.redaction``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import datetime as dt
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,9 +24,12 @@ from django.utils.dateparse import parse_datetime
 
 from controlplane.agents.models import Agent
 from controlplane.analytics import StoreError
+from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans as span_store
+from controlplane.telemetry.redaction import Redaction, display_redaction
 from controlplane.web.forms import TraceFilterForm
 from controlplane.web.scope import READ, Scope, tenant_views
+from tenants.models import Department
 
 logger = logging.getLogger(__name__)
 
@@ -78,21 +82,28 @@ def as_utc(value: Any) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def pretty_body(text: Any) -> str:
-    """A request or response body for reading: indented when it is JSON, cut when long."""
+def pretty_body(text: Any, redaction: Redaction | None = None) -> str:
+    """A request or response body for reading: indented when it is JSON, personal data
+    redacted when ``redaction`` says so, cut when long."""
     body = str(text or "")
     if not body:
         return ""
     with contextlib.suppress(ValueError):
         body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    if redaction is not None:  # after decoding: JSON escapes no longer hide anything
+        body = redaction.apply(body)
     if len(body) > BODY_LIMIT:
         body = body[:BODY_LIMIT] + f"\n… ({len(body) - BODY_LIMIT} more characters not shown)"
     return body
 
 
-def _attributes(text: Any) -> str:
+def _attributes(text: Any, redaction: Redaction | None) -> str:
     body = str(text or "")
-    return "" if body in ("", "{}") else pretty_body(body)
+    return "" if body in ("", "{}") else pretty_body(body, redaction)
+
+
+def _redaction(scope: Scope) -> Redaction | None:
+    return display_redaction(scope.rows(Policy).first())
 
 
 def _agent_names(scope: Scope) -> dict[str, str]:
@@ -160,32 +171,36 @@ def explicit_window(query: Any) -> tuple[dt.datetime, dt.datetime] | None:
 
 def traces(scope: Scope) -> HttpResponse:
     agents = list(scope.rows(Agent).order_by("name"))
+    departments = list(scope.rows(Department).order_by("name"))
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
-    form = TraceFilterForm(data=query, agents=agents)
+    form = TraceFilterForm(data=query, agents=agents, departments=departments)
     window = explicit_window(scope.request.GET)
     rows: list[TraceRow] = []
+    older_url = ""
     unavailable = False
     if form.is_valid():
         now = timezone.now()
-        agent = form.cleaned_data["agent"]
         since, until = window or (now - dt.timedelta(hours=form.hours), now + CLOCK_SKEW)
         try:
             found = span_store.trace_list(
                 scope.tenant.pk,
                 since=since,
                 until=until,
-                limit=LIST_LIMIT,
-                agent_id=uuid.UUID(agent) if agent else None,
+                limit=LIST_LIMIT + 1,
                 status=form.cleaned_data["status"] or None,
+                search=form.search(),
+                before=form.older_than(),
             )
         except StoreError:  # the trace store is down: say so, keep the page
             logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
             unavailable = True
         else:
             names = {str(a.pk): a.name for a in agents}
-            rows = [trace_row(row, names) for row in found]
+            rows = [trace_row(row, names) for row in found[:LIST_LIMIT]]
+            if len(found) > LIST_LIMIT:
+                older_url = _page_url(scope, rows[-1])
     context = {
         "scope": scope,
         "form": form,
@@ -193,12 +208,26 @@ def traces(scope: Scope) -> HttpResponse:
         "unavailable": unavailable,
         "limit": LIST_LIMIT,
         "window": window,
-        "filtered": bool(
-            window
-            or (form.is_valid() and (form.cleaned_data["agent"] or form.cleaned_data["status"]))
+        "window_ignored": bool(
+            not window and (scope.request.GET.get("since") or scope.request.GET.get("until"))
         ),
+        "older_url": older_url,
+        "newest_url": _page_url(scope, None),
+        "paged": form.is_valid() and form.older_than() is not None,
+        "filtered": bool(window or (form.is_valid() and form.narrowed)),
     }
     return render(scope.request, "traces/list.html", context)
+
+
+def _page_url(scope: Scope, after: TraceRow | None) -> str:
+    """This search from the newest trace, or from the one after ``after`` on."""
+    query = scope.request.GET.copy()
+    for name in TraceFilterForm.PAGING_FIELDS:
+        query.pop(name, None)
+    if after is not None:
+        query["before"] = after.started_at.isoformat()
+        query["before_trace"] = after.trace_id
+    return f"{scope.request.path}?{query.urlencode()}"
 
 
 # --- one trace ------------------------------------------------------------------------
@@ -269,6 +298,11 @@ def _tree_order(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
     return ordered
 
 
+def _message(text: Any, redaction: Redaction | None) -> str:
+    message = str(text or "")
+    return redaction.apply(message) if redaction is not None else message
+
+
 @dataclass(frozen=True)
 class TraceView:
     trace_id: str
@@ -282,7 +316,12 @@ class TraceView:
     status: str
 
 
-def trace_view(trace_id: str, rows: list[dict[str, Any]], names: dict[str, str]) -> TraceView:
+def trace_view(
+    trace_id: str,
+    rows: list[dict[str, Any]],
+    names: dict[str, str],
+    redaction: Redaction | None = None,
+) -> TraceView:
     starts = [as_utc(row["start_time"]) for row in rows]
     ends = [as_utc(row["end_time"]) for row in rows]
     begin, finish = min(starts), max(max(ends), max(starts))
@@ -306,16 +345,16 @@ def trace_view(trace_id: str, rows: list[dict[str, Any]], names: dict[str, str])
                 output_tokens=int(row.get("output_tokens") or 0),
                 cost=format_cost(row.get("cost")),
                 status=str(row.get("status") or "ok"),
-                status_message=str(row.get("status_message") or ""),
+                status_message=_message(row.get("status_message"), redaction),
                 agent_name=_agent_label(names, row.get("agent_id")),
                 data_classes=[str(c) for c in row.get("data_classes") or []],
                 start_offset=format_duration((start - begin).total_seconds()),
                 duration=format_duration(length),
                 bar_offset=f"{offset:.3f}",
                 bar_width=f"{max(width, 0.0):.3f}",
-                request_body=pretty_body(row.get("request_body")),
-                response_body=pretty_body(row.get("response_body")),
-                attributes=_attributes(row.get("attributes")),
+                request_body=pretty_body(row.get("request_body"), redaction),
+                response_body=pretty_body(row.get("response_body"), redaction),
+                attributes=_attributes(row.get("attributes"), redaction),
             )
         )
     statuses = {span.status for span in spans}
@@ -339,8 +378,10 @@ def trace(scope: Scope, trace_id: str) -> HttpResponse:
     rows = span_store.trace_spans(scope.tenant.pk, trace_id)
     if not rows:
         raise Http404
-    view = trace_view(trace_id, rows, _agent_names(scope))
-    return render(scope.request, "traces/detail.html", {"scope": scope, "trace": view})
+    redaction = _redaction(scope)
+    view = trace_view(trace_id, rows, _agent_names(scope), redaction)
+    context = {"scope": scope, "trace": view, "redacted": redaction is not None}
+    return render(scope.request, "traces/detail.html", context)
 
 
 TRACES = tenant_views(traces, READ)

@@ -23,6 +23,8 @@ from controlplane.analytics.store import AnalyticsStore
 from tests.analytics.clickhouse_http import ClickHouseHttpServer
 
 TELEMETRY = (MIGRATIONS_DIR / "0001_telemetry.sql").read_text()
+# Every migration the project ships, in order; the tests add theirs after these (9xxx).
+SHIPPED = [migration.name for migration in discover()]
 
 
 def tables(store: AnalyticsStore) -> set[str]:
@@ -38,27 +40,29 @@ def migrations(tmp_path: Path) -> Path:
 
 
 def test_a_fresh_store_gets_every_migration_once(store: AnalyticsStore) -> None:
-    assert migrate(store) == ["0001_telemetry"]
+    assert migrate(store) == SHIPPED
     assert {"spans", "spans_minute", "spans_minute_mv", "schema_migrations"} <= tables(store)
 
     assert migrate(store) == []
-    assert [(s.name, s.state) for s in states(store, discover())] == [("0001_telemetry", "applied")]
+    assert [(s.name, s.state) for s in states(store, discover())] == [
+        (name, "applied") for name in SHIPPED
+    ]
 
 
 def test_new_files_are_applied_in_order(store: AnalyticsStore, migrations: Path) -> None:
     migrate(store, directory=migrations)
-    (migrations / "0003_second.sql").write_text(
+    (migrations / "9003_second.sql").write_text(
         "CREATE TABLE IF NOT EXISTS b (x UInt8)\nENGINE = $ENGINE(MergeTree, b) ORDER BY x;\n"
     )
-    (migrations / "0002_first.sql").write_text(
+    (migrations / "9002_first.sql").write_text(
         "-- a comment;\nCREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = $ENGINE(MergeTree, a) "
         "ORDER BY x;\n\nINSERT INTO a SELECT 1;\n"
     )
     logged: list[str] = []
 
-    assert migrate(store, directory=migrations, log=logged.append) == ["0002_first", "0003_second"]
+    assert migrate(store, directory=migrations, log=logged.append) == ["9002_first", "9003_second"]
 
-    assert logged == ["Applying 0002_first", "Applying 0003_second"]
+    assert logged == ["Applying 9002_first", "Applying 9003_second"]
     assert store.query("SELECT x FROM a") == [{"x": 1}]
     assert migrate(store, directory=migrations) == []
 
@@ -71,7 +75,7 @@ def test_an_applied_file_that_changed_is_refused(store: AnalyticsStore, migratio
     assert migrate(store, directory=migrations) == []
 
     applied.write_text(TELEMETRY.replace("DEFAULT 395", "DEFAULT 30"))
-    (migrations / "0002_next.sql").write_text(
+    (migrations / "9002_next.sql").write_text(
         "CREATE TABLE IF NOT EXISTS n (x UInt8) ENGINE = Memory;\n"
     )
     with pytest.raises(MigrationError, match="0001_telemetry has changed"):
@@ -180,10 +184,10 @@ def run(*args: str) -> str:
 def test_migrate_clickhouse_command(command_store: str) -> None:
     from controlplane.analytics import get_store
 
-    assert run("--plan").split() == ["0001_telemetry"]
+    assert run("--plan").split() == SHIPPED
     assert run("--list").split()[:2] == ["pending", "0001_telemetry"]
 
-    assert run() == "Applying 0001_telemetry\n"
+    assert run() == "".join(f"Applying {name}\n" for name in SHIPPED)
     assert run() == "No ClickHouse migrations to apply.\n"
     assert run("--plan") == "Nothing to apply.\n"
     assert run("--list").split()[:2] == ["applied", "0001_telemetry"]

@@ -31,8 +31,10 @@ from controlplane.api.serializers.telemetry import (
     UsageQuerySerializer,
     UsageReportSerializer,
 )
+from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans
 from controlplane.telemetry.models import UsageEvent
+from controlplane.telemetry.redaction import display_redaction, redact_span
 from controlplane.telemetry.usage import usage_report
 
 METRICS = ("events", "input_tokens", "output_tokens", "cost")
@@ -214,7 +216,8 @@ class TraceViewSet(TenantScopedViewSet):
     @extend_schema(
         summary="Get a trace",
         description="Every span of one trace, in start order, with request and response "
-        "bodies and attributes.",
+        "bodies and attributes. When the tenant's policy redacts or blocks personal data, "
+        "bodies, attributes and status messages come with it redacted.",
         parameters=[
             OpenApiParameter(
                 "trace_id",
@@ -233,6 +236,8 @@ class TraceViewSet(TenantScopedViewSet):
             rows = spans.trace_spans(self.tenant.pk, trace_id)
         if not rows:
             raise exceptions.NotFound()
+        redaction = display_redaction(Policy.objects.filter(tenant=self.tenant).first())
+        rows = [redact_span(row, redaction) for row in rows]
         for row in rows:
             row["attributes"] = _json_or_text(row.get("attributes"))
         return Response(TraceDetailSerializer({"trace_id": trace_id, "spans": rows}).data)
