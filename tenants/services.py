@@ -162,6 +162,29 @@ def membership_change_role(
     return membership
 
 
+def membership_set_departments(
+    *, actor: Actor, membership: Membership, departments: list[Department]
+) -> Membership:
+    """Limit what ``membership`` sees of usage, traces and data flows to ``departments``;
+    an empty list lifts the limit (the whole tenant). Roles are unchanged."""
+    if any(department.tenant_id != membership.tenant_id for department in departments):
+        raise ValidationError({"departments": "Every department must be of this tenant."})
+    with tenant_context(membership.tenant_id):
+        before = sorted(str(pk) for pk in membership.departments.values_list("pk", flat=True))
+        membership.departments.set(departments)
+        after = sorted(str(department.pk) for department in departments)
+        if before != after:
+            audit_record(
+                actor=actor,
+                action="membership.departments_changed",
+                target=membership,
+                tenant_id=membership.tenant_id,
+                before={"email": membership.user.email, "departments": before},
+                after={"email": membership.user.email, "departments": after},
+            )
+    return membership
+
+
 def membership_remove(
     *, actor: Actor, membership: Membership, acting_role: str | None = None
 ) -> None:

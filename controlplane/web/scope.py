@@ -49,6 +49,8 @@ class Scope:
     tenant: Tenant
     area: Area
     can_edit: bool
+    departments: frozenset[uuid.UUID] | None = None
+    """A department-scoped member's departments; None: every department of the tenant."""
 
     @property
     def actor(self) -> Actor:
@@ -93,11 +95,14 @@ class _Names:
 
 
 def portal_scope(request: HttpRequest) -> Scope:
+    membership = portal_membership(request)
+    departments = frozenset(membership.departments.values_list("pk", flat=True))
     return Scope(
         request=request,
         tenant=portal_tenant(request),
         area="portal",
-        can_edit=portal_membership(request).role in TENANT_ADMINS,
+        can_edit=membership.role in TENANT_ADMINS,
+        departments=departments or None,
     )
 
 

@@ -13,13 +13,19 @@ from typing import Any, Literal, TypeVar
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from controlplane.audit.services import Actor
 from controlplane.web.access import portal_membership
-from controlplane.web.forms import DepartmentForm, InvitationForm, RoleForm, add_service_error
+from controlplane.web.forms import (
+    DepartmentForm,
+    InvitationForm,
+    MemberAccessForm,
+    add_service_error,
+)
 from controlplane.web.htmx import fragment_response, is_htmx
 from tenants import selectors, services
 from tenants.models import Department, Invitation, Membership, Tenant
@@ -44,7 +50,7 @@ ACTION_NAMES = (
 @dataclass(frozen=True)
 class MemberRow:
     membership: Membership
-    form: RoleForm | None
+    form: MemberAccessForm | None
     can_remove: bool
 
 
@@ -109,17 +115,23 @@ class TenantAdmin:
 
     # --- what the partials show ---------------------------------------------------
 
-    def role_form(self, membership: Membership, data: Any = None) -> RoleForm | None:
+    def role_form(self, membership: Membership, data: Any = None) -> MemberAccessForm | None:
         if not self.may_change(membership):
             return None
-        return RoleForm(
+        return MemberAccessForm(
             data=data,
-            initial={"role": membership.role},
+            initial={
+                "role": membership.role,
+                "departments": [str(d.pk) for d in membership.departments.all()],
+            },
             roles=self.roles,
+            departments=selectors.departments(self.rows(Department)),
             prefix=f"m{membership.pk.hex}",
         )
 
-    def member_row(self, membership: Membership, form: RoleForm | None = None) -> MemberRow:
+    def member_row(
+        self, membership: Membership, form: MemberAccessForm | None = None
+    ) -> MemberRow:
         return MemberRow(
             membership=membership,
             form=form or self.role_form(membership),
@@ -173,12 +185,22 @@ def change_role(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
     assert form is not None
     if form.is_valid():
         try:
-            services.membership_change_role(
-                actor=admin.actor,
-                membership=membership,
-                role=form.cleaned_data["role"],
-                acting_role=admin.acting_role,
-            )
+            with transaction.atomic():
+                services.membership_change_role(
+                    actor=admin.actor,
+                    membership=membership,
+                    role=form.cleaned_data["role"],
+                    acting_role=admin.acting_role,
+                )
+                if "departments" in form.fields:
+                    chosen = set(form.cleaned_data["departments"])
+                    services.membership_set_departments(
+                        actor=admin.actor,
+                        membership=membership,
+                        departments=[
+                            d for d in admin.rows(Department) if str(d.pk) in chosen
+                        ],
+                    )
         except ValidationError as error:
             add_service_error(form, error)
             membership.refresh_from_db()
@@ -186,7 +208,9 @@ def change_role(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
         messages.error(request, f"{membership.user.email}: {' '.join(_errors(form))}")
         row = admin.member_row(membership, form=form)
     else:
-        messages.success(request, f"{membership.user.email} is now {membership.role}.")
+        limited = sorted(d.name for d in membership.departments.all())
+        sees = f"sees {', '.join(limited)} only" if limited else "sees every department"
+        messages.success(request, f"{membership.user.email} is now {membership.role} and {sees}.")
         row = admin.member_row(membership)
     return _row_done(admin, "partials/member_row.html", {"row": row}, admin.people_url)
 

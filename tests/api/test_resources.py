@@ -91,6 +91,31 @@ def test_admins_cannot_touch_the_owner_role(world: World) -> None:
     )
 
 
+def test_people_are_limited_to_departments_of_their_tenant(world: World) -> None:
+    member_id = membership_id(world, "a:member")
+    url = f"tenants/acme/memberships/{member_id}"
+    department = str(world.a_objects["department"])
+    owner = world.api("a:owner")
+
+    limited = owner.patch(url, {"departments": [department]})
+    assert limited.status_code == 200, limited.json()
+    assert limited.json()["departments"] == [department] and limited.json()["role"] == "member"
+    with all_tenants_context():
+        event = AuditEvent.objects.filter(action="membership.departments_changed").latest("seq")
+    assert event.after["departments"] == [department] and event.before["departments"] == []
+
+    # Another tenant's department is "not found", and nothing changes.
+    other = owner.patch(url, {"departments": [str(world.b_objects["department"])]})
+    assert other.status_code == 400 and other.json()["errors"][0]["field"] == "departments.0"
+    assert owner.get(url).json()["departments"] == [department]
+    assert owner.patch(url, {}).status_code == 400
+
+    # Only owners (and staff) limit an owner; an empty list lifts the limit.
+    owner_url = f"tenants/acme/memberships/{membership_id(world, 'a:owner')}"
+    assert world.api("a:admin").patch(owner_url, {"departments": [department]}).status_code == 403
+    assert owner.patch(url, {"departments": []}).json()["departments"] == []
+
+
 def test_the_last_owner_stays(world: World) -> None:
     owner_id = membership_id(world, "a:owner")
     response = world.api("a:owner").delete(f"tenants/acme/memberships/{owner_id}")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from django.urls import reverse
 
-from controlplane.core.tenancy import all_tenants_context
+from controlplane.core.tenancy import all_tenants_context, tenant_context
 from tenants.models import Department, Invitation, Membership
 from tenants.services import tenant_update
 from tests.conftest import SYSTEM, enroll_totp, signed_in
@@ -19,6 +19,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def url(name: str, world: World, *args: object) -> str:
     return reverse(f"web:portal_{name}", args=[world.a.slug, *args])
+
+
+def departments_of(membership: Membership) -> list[Department]:
+    with tenant_context(membership.tenant_id):
+        return list(membership.departments.all())
 
 
 def role_data(membership: Membership, role: str) -> dict[str, str]:
@@ -49,6 +54,7 @@ def test_portal_navigation_marks_the_current_page(world: World) -> None:
         "Dashboards",
         "Agents",
         "Traces",
+        "Data flow",
         "Sites & edge nodes",
         "People",
         "Departments",
@@ -68,8 +74,8 @@ def test_people_page_shows_forms_to_admins_only(world: World) -> None:
     for body in (admin_view, member_view):
         assert world.a_owner.email in body and world.a_member.email in body
         assert world.b_owner.email not in body
-    assert "Send invitation" in admin_view and "Change role" in admin_view
-    assert "Send invitation" not in member_view and "Change role" not in member_view
+    assert "Send invitation" in admin_view and ">Save</button>" in admin_view
+    assert "Send invitation" not in member_view and ">Save</button>" not in member_view
     assert "<select" not in member_view
 
 
@@ -104,6 +110,34 @@ def test_role_change_over_htmx_swaps_the_row(world: World) -> None:
     assert 'id="messages"' in body and 'hx-swap-oob="true"' in body
     assert "is now billing" in body
     assert world.membership(world.a_member).role == "billing"
+
+
+def test_admin_limits_a_member_to_departments(world: World) -> None:
+    target = world.membership(world.a_member)
+    prefix = f"m{target.pk.hex}"
+    client = signed_in(world.a_admin)
+    response = client.post(
+        url("member_role", world, target.pk),
+        {f"{prefix}-role": "member", f"{prefix}-departments": [str(world.a_department.pk)]},
+        **HTMX,
+    )
+    body = response.content.decode()
+    assert f"sees {world.a_department.name} only" in body
+    assert f'data-departments="{world.a_member.email}">Limited to {world.a_department.name}<' in body
+    assert departments_of(world.membership(world.a_member)) == [world.a_department]
+
+    # Another tenant's department is not a choice; nothing changes.
+    refused = client.post(
+        url("member_role", world, target.pk),
+        {f"{prefix}-role": "member", f"{prefix}-departments": [str(world.b_department.pk)]},
+        **HTMX,
+    )
+    assert b"Select a valid choice" in refused.content
+    assert departments_of(world.membership(world.a_member)) == [world.a_department]
+
+    # None chosen: every department again.
+    client.post(url("member_role", world, target.pk), {f"{prefix}-role": "member"})
+    assert departments_of(world.membership(world.a_member)) == []
 
 
 def test_admin_cannot_touch_owners_or_make_owners(world: World) -> None:

@@ -15,6 +15,7 @@ from controlplane.api.serializers.common import (
     EXAMPLE_TENANT_ID,
     EXAMPLE_TIME,
     EXAMPLE_USER_ID,
+    ScopedRelatedField,
     ShownOnceField,
     request_example,
     response_example,
@@ -126,12 +127,30 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_serializer(examples=[request_example({"role": "billing"})])
+@extend_schema_serializer(
+    examples=[
+        request_example({"role": "billing"}),
+        request_example({"departments": [EXAMPLE_DEPARTMENT_ID]}, name="Limit to departments"),
+    ]
+)
 class MembershipUpdateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(
         choices=TenantRole.choices,
+        required=False,
         help_text="Only owners (and MSP staff) grant or take away the owner role.",
     )
+    departments = serializers.ListField(
+        child=ScopedRelatedField(lambda: Department.objects.all()),
+        required=False,
+        max_length=500,
+        help_text="The departments this person's dashboards, traces and data flows are "
+        "limited to; an empty list: the whole tenant.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give a role, departments, or both.")
+        return attrs
 
 
 INVITATION_EXAMPLE = {

@@ -200,9 +200,11 @@ class MembershipViewSet(TenantScopedViewSet):
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
-        summary="Change a person's role",
+        summary="Change a person's role or departments",
         description="Owners and admins change roles; only owners (and MSP staff) grant, "
-        "change or take away the owner role (403 otherwise). A tenant keeps one owner.",
+        "change or take away the owner role (403 otherwise). A tenant keeps one owner. "
+        "`departments` limits what the person sees of usage, traces and data flows to "
+        "those departments (an empty list: the whole tenant).",
         request=MembershipUpdateSerializer,
         responses={200: MembershipSerializer},
     )
@@ -210,13 +212,22 @@ class MembershipViewSet(TenantScopedViewSet):
         membership = self.get_object()
         serializer = MembershipUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = services.membership_change_role(
-            actor=self.actor,
-            membership=membership,
-            role=serializer.validated_data["role"],
-            acting_role=self.acting_role,
-        )
-        return Response(self.get_serializer(membership).data)
+        data = serializer.validated_data
+        # One request, one transaction (ATOMIC_REQUESTS): both changes or neither.
+        if "role" in data:
+            membership = services.membership_change_role(
+                actor=self.actor,
+                membership=membership,
+                role=data["role"],
+                acting_role=self.acting_role,
+            )
+        if "departments" in data:
+            if not services.may_change_membership(self.acting_role, membership):
+                raise exceptions.PermissionDenied("Only an owner can change an owner's access.")
+            membership = services.membership_set_departments(
+                actor=self.actor, membership=membership, departments=data["departments"]
+            )
+        return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
         summary="Remove a person",
