@@ -91,6 +91,14 @@ class Principal:
             return f"staff:{self.user.staff_role}"
         return self.membership.role if self.membership else None
 
+    def departments(self) -> frozenset[uuid.UUID] | None:
+        """The departments a department-scoped member's usage and traces are limited to;
+        None: the whole tenant (staff, and members without a limit). Call it in the
+        tenant's context."""
+        if self.membership is None:
+            return None
+        return frozenset(self.membership.departments.values_list("pk", flat=True)) or None
+
     @property
     def acting_role(self) -> str | None:
         """The role tenants.services applies the owner rule to: None for MSP staff."""

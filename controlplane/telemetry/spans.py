@@ -170,6 +170,7 @@ FROM (
     WHERE tenant_id = {tenant_id:UUID}
       AND start_time >= {since:DateTime64(6, 'UTC')}
       AND start_time < {until:DateTime64(6, 'UTC')}
+      $DEPARTMENTS
       $MATCHING
     LIMIT 1 BY event_id
 )
@@ -191,6 +192,8 @@ _MATCHING = """
             AND $CONDITION
       )"""
 _OLDER = "AND (started_at, trace_id) < ({before:DateTime64(6, 'UTC')}, {before_trace:String})"
+# A department-scoped person's spans: only those of their departments.
+_IN_DEPARTMENTS = "AND has({departments:Array(UUID)}, department_id)"
 
 
 def trace_list(
@@ -203,10 +206,12 @@ def trace_list(
     status: str | None = None,
     search: TraceSearch | None = None,
     before: tuple[dt.datetime, str] | None = None,
+    departments: frozenset[uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
     """Traces of a tenant that started in ``[since, until)``, newest first, with the
     totals of their spans in that window. ``before`` (started_at, trace_id) of the last
-    trace of a page gives the next, older page."""
+    trace of a page gives the next, older page. ``departments``: only spans of those
+    (None: every department)."""
     search = search or TraceSearch()
     if agent_id is not None:
         search = replace(search, agent_id=agent_id)
@@ -216,14 +221,24 @@ def trace_list(
     params["status"] = status
     if before is not None:
         params |= {"before": before[0], "before_trace": before[1]}
-    sql = _TRACE_LIST.replace("$MATCHING", matching).replace(
-        "$OLDER", _OLDER if before is not None else ""
+    if departments is not None:
+        params["departments"] = sorted(departments)
+    sql = (
+        _TRACE_LIST.replace("$MATCHING", matching)
+        .replace("$OLDER", _OLDER if before is not None else "")
+        .replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else "")
     )
     return get_store().query(sql, params)
 
 
-def trace_spans(tenant_id: uuid.UUID, trace_id: str) -> list[dict[str, Any]]:
-    """Every span of one trace of the tenant, in start order, bodies included."""
+def trace_spans(
+    tenant_id: uuid.UUID, trace_id: str, *, departments: frozenset[uuid.UUID] | None = None
+) -> list[dict[str, Any]]:
+    """Every span of one trace of the tenant (of ``departments`` only, when given), in
+    start order, bodies included."""
+    params: dict[str, Any] = {"tenant_id": tenant_id, "trace_id": trace_id}
+    if departments is not None:
+        params["departments"] = sorted(departments)
     return get_store().query(
         """
         SELECT event_id, span_id, parent_span_id, kind, name, start_time, end_time,
@@ -232,10 +247,11 @@ def trace_spans(tenant_id: uuid.UUID, trace_id: str) -> list[dict[str, Any]]:
                attributes
         FROM spans
         WHERE tenant_id = {tenant_id:UUID} AND trace_id = {trace_id:String}
+          $DEPARTMENTS
         ORDER BY start_time, span_id
         LIMIT 1 BY event_id
-        """,
-        {"tenant_id": tenant_id, "trace_id": trace_id},
+        """.replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else ""),
+        params,
     )
 
 

@@ -36,13 +36,15 @@ def usage_report(
     department_id: uuid.UUID | None = None,
     provider: str | None = None,
     model: str | None = None,
+    departments: frozenset[uuid.UUID] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows of totals per group, and the grand total, of the active tenant's events in
     ``[since, until)``. Call it inside ``tenant_context``: it reads the scoped manager.
 
     A row has the grouped fields (``agent_id`` and ``agent`` name, ``department_id``
     and ``department`` name, ``provider``, ``model``, ``day``) and ``events``,
-    ``input_tokens``, ``output_tokens`` and ``cost``.
+    ``input_tokens``, ``output_tokens`` and ``cost``. ``departments`` limits the events
+    to those departments' (a department-scoped member's view).
     """
     unknown = set(group_by) - set(DIMENSIONS)
     if unknown:
@@ -52,6 +54,8 @@ def usage_report(
         events = events.filter(agent_id=agent_id)
     if department_id is not None:
         events = events.filter(department_id=department_id)
+    if departments is not None:
+        events = events.filter(department_id__in=departments)
     if provider:
         events = events.filter(provider=provider)
     if model:

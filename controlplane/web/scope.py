@@ -62,6 +62,13 @@ class Scope:
             return model.objects.all()  # type: ignore[attr-defined]
         return model.unscoped.filter(tenant=self.tenant)  # type: ignore[attr-defined]
 
+    def in_departments(self, rows: QuerySet[M], field: str = "department_id") -> QuerySet[M]:
+        """``rows`` of this person's departments (``field`` names the department), all of
+        them when they see the whole tenant."""
+        if self.departments is None:
+            return rows
+        return rows.filter(**{f"{field}__in": self.departments})
+
     def get(self, model: type[M], pk: uuid.UUID) -> M:
         """The object named in the URL, if it belongs to this tenant; 404 otherwise."""
         obj = self.rows(model).filter(pk=pk).first()

@@ -170,8 +170,8 @@ def explicit_window(query: Any) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 def traces(scope: Scope) -> HttpResponse:
-    agents = list(scope.rows(Agent).order_by("name"))
-    departments = list(scope.rows(Department).order_by("name"))
+    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name"))
+    departments = list(scope.in_departments(scope.rows(Department), "pk").order_by("name"))
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
@@ -192,6 +192,7 @@ def traces(scope: Scope) -> HttpResponse:
                 status=form.cleaned_data["status"] or None,
                 search=form.search(),
                 before=form.older_than(),
+                departments=scope.departments,
             )
         except StoreError:  # the trace store is down: say so, keep the page
             logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
@@ -375,7 +376,7 @@ def trace_view(
 def trace(scope: Scope, trace_id: str) -> HttpResponse:
     if not TRACE_ID.fullmatch(trace_id):
         raise Http404
-    rows = span_store.trace_spans(scope.tenant.pk, trace_id)
+    rows = span_store.trace_spans(scope.tenant.pk, trace_id, departments=scope.departments)
     if not rows:
         raise Http404
     redaction = _redaction(scope)

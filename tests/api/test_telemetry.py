@@ -10,8 +10,12 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from controlplane.core.tenancy import all_tenants_context
+from tenants.models import Department, Membership
+from tenants.services import department_create, membership_set_departments
 from tests.api.conftest import World
 from tests.api.telemetry_data import Call, record_calls
+from tests.conftest import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +144,25 @@ def test_another_tenants_trace_is_not_found(usage: World) -> None:
     assert api.get("tenants/acme/traces/not-a-trace-id").status_code == 404
     own = usage.api("b:owner").get(f"tenants/globex/traces/{usage.trace_id}")
     assert own.status_code == 200 and own.json()["spans"][0]["input_tokens"] == 5
+
+
+def test_a_department_scoped_member_gets_only_their_departments(usage: World) -> None:
+    """agent-a's calls are all in "R&D a"; limited to another department of the tenant,
+    the member sees none of them, by usage or by trace."""
+    trace_id = usage.api("a:owner").get("tenants/acme/traces").json()["results"][0]["trace_id"]
+    other = department_create(actor=SYSTEM, tenant=usage.a, name="Sales", code="S")
+    with all_tenants_context():
+        membership = Membership.unscoped.get(user=usage.users["a:member"])
+    membership_set_departments(actor=SYSTEM, membership=membership, departments=[other])
+    api = usage.api("a:member")
+
+    assert api.get("tenants/acme/usage").json()["totals"]["events"] == 0
+    assert api.get("tenants/acme/traces").json()["results"] == []
+    assert api.get(f"tenants/acme/traces/{trace_id}").status_code == 404
+    assert usage.api("a:viewer").get("tenants/acme/usage").json()["totals"]["events"] == 3
+
+    with all_tenants_context():
+        home = Department.unscoped.get(pk=usage.a_objects["department"])
+    membership_set_departments(actor=SYSTEM, membership=membership, departments=[home])
+    assert api.get("tenants/acme/usage").json()["totals"]["events"] == 3
+    assert api.get(f"tenants/acme/traces/{trace_id}").status_code == 200

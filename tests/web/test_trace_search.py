@@ -23,6 +23,7 @@ from controlplane.analytics import get_store
 from controlplane.gateway.services import policy_set
 from controlplane.telemetry.spans import SEARCH_TEXT
 from controlplane.web.trace_views import LIST_LIMIT
+from tenants.services import membership_set_departments
 from tests.api.conftest import Api, issue_token
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -420,3 +421,28 @@ def test_the_api_gives_bodies_redacted_too(world: World, fleet_a: Fleet) -> None
     model = next(s for s in spans if s["kind"] == "model")
     assert "Pay [EMAIL], [IBAN]" in model["request_body"]
     assert model["attributes"] == {"user.email": "[EMAIL]"}
+
+
+def test_a_department_scoped_member_sees_only_their_departments_traces(
+    world: World, fleet_a: Fleet
+) -> None:
+    now = timezone.now()
+    finance = str(world.a_department.pk)
+    theirs, elsewhere = new_trace_id(), new_trace_id()
+    a_run(fleet_a, theirs, now - dt.timedelta(minutes=2), department_id=finance)
+    a_run(fleet_a, elsewhere, now - dt.timedelta(minutes=1))
+    membership = world.membership(world.a_member)
+    membership_set_departments(
+        actor=SYSTEM, membership=membership, departments=[world.a_department]
+    )
+    client = signed_in(world.a_member)
+
+    assert listed(client, world) == [theirs]
+    assert listed(client, world, q="chat") == [theirs]
+    detail = reverse("web:portal_trace", args=[world.a.slug, elsewhere])
+    assert client.get(detail).status_code == 404
+    assert client.get(reverse("web:portal_trace", args=[world.a.slug, theirs])).status_code == 200
+    # The whole tenant again for everyone else, and once the limit is lifted.
+    assert listed(signed_in(world.a_owner), world) == [elsewhere, theirs]
+    membership_set_departments(actor=SYSTEM, membership=membership, departments=[])
+    assert listed(client, world) == [elsewhere, theirs]

@@ -151,6 +151,7 @@ class UsageViewSet(TenantScopedViewSet):
             department_id=q.get("department"),
             provider=q.get("provider"),
             model=q.get("model"),
+            departments=self.principal.departments(),
         )
         report = {
             "since": q["since"],
@@ -202,6 +203,7 @@ class TraceViewSet(TenantScopedViewSet):
                 limit=q["limit"],
                 agent_id=q.get("agent"),
                 status=q.get("status"),
+                departments=self.principal.departments(),
             )
         next_url = None
         if len(results) == q["limit"]:
@@ -233,7 +235,9 @@ class TraceViewSet(TenantScopedViewSet):
         if not TRACE_ID.match(trace_id):
             raise exceptions.NotFound()
         with _trace_store():
-            rows = spans.trace_spans(self.tenant.pk, trace_id)
+            rows = spans.trace_spans(
+                self.tenant.pk, trace_id, departments=self.principal.departments()
+            )
         if not rows:
             raise exceptions.NotFound()
         redaction = display_redaction(Policy.objects.filter(tenant=self.tenant).first())
