@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck check clean-demo
+.PHONY: run test screenshots lint typecheck check clean-demo
 
 run: $(STAMP)  ## set up and run the demo at http://127.0.0.1:8000 (PORT to change)
 	$(PY) manage.py run_embedded
 
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -n auto --dist loadfile -q
+
+screenshots: $(STAMP)  ## run the browser tests, saving each page they visit to docs/screenshots/
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
