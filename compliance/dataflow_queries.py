@@ -86,6 +86,7 @@ FROM (
     WHERE tenant_id = {tenant_id:UUID}
       AND start_time >= {since:DateTime64(6, 'UTC')}
       AND start_time < {until:DateTime64(6, 'UTC')}
+      $DEPARTMENTS
 )
 GROUP BY site_id, edge_node_id, department_id, agent_id, kind, path, provider, model, tool,
          host
@@ -95,12 +96,22 @@ LIMIT {limit:UInt32}
 """
 
 
+# A department-scoped person's flows: only those of their departments' spans.
+_IN_DEPARTMENTS = "AND has({departments:Array(UUID)}, department_id)"
+
+
 def flow_rows(
-    tenant_id: uuid.UUID, *, since: dt.datetime, until: dt.datetime, limit: int = ROW_LIMIT
+    tenant_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    limit: int = ROW_LIMIT,
+    departments: frozenset[uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
-    """The tenant's span records of ``[since, until)`` grouped by flow (see the module
-    docstring); at most ``limit`` rows."""
-    return get_store().query(
-        FLOW_SQL,
-        {"tenant_id": tenant_id, "since": since, "until": until, "limit": limit},
-    )
+    """The tenant's span records of ``[since, until)`` (of ``departments`` only, when
+    given) grouped by flow (see the module docstring); at most ``limit`` rows."""
+    params: dict[str, Any] = {"tenant_id": tenant_id, "since": since, "until": until}
+    if departments is not None:
+        params["departments"] = sorted(departments)
+    sql = FLOW_SQL.replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else "")
+    return get_store().query(sql, params | {"limit": limit})

@@ -31,11 +31,20 @@ def dataflow_names(tenant: Tenant) -> Names:
         )
 
 
-def dataflow_graph(*, tenant: Tenant, since: dt.datetime, until: dt.datetime) -> Graph:
-    """The tenant's data flows of ``[since, until)``, from its spans. Raises
-    ``controlplane.analytics.StoreError`` when ClickHouse does not answer."""
+def dataflow_graph(
+    *,
+    tenant: Tenant,
+    since: dt.datetime,
+    until: dt.datetime,
+    departments: frozenset[uuid.UUID] | None = None,
+) -> Graph:
+    """The tenant's data flows of ``[since, until)``, from its spans (of ``departments``
+    only, when given). Raises ``controlplane.analytics.StoreError`` when ClickHouse does
+    not answer."""
     limit = dataflow_queries.ROW_LIMIT
-    rows = dataflow_queries.flow_rows(tenant.pk, since=since, until=until, limit=limit + 1)
+    rows = dataflow_queries.flow_rows(
+        tenant.pk, since=since, until=until, limit=limit + 1, departments=departments
+    )
     return build_graph(
         rows[:limit],
         names=dataflow_names(tenant),

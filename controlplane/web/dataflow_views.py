@@ -50,22 +50,32 @@ def _range_form(scope: Scope) -> DataFlowRangeForm:
     return DataFlowRangeForm(data=query)
 
 
+def _whole_tenant(scope: Scope) -> bool:
+    """Snapshots are the tenant's evidence, of every department: a department-scoped
+    person sees the live diagram of their departments only, and no snapshots."""
+    return scope.departments is None
+
+
 def dataflow(scope: Scope) -> HttpResponse:
     form = _range_form(scope)
     since, until = form.window(timezone.now())
+    whole = _whole_tenant(scope)
     context: dict[str, Any] = {
         "scope": scope,
         "form": form,
         "since": since,
         "until": until,
-        "snapshots": selectors.dataflow_snapshots(scope.tenant),
+        "snapshots": selectors.dataflow_snapshots(scope.tenant) if whole else [],
         "snapshot_form": SnapshotForm(initial={"since": since, "until": until}),
         "svg_url": f"{scope.url('dataflow_svg')}?{scope.request.GET.urlencode()}",
-        "can_save": scope.can_edit,
+        "can_save": scope.can_edit and whole,
+        "departments_only": not whole,
         "unavailable": False,
     }
     try:
-        graph = selectors.dataflow_graph(tenant=scope.tenant, since=since, until=until)
+        graph = selectors.dataflow_graph(
+            tenant=scope.tenant, since=since, until=until, departments=scope.departments
+        )
     except StoreError:
         logger.exception("data-flow graph of tenant %s failed", scope.tenant.pk)
         context["unavailable"] = True
@@ -83,7 +93,9 @@ def dataflow(scope: Scope) -> HttpResponse:
 def dataflow_svg(scope: Scope) -> HttpResponse:
     since, until = _range_form(scope).window(timezone.now())
     try:
-        graph = selectors.dataflow_graph(tenant=scope.tenant, since=since, until=until)
+        graph = selectors.dataflow_graph(
+            tenant=scope.tenant, since=since, until=until, departments=scope.departments
+        )
     except StoreError:
         logger.exception("data-flow SVG of tenant %s failed", scope.tenant.pk)
         return HttpResponse(
@@ -96,7 +108,7 @@ def dataflow_svg(scope: Scope) -> HttpResponse:
 
 
 def dataflow_snapshot_create(scope: Scope) -> HttpResponse:
-    if not scope.can_edit:
+    if not scope.can_edit or not _whole_tenant(scope):
         raise PermissionDenied("Your role cannot save snapshots.")
     form = SnapshotForm(data=scope.request.POST)
     if not form.is_valid():
@@ -130,7 +142,7 @@ def dataflow_snapshot_create(scope: Scope) -> HttpResponse:
 
 def _snapshot(scope: Scope, pk: uuid.UUID) -> DataFlowSnapshot:
     snapshot = selectors.dataflow_snapshot(tenant=scope.tenant, snapshot_id=pk)
-    if snapshot is None:
+    if snapshot is None or not _whole_tenant(scope):
         raise Http404
     return snapshot
 

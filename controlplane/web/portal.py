@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from controlplane.agents.models import Agent, EdgeNode
 from controlplane.audit.models import AuditEvent
 from controlplane.audit.services import Actor
 from controlplane.web import tenant_admin
@@ -54,6 +55,8 @@ def home(request: HttpRequest, slug: str) -> HttpResponse:
         "membership": portal_membership(request),
         "counts": counts,
         "departments": selectors.departments(Department.objects.all()),
+        "agents": Agent.objects.count(),
+        "edge_nodes": EdgeNode.objects.count(),
     }
     return render(request, "portal/home.html", context)
 

@@ -21,9 +21,10 @@ from compliance.selectors import dataflow_graph
 from controlplane.accounts.models import User
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context
-from tenants.models import Tenant
+from tenants.models import Membership, Tenant
+from tenants.services import membership_set_departments
 from tests.compliance.traffic import send_traffic
-from tests.conftest import signed_in
+from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +198,33 @@ def test_read_only_members_view_but_cannot_save(
     assert "Save snapshot" not in page.content.decode()
     assert post_save(client, world.a) == 403
     assert snapshots_of(world.a) == [] and audit_entries(world.a) == []
+
+
+def test_a_department_scoped_admin_sees_their_departments_flows_and_no_snapshots(
+    world: World, fleet_a: Fleet, make_customer: Callable[..., User]
+) -> None:
+    """fleet_a's agent has no department: limited to Finance, the admin sees none of its
+    flows, no snapshot (they show the whole tenant) and cannot save one."""
+    send_traffic(fleet_a, timezone.now() - dt.timedelta(hours=2))
+    assert save(signed_in(world.a_owner), world.a)[0] == 302
+    (snapshot,) = snapshots_of(world.a)
+    admin = make_customer(world.a, "admin")
+    with all_tenants_context():
+        membership = Membership.unscoped.get(user=admin)
+    membership_set_departments(
+        actor=SYSTEM, membership=membership, departments=[world.a_department]
+    )
+    client = signed_in(admin)
+
+    body = client.get(url("dataflow", world.a)).content.decode()
+    assert "data-departments-only" in body
+    assert fleet_a.agent.name not in body and snapshot.content_hash[:16] not in body
+    assert "Save snapshot" not in body and post_save(client, world.a) == 403
+    svg = client.get(url("dataflow_svg", world.a)).content.decode()
+    assert fleet_a.agent.name not in svg
+    for name in ("dataflow_snapshot", "dataflow_snapshot_svg"):
+        assert client.get(url(name, world.a, snapshot.pk)).status_code == 404
+    assert len(snapshots_of(world.a)) == 1
 
 
 def test_another_tenants_snapshot_is_404(world: World, fleet_a: Fleet, fleet_b: Fleet) -> None:

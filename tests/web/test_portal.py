@@ -11,7 +11,7 @@ from controlplane.core.tenancy import all_tenants_context, tenant_context
 from tenants.models import Department, Invitation, Membership
 from tenants.services import tenant_update
 from tests.conftest import SYSTEM, enroll_totp, signed_in
-from tests.web.conftest import World
+from tests.web.conftest import Fleet, World
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -44,6 +44,14 @@ def test_home_shows_tenant_role_departments_and_empty_state(world: World) -> Non
     assert response.context["counts"].members == 3
     assert response.context["counts"].departments == 1
     assert "Globex" not in body
+
+
+def test_home_leads_to_the_agents_pages_once_there_are_agents(world: World, fleet_a: Fleet) -> None:
+    body = signed_in(world.a_member).get(url("home", world)).content.decode()
+    assert "appear here once an edge node reports" not in body
+    assert ">1 agent</a> behind" in body and ">1 edge node</a>" in body
+    for page in ("dashboards", "traces", "dataflow"):
+        assert reverse(f"web:portal_{page}", args=[world.a.slug]) in body
 
 
 def test_portal_navigation_marks_the_current_page(world: World) -> None:
@@ -123,7 +131,9 @@ def test_admin_limits_a_member_to_departments(world: World) -> None:
     )
     body = response.content.decode()
     assert f"sees {world.a_department.name} only" in body
-    assert f'data-departments="{world.a_member.email}">Limited to {world.a_department.name}<' in body
+    assert (
+        f'data-departments="{world.a_member.email}">Limited to {world.a_department.name}<' in body
+    )
     assert departments_of(world.membership(world.a_member)) == [world.a_department]
 
     # Another tenant's department is not a choice; nothing changes.
