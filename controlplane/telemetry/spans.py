@@ -136,7 +136,7 @@ class TraceSearch:
         return [_SEARCH_CONDITIONS[name] for name in chosen], {n: values[n] for n in chosen}
 
 
-# The expression of the idx_search skipping index (analytics migration 0003), verbatim.
+# What free text is searched in. No skipping index on it (docs/decisions/0012).
 SEARCH_TEXT = (
     r"lowerUTF8(concat(name, '\n', status_message, '\n', tool, '\n', model, '\n', "
     r"request_body, '\n', response_body))"
@@ -182,7 +182,7 @@ LIMIT {limit:UInt32}
 """
 # Traces with a span meeting the condition, in the same window; the outer query then
 # totals every span of those traces, not just the matching ones. One subquery for each
-# condition, so each can use its own index (the free text its skipping index).
+# condition, each reading only the tenant's spans of the window.
 _MATCHING = """
       AND trace_id IN (
           SELECT trace_id FROM spans
