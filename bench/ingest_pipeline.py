@@ -13,10 +13,14 @@ what the events cost on disk in ClickHouse and in the Postgres ledger.
    long system prompts with tool schemas that repeat per agent, JSON bodies, errors.
 4. Timed: ``pull_edge_node`` in a loop, in this process (what one Celery worker runs),
    until the spool is empty: pull over HTTP, parse, price, ledger COPY + insert,
-   ClickHouse insert, ack. The split is measured by wrapping the functions pull.py
-   calls (``EdgeClient.pull``/``ack``, ``build_batch``, ``ledger_insert``,
-   ``spans_table``, ``spans_insert``) with timers; product code is not changed.
-   ``BENCH_PROFILE=out.prof`` also writes a cProfile of the drain (main thread).
+   ClickHouse insert, ack; the next batch is pulled and prepared, and the ClickHouse
+   insert runs, in helper threads (docs/decisions/0009-ingest-concurrency.md). The
+   split is measured by wrapping what pull.py calls (``EdgeClient.pull``/``ack``,
+   ``build_batch``, ``ledger_insert``, ``spans_table``, ``spans_insert``, and the
+   worker's two waits) with timers; product code is not changed. CPU is reported for
+   the whole stack (this process, the edge process, Postgres), the measure to compare
+   runs by on a shared machine. ``BENCH_PROFILE=out.prof`` also writes a cProfile of
+   the drain (the worker's own thread only).
 5. Sizes: raw = the spool's record bytes; ClickHouse = active parts of ``spans`` after
    ``OPTIMIZE TABLE spans FINAL``, per column too; Postgres = ``pg_total_relation_size``
    of the ledger partitions.
@@ -136,15 +140,20 @@ def timed(label: str, function: F) -> F:
 
 
 def install_timers() -> None:
-    pull.build_batch = timed("build_batch (parse, price)", pull.build_batch)
+    # Helper threads prepare the next batch (pull, parse and price, Arrow table) and
+    # insert into ClickHouse while the worker's own thread writes the ledger: only the
+    # ledger insert and the two waits are on the worker's own thread.
+    pull.build_batch = timed("build_batch (parse, price), overlapped", pull.build_batch)
+    pull.spans_table = timed("spans_table (Arrow), overlapped", pull.spans_table)
+    pull.spans_insert = timed("spans_insert (ClickHouse), overlapped", pull.spans_insert)
     pull.ledger_insert = timed("ledger_insert (Postgres COPY)", pull.ledger_insert)
-    pull.spans_insert = timed("spans_insert (ClickHouse)", pull.spans_insert)
-    # Built in a helper thread while the ledger insert waits on Postgres.
-    pull.spans_table = timed("spans_table (Arrow, overlapped)", pull.spans_table)
-    # pull.py pulls the next batch ahead and acks behind in a background thread: these
-    # two overlap the rest, and the worker waits only for what is not done in time.
-    EdgeClient.pull = timed("edge pull (HTTP, overlapped)", EdgeClient.pull)  # type: ignore[method-assign]
-    EdgeClient.ack = timed("edge ack (HTTP, overlapped)", EdgeClient.ack)  # type: ignore[method-assign]
+    pull._Pipeline.prepared = timed(  # type: ignore[method-assign]
+        "wait for the next batch", pull._Pipeline.prepared
+    )
+    pull.wait = timed("wait for ClickHouse", pull.wait)
+    pull.acquire_lease = timed("lease (take, extend)", pull.acquire_lease)
+    EdgeClient.pull = timed("edge pull (HTTP), overlapped", EdgeClient.pull)  # type: ignore[method-assign]
+    EdgeClient.ack = timed("edge ack (HTTP), overlapped", EdgeClient.ack)  # type: ignore[method-assign]
 
 
 # --- setup ------------------------------------------------------------------------------
@@ -312,6 +321,30 @@ def thread_cpu() -> dict[str, float]:
     return by_name
 
 
+def stack_processes(edge: EdgeProcess) -> list[psutil.Process]:
+    """The edge process and the benchmark's Postgres (postmaster and its children)."""
+    assert edge.process is not None
+    found = [psutil.Process(edge.process.pid)]
+    postmaster_pid = BENCH_DIR / "pgdata" / "postmaster.pid"
+    if postmaster_pid.exists():
+        postmaster = psutil.Process(int(postmaster_pid.read_text().split()[0]))
+        found += [postmaster, *postmaster.children(recursive=True)]
+    return found
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> dict[str, float]:
+    """User + system CPU by kind ("edge", "postgres") of processes still running."""
+    by_kind: dict[str, float] = defaultdict(float)
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            kind = "postgres" if "postgres" in process.name() else "edge"
+        except psutil.NoSuchProcess:
+            continue
+        by_kind[kind] += times.user + times.system
+    return by_kind
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -345,6 +378,8 @@ def main() -> None:
         proc = psutil.Process()
         cpu_before = sum(proc.cpu_times()[:2])
         threads_before = thread_cpu()
+        stack = stack_processes(edge)
+        stack_before = cpu_seconds(stack)
         started = time.perf_counter()
         ingested = runs = 0
         profiler = None
@@ -365,6 +400,10 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(os.environ["BENCH_PROFILE"])
         cpu = sum(proc.cpu_times()[:2]) - cpu_before
+        stack_cpu = {
+            kind: seconds - stack_before.get(kind, 0.0)
+            for kind, seconds in cpu_seconds(stack).items()
+        }
         threads = {
             name: seconds - threads_before.get(name, 0.0) for name, seconds in thread_cpu().items()
         }
@@ -384,14 +423,24 @@ def main() -> None:
         f"worker CPU {cpu / elapsed:.0%} of one core, {cpu / ingested * 1e6:.0f} µs per event; "
         f"load average after: {load:.1f}"
     )
-    busy = sorted(threads.items(), key=lambda item: -item[1])
+    total_cpu = cpu + sum(stack_cpu.values())
     print(
-        "worker CPU by thread: "
+        f"CPU of the whole stack: {total_cpu / ingested * 1e6:.0f} µs per event "
+        f"({total_cpu / elapsed:.0%} of one core; worker {cpu:.1f} s, "
+        + ", ".join(f"{kind} {seconds:.1f} s" for kind, seconds in sorted(stack_cpu.items()))
+        + f", over {elapsed:.1f} s on {os.cpu_count()} cores)"
+    )
+    # Python threads carry the interpreter's name; the helper threads of a finished run
+    # are gone from /proc, so Python's share is what the named chDB threads leave.
+    engine = {name: seconds for name, seconds in threads.items() if name != "python"}
+    busy = sorted(engine.items(), key=lambda item: -item[1])
+    print(
+        f"worker CPU by thread: Python threads {cpu - sum(engine.values()):.1f} s, "
         + ", ".join(
-            f"{name or '?'} {seconds:.1f} s" for name, seconds in busy[:6] if seconds >= 0.05
+            f"{name or '?'} {seconds:.1f} s" for name, seconds in busy[:5] if seconds >= 0.05
         )
     )
-    print("\ntime split (inside the drain):")
+    print("\ntime split (inside the drain; overlapped stages run in helper threads):")
     accounted = 0.0
     for label, seconds in sorted(TIMES.items(), key=lambda item: -item[1]):
         accounted += 0 if "overlapped" in label else seconds

@@ -1,22 +1,23 @@
 """Pulling one edge node: lease, pull a batch, write both stores, then ack.
 
-Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md):
+Exactly once, step by step (docs/decisions/0007-exactly-once-ingest.md, with the order of
+step 2 from 0009-ingest-concurrency.md):
 1. A lease on the node row lets one worker pull it at a time; it expires, so a killed
    worker's node is taken over.
-2. The batch is written to the ledger (``ON CONFLICT DO NOTHING`` on the event id) and,
-   in the same transaction, remembered as the node's *pending* batch: after and upto
-   cursors and its size.
-3. ClickHouse gets the batch with the insert deduplication token
-   ``node:after:upto:digest``.
+2. The batch is remembered as the node's *pending* batch (after and upto cursors and its
+   size) and committed. Then both stores get it at the same time: the ledger with
+   ``ON CONFLICT DO NOTHING`` on the event id, ClickHouse with the insert deduplication
+   token ``node:after:upto:digest``.
    A retry of a pending batch re-pulls exactly the same records (``limit`` = its size;
-   nothing is deleted at the edge before the ack), so the token matches and ClickHouse
-   drops the copy.
-4. The node's cursor moves to ``upto`` and the pending batch is cleared; only then is the
-   edge told to delete (ack). A lost ack is repeated at the next pull.
+   nothing is deleted at the edge before the ack), so the ledger skips what it has and
+   the token matches, so ClickHouse drops the copy.
+3. Once both inserts succeeded, the node's cursor moves to ``upto`` and the pending batch
+   is cleared; only then is the edge told to delete (ack). A lost ack is repeated at the
+   next pull.
 
-Within one run the edge requests go through a background thread: the next batch is
-pulled while this one is written (pulling deletes nothing) and acks are sent behind, so
-the edge works while the worker does (bench/README.md).
+Within one run, helper threads do what needs no Postgres (``_Pipeline``): the next batch
+is pulled and prepared while this one is written, the ClickHouse insert runs next to the
+ledger insert, and acks are sent behind (bench/README.md).
 """
 
 from __future__ import annotations
@@ -26,24 +27,25 @@ import hashlib
 import logging
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from billing.pricing import PriceBook
 from controlplane.agents.models import EdgeNode, Site
-from controlplane.agents.services import edge_node_token
+from controlplane.agents.services import edge_node_token, edge_node_version_observe
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.bundle import FORMAT as BUNDLE_FORMAT
 from controlplane.gateway.bundle import plain_document, publish, signed_bundle
 from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
 from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
 from controlplane.telemetry.ledger import ledger_insert
-from controlplane.telemetry.records import RecordError, build_batch
+from controlplane.telemetry.records import Batch, RecordError, build_batch
 from controlplane.telemetry.spans import spans_insert, spans_table
 from tenants.models import Tenant
 
@@ -81,6 +83,7 @@ def release_lease(node_id: uuid.UUID, owner: str) -> None:
 
 def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
     """Drain up to a time budget of batches from one node. None if another worker has it."""
+    leased_at = time.monotonic()
     if not acquire_lease(node_id, worker):
         return None
     result = PullResult()
@@ -88,16 +91,21 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
         with all_tenants_context():
             node = EdgeNode.unscoped.select_related("site").get(pk=node_id)
         token = edge_node_token(node)
-        with EdgeClient(node.pull_url, token) as edge, _EdgeIO(edge) as edge_io:
+        with EdgeClient(node.pull_url, token) as edge, _Pipeline(edge, node) as pipeline:
             _sync_node(node, edge, token)
             deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
             while time.monotonic() < deadline:
-                pulled = _pull_one_batch(node, edge, edge_io, result)
+                pulled = _pull_one_batch(node, edge, pipeline, result)
                 if pulled < settings.EDGE_PULL_BATCH_SIZE and node.pending_after is None:
                     break
-                if not acquire_lease(node_id, worker):  # extends our own lease
-                    break
-            edge_io.wait_for_acks()
+                # Extended once a quarter of it has run out rather than after every
+                # batch (one statement less per batch); a batch would have to take three
+                # quarters of the lease to outlive it.
+                if time.monotonic() - leased_at > settings.EDGE_PULL_LEASE_SECONDS / 4:
+                    leased_at = time.monotonic()
+                    if not acquire_lease(node_id, worker):  # extends our own lease
+                        break
+            pipeline.wait_for_acks()
         _record_success(node)
     except (EdgeUnavailable, RecordError) as exc:
         result.error = str(exc)
@@ -124,6 +132,9 @@ def _sync_node(node: EdgeNode, edge: EdgeClient, token: str) -> None:
         node.config_version_applied = applied
     node.heartbeat = heartbeat
     node.heartbeat_at = timezone.now()
+    edge_node_version_observe(
+        node=node, version=str(heartbeat.get("version") or ""), at=node.heartbeat_at
+    )
     spool = heartbeat.get("spool") or {}
     if int(spool.get("last_cursor") or 0) < node.cursor:
         # The node lost its spool (a new data directory): its cursors restarted. Pull
@@ -157,40 +168,84 @@ def _push_config(node: EdgeNode, edge: EdgeClient, heartbeat: dict[str, Any], to
     return published.version
 
 
-class _EdgeIO:
-    """The edge's side of the loop in one background thread, so that the edge works
-    while this worker writes: the next batch is pulled ahead (reading is harmless: the
-    batch is used only if the cursor is still where it was pulled from) and acks are
-    sent behind (an ack is only a hint to delete; a lost one is repeated at the next
-    pull). Requests run in the order submitted; an ack's failure is raised by the next
-    ``wait_for_acks``."""
+@dataclass(frozen=True)
+class _Prepared:
+    """A pulled batch, parsed and priced, with what ClickHouse is sent."""
 
-    def __init__(self, edge: EdgeClient) -> None:
+    after: int
+    pulled: Pulled
+    batch: Batch
+    table: pa.Table
+    digest: str
+
+
+class _Pipeline:
+    """The helper threads of one pull run (docs/decisions/0009-ingest-concurrency.md).
+
+    - ``prepare``: the next batch is pulled and prepared (parsed, priced, its Arrow table
+      and digest) while this one is written. Reading is harmless: a batch is used only if
+      the cursor is still where it was pulled from, and nothing is deleted before an ack.
+    - ``clickhouse``: the ClickHouse insert of a batch runs next to its ledger insert,
+      once the batch is recorded as pending.
+    - ``edge-io``: acks are sent behind; an ack is only a hint to delete and a lost one is
+      repeated at the next pull. An ack's failure is raised by the next ``ack`` or
+      ``wait_for_acks``.
+
+    Only the worker's own thread talks to Postgres (Django connections are per thread):
+    prices and retention are loaded once per run, before the threads start.
+    """
+
+    def __init__(self, edge: EdgeClient, node: EdgeNode) -> None:
         self._edge = edge
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="edge-io")
-        self._ahead: tuple[int, int, Future[Pulled]] | None = None
+        self._node = node
+        tenant = Tenant.objects.get(pk=node.tenant_id)
+        self._prices = PriceBook.load()
+        self._retention_days = {tenant.pk: tenant.retention_days}
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix="ingest-prepare")
+        self._clickhouse = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-insert")
+        self._edge_io = ThreadPoolExecutor(1, thread_name_prefix="edge-io")
+        self._ahead: tuple[int, int, Future[_Prepared]] | None = None
         self._acks: list[Future[None]] = []
 
-    def __enter__(self) -> _EdgeIO:
+    def __enter__(self) -> _Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._prepare, self._clickhouse, self._edge_io):
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def pull_ahead(self, *, after: int, limit: int) -> None:
-        self._ahead = (after, limit, self._pool.submit(self._edge.pull, after=after, limit=limit))
+    def prepare(self, after: int, pulled: Pulled) -> _Prepared:
+        """Everything about a batch that needs no store."""
+        node = self._node
+        batch = build_batch(pulled.lines, prices=self._prices, retention_days=self._retention_days)
+        foreign = set(batch.spans["tenant_id"]) - {str(node.tenant_id)}
+        if foreign:
+            raise RecordError(f"edge node {node.pk} sent records of other tenants: {foreign}")
+        # The content digest keeps the token unique if a node ever reuses cursors.
+        digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
+        return _Prepared(after, pulled, batch, spans_table(batch.spans), digest)
 
-    def pull(self, *, after: int, limit: int) -> Pulled:
+    def prepare_ahead(self, *, after: int, limit: int) -> None:
+        self._ahead = (after, limit, self._prepare.submit(self._pull_and_prepare, after, limit))
+
+    def prepared(self, *, after: int, limit: int) -> _Prepared:
+        """The batch after ``after``: the one prepared ahead if it starts there."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead[:2] == (after, limit):
             return ahead[2].result()
-        return self._edge.pull(after=after, limit=limit)
+        return self._pull_and_prepare(after, limit)
+
+    def _pull_and_prepare(self, after: int, limit: int) -> _Prepared:
+        return self.prepare(after, self._edge.pull(after=after, limit=limit))
+
+    def insert_spans(self, table: pa.Table, *, dedup_token: str) -> Future[None]:
+        return self._clickhouse.submit(spans_insert, table, dedup_token=dedup_token)
 
     def ack(self, cursor: int) -> None:
         for future in [future for future in self._acks if future.done()]:
             self._acks.remove(future)
             future.result()  # an earlier ack's failure
-        self._acks.append(self._pool.submit(self._edge.ack, cursor))
+        self._acks.append(self._edge_io.submit(self._edge.ack, cursor))
 
     def wait_for_acks(self) -> None:
         acks, self._acks = self._acks, []
@@ -198,7 +253,9 @@ class _EdgeIO:
             future.result()
 
 
-def _pull_one_batch(node: EdgeNode, edge: EdgeClient, edge_io: _EdgeIO, result: PullResult) -> int:
+def _pull_one_batch(
+    node: EdgeNode, edge: EdgeClient, pipeline: _Pipeline, result: PullResult
+) -> int:
     if node.pending_after is not None:
         assert node.pending_upto is not None and node.pending_count is not None
         pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
@@ -206,57 +263,53 @@ def _pull_one_batch(node: EdgeNode, edge: EdgeClient, edge_io: _EdgeIO, result: 
             raise EdgeUnavailable(
                 f"edge node no longer holds pending batch {node.pending_after}..{node.pending_upto}"
             )
-        after = node.pending_after
+        prepared = pipeline.prepare(node.pending_after, pulled)
     else:
-        after = node.cursor
-        pulled = edge_io.pull(after=after, limit=settings.EDGE_PULL_BATCH_SIZE)
+        prepared = pipeline.prepared(after=node.cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
+        pulled = prepared.pulled
         if not pulled.lines:
             return 0
     if len(pulled.lines) >= settings.EDGE_PULL_BATCH_SIZE:
-        # The loop goes on with the next batch: let the edge serve it meanwhile.
-        edge_io.pull_ahead(after=pulled.next_cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
-    _write_batch(node, after, pulled, result)
-    edge_io.ack(pulled.next_cursor)
+        # The loop goes on with the next batch: pull and prepare it meanwhile.
+        pipeline.prepare_ahead(after=pulled.next_cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
+    _write_batch(node, prepared, pipeline, result)
+    pipeline.ack(pulled.next_cursor)
     return len(pulled.lines)
 
 
-def _write_batch(node: EdgeNode, after: int, pulled: Pulled, result: PullResult) -> None:
-    tenant = Tenant.objects.get(pk=node.tenant_id)
-    with tenant_context(node.tenant_id):
-        batch = build_batch(
-            pulled.lines, prices=PriceBook.load(), retention_days={tenant.pk: tenant.retention_days}
-        )
-        foreign = {str(t) for t in batch.spans["tenant_id"]} - {str(node.tenant_id)}
-        if foreign:
-            raise RecordError(f"edge node {node.pk} sent records of other tenants: {foreign}")
-        with ThreadPoolExecutor(1, thread_name_prefix="spans-prep") as prepare:
-            # Built while Postgres inserts (the ledger insert waits without the GIL);
-            # ClickHouse still gets the batch only after the ledger transaction.
-            table = prepare.submit(spans_table, batch.spans)
-            # The content digest keeps the token unique if a node ever reuses cursors.
-            digest = prepare.submit(_digest, pulled.lines)
-            new_rows = ledger_insert(batch.ledger)
-            EdgeNode.objects.filter(pk=node.pk).update(
-                pending_after=after,
-                pending_upto=pulled.next_cursor,
-                pending_count=len(pulled.lines),
-            )
-    spans_insert(
-        table.result(), dedup_token=f"{node.pk}:{after}:{pulled.next_cursor}:{digest.result()}"
-    )
+def _write_batch(
+    node: EdgeNode, prepared: _Prepared, pipeline: _Pipeline, result: PullResult
+) -> None:
+    """Pending first, then both idempotent inserts at once, then the cursor.
+
+    The pending batch is committed before either store sees a row: from then on a retry
+    re-pulls exactly this batch, so the ledger's ``ON CONFLICT DO NOTHING`` and the
+    ClickHouse token make the two inserts safe to run concurrently and in any order.
+    """
+    after, upto, count = prepared.after, prepared.pulled.next_cursor, len(prepared.pulled.lines)
     with tenant_context(node.tenant_id):
         EdgeNode.objects.filter(pk=node.pk).update(
-            cursor=pulled.next_cursor, pending_after=None, pending_upto=None, pending_count=None
+            pending_after=after, pending_upto=upto, pending_count=count
         )
-    node.cursor = pulled.next_cursor
+    node.pending_after, node.pending_upto, node.pending_count = after, upto, count
+    spans = pipeline.insert_spans(
+        prepared.table, dedup_token=f"{node.pk}:{after}:{upto}:{prepared.digest}"
+    )
+    try:
+        with tenant_context(node.tenant_id):
+            new_rows = ledger_insert(prepared.batch.ledger)
+    finally:
+        wait([spans])  # never leave an insert running behind a failure
+    spans.result()
+    with tenant_context(node.tenant_id):
+        EdgeNode.objects.filter(pk=node.pk).update(
+            cursor=upto, pending_after=None, pending_upto=None, pending_count=None
+        )
+    node.cursor = upto
     node.pending_after = node.pending_upto = node.pending_count = None
     result.batches += 1
-    result.records += len(pulled.lines)
+    result.records += count
     result.new_in_ledger += new_rows
-
-
-def _digest(lines: list[bytes]) -> str:
-    return hashlib.sha256(b"\n".join(lines)).hexdigest()[:32]
 
 
 def _record_success(node: EdgeNode) -> None:
