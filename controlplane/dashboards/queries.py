@@ -1,12 +1,17 @@
-"""Utilization and fault panels, from ClickHouse's per-minute rollup ``spans_minute``.
+"""Utilization and fault panels, from ClickHouse's rollups of ``spans``.
 
 One function per panel. Every query binds its values as ``{name:Type}`` parameters and
-filters by ``tenant_id`` first (the table's first sorting key), then by the time range;
+filters by ``tenant_id`` first (every rollup's first sorting key), then by the time range;
 only ``fleet_overview`` reads all tenants, and only the staff console calls it.
 
-``spans_minute`` is an AggregatingMergeTree: rows of one key may not be merged yet, so
-every read aggregates again: ``sum`` over the SimpleAggregateFunction columns and
-``quantileTDigestMerge`` over the latency digest.
+Each query reads the smallest rollup that has every column it groups or filters by and
+whose time slots fit the window (``rollup_for``): the hourly ``tenants_hour``,
+``spans_hour``, ``agents_hour`` and ``agent_models_hour`` (migration 0002) for whole-hour
+windows and buckets (the 7- and 30-day ranges), ``tenants_quarter_hour`` for the 24-hour
+range's totals, charts and fleet, the per-minute ``spans_minute`` otherwise. The rollups are
+AggregatingMergeTrees: rows of one key may not be merged yet, so every read aggregates
+again: ``sum`` over the SimpleAggregateFunction columns and a quantile merge over the
+latency states (t-digests in ``spans_minute``, ``quantileTiming`` in the hourly tables).
 """
 
 from __future__ import annotations
@@ -47,17 +52,84 @@ class Filters:
         )
 
 
-# Tenant first, then the range, then the optional filters (NULL: not filtered).
+@dataclass(frozen=True)
+class Rollup:
+    """A rollup table: its time column, the seconds of one row's time slot, the columns
+    it keeps besides ``tenant_id`` and time, and how to merge its latency states
+    (a format string of the quantile level)."""
+
+    table: str
+    time: str
+    seconds: int
+    columns: frozenset[str]
+    quantile: str = "quantileTimingMerge({level})(duration_ms_timing)"
+
+
+SPANS_MINUTE = Rollup(
+    "spans_minute",
+    "minute",
+    60,
+    frozenset({"agent_id", "department_id", "kind", "provider", "model", "tool", "status"}),
+    "quantileTDigestMerge({level})(duration_ms_digest)",
+)
+# Smallest first; spans_minute has every column and fits every window of whole minutes.
+ROLLUPS = (
+    Rollup("tenants_hour", "hour", 3600, frozenset({"status"})),
+    Rollup("tenants_quarter_hour", "quarter_hour", 900, frozenset({"status"})),
+    Rollup(
+        "spans_hour",
+        "hour",
+        3600,
+        frozenset({"department_id", "kind", "provider", "model", "tool", "status"}),
+    ),
+    Rollup("agents_hour", "hour", 3600, frozenset({"agent_id", "department_id", "status"})),
+    Rollup(
+        "agent_models_hour",
+        "hour",
+        3600,
+        frozenset({"agent_id", "department_id", "kind", "provider", "model", "status"}),
+    ),
+    SPANS_MINUTE,
+)
+# The edge gateway's attempts (migration 0004): read by provider_attempts only.
+PROVIDER_ATTEMPTS = Rollup(
+    "provider_attempts_minute",
+    "minute",
+    60,
+    frozenset({"agent_id", "department_id", "provider", "model"}),
+)
+
+
+def rollup_for(window: Window, columns: frozenset[str]) -> Rollup:
+    """The smallest rollup with ``columns`` whose time slots tile the window and its
+    buckets (a bucket never splits a row)."""
+    for rollup in ROLLUPS:
+        fits = all(
+            seconds % rollup.seconds == 0
+            for seconds in (
+                int(window.since.timestamp()),
+                int(window.until.timestamp()),
+                window.bucket_seconds,
+            )
+        )
+        if fits and columns <= rollup.columns:
+            return rollup
+    return SPANS_MINUTE
+
+
+# Tenant first, then the range; then one condition per active filter (below).
 _WHERE = """
     WHERE tenant_id = {tenant_id:UUID}
-      AND minute >= {since:DateTime('UTC')}
-      AND minute < {until:DateTime('UTC')}
-      AND ({agent_id:Nullable(UUID)} IS NULL OR agent_id = {agent_id:Nullable(UUID)})
-      AND ({department_id:Nullable(UUID)} IS NULL
-           OR department_id = {department_id:Nullable(UUID)})
-      AND ({provider:Nullable(String)} IS NULL OR provider = {provider:Nullable(String)})
-      AND ({model:Nullable(String)} IS NULL OR model = {model:Nullable(String)})
+      AND $TIME >= {since:DateTime('UTC')}
+      AND $TIME < {until:DateTime('UTC')}
 """
+# The condition of each filter, named by its column.
+_FILTERS = {
+    "agent_id": "AND agent_id = {agent_id:UUID}",
+    "department_id": "AND department_id = {department_id:UUID}",
+    "provider": "AND provider = {provider:String}",
+    "model": "AND model = {model:String}",
+}
 
 # The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.
 _DIMENSIONS = {
@@ -69,31 +141,59 @@ _DIMENSIONS = {
 }
 
 
-_FAULTS = "sumIf(spans_minute.requests, status IN ('error', 'timeout'))"
+_FAULTS = "sumIf(r.requests, r.status IN ('error', 'timeout'))"
 
 
 def _params(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str, object]:
-    return {
+    params: dict[str, object] = {
         "tenant_id": tenant_id,
         "since": window.since.replace(microsecond=0),
         "until": window.until.replace(microsecond=0),
+    }
+    return params | _active(filters)
+
+
+def _active(filters: Filters) -> dict[str, object]:
+    values = {
         "agent_id": filters.agent_id,
         "department_id": filters.department_id,
         "provider": filters.provider,
         "model": filters.model,
     }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _query(
-    template: str, params: dict[str, object], dimension: str | None = None
+    template: str,
+    window: Window,
+    params: dict[str, object],
+    *,
+    filters: Filters | None = None,
+    dimension: str | None = None,
+    columns: frozenset[str] = frozenset({"status"}),
+    rollup: Rollup | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``template`` with its ``$WHERE``/``$FAULTS`` (and, for a breakdown,
-    ``$KEY``/``$PRESENT`` of ``dimension``) filled in. Every fragment is constant text
-    of this module; every value is a bound parameter."""
-    parts = {"$WHERE": _WHERE, "$FAULTS": _FAULTS}
+    """Run ``template`` on the rollup that fits (or on ``rollup``), with ``$ROLLUP``,
+    ``$TIME``, ``$P50``/``$P95`` (latency), ``$WHERE`` (the active filters' conditions
+    included) and ``$FAULTS`` (and, for a breakdown, ``$KEY``/``$PRESENT`` of
+    ``dimension``) filled in. ``columns``: what the template reads besides the filters
+    and the breakdown. Every fragment is constant text of this module; every value is a
+    bound parameter."""
+    active = _active(filters) if filters is not None else {}
+    where = _WHERE + "".join(_FILTERS[name] for name in active)
+    needed = set(columns) | set(active)
+    parts = {"$WHERE": where, "$FAULTS": _FAULTS}
     if dimension is not None:
         key, present = _DIMENSIONS[dimension]
         parts |= {"$KEY": key, "$PRESENT": present}
+        needed.add(key)
+    rollup = rollup or rollup_for(window, frozenset(needed))
+    parts |= {
+        "$ROLLUP": f"{rollup.table} AS r",
+        "$TIME": rollup.time,
+        "$P50": rollup.quantile.format(level=0.5),
+        "$P95": rollup.quantile.format(level=0.95),
+    }
     sql = template
     for marker, text in parts.items():
         sql = sql.replace(marker, text)
@@ -109,16 +209,18 @@ def usage_totals(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict
     """Requests, faults, refusals, tokens and cost of the range."""
     rows = _query(
         """
-        SELECT sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
-               sumIf(spans_minute.requests, status = 'refused') AS refused,
-               sum(spans_minute.input_tokens) AS input_tokens,
-               sum(spans_minute.output_tokens) AS output_tokens,
-               sum(spans_minute.cost) AS cost
-        FROM spans_minute
+        SELECT sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'timeout') AS timeouts,
+               sumIf(r.requests, status = 'refused') AS refused,
+               sum(r.input_tokens) AS input_tokens,
+               sum(r.output_tokens) AS output_tokens,
+               sum(r.cost) AS cost
+        FROM $ROLLUP
         $WHERE
         """,
+        window,
         _params(tenant_id, window, filters),
+        filters=filters,
     )
     row = rows[0] if rows else {}
     return {
@@ -136,18 +238,20 @@ def usage_series(tenant_id: uuid.UUID, window: Window, filters: Filters) -> list
     """Per bucket: requests, faults, refusals, tokens and cost (buckets with data only)."""
     return _query(
         """
-        SELECT toStartOfInterval(minute, toIntervalSecond({bucket:UInt32})) AS bucket,
-               sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
-               sumIf(spans_minute.requests, status = 'refused') AS refused,
-               sum(spans_minute.input_tokens) AS input_tokens,
-               sum(spans_minute.output_tokens) AS output_tokens,
-               sum(spans_minute.cost) AS cost
-        FROM spans_minute
+        SELECT toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
+               sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'timeout') AS timeouts,
+               sumIf(r.requests, status = 'refused') AS refused,
+               sum(r.input_tokens) AS input_tokens,
+               sum(r.output_tokens) AS output_tokens,
+               sum(r.cost) AS cost
+        FROM $ROLLUP
         $WHERE
         GROUP BY bucket ORDER BY bucket
         """,
+        window,
         {**_params(tenant_id, window, filters), "bucket": window.bucket_seconds},
+        filters=filters,
     )
 
 
@@ -158,23 +262,25 @@ def usage_by(
     ``_DIMENSIONS``), most requests first. ``key`` holds the group's value."""
     return _query(
         """
-        SELECT $KEY AS key, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
-               sumIf(spans_minute.requests, status = 'refused') AS refused,
-               sum(spans_minute.input_tokens) AS input_tokens,
-               sum(spans_minute.output_tokens) AS output_tokens,
-               sum(spans_minute.cost) AS cost,
-               quantileTDigestMerge(0.5)(duration_ms_digest) AS p50_ms,
-               quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
-        FROM spans_minute
+        SELECT $KEY AS key, sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'timeout') AS timeouts,
+               sumIf(r.requests, status = 'refused') AS refused,
+               sum(r.input_tokens) AS input_tokens,
+               sum(r.output_tokens) AS output_tokens,
+               sum(r.cost) AS cost,
+               $P50 AS p50_ms,
+               $P95 AS p95_ms
+        FROM $ROLLUP
         $WHERE
           AND $PRESENT
         GROUP BY key
         ORDER BY requests DESC, key
         LIMIT {limit:UInt32}
         """,
+        window,
         {**_params(tenant_id, window, filters), "limit": limit},
-        dimension,
+        filters=filters,
+        dimension=dimension,
     )
 
 
@@ -187,10 +293,10 @@ def fault_hotspots(
     """Groups of ``dimension`` with faults, highest fault rate first."""
     return _query(
         """
-        SELECT $KEY AS key, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
+        SELECT $KEY AS key, sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'timeout') AS timeouts,
                faults / requests AS fault_rate
-        FROM spans_minute
+        FROM $ROLLUP
         $WHERE
           AND $PRESENT
         GROUP BY key
@@ -198,8 +304,10 @@ def fault_hotspots(
         ORDER BY fault_rate DESC, faults DESC, key
         LIMIT {limit:UInt32}
         """,
+        window,
         {**_params(tenant_id, window, filters), "limit": limit},
-        dimension,
+        filters=filters,
+        dimension=dimension,
     )
 
 
@@ -210,18 +318,21 @@ def provider_availability(
     Refusals are the gateway's answer, not the provider's, so they do not count."""
     return _query(
         """
-        SELECT provider, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'timeout') AS timeouts,
+        SELECT provider, sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'timeout') AS timeouts,
                1 - faults / requests AS success_ratio,
-               quantileTDigestMerge(0.5)(duration_ms_digest) AS p50_ms,
-               quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
-        FROM spans_minute
+               $P50 AS p50_ms,
+               $P95 AS p95_ms
+        FROM $ROLLUP
         $WHERE
           AND kind = 'model' AND provider != '' AND status != 'refused'
         GROUP BY provider
         ORDER BY success_ratio, provider
         """,
+        window,
         _params(tenant_id, window, filters),
+        filters=filters,
+        columns=frozenset({"kind", "provider", "status"}),
     )
 
 
@@ -233,14 +344,15 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
     Reads all tenants: for the MSP staff console only."""
     return _query(
         """
-        SELECT tenant_id, sum(spans_minute.requests) AS requests, $FAULTS AS faults,
-               sumIf(spans_minute.requests, status = 'refused') AS refused,
-               sum(spans_minute.cost) AS cost,
-               quantileTDigestMerge(0.95)(duration_ms_digest) AS p95_ms
-        FROM spans_minute
-        WHERE minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+        SELECT tenant_id, sum(r.requests) AS requests, $FAULTS AS faults,
+               sumIf(r.requests, status = 'refused') AS refused,
+               sum(r.cost) AS cost,
+               $P95 AS p95_ms
+        FROM $ROLLUP
+        WHERE $TIME >= {since:DateTime('UTC')} AND $TIME < {until:DateTime('UTC')}
         GROUP BY tenant_id
         """,
+        window,
         {
             "since": window.since.replace(microsecond=0),
             "until": window.until.replace(microsecond=0),
@@ -270,5 +382,8 @@ def provider_attempts(
         GROUP BY provider
         ORDER BY breaker_trips DESC, failovers DESC, provider
         """,
+        window,
         _params(tenant_id, window, filters),
+        filters=filters,
+        rollup=PROVIDER_ATTEMPTS,
     )
