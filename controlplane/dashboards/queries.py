@@ -43,6 +43,8 @@ class Filters:
     department_id: uuid.UUID | None = None
     provider: str | None = None
     model: str | None = None
+    departments: frozenset[uuid.UUID] | None = None
+    """Not a filter the person chose: a department-scoped person's limit (None: none)."""
 
     @property
     def active(self) -> bool:
@@ -91,7 +93,7 @@ ROLLUPS = (
     ),
     SPANS_MINUTE,
 )
-# The edge gateway's attempts (migration 0004): read by provider_attempts only.
+# The edge gateway's attempts (migration 0003): read by provider_attempts only.
 PROVIDER_ATTEMPTS = Rollup(
     "provider_attempts_minute",
     "minute",
@@ -123,12 +125,13 @@ _WHERE = """
       AND $TIME >= {since:DateTime('UTC')}
       AND $TIME < {until:DateTime('UTC')}
 """
-# The condition of each filter, named by its column.
+# Each filter's column and condition.
 _FILTERS = {
-    "agent_id": "AND agent_id = {agent_id:UUID}",
-    "department_id": "AND department_id = {department_id:UUID}",
-    "provider": "AND provider = {provider:String}",
-    "model": "AND model = {model:String}",
+    "agent_id": ("agent_id", "AND agent_id = {agent_id:UUID}"),
+    "department_id": ("department_id", "AND department_id = {department_id:UUID}"),
+    "provider": ("provider", "AND provider = {provider:String}"),
+    "model": ("model", "AND model = {model:String}"),
+    "departments": ("department_id", "AND has({departments:Array(UUID)}, department_id)"),
 }
 
 # The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.
@@ -159,6 +162,7 @@ def _active(filters: Filters) -> dict[str, object]:
         "department_id": filters.department_id,
         "provider": filters.provider,
         "model": filters.model,
+        "departments": sorted(filters.departments) if filters.departments is not None else None,
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -180,8 +184,8 @@ def _query(
     and the breakdown. Every fragment is constant text of this module; every value is a
     bound parameter."""
     active = _active(filters) if filters is not None else {}
-    where = _WHERE + "".join(_FILTERS[name] for name in active)
-    needed = set(columns) | set(active)
+    where = _WHERE + "".join(_FILTERS[name][1] for name in active)
+    needed = set(columns) | {_FILTERS[name][0] for name in active}
     parts = {"$WHERE": where, "$FAULTS": _FAULTS}
     if dimension is not None:
         key, present = _DIMENSIONS[dimension]

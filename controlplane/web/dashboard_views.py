@@ -96,11 +96,13 @@ class DashboardFilterForm(forms.Form):
         value = self.cleaned_data.get("range") if self.is_valid() else None
         return value or DEFAULT_RANGE
 
-    def filters(self) -> Filters:
+    def filters(self, departments: frozenset[uuid.UUID] | None) -> Filters:
+        """The chosen filters, within ``departments`` (a department-scoped person's)."""
         if not self.is_valid():
-            return Filters()
+            return Filters(departments=departments)
         data = self.cleaned_data
         return Filters(
+            departments=departments,
             agent_id=uuid.UUID(data["agent"]) if data["agent"] else None,
             department_id=uuid.UUID(data["department"]) if data["department"] else None,
             provider=data["provider"] or None,
@@ -401,8 +403,8 @@ def _panel_url(request: HttpRequest, name: str) -> str:
 
 
 def dashboards(scope: Scope) -> HttpResponse:
-    agents = list(scope.rows(Agent).order_by("name"))
-    departments = list(scope.rows(Department).order_by("name"))
+    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name"))
+    departments = list(scope.in_departments(scope.rows(Department), "pk").order_by("name"))
     query = scope.request.GET.copy()
     query.pop("panel", None)
     if not query.get("range"):
@@ -411,7 +413,7 @@ def dashboards(scope: Scope) -> HttpResponse:
     ctx = Context(
         scope=scope,
         window=window_of(form.range_key, timezone.now()),
-        filters=form.filters(),
+        filters=form.filters(scope.departments),
         agent_names={str(a.pk): a.name for a in agents},
         department_names={str(d.pk): d.name for d in departments},
     )

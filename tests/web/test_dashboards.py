@@ -26,6 +26,7 @@ from controlplane.dashboards import operations, queries
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
 from controlplane.web import dashboard_views
+from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 from tests.web.telemetry import ingest, span
@@ -491,3 +492,47 @@ def test_deployment_history_lists_installs_upgrades_and_rollbacks(
     body = response.content.decode()
     assert f'data-patch-level="{fleet_a.node.name}">' in body
     assert "9.9.9" not in body  # the other tenant's node
+
+
+def test_a_department_scoped_member_sees_only_their_departments_numbers(
+    world: World, fleet_a: Fleet
+) -> None:
+    """fleet_a's spans have no department; three more are Finance's. Limited to Finance,
+    a member's every panel counts those three only, for every range (each reads another
+    rollup), and the agent filter offers no agent of another department."""
+    now = timezone.now()
+    a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=10))
+    finance = str(world.a_department.pk)
+    ingest(
+        [
+            span(
+                fleet_a,
+                trace_id=new_trace_id(),
+                span_id=f"{i + 1:016x}",
+                start=now - dt.timedelta(minutes=5),
+                department_id=finance,
+                kind="model",
+                provider="openai",
+                model="gpt-4o-mini",
+                input_tokens=10,
+            )
+            for i in range(3)
+        ]
+    )
+    membership_set_departments(
+        actor=SYSTEM, membership=world.membership(world.a_member), departments=[world.a_department]
+    )
+    client = signed_in(world.a_member)
+    for range_key in dashboard_views.RANGES:
+        data = panels(client.get(portal(world), {"range": range_key}))
+        totals = data["utilization"]["totals"]
+        assert (totals["requests"], totals["input_tokens"]) == (3, 30), range_key  # type: ignore[index]
+        assert data["faults"]["totals"]["faults"] == 0, range_key  # type: ignore[index]
+        providers = data["faults"]["providers"]
+        assert [(p["provider"], p["requests"]) for p in providers] == [("openai", 3)]  # type: ignore[attr-defined]
+    form = client.get(portal(world)).context["form"]
+    assert [value for value, _ in form.fields["agent"].choices] == [""]
+    assert [value for value, _ in form.fields["department"].choices] == ["", finance]
+    # The owner sees the whole tenant.
+    whole = panels(signed_in(world.a_owner).get(portal(world)))["utilization"]["totals"]
+    assert whole["requests"] == 6  # type: ignore[index]
