@@ -81,7 +81,7 @@ def usage_report(
             row["agent"] = names.get(row["agent_id"], "")
     if "department" in group_by:
         ids = {r["department_id"] for r in rows if r["department_id"]}
-        departments = dict(Department.objects.filter(pk__in=ids).values_list("pk", "name"))
+        department_names = dict(Department.objects.filter(pk__in=ids).values_list("pk", "name"))
         for row in rows:
-            row["department"] = departments.get(row["department_id"])
+            row["department"] = department_names.get(row["department_id"])
     return rows, grand

@@ -129,9 +129,7 @@ class TenantAdmin:
             prefix=f"m{membership.pk.hex}",
         )
 
-    def member_row(
-        self, membership: Membership, form: MemberAccessForm | None = None
-    ) -> MemberRow:
+    def member_row(self, membership: Membership, form: MemberAccessForm | None = None) -> MemberRow:
         return MemberRow(
             membership=membership,
             form=form or self.role_form(membership),
@@ -197,9 +195,7 @@ def change_role(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
                     services.membership_set_departments(
                         actor=admin.actor,
                         membership=membership,
-                        departments=[
-                            d for d in admin.rows(Department) if str(d.pk) in chosen
-                        ],
+                        departments=[d for d in admin.rows(Department) if str(d.pk) in chosen],
                     )
         except ValidationError as error:
             add_service_error(form, error)
