@@ -166,3 +166,27 @@ def test_a_department_scoped_member_gets_only_their_departments(usage: World) ->
     membership_set_departments(actor=SYSTEM, membership=membership, departments=[home])
     assert api.get("tenants/acme/usage").json()["totals"]["events"] == 3
     assert api.get(f"tenants/acme/traces/{trace_id}").status_code == 200
+
+
+def test_traces_are_searched_like_the_trace_explorer(usage: World) -> None:
+    api = usage.api("a:member")
+    oldest, newest = sorted(
+        api.get("tenants/acme/traces").json()["results"], key=lambda t: t["started_at"]
+    )
+
+    def found(**query: str) -> list[str]:
+        response = api.get("tenants/acme/traces", **query)
+        assert response.status_code == 200, response.json()
+        return [t["trace_id"] for t in response.json()["results"]]
+
+    assert found(provider="anthropic") == [newest["trace_id"]]
+    assert found(model="gpt-4.1-mini") == [oldest["trace_id"]]
+    assert found(q="TOOL") == [oldest["trace_id"]]
+    assert found(q="%") == []
+    assert found(department=str(usage.a_objects["department"])) == [
+        newest["trace_id"],
+        oldest["trace_id"],
+    ]
+    assert found(department=str(usage.b_objects["department"])) == []
+    too_long = api.get("tenants/acme/traces", q="x" * 201)
+    assert too_long.status_code == 400 and too_long.json()["errors"][0]["field"] == "q"

@@ -139,6 +139,11 @@ class TraceQuerySerializer(serializers.Serializer):
     since = _Moment(required=False)
     until = _Moment(required=False)
     agent = serializers.UUIDField(required=False)
+    department = serializers.UUIDField(required=False)
+    provider = _Text(required=False, max_length=200)
+    model = _Text(required=False, max_length=200)
+    tool = _Text(required=False, max_length=200)
+    q = _Text(required=False, max_length=200, trim_whitespace=True)
     status = serializers.ChoiceField(choices=TRACE_STATUSES, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 

@@ -180,12 +180,24 @@ class TraceViewSet(TenantScopedViewSet):
 
     @extend_schema(
         summary="List traces",
-        description="The tenant's traces, newest first, with their totals. `next` pages to "
-        "older traces.",
+        description="The tenant's traces, newest first, with their totals. A trace matches "
+        "a filter when one of its spans does. `next` pages to older traces.",
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Default: 7 days ago."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Default: now."),
             OpenApiParameter("agent", OpenApiTypes.UUID, description="Only this agent's."),
+            OpenApiParameter(
+                "department", OpenApiTypes.UUID, description="Only this department's."
+            ),
+            OpenApiParameter("provider", OpenApiTypes.STR, description="A span of it used it."),
+            OpenApiParameter("model", OpenApiTypes.STR, description="A span of it used it."),
+            OpenApiParameter("tool", OpenApiTypes.STR, description="A span of it called it."),
+            OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description="Text in a span's name, status message, tool, model or bodies, "
+                "in any case; `%` and `_` are literal.",
+            ),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["ok", "error", "timeout"]),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50."),
         ],
@@ -203,6 +215,13 @@ class TraceViewSet(TenantScopedViewSet):
                 limit=q["limit"],
                 agent_id=q.get("agent"),
                 status=q.get("status"),
+                search=spans.TraceSearch(
+                    department_id=q.get("department"),
+                    provider=q.get("provider") or None,
+                    model=q.get("model") or None,
+                    tool=q.get("tool") or None,
+                    text=q.get("q") or None,
+                ),
                 departments=self.principal.departments(),
             )
         next_url = None
