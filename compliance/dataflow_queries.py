@@ -30,6 +30,7 @@ import uuid
 from typing import Any
 
 from controlplane.analytics import get_store
+from controlplane.telemetry.spans import department_limit
 
 ROW_LIMIT = 5000
 """Distinct flows read at most: agents choose tool names and hosts, so a hostile one
@@ -96,10 +97,6 @@ LIMIT {limit:UInt32}
 """
 
 
-# A department-scoped person's flows: only those of their departments' spans.
-_IN_DEPARTMENTS = "AND has({departments:Array(UUID)}, department_id)"
-
-
 def flow_rows(
     tenant_id: uuid.UUID,
     *,
@@ -110,8 +107,8 @@ def flow_rows(
 ) -> list[dict[str, Any]]:
     """The tenant's span records of ``[since, until)`` (of ``departments`` only, when
     given) grouped by flow (see the module docstring); at most ``limit`` rows."""
-    params: dict[str, Any] = {"tenant_id": tenant_id, "since": since, "until": until}
-    if departments is not None:
-        params["departments"] = sorted(departments)
-    sql = FLOW_SQL.replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else "")
-    return get_store().query(sql, params | {"limit": limit})
+    in_departments, limit_params = department_limit(departments)
+    params = {"tenant_id": tenant_id, "since": since, "until": until, "limit": limit}
+    return get_store().query(
+        FLOW_SQL.replace("$DEPARTMENTS", in_departments), params | limit_params
+    )

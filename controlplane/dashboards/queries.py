@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from controlplane.analytics import get_store
+from controlplane.telemetry.spans import IN_DEPARTMENTS
 
 FAULT_STATUSES = ("error", "timeout")
 REFUSED = "refused"
@@ -131,7 +132,7 @@ _FILTERS = {
     "department_id": ("department_id", "AND department_id = {department_id:UUID}"),
     "provider": ("provider", "AND provider = {provider:String}"),
     "model": ("model", "AND model = {model:String}"),
-    "departments": ("department_id", "AND has({departments:Array(UUID)}, department_id)"),
+    "departments": ("department_id", IN_DEPARTMENTS),
 }
 
 # The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.

@@ -192,8 +192,16 @@ _MATCHING = """
             AND $CONDITION
       )"""
 _OLDER = "AND (started_at, trace_id) < ({before:DateTime64(6, 'UTC')}, {before_trace:String})"
-# A department-scoped person's spans: only those of their departments.
-_IN_DEPARTMENTS = "AND has({departments:Array(UUID)}, department_id)"
+# A department-scoped person's rows, in any table of spans or their rollups.
+IN_DEPARTMENTS = "AND has({departments:Array(UUID)}, department_id)"
+
+
+def department_limit(departments: frozenset[uuid.UUID] | None) -> tuple[str, dict[str, Any]]:
+    """The condition (for ``$DEPARTMENTS``) and parameter that keep only rows of
+    ``departments``; nothing when None (every department)."""
+    if departments is None:
+        return "", {}
+    return IN_DEPARTMENTS, {"departments": sorted(departments)}
 
 
 def trace_list(
@@ -221,12 +229,12 @@ def trace_list(
     params["status"] = status
     if before is not None:
         params |= {"before": before[0], "before_trace": before[1]}
-    if departments is not None:
-        params["departments"] = sorted(departments)
+    in_departments, limit_params = department_limit(departments)
+    params |= limit_params
     sql = (
         _TRACE_LIST.replace("$MATCHING", matching)
         .replace("$OLDER", _OLDER if before is not None else "")
-        .replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else "")
+        .replace("$DEPARTMENTS", in_departments)
     )
     return get_store().query(sql, params)
 
@@ -236,9 +244,7 @@ def trace_spans(
 ) -> list[dict[str, Any]]:
     """Every span of one trace of the tenant (of ``departments`` only, when given), in
     start order, bodies included."""
-    params: dict[str, Any] = {"tenant_id": tenant_id, "trace_id": trace_id}
-    if departments is not None:
-        params["departments"] = sorted(departments)
+    in_departments, limit_params = department_limit(departments)
     return get_store().query(
         """
         SELECT event_id, span_id, parent_span_id, kind, name, start_time, end_time,
@@ -250,8 +256,8 @@ def trace_spans(
           $DEPARTMENTS
         ORDER BY start_time, span_id
         LIMIT 1 BY event_id
-        """.replace("$DEPARTMENTS", _IN_DEPARTMENTS if departments is not None else ""),
-        params,
+        """.replace("$DEPARTMENTS", in_departments),
+        {"tenant_id": tenant_id, "trace_id": trace_id, **limit_params},
     )
 
 

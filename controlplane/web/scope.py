@@ -49,8 +49,15 @@ class Scope:
     tenant: Tenant
     area: Area
     can_edit: bool
-    departments: frozenset[uuid.UUID] | None = None
-    """A department-scoped member's departments; None: every department of the tenant."""
+
+    @functools.cached_property
+    def departments(self) -> frozenset[uuid.UUID] | None:
+        """A department-scoped member's departments; None: every department of the
+        tenant (staff, and members without a limit). Read on first use only."""
+        if self.area == "console":
+            return None
+        membership = portal_membership(self.request)
+        return frozenset(membership.departments.values_list("pk", flat=True)) or None
 
     @property
     def actor(self) -> Actor:
@@ -102,14 +109,11 @@ class _Names:
 
 
 def portal_scope(request: HttpRequest) -> Scope:
-    membership = portal_membership(request)
-    departments = frozenset(membership.departments.values_list("pk", flat=True))
     return Scope(
         request=request,
         tenant=portal_tenant(request),
         area="portal",
-        can_edit=membership.role in TENANT_ADMINS,
-        departments=departments or None,
+        can_edit=portal_membership(request).role in TENANT_ADMINS,
     )
 
 
