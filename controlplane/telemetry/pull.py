@@ -11,9 +11,9 @@ step 2 from 0009-ingest-concurrency.md):
    A retry of a pending batch re-pulls exactly the same records (``limit`` = its size;
    nothing is deleted at the edge before the ack), so the ledger skips what it has and
    the token matches, so ClickHouse drops the copy.
-3. Once both inserts succeeded, the node's cursor moves to ``upto`` and the pending batch
-   is cleared; only then is the edge told to delete (ack). A lost ack is repeated at the
-   next pull.
+3. Once both inserts succeeded, the node's cursor moves to ``upto`` and, in the same
+   transaction, the next batch becomes pending (or none); only then is the edge told to
+   delete (ack). A lost ack is repeated at the next pull.
 
 Within one run, helper threads do what needs no Postgres (``_Pipeline``): the next batch
 is pulled and prepared while this one is written, the ClickHouse insert runs next to the
@@ -93,18 +93,7 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
         token = edge_node_token(node)
         with EdgeClient(node.pull_url, token) as edge, _Pipeline(edge, node) as pipeline:
             _sync_node(node, edge, token)
-            deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
-            while time.monotonic() < deadline:
-                pulled = _pull_one_batch(node, edge, pipeline, result)
-                if pulled < settings.EDGE_PULL_BATCH_SIZE and node.pending_after is None:
-                    break
-                # Extended once a quarter of it has run out rather than after every
-                # batch (one statement less per batch); a batch would have to take three
-                # quarters of the lease to outlive it.
-                if time.monotonic() - leased_at > settings.EDGE_PULL_LEASE_SECONDS / 4:
-                    leased_at = time.monotonic()
-                    if not acquire_lease(node_id, worker):  # extends our own lease
-                        break
+            _drain(node, edge, pipeline, result, worker=worker, leased_at=leased_at)
             pipeline.wait_for_acks()
         _record_success(node)
     except (EdgeUnavailable, RecordError) as exc:
@@ -114,6 +103,54 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
     finally:
         release_lease(node_id, worker)
     return result
+
+
+def _drain(
+    node: EdgeNode,
+    edge: EdgeClient,
+    pipeline: _Pipeline,
+    result: PullResult,
+    *,
+    worker: str,
+    leased_at: float,
+) -> None:
+    """Write batches until the edge has no full batch left or the time budget is spent.
+
+    Each batch is pending before either store sees it; once both have it, one commit
+    moves the cursor past it and makes the next batch (pulled meanwhile) pending.
+    """
+    deadline = time.monotonic() + settings.EDGE_PULL_TIME_BUDGET_SECONDS
+    batch_size = settings.EDGE_PULL_BATCH_SIZE
+    retried = node.pending_after is not None
+    prepared = _first_batch(node, edge, pipeline)
+    while prepared is not None:
+        upto = prepared.pulled.next_cursor
+        full = len(prepared.pulled.lines) >= batch_size
+        go_on = (full or retried) and time.monotonic() < deadline
+        if full and go_on:
+            pipeline.prepare_ahead(after=upto, limit=batch_size)
+        _insert_batch(node, prepared, pipeline, result)
+        following: _Prepared | None = None
+        failure: EdgeUnavailable | RecordError | None = None
+        if go_on:
+            try:
+                following = pipeline.prepared(after=upto, limit=batch_size)
+            except (EdgeUnavailable, RecordError) as exc:
+                failure = exc  # raised once this batch's cursor is committed
+            if following is not None and not following.pulled.lines:
+                following = None
+        _advance(node, upto, pending=following)
+        pipeline.ack(upto)
+        if failure is not None:
+            raise failure
+        prepared, retried = following, False
+        # Extended once a quarter of it has run out rather than after every batch (one
+        # statement less per batch); a batch would have to take three quarters of the
+        # lease to outlive it.
+        if time.monotonic() - leased_at > settings.EDGE_PULL_LEASE_SECONDS / 4:
+            leased_at = time.monotonic()
+            if not acquire_lease(node.pk, worker):  # extends our own lease
+                return
 
 
 def _sync_node(node: EdgeNode, edge: EdgeClient, token: str) -> None:
@@ -253,9 +290,9 @@ class _Pipeline:
             future.result()
 
 
-def _pull_one_batch(
-    node: EdgeNode, edge: EdgeClient, pipeline: _Pipeline, result: PullResult
-) -> int:
+def _first_batch(node: EdgeNode, edge: EdgeClient, pipeline: _Pipeline) -> _Prepared | None:
+    """The node's pending batch, re-pulled exactly, or else the batch at its cursor,
+    recorded as pending before either store sees a row. None if the edge has nothing."""
     if node.pending_after is not None:
         assert node.pending_upto is not None and node.pending_count is not None
         pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
@@ -263,35 +300,22 @@ def _pull_one_batch(
             raise EdgeUnavailable(
                 f"edge node no longer holds pending batch {node.pending_after}..{node.pending_upto}"
             )
-        prepared = pipeline.prepare(node.pending_after, pulled)
-    else:
-        prepared = pipeline.prepared(after=node.cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
-        pulled = prepared.pulled
-        if not pulled.lines:
-            return 0
-    if len(pulled.lines) >= settings.EDGE_PULL_BATCH_SIZE:
-        # The loop goes on with the next batch: pull and prepare it meanwhile.
-        pipeline.prepare_ahead(after=pulled.next_cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
-    _write_batch(node, prepared, pipeline, result)
-    pipeline.ack(pulled.next_cursor)
-    return len(pulled.lines)
+        return pipeline.prepare(node.pending_after, pulled)
+    prepared = pipeline.prepared(after=node.cursor, limit=settings.EDGE_PULL_BATCH_SIZE)
+    if not prepared.pulled.lines:
+        return None
+    _advance(node, node.cursor, pending=prepared)
+    return prepared
 
 
-def _write_batch(
+def _insert_batch(
     node: EdgeNode, prepared: _Prepared, pipeline: _Pipeline, result: PullResult
 ) -> None:
-    """Pending first, then both idempotent inserts at once, then the cursor.
-
-    The pending batch is committed before either store sees a row: from then on a retry
-    re-pulls exactly this batch, so the ledger's ``ON CONFLICT DO NOTHING`` and the
-    ClickHouse token make the two inserts safe to run concurrently and in any order.
-    """
-    after, upto, count = prepared.after, prepared.pulled.next_cursor, len(prepared.pulled.lines)
-    with tenant_context(node.tenant_id):
-        EdgeNode.objects.filter(pk=node.pk).update(
-            pending_after=after, pending_upto=upto, pending_count=count
-        )
-    node.pending_after, node.pending_upto, node.pending_count = after, upto, count
+    """Both idempotent inserts at once, of a batch already committed as pending: from
+    then on a retry re-pulls exactly this batch, so the ledger's ``ON CONFLICT DO
+    NOTHING`` and the ClickHouse token make the two inserts safe to run concurrently and
+    in any order."""
+    after, upto = prepared.after, prepared.pulled.next_cursor
     spans = pipeline.insert_spans(
         prepared.table, dedup_token=f"{node.pk}:{after}:{upto}:{prepared.digest}"
     )
@@ -301,15 +325,24 @@ def _write_batch(
     finally:
         wait([spans])  # never leave an insert running behind a failure
     spans.result()
+    result.batches += 1
+    result.records += len(prepared.pulled.lines)
+    result.new_in_ledger += new_rows
+
+
+def _advance(node: EdgeNode, cursor: int, *, pending: _Prepared | None) -> None:
+    """One transaction: the cursor (past every batch in both stores) and the pending
+    batch (the next one to write, or none). Between batches of a run this is a single
+    commit that both finishes one batch and starts the next."""
+    after = upto = count = None
+    if pending is not None:
+        after, upto, count = pending.after, pending.pulled.next_cursor, len(pending.pulled.lines)
     with tenant_context(node.tenant_id):
         EdgeNode.objects.filter(pk=node.pk).update(
-            cursor=upto, pending_after=None, pending_upto=None, pending_count=None
+            cursor=cursor, pending_after=after, pending_upto=upto, pending_count=count
         )
-    node.cursor = upto
-    node.pending_after = node.pending_upto = node.pending_count = None
-    result.batches += 1
-    result.records += count
-    result.new_in_ledger += new_rows
+    node.cursor = cursor
+    node.pending_after, node.pending_upto, node.pending_count = after, upto, count
 
 
 def _record_success(node: EdgeNode) -> None:
