@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -151,6 +152,16 @@ _SEARCH_CONDITIONS = {
 }
 
 
+# A trace's status is its worst span's, in this order (also the multiIf of _TRACE_LIST):
+# a refusal is the gateway declining a call (policy, content filter, budget), a decision
+# rather than a fault, so a timeout or an error of another span outranks it.
+TRACE_STATUSES = ("timeout", "error", "refused", "ok")
+
+
+def trace_status(span_statuses: set[str]) -> str:
+    return next((status for status in TRACE_STATUSES if status in span_statuses), "ok")
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` literal."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -163,7 +174,8 @@ SELECT trace_id, min(start_time) AS started_at, max(end_time) AS ended_at,
        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(cost) AS cost,
        multiIf(countIf(status = 'timeout') > 0, 'timeout',
-               countIf(status = 'error') > 0, 'error', 'ok') AS status,
+               countIf(status = 'error') > 0, 'error',
+               countIf(status = 'refused') > 0, 'refused', 'ok') AS status,
        argMin(name, start_time) AS root_name
 FROM (
     SELECT * FROM spans
@@ -189,6 +201,7 @@ _MATCHING = """
           WHERE tenant_id = {tenant_id:UUID}
             AND start_time >= {since:DateTime64(6, 'UTC')}
             AND start_time < {until:DateTime64(6, 'UTC')}
+            $DEPARTMENTS
             AND $CONDITION
       )"""
 _OLDER = "AND (started_at, trace_id) < ({before:DateTime64(6, 'UTC')}, {before_trace:String})"
@@ -237,6 +250,65 @@ def trace_list(
         .replace("$DEPARTMENTS", in_departments)
     )
     return get_store().query(sql, params)
+
+
+def matching_as_shown(
+    tenant_id: uuid.UUID,
+    traces: list[dict[str, Any]],
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    text: str,
+    shown: Callable[[str], str],
+    departments: frozenset[uuid.UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Of ``traces`` (rows of ``trace_list`` searched for ``text``), those in which some
+    span still contains ``text`` once its status message and bodies are as ``shown``
+    (redacted): otherwise searching for an exact address would reveal which traces hold
+    it while every page shows ``[EMAIL]``."""
+    if not traces:
+        return traces
+    in_departments, limit_params = department_limit(departments)
+    rows = get_store().query(
+        """
+        SELECT trace_id, name, status_message, tool, model, request_body, response_body
+        FROM spans
+        WHERE tenant_id = {tenant_id:UUID}
+          AND start_time >= {since:DateTime64(6, 'UTC')}
+          AND start_time < {until:DateTime64(6, 'UTC')}
+          AND trace_id IN {trace_ids:Array(String)}
+          $DEPARTMENTS
+          AND $MATCHES
+        LIMIT 1 BY event_id
+        """.replace("$DEPARTMENTS", in_departments).replace(
+            "$MATCHES", _SEARCH_CONDITIONS["pattern"]
+        ),
+        {
+            "tenant_id": tenant_id,
+            "since": since,
+            "until": until,
+            "trace_ids": [str(row["trace_id"]) for row in traces],
+            "pattern": like_pattern(text),
+            **limit_params,
+        },
+    )
+    needle = text.lower()
+    still = {
+        row["trace_id"]
+        for row in rows
+        if needle
+        in "\n".join(
+            (
+                str(row["name"]),
+                shown(str(row["status_message"])),
+                str(row["tool"]),
+                str(row["model"]),
+                shown(str(row["request_body"])),
+                shown(str(row["response_body"])),
+            )
+        ).lower()
+    }
+    return [row for row in traces if row["trace_id"] in still]
 
 
 def trace_spans(

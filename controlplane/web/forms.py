@@ -413,7 +413,13 @@ class TraceFilterForm(forms.Form):
     department = forms.ChoiceField(required=False, choices=())
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "Any status"), ("ok", "OK"), ("error", "Error"), ("timeout", "Timeout")],
+        choices=[
+            ("", "Any status"),
+            ("ok", "OK"),
+            ("error", "Error"),
+            ("timeout", "Timeout"),
+            ("refused", "Refused"),
+        ],
     )
     provider = forms.CharField(required=False, max_length=200, validators=[NO_CONTROL_CHARACTERS])
     model = forms.CharField(required=False, max_length=200, validators=[NO_CONTROL_CHARACTERS])

@@ -183,6 +183,7 @@ def traces(scope: Scope) -> HttpResponse:
     if form.is_valid():
         now = timezone.now()
         since, until = window or (now - dt.timedelta(hours=form.hours), now + CLOCK_SKEW)
+        search = form.search()
         try:
             found = span_store.trace_list(
                 scope.tenant.pk,
@@ -190,18 +191,30 @@ def traces(scope: Scope) -> HttpResponse:
                 until=until,
                 limit=LIST_LIMIT + 1,
                 status=form.cleaned_data["status"] or None,
-                search=form.search(),
+                search=search,
                 before=form.older_than(),
                 departments=scope.departments,
             )
+            page = found[:LIST_LIMIT]
+            redaction = _redaction(scope)
+            if search.text and redaction is not None:
+                page = span_store.matching_as_shown(
+                    scope.tenant.pk,
+                    page,
+                    since=since,
+                    until=until,
+                    text=search.text,
+                    shown=redaction.apply,
+                    departments=scope.departments,
+                )
         except StoreError:  # the trace store is down: say so, keep the page
             logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
             unavailable = True
         else:
             names = {str(a.pk): a.name for a in agents}
-            rows = [trace_row(row, names) for row in found[:LIST_LIMIT]]
-            if len(found) > LIST_LIMIT:
-                older_url = _page_url(scope, rows[-1])
+            rows = [trace_row(row, names) for row in page]
+            if len(found) > LIST_LIMIT:  # from the last trace found, shown or not
+                older_url = _page_url(scope, trace_row(found[LIST_LIMIT - 1], names))
     context = {
         "scope": scope,
         "form": form,
@@ -358,8 +371,6 @@ def trace_view(
                 attributes=_attributes(row.get("attributes"), redaction),
             )
         )
-    statuses = {span.status for span in spans}
-    status = "timeout" if "timeout" in statuses else "error" if "error" in statuses else "ok"
     return TraceView(
         trace_id=trace_id,
         started_at=begin,
@@ -369,7 +380,7 @@ def trace_view(
         input_tokens=sum(span.input_tokens for span in spans),
         output_tokens=sum(span.output_tokens for span in spans),
         cost=format_cost(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
-        status=status,
+        status=span_store.trace_status({span.status for span in spans}),
     )
 
 

@@ -152,6 +152,37 @@ def test_a_trace_matches_when_any_span_matches_and_shows_its_whole_totals(
     assert row.agent_name == fleet_a.agent.name  # the agent of the first span
 
 
+def test_a_trace_refused_by_the_gateway_shows_and_filters_as_refused(
+    world: World, fleet_a: Fleet
+) -> None:
+    now = timezone.now()
+    refused, refused_then_failed = new_trace_id(), new_trace_id()
+    a_run(fleet_a, refused, now - dt.timedelta(minutes=2), status="refused", output_tokens=0)
+    a_run(fleet_a, refused_then_failed, now - dt.timedelta(minutes=1), status="refused")
+    ingest(
+        [
+            one_span(
+                fleet_a,
+                refused_then_failed,
+                now - dt.timedelta(seconds=50),
+                kind="tool",
+                tool="crm.search",
+                status="error",
+            )
+        ]
+    )
+    client = signed_in(world.a_member)
+
+    assert listed(client, world, status="refused") == [refused]
+    assert listed(client, world, status="error") == [refused_then_failed]
+    detail = client.get(reverse("web:portal_trace", args=[world.a.slug, refused]))
+    assert detail.context["trace"].status == "refused"
+    assert b'badge-span-refused">refused</span>' in detail.content
+    api = Api(issue_token(world.a_member))
+    rows = api.get(f"tenants/{world.a.slug}/traces", status="refused").json()["results"]
+    assert [(row["trace_id"], row["status"]) for row in rows] == [(refused, "refused")]
+
+
 def test_free_text_finds_bodies_and_status_messages_in_any_case(
     world: World, fleet_a: Fleet
 ) -> None:
@@ -408,6 +439,59 @@ def test_the_api_gives_bodies_redacted_too(world: World, fleet_a: Fleet) -> None
     model = next(s for s in spans if s["kind"] == "model")
     assert "Pay [EMAIL], [IBAN]" in model["request_body"]
     assert model["attributes"] == {"user.email": "[EMAIL]"}
+
+
+def test_search_does_not_find_what_redaction_hides(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    policy_set(actor=SYSTEM, tenant=world.a, pii="redact")
+    policy_set(actor=SYSTEM, tenant=world.b, pii="flag")
+    now = timezone.now()
+    mine, theirs = new_trace_id(), new_trace_id()
+    a_run(fleet_a, mine, now - dt.timedelta(minutes=1), request_body=PERSONAL)
+    client = signed_in(world.a_member)
+
+    assert listed(client, world, q="jane.doe@example.com") == []
+    assert listed(client, world, q="jane.doe@") == []
+    assert listed(client, world, q="pay jane") == []
+    assert listed(client, world, q="pay") == [mine]
+    assert listed(client, world, q="DE89") == []
+    api = Api(issue_token(world.a_member))
+    assert api.get(f"tenants/{world.a.slug}/traces", q="jane.doe").json()["results"] == []
+    # A tenant whose policy only flags finds its stored text.
+    a_run(fleet_b, theirs, now - dt.timedelta(minutes=1), request_body=PERSONAL)
+    api_b = Api(issue_token(world.b_member))
+    found = api_b.get(f"tenants/{world.b.slug}/traces", q="jane.doe").json()["results"]
+    assert [row["trace_id"] for row in found] == [theirs]
+
+
+def test_a_department_scoped_member_does_not_find_text_of_other_departments(
+    world: World, fleet_a: Fleet
+) -> None:
+    helper = agent_create(actor=SYSTEM, tenant=world.a, name="helper", device=fleet_a.device)
+    finance = str(world.a_department.pk)
+    trace_id = new_trace_id()
+    now = timezone.now()
+    a_run(fleet_a, trace_id, now - dt.timedelta(minutes=1), department_id=finance)
+    ingest(  # a span of the same trace by an agent of no department
+        [
+            one_span(
+                fleet_a,
+                trace_id,
+                now - dt.timedelta(seconds=50),
+                agent_id=str(helper.pk),
+                status_message="quarterly-layoff-plan",
+            )
+        ]
+    )
+    membership_set_departments(
+        actor=SYSTEM, membership=world.membership(world.a_member), departments=[world.a_department]
+    )
+    client = signed_in(world.a_member)
+
+    assert listed(client, world, q="chat") == [trace_id]
+    assert listed(client, world, q="quarterly-layoff-plan") == []
+    assert listed(signed_in(world.a_owner), world, q="quarterly-layoff-plan") == [trace_id]
 
 
 def test_a_department_scoped_member_sees_only_their_departments_traces(

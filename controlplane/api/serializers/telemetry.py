@@ -11,10 +11,10 @@ from rest_framework import serializers
 
 from controlplane.api.filtering import printable
 from controlplane.api.serializers.common import EXAMPLE_AGENT_ID, response_example
+from controlplane.telemetry.spans import TRACE_STATUSES
 
 USAGE_DIMENSIONS = ("agent", "department", "provider", "model", "day")
 MAX_USAGE_DAYS = 400
-TRACE_STATUSES = ("ok", "error", "timeout")
 
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -196,9 +196,10 @@ class TraceViewSet(TenantScopedViewSet):
                 "q",
                 OpenApiTypes.STR,
                 description="Text in a span's name, status message, tool, model or bodies, "
-                "in any case; `%` and `_` are literal.",
+                "in any case; `%` and `_` are literal. When the tenant's policy redacts "
+                "personal data, the text must be in them as redacted.",
             ),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=["ok", "error", "timeout"]),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=list(spans.TRACE_STATUSES)),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50."),
         ],
         responses={200: TraceListSerializer},
@@ -207,8 +208,10 @@ class TraceViewSet(TenantScopedViewSet):
         query = TraceQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         q = query.validated_data
+        text = q.get("q") or None
+        redaction = display_redaction(Policy.objects.filter(tenant=self.tenant).first())
         with _trace_store():
-            results = spans.trace_list(
+            found = spans.trace_list(
                 self.tenant.pk,
                 since=q["since"],
                 until=q["until"],
@@ -220,13 +223,24 @@ class TraceViewSet(TenantScopedViewSet):
                     provider=q.get("provider") or None,
                     model=q.get("model") or None,
                     tool=q.get("tool") or None,
-                    text=q.get("q") or None,
+                    text=text,
                 ),
                 departments=self.principal.departments(),
             )
+            results = found
+            if text and redaction is not None:
+                results = spans.matching_as_shown(
+                    self.tenant.pk,
+                    found,
+                    since=q["since"],
+                    until=q["until"],
+                    text=text,
+                    shown=redaction.apply,
+                    departments=self.principal.departments(),
+                )
         next_url = None
-        if len(results) == q["limit"]:
-            oldest = min(row["started_at"] for row in results)
+        if len(found) == q["limit"]:  # from the last trace found, shown or not
+            oldest = min(row["started_at"] for row in found)
             next_url = replace_query_param(
                 request.build_absolute_uri(),
                 "until",
