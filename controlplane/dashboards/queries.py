@@ -55,6 +55,15 @@ class Filters:
         )
 
 
+# quantileTiming counts every latency above 30 s as 30 s, so a merged percentile at that
+# cap means "30 s or more": it is returned as +inf for the pages to say so.
+TIMING_CAP_MS = 30_000
+_TIMING_PERCENTILE = (
+    f"if(quantileTimingMerge({{level}})(duration_ms_timing) >= {TIMING_CAP_MS}, inf, "
+    "quantileTimingMerge({level})(duration_ms_timing))"
+)
+
+
 @dataclass(frozen=True)
 class Rollup:
     """A rollup table: its time column, the seconds of one row's time slot, the columns
@@ -65,7 +74,7 @@ class Rollup:
     time: str
     seconds: int
     columns: frozenset[str]
-    quantile: str = "quantileTimingMerge({level})(duration_ms_timing)"
+    quantile: str = _TIMING_PERCENTILE
 
 
 SPANS_MINUTE = Rollup(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
-from controlplane.dashboards.queries import Filters, Window
+from controlplane.dashboards.queries import TIMING_CAP_MS, Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
@@ -119,6 +120,8 @@ def _ms(value: Any) -> str:
     number = float(value)
     if number != number:  # NaN: a digest with no values
         return "—"
+    if number == math.inf:  # over the coarser rollups' cap (queries.TIMING_CAP_MS)
+        return f"≥ {TIMING_CAP_MS:,} ms"
     return f"{number:,.0f} ms" if number >= 10 else f"{number:.1f} ms"
 
 

@@ -123,6 +123,33 @@ def test_totals_equal_what_was_inserted_and_stay_within_the_tenant(
     assert b_data["utilization"]["totals"]["requests"] == 13  # type: ignore[index]
 
 
+def test_latency_over_the_hourly_rollups_cap_shows_as_at_least_30_s(
+    world: World, fleet_a: Fleet
+) -> None:
+    slow = [
+        span(
+            fleet_a,
+            trace_id=new_trace_id(),
+            span_id=f"{i + 1:016x}",
+            start=timezone.now() - dt.timedelta(minutes=5 + i),
+            kind="model",
+            provider="slowai",
+            model="slow-1",
+            duration=dt.timedelta(seconds=45),
+        )
+        for i in range(3)
+    ]
+    ingest(slow)
+    client = signed_in(world.a_member)
+
+    def slowai(range_: str) -> dict[str, str]:
+        data = panels(client.get(portal(world), {"range": range_}))
+        return next(p for p in data["faults"]["providers"] if p["provider"] == "slowai")  # type: ignore[attr-defined]
+
+    assert slowai("1h")["p95"] == "45,000 ms"  # t-digests of spans_minute
+    assert slowai("7d")["p95"] == "≥ 30,000 ms"  # quantileTiming of spans_hour
+
+
 def test_filters_narrow_the_numbers_and_stay_in_the_url(world: World, fleet_a: Fleet) -> None:
     now = timezone.now()
     a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=10))
