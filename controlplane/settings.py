@@ -283,7 +283,7 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "controlplane.agents.models.Agent.Status",
         "TenantRoleEnum": "tenants.models.TenantRole",
         "StaffRoleEnum": "controlplane.accounts.models.StaffRole",
-        "TraceStatusEnum": ["ok", "error", "timeout"],
+        "TraceStatusEnum": "controlplane.telemetry.spans.TRACE_STATUSES",
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
         "TierEnum": "controlplane.gateway.models.Tier",
         "ProviderKindEnum": "controlplane.gateway.models.Provider.Kind",
