@@ -74,7 +74,9 @@ def site(tenant_a: Tenant, tmp_path: Path) -> Iterator[Site]:
         EdgeNode.objects.filter(pk=node.pk).update(pull_url=edge.url, agent_url=edge.url)
     node.pull_url = node.agent_url = edge.url
     edge.start()
+    running = Site(tenant=tenant_a, node=node, edge=edge)
     try:
-        yield Site(tenant=tenant_a, node=node, edge=edge)
+        yield running
     finally:
         edge.stop()
+        running.edge.stop()  # a test may have put another edge process in its place
