@@ -34,6 +34,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
+_GATEWAY_PAGES = ("gateway_policy", "gateway_budget_create", "gateway_budget_update")
 
 # The pages of one tenant in the console, shown under the console entries while a
 # tenant's page is open. Their URL names take the tenant slug.
@@ -50,6 +51,11 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         also_current=tuple(f"console_{n}" for n in _DATAFLOW_PAGES),
     ),
     NavItem("Sites & edge nodes", "web:console_sites", also_current=("console_site",)),
+    NavItem(
+        "Gateway",
+        "web:console_gateway",
+        also_current=tuple(f"console_{n}" for n in _GATEWAY_PAGES),
+    ),
 )
 
 PORTAL_NAV: tuple[NavItem, ...] = (
@@ -63,6 +69,9 @@ PORTAL_NAV: tuple[NavItem, ...] = (
         also_current=tuple(f"portal_{n}" for n in _DATAFLOW_PAGES),
     ),
     NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),
+    NavItem(
+        "Gateway", "web:portal_gateway", also_current=tuple(f"portal_{n}" for n in _GATEWAY_PAGES)
+    ),
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),
     NavItem("Audit log", "web:portal_audit"),

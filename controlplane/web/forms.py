@@ -4,15 +4,18 @@ tenants/services.py make the change and enforce the rules."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 import zoneinfo
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 
+from controlplane.gateway.models import Budget, Policy
 from controlplane.telemetry.spans import TraceSearch
 from tenants.models import Department, Tenant, TenantRole, slug_validator
 
@@ -491,3 +494,142 @@ class TraceFilterForm(forms.Form):
     def narrowed(self) -> bool:
         """True when anything but the time range is set."""
         return any(self.cleaned_data.get(name) for name in self.fields if name != "range")
+
+
+# --- gateway: policy and budgets ---------------------------------------------------------
+
+
+class PolicyForm(forms.Form):
+    """The tenant's content policy. The tool data classes are typed as JSON."""
+
+    injection = forms.ChoiceField(
+        choices=Policy.Injection.choices,
+        label="Prompt injection",
+        help_text="Block refuses the request; flag lets it through and marks it.",
+    )
+    pii = forms.ChoiceField(
+        choices=Policy.Pii.choices,
+        label="PII handling",
+        help_text="Personal data in requests: flag marks it, redact masks it, block refuses.",
+    )
+    pii_types = forms.MultipleChoiceField(
+        choices=[(t, t) for t in Policy.PII_TYPES],
+        required=False,
+        label="PII types",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every type the edge detects.",
+    )
+    tool_data_classes = forms.CharField(
+        required=False,
+        max_length=20000,
+        label="Tool data classes",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text='JSON: which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
+    )
+
+    @classmethod
+    def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
+        classes = policy.tool_data_classes
+        initial = {
+            "injection": policy.injection,
+            "pii": policy.pii,
+            "pii_types": list(policy.pii_types),
+            "tool_data_classes": json.dumps(classes, indent=2) if classes else "",
+        }
+        return cls(data=data, initial=initial)
+
+    def clean_tool_data_classes(self) -> Any:
+        text = (self.cleaned_data.get("tool_data_classes") or "").strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValidationError(
+                f"Tool data classes: this is not valid JSON ({error.msg}, line {error.lineno}, "
+                f"column {error.colno})."
+            ) from None
+
+
+BUDGET_TENANT_TARGET = "tenant"
+
+
+class BudgetForm(forms.Form):
+    """A new budget. ``target`` is ``tenant``, ``department:<id>`` or ``agent:<id>``; the
+    choices hold only the departments and agents given (the tenant's)."""
+
+    name = forms.CharField(max_length=200, required=False, help_text="Optional, e.g. Q3 pilot.")
+    target = forms.ChoiceField(
+        choices=(),
+        label="Applies to",
+        error_messages={
+            "invalid_choice": "Choose the whole tenant, one of its departments or its agents."
+        },
+    )
+    period = forms.ChoiceField(choices=Budget.Period.choices, help_text="Days and months in UTC.")
+    kind = forms.ChoiceField(
+        choices=Budget.Kind.choices,
+        help_text="Hard: the edges refuse requests past it. Soft: an alert only.",
+    )
+    limit = forms.DecimalField(
+        min_value=Decimal(0),
+        max_digits=18,
+        decimal_places=6,
+        label="Limit ($)",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        departments: Iterable[Department],
+        agents: Iterable[Any],
+        tenant_wide: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        choices: list[Any] = []
+        if tenant_wide:
+            choices.append((BUDGET_TENANT_TARGET, "The whole tenant"))
+        department_choices = [(f"department:{d.pk}", d.name) for d in departments]
+        agent_choices = [(f"agent:{a.pk}", a.name) for a in agents]
+        if department_choices:
+            choices.append(("Departments", department_choices))
+        if agent_choices:
+            choices.append(("Agents", agent_choices))
+        target = self.fields["target"]
+        assert isinstance(target, forms.ChoiceField)
+        target.choices = choices
+
+    def service_fields(self) -> dict[str, Any]:
+        """The cleaned values, named as ``budget_create`` takes them."""
+        data = self.cleaned_data
+        scope, _, raw_id = data["target"].partition(":")
+        return {
+            "name": data["name"],
+            "scope": scope,
+            "scope_id": uuid.UUID(raw_id) if raw_id else None,
+            "period": data["period"],
+            "kind": data["kind"],
+            "limit": data["limit"],
+        }
+
+
+class BudgetLimitForm(forms.Form):
+    """One budget's new limit, in its row of the budget table."""
+
+    limit = forms.DecimalField(
+        min_value=Decimal(0),
+        max_digits=18,
+        decimal_places=6,
+        label="Limit ($)",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+
+    @classmethod
+    def for_budget(cls, budget: Budget, data: Any = None) -> BudgetLimitForm:
+        return cls(
+            data=data,
+            initial={"limit": f"{budget.limit.normalize():f}"},
+            prefix=f"b{budget.pk.hex}",
+        )

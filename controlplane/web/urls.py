@@ -4,6 +4,7 @@ from controlplane.web import (
     console,
     dashboard_views,
     dataflow_views,
+    gateway_views,
     portal,
     registry_views,
     trace_views,
@@ -42,6 +43,15 @@ TENANT_PAGES = [
     *tenant_paths("agents/<uuid:pk>/keys/new/", registry_views.AGENT_KEY_ISSUE, "agent_key_issue"),
     *tenant_paths(
         "agent-keys/<uuid:pk>/revoke/", registry_views.AGENT_KEY_REVOKE, "agent_key_revoke"
+    ),
+    *tenant_paths("gateway/", gateway_views.GATEWAY, "gateway"),
+    *tenant_paths("gateway/policy/", gateway_views.POLICY_UPDATE, "gateway_policy"),
+    *tenant_paths("gateway/budgets/", gateway_views.BUDGET_CREATE, "gateway_budget_create"),
+    *tenant_paths(
+        "gateway/budgets/<uuid:pk>/", gateway_views.BUDGET_UPDATE, "gateway_budget_update"
+    ),
+    *tenant_paths(
+        "gateway/budgets/<uuid:pk>/delete/", gateway_views.BUDGET_DELETE, "gateway_budget_delete"
     ),
     *tenant_paths("dashboards/", dashboard_views.DASHBOARDS, "dashboards"),
     *tenant_paths("traces/", trace_views.TRACES, "traces"),

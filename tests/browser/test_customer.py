@@ -101,3 +101,28 @@ def test_a_chart_point_opens_its_traces_and_a_trace_waterfall(
     expect(page.locator("table.waterfall tbody.span-tool")).to_contain_text("ERP answered 503")
     expect(page.locator("table.waterfall .bar")).to_have_count(3)
     screenshot(page, "trace-waterfall")
+
+
+def test_an_owner_sets_the_policy_and_a_budget_on_the_gateway_page(
+    page: Page, tenant_a: Tenant, make_customer: Callable[..., User], screenshot: Screenshot
+) -> None:
+    fleet = make_fleet(tenant_a)
+    busy_day(fleet, timezone.now())
+    sign_in(page, make_customer(tenant_a, "owner"))
+
+    page.get_by_role("navigation").get_by_role("link", name="Gateway").click()
+    page.get_by_label("PII handling").select_option("redact")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text("The policy was saved")).to_be_visible()
+    expect(page.get_by_label("PII handling")).to_have_value("redact")
+
+    add = page.locator("form[aria-labelledby=budget-add-heading]")
+    add.get_by_label("Applies to").select_option(label=fleet.agent.name)
+    add.get_by_label("Period").select_option("day")
+    add.get_by_label("Kind").select_option("hard")
+    add.get_by_label("Limit ($)").fill("25")
+    add.get_by_role("button", name="Add budget").click()
+    row = page.locator("#budgets tbody tr", has_text=fleet.agent.name)
+    expect(row.locator("[data-budget-limit]")).to_have_text("$25.00")
+    expect(row.locator("[data-budget-spent]")).to_have_text(re.compile(r"^\$\d"))
+    screenshot(page, "portal-gateway")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, reverse
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
+from controlplane.gateway.services import budget_create
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
 from tests.conftest import SYSTEM, signed_in
@@ -42,6 +44,7 @@ _OBJECT_OF_SEGMENT = {
     "agents": "agent",
     "agent-keys": "agent_key",
     "snapshots": "dataflow_snapshot",
+    "budgets": "budget",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -69,6 +72,7 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "invitation": world.b_invitation.pk,
         "department": world.b_department.pk,
         "dataflow_snapshot": _dataflow_snapshot(world.b),
+        "budget": _budget(world.b),
         **_fleet_objects(fleet_b),
     }
 
@@ -79,6 +83,13 @@ def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
         tenant=tenant, since=until - dt.timedelta(days=1), until=until, actor=SYSTEM
     )
     return snapshot.pk
+
+
+def _budget(tenant: Tenant) -> uuid.UUID:
+    budget = budget_create(
+        actor=SYSTEM, tenant=tenant, scope="tenant", period="day", limit=Decimal(1), kind="hard"
+    )
+    return budget.pk
 
 
 def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
@@ -233,6 +244,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "invitation": uuid.uuid4(),
         "department": world.a_department.pk,
         "dataflow_snapshot": uuid.uuid4(),
+        "budget": _budget(world.a),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

@@ -64,6 +64,7 @@ def test_portal_navigation_marks_the_current_page(world: World) -> None:
         "Traces",
         "Data flow",
         "Sites & edge nodes",
+        "Gateway",
         "People",
         "Departments",
         "Audit log",

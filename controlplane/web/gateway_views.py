@@ -1,0 +1,296 @@
+"""The gateway page of one tenant, in the portal and the console: the content policy and
+the budgets (changed here), and the providers, routes and configuration versions the
+edges run with (shown here, managed through the API: docs/api.md).
+
+Provider credentials are shown as their last four characters, version and age only;
+the secret never reaches a template.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+
+from controlplane.agents.models import Agent
+from controlplane.core.tenancy import tenant_context
+from controlplane.gateway import services
+from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider, Route
+from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
+from controlplane.gateway.selectors import credential_info as credential_infos
+from controlplane.gateway.tenancy import SharedOrTenantModel
+from controlplane.web.forms import BudgetForm, BudgetLimitForm, PolicyForm, add_service_error
+from controlplane.web.scope import READ, WRITE, Scope, tenant_views
+from controlplane.web.trace_views import format_cost
+from tenants.models import Department
+
+S = TypeVar("S", bound=SharedOrTenantModel)
+
+CONFIG_CHANGES_SHOWN = 20
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+def _offered(scope: Scope, model: type[S]) -> QuerySet[S]:
+    """The MSP-wide rows of ``model`` and this tenant's own."""
+    if scope.area == "portal":
+        return model.objects.all()
+    return model.unscoped.filter(Q(tenant__isnull=True) | Q(tenant=scope.tenant))
+
+
+def _departments(scope: Scope) -> QuerySet[Department]:
+    return scope.in_departments(scope.rows(Department), "pk").order_by("name")
+
+
+def _agents(scope: Scope) -> QuerySet[Agent]:
+    return scope.in_departments(scope.rows(Agent)).order_by("name")
+
+
+def _budgets(scope: Scope) -> QuerySet[Budget]:
+    """The budgets this person sees: all of them, or for a department-scoped member the
+    tenant's own and those of their departments and their departments' agents."""
+    budgets = scope.rows(Budget)
+    if scope.departments is None:
+        return budgets
+    return budgets.filter(
+        Q(scope=Budget.Scope.TENANT)
+        | Q(scope=Budget.Scope.DEPARTMENT, scope_id__in=scope.departments)
+        | Q(scope=Budget.Scope.AGENT, scope_id__in=_agents(scope).values("pk"))
+    )
+
+
+def _budget(scope: Scope, pk: uuid.UUID) -> Budget:
+    budget = _budgets(scope).filter(pk=pk).first()
+    if budget is None:
+        raise Http404
+    return budget
+
+
+def _label(scope: Scope, budget: Budget) -> str:
+    if budget.name:
+        return budget.name
+    target = _targets(scope).get((budget.scope, budget.scope_id), budget.scope)
+    return f"The {budget.kind} {budget.period} budget of {target}"
+
+
+def _policy(scope: Scope) -> Policy:
+    """The tenant's policy; the defaults (unsaved) until it is first set."""
+    return scope.rows(Policy).first() or Policy(tenant=scope.tenant)
+
+
+# --- page --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    budget: Budget
+    target: str
+    limit: str
+    spent: str
+    percent: int
+    crossed: bool
+    form: BudgetLimitForm | None
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    provider: Provider
+    msp_wide: bool
+    credential: CredentialInfo | None
+
+    @property
+    def credential_age_days(self) -> int | None:
+        return self.credential.age.days if self.credential else None
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    route: Route
+    msp_wide: bool
+    candidates: list[str]
+
+
+def _targets(scope: Scope) -> dict[tuple[str, uuid.UUID], str]:
+    """What each budget scope id names, e.g. ("agent", id) → the agent's name."""
+    names: dict[tuple[str, uuid.UUID], str] = {(Budget.Scope.TENANT, scope.tenant.pk): "Tenant"}
+    for pk, name in scope.rows(Department).values_list("pk", "name"):
+        names[(Budget.Scope.DEPARTMENT, pk)] = name
+    for pk, name in scope.rows(Agent).values_list("pk", "name"):
+        names[(Budget.Scope.AGENT, pk)] = name
+    return names
+
+
+def _budget_rows(
+    scope: Scope, limit_form: tuple[uuid.UUID, BudgetLimitForm] | None
+) -> list[BudgetRow]:
+    with tenant_context(scope.tenant):
+        status: dict[uuid.UUID, BudgetStatus] = {s.budget.pk: s for s in budget_status()}
+    names = _targets(scope)
+    rows = []
+    for budget in _budgets(scope):
+        current = status.get(budget.pk)
+        spent = current.spend if current else Decimal(0)
+        used = current.used if current else Decimal(0)
+        form = None
+        if scope.can_edit:
+            form = (
+                limit_form[1]
+                if limit_form and limit_form[0] == budget.pk
+                else BudgetLimitForm.for_budget(budget)
+            )
+        rows.append(
+            BudgetRow(
+                budget=budget,
+                target=names.get((budget.scope, budget.scope_id), f"Removed {budget.scope}"),
+                limit=format_cost(budget.limit),
+                spent=format_cost(spent),
+                percent=int((used * 100).to_integral_value()),
+                crossed=bool(current and current.crossed),
+                form=form,
+            )
+        )
+    return rows
+
+
+def budget_form(scope: Scope, data: Any = None) -> BudgetForm:
+    return BudgetForm(
+        data=data,
+        departments=_departments(scope),
+        agents=_agents(scope),
+        tenant_wide=scope.departments is None,
+        initial={"period": Budget.Period.MONTH, "kind": Budget.Kind.SOFT},
+    )
+
+
+def _provider_rows(providers: list[Provider]) -> list[ProviderRow]:
+    credentials = credential_infos(providers)
+    return [
+        ProviderRow(p, msp_wide=p.tenant_id is None, credential=credentials.get(p.pk))
+        for p in providers
+    ]
+
+
+def _route_rows(scope: Scope, providers: list[Provider]) -> list[RouteRow]:
+    names = {str(p.pk): p.name for p in providers}
+    rows = []
+    for route in _offered(scope, Route):
+        candidates = [
+            f"{names.get(str(c.get('provider_id')), 'unknown provider')}/{c.get('model', '*')}"
+            for c in route.candidates
+            if isinstance(c, dict)
+        ]
+        rows.append(RouteRow(route, msp_wide=route.tenant_id is None, candidates=candidates))
+    return rows
+
+
+def _page(
+    scope: Scope,
+    *,
+    policy_form: PolicyForm | None = None,
+    add_form: BudgetForm | None = None,
+    limit_form: tuple[uuid.UUID, BudgetLimitForm] | None = None,
+) -> HttpResponse:
+    policy = _policy(scope)
+    providers = list(_offered(scope, Provider))
+    context = {
+        "scope": scope,
+        "policy": policy,
+        "policy_is_default": policy._state.adding,
+        "policy_form": policy_form or PolicyForm.for_policy(policy),
+        "budgets": _budget_rows(scope, limit_form),
+        "budget_form": add_form or budget_form(scope),
+        "providers": _provider_rows(providers),
+        "routes": _route_rows(scope, providers),
+        "changes": list(
+            scope.rows(ConfigChange)
+            .select_related("site")
+            .order_by("-created_at")[:CONFIG_CHANGES_SHOWN]
+        ),
+    }
+    return render(scope.request, "gateway/page.html", context)
+
+
+def _back(scope: Scope, anchor: str) -> HttpResponse:
+    return redirect(f"{scope.url('gateway')}#{anchor}")
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+def gateway(scope: Scope) -> HttpResponse:
+    return _page(scope)
+
+
+def policy_update(scope: Scope) -> HttpResponse:
+    form = PolicyForm(data=scope.request.POST)
+    if form.is_valid():
+        try:
+            services.policy_set(actor=scope.actor, tenant=scope.tenant, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                scope.request, "The policy was saved. Edges apply it at their next pull."
+            )
+            return _back(scope, "policy")
+    return _page(scope, policy_form=form)
+
+
+def budget_create(scope: Scope) -> HttpResponse:
+    form = budget_form(scope, data=scope.request.POST)
+    if form.is_valid():
+        try:
+            budget = services.budget_create(
+                actor=scope.actor, tenant=scope.tenant, **form.service_fields()
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(scope.request, f"{_label(scope, budget)} was added.")
+            return _back(scope, "budgets")
+    return _page(scope, add_form=form)
+
+
+def budget_update(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    budget = _budget(scope, pk)
+    form = BudgetLimitForm.for_budget(budget, data=scope.request.POST)
+    if form.is_valid():
+        limit = form.cleaned_data["limit"]
+        if limit == budget.limit:
+            messages.info(scope.request, "The limit is unchanged.")
+            return _back(scope, "budgets")
+        try:
+            services.budget_update(actor=scope.actor, budget=budget, limit=limit)
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                scope.request, f"{_label(scope, budget)} now limits to {format_cost(limit)}."
+            )
+            return _back(scope, "budgets")
+    return _page(scope, limit_form=(budget.pk, form))
+
+
+def budget_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    budget = _budget(scope, pk)
+    label = _label(scope, budget)
+    services.budget_delete(actor=scope.actor, budget=budget)
+    messages.success(scope.request, f"{label} was deleted.")
+    return _back(scope, "budgets")
+
+
+# --- views: (portal, console) pairs, routed in urls.py ----------------------------------
+
+GATEWAY = tenant_views(gateway, READ)
+POLICY_UPDATE = tenant_views(policy_update, WRITE)
+BUDGET_CREATE = tenant_views(budget_create, WRITE)
+BUDGET_UPDATE = tenant_views(budget_update, WRITE)
+BUDGET_DELETE = tenant_views(budget_delete, WRITE)

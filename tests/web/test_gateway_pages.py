@@ -1,0 +1,448 @@
+"""The gateway page of a tenant in the portal and the console: policy and budgets (changed
+here), providers, routes and configuration versions (shown only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from controlplane.accounts.models import User
+from controlplane.agents.services import agent_create
+from controlplane.audit.models import AuditEvent
+from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.gateway import services as gateway
+from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider
+from tenants.services import membership_set_departments
+from tests.conftest import SYSTEM, signed_in
+from tests.web.conftest import Fleet, World
+from tests.web.telemetry import ingest, span
+from tests.web.test_traces import new_trace_id
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "sk-live-very-secret-key-9f3a"
+
+
+def url(world: World, name: str = "gateway", *args: object, slug: str | None = None) -> str:
+    return reverse(f"web:portal_{name}", args=[slug or world.a.slug, *args])
+
+
+def console_url(world: World, name: str = "gateway", *args: object) -> str:
+    return reverse(f"web:console_{name}", args=[world.a.slug, *args])
+
+
+def budgets(tenant: object) -> list[Budget]:
+    with tenant_context(tenant):  # type: ignore[arg-type]
+        return list(Budget.objects.all())
+
+
+def budget_rows(response: Any) -> list[tuple[str, str, str, str]]:
+    return [(r.target, r.limit, r.spent, f"{r.percent} %") for r in response.context["budgets"]]
+
+
+def new_budget(**fields: Any) -> dict[str, Any]:
+    """The add-budget form's fields: a soft monthly $10 on the tenant, unless told."""
+    return {
+        "name": "",
+        "target": "tenant",
+        "period": "month",
+        "kind": "soft",
+        "limit": "10",
+    } | fields
+
+
+def model_call(fleet: Fleet, **fields: Any) -> bytes:
+    """A model call of fleet's agent a minute ago: 1M tokens in and out, $0.75."""
+    return span(
+        fleet,
+        trace_id=new_trace_id(),
+        span_id="0000000000000001",
+        start=timezone.now() - dt.timedelta(minutes=1),
+        kind="model",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        **fields,
+    )
+
+
+# --- policy ------------------------------------------------------------------------------
+
+
+def test_a_new_tenant_shows_the_default_policy(world: World) -> None:
+    body = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "Block" in body and "Flag" in body
+    assert "every type the edge detects" in body
+    assert "These are the defaults" in body
+
+
+def test_owner_sets_the_policy(world: World) -> None:
+    client = signed_in(world.a_owner)
+    response = client.post(
+        url(world, "gateway_policy"),
+        {
+            "injection": "flag",
+            "pii": "redact",
+            "pii_types": ["email", "iban"],
+            "tool_data_classes": '{"ledger.query": ["finance"]}',
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == url(world) + "#policy"
+    with tenant_context(world.a):
+        policy = Policy.objects.get()
+        assert AuditEvent.objects.filter(action="policy.set").exists()
+    assert (policy.injection, policy.pii) == ("flag", "redact")
+    assert policy.pii_types == ["email", "iban"]
+    assert policy.tool_data_classes == {"ledger.query": ["finance"]}
+
+    page = client.get(url(world))
+    body = page.content.decode()
+    assert "The policy was saved" in body
+    form = page.context["policy_form"]
+    assert form["pii"].value() == "redact" and form["pii_types"].value() == ["email", "iban"]
+    assert "ledger.query" in body
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "Redact" in member_view and "email, iban" in member_view
+    assert "<code>ledger.query</code>: finance" in member_view
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"ledger.query": ["finance"]', "not valid JSON"),
+        ('{"ledger.query": "finance"}', "expected a list of data classes"),
+    ],
+)
+def test_bad_tool_data_classes_are_a_form_error(world: World, text: str, message: str) -> None:
+    response = signed_in(world.a_owner).post(
+        url(world, "gateway_policy"),
+        {"injection": "block", "pii": "redact", "tool_data_classes": text},
+    )
+    assert response.status_code == 200
+    errors = response.context["policy_form"].errors
+    assert list(errors) == ["tool_data_classes"]
+    assert message in response.content.decode()
+    with tenant_context(world.a):
+        assert not Policy.objects.exists()
+        assert not AuditEvent.objects.filter(action="policy.set").exists()
+
+
+# --- budgets -----------------------------------------------------------------------------
+
+
+def test_admin_adds_budgets_sees_their_spend_changes_and_deletes_them(
+    world: World, fleet_a: Fleet
+) -> None:
+    finance = world.a_department
+    ingest([model_call(fleet_a, department_id=str(finance.pk))], spans=False)
+    client = signed_in(world.a_admin)
+
+    for target, limit in ((f"department:{finance.pk}", "100"), (f"agent:{fleet_a.agent.pk}", "3")):
+        response = client.post(
+            url(world, "gateway_budget_create"),
+            new_budget(target=target, kind="hard", limit=limit),
+        )
+        assert response.status_code == 302
+    page = client.get(url(world))
+    assert page.status_code == 200
+    assert "was added" in page.content.decode()
+    assert sorted(budget_rows(page)) == [
+        ("Finance", "$100.00", "$0.75", "1 %"),
+        (fleet_a.agent.name, "$3.00", "$0.75", "25 %"),
+    ]
+    agent_budget = next(b for b in budgets(world.a) if b.scope == "agent")
+    assert agent_budget.scope_id == fleet_a.agent.pk and agent_budget.kind == "hard"
+
+    changed = client.post(
+        url(world, "gateway_budget_update", agent_budget.pk),
+        {f"b{agent_budget.pk.hex}-limit": "0.5"},
+    )
+    assert changed.status_code == 302
+    page = client.get(url(world))
+    assert (fleet_a.agent.name, "$0.50", "$0.75", "150 %") in budget_rows(page)
+    body = page.content.decode()
+    assert "reached" in body and f'name="b{agent_budget.pk.hex}-limit" value="0.5"' in body
+
+    deleted = client.post(url(world, "gateway_budget_delete", agent_budget.pk))
+    assert deleted.status_code == 302
+    assert [b.scope for b in budgets(world.a)] == ["department"]
+    with tenant_context(world.a):
+        actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"budget.created", "budget.updated", "budget.deleted"} <= actions
+
+
+def test_a_tenant_budget_counts_every_agent(world: World, fleet_a: Fleet) -> None:
+    ingest([model_call(fleet_a)], spans=False)
+    gateway.budget_create(
+        actor=SYSTEM, tenant=world.a, scope="tenant", period="day", limit=Decimal(1), kind="soft"
+    )
+    page = signed_in(world.a_member).get(url(world))
+    assert budget_rows(page) == [("Tenant", "$1.00", "$0.75", "75 %")]
+    assert "data-budget-spent>$0.75<" in page.content.decode()
+
+
+def test_invalid_budgets_are_form_errors_and_nothing_is_created(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    client = signed_in(world.a_owner)
+    assert client.post(url(world, "gateway_budget_create"), new_budget()).status_code == 302
+
+    duplicate = client.post(url(world, "gateway_budget_create"), new_budget(limit="20"))
+    assert duplicate.status_code == 200
+    assert duplicate.context["budget_form"].errors
+    assert "already" in duplicate.content.decode()
+
+    negative = client.post(url(world, "gateway_budget_create"), new_budget(kind="hard", limit="-1"))
+    assert negative.status_code == 200
+    assert list(negative.context["budget_form"].errors) == ["limit"]
+
+    for foreign in (f"agent:{fleet_b.agent.pk}", f"department:{world.b_department.pk}"):
+        response = client.post(
+            url(world, "gateway_budget_create"), new_budget(target=foreign, kind="hard")
+        )
+        assert response.status_code == 200
+        assert list(response.context["budget_form"].errors) == ["target"]
+        assert "Choose the whole tenant" in response.content.decode()
+
+    assert len(budgets(world.a)) == 1 and budgets(world.b) == []
+
+
+def test_a_negative_new_limit_is_an_error_in_the_row(world: World) -> None:
+    budget = gateway.budget_create(
+        actor=SYSTEM, tenant=world.a, scope="tenant", period="day", limit=Decimal(5), kind="hard"
+    )
+    response = signed_in(world.a_owner).post(
+        url(world, "gateway_budget_update", budget.pk), {f"b{budget.pk.hex}-limit": "-3"}
+    )
+    assert response.status_code == 200
+    [row] = response.context["budgets"]
+    assert row.form.errors and 'role="alert"' in response.content.decode()
+    assert budgets(world.a)[0].limit == Decimal(5)
+
+
+# --- access ------------------------------------------------------------------------------
+
+
+def test_member_reads_the_page_without_forms_and_cannot_change(world: World) -> None:
+    budget = gateway.budget_create(
+        actor=SYSTEM, tenant=world.a, scope="tenant", period="day", limit=Decimal(5), kind="hard"
+    )
+    client = signed_in(world.a_member)
+    response = client.get(url(world))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<form" not in body.split('<main id="main"')[1].split("</main>")[0]
+    assert "Save policy" not in body and "Add budget" not in body and "Change limit" not in body
+    for name, args, data in (
+        ("gateway_policy", (), {"injection": "off", "pii": "off"}),
+        ("gateway_budget_create", (), new_budget(period="day", kind="soft")),
+        ("gateway_budget_update", (budget.pk,), {f"b{budget.pk.hex}-limit": "1"}),
+        ("gateway_budget_delete", (budget.pk,), {}),
+    ):
+        assert client.post(url(world, name, *args), data).status_code == 403, name
+    assert budgets(world.a)[0].limit == Decimal(5) and len(budgets(world.a)) == 1
+    with tenant_context(world.a):
+        assert not Policy.objects.exists()
+
+
+def test_outsiders_get_404(world: World) -> None:
+    client = signed_in(world.b_owner)
+    assert client.get(url(world)).status_code == 404
+    assert client.post(url(world, "gateway_policy"), {"injection": "off"}).status_code == 404
+
+
+def test_another_tenants_budget_is_404_under_this_tenant(world: World) -> None:
+    theirs = gateway.budget_create(
+        actor=SYSTEM, tenant=world.b, scope="tenant", period="day", limit=Decimal(5), kind="hard"
+    )
+    client = signed_in(world.a_owner)
+    update = url(world, "gateway_budget_update", theirs.pk)
+    assert client.post(update, {f"b{theirs.pk.hex}-limit": "1"}).status_code == 404
+    assert client.post(url(world, "gateway_budget_delete", theirs.pk)).status_code == 404
+    assert budgets(world.b)[0].limit == Decimal(5)
+    assert signed_in(world.b_owner).get(url(world, slug=world.b.slug)).status_code == 200
+
+
+def test_a_department_scoped_member_sees_the_budgets_of_their_departments(
+    world: World, fleet_a: Fleet
+) -> None:
+    finance = world.a_department
+    finance_bot = agent_create(actor=SYSTEM, tenant=world.a, name="fin-bot", department=finance)
+    for scope, scope_id in (
+        ("tenant", None),
+        ("department", finance.pk),
+        ("agent", finance_bot.pk),
+        ("agent", fleet_a.agent.pk),
+    ):
+        gateway.budget_create(
+            actor=SYSTEM,
+            tenant=world.a,
+            scope=scope,
+            scope_id=scope_id,
+            period="month",
+            limit=Decimal(10),
+            kind="soft",
+        )
+    membership_set_departments(
+        actor=SYSTEM, membership=world.membership(world.a_member), departments=[finance]
+    )
+    page = signed_in(world.a_member).get(url(world))
+    assert sorted(r[0] for r in budget_rows(page)) == ["Finance", "Tenant", "fin-bot"]
+    assert len(budget_rows(signed_in(world.a_owner).get(url(world)))) == 4
+
+
+# --- the console -------------------------------------------------------------------------
+
+
+def test_staff_read_the_page_and_writers_change_it(
+    world: World, fleet_a: Fleet, make_staff: Callable[..., User]
+) -> None:
+    ingest([model_call(fleet_a)], spans=False)
+    gateway.budget_create(
+        actor=SYSTEM, tenant=world.a, scope="tenant", period="month", limit=Decimal(3), kind="soft"
+    )
+    gateway.budget_create(
+        actor=SYSTEM, tenant=world.b, scope="tenant", period="month", limit=Decimal(7), kind="soft"
+    )
+    auditor = signed_in(make_staff("auditor"))
+    page = auditor.get(console_url(world))
+    assert page.status_code == 200
+    assert budget_rows(page) == [("Tenant", "$3.00", "$0.75", "25 %")]
+    assert "Save policy" not in page.content.decode()
+    assert [i["label"] for i in page.context["nav_tenant_items"] if i["current"]] == ["Gateway"]
+    assert auditor.post(console_url(world, "gateway_policy"), {}).status_code == 403
+
+    operator = signed_in(make_staff("operator"))
+    assert "Save policy" in operator.get(console_url(world)).content.decode()
+    response = operator.post(
+        console_url(world, "gateway_policy"),
+        {"injection": "off", "pii": "block", "tool_data_classes": ""},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == console_url(world) + "#policy"
+    response = operator.post(
+        console_url(world, "gateway_budget_create"),
+        new_budget(target=f"agent:{fleet_a.agent.pk}", period="day", limit="2"),
+    )
+    assert response.status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().pii == "block"
+        events = AuditEvent.objects.filter(action="policy.set")
+        assert events.get().actor_label.startswith("staff-operator")
+    assert {b.scope for b in budgets(world.a)} == {"tenant", "agent"}
+    assert len(budgets(world.b)) == 1
+
+
+def test_customers_do_not_reach_the_console_page(world: World) -> None:
+    assert signed_in(world.a_owner).get(console_url(world)).status_code == 404
+
+
+# --- providers, routes, versions ---------------------------------------------------------
+
+
+def _provider(tenant: object, name: str, secret: str | None = None) -> Provider:
+    provider = gateway.provider_create(
+        actor=SYSTEM,
+        tenant=tenant,  # type: ignore[arg-type]
+        name=name,
+        kind="openai",
+        base_url=f"https://{name}.example.com/v1",
+    )
+    if secret:
+        gateway.credential_set(actor=SYSTEM, provider=provider, secret=secret)
+    return provider
+
+
+@pytest.mark.parametrize("area", ["portal", "console"])
+def test_providers_and_routes_offered_to_the_tenant_never_the_secret(
+    world: World, make_staff: Callable[..., User], area: str
+) -> None:
+    shared = _provider(None, "msp-openai", SECRET + "msp")
+    own = _provider(world.a, "acme-azure", SECRET)
+    _provider(world.b, "globex-own", SECRET + "b")
+    gateway.route_create(
+        actor=SYSTEM,
+        tenant=world.a,
+        name="complex to azure",
+        tier="complex",
+        candidates=[
+            {"provider_id": own.pk, "model": "gpt-4o"},
+            {"provider_id": shared.pk, "model": "gpt-4o-mini"},
+        ],
+    )
+    gateway.route_create(
+        actor=SYSTEM, tenant=None, name="msp default", candidates=[{"provider_id": shared.pk}]
+    )
+    user = world.a_member if area == "portal" else make_staff("auditor")
+    address = url(world) if area == "portal" else console_url(world)
+    response = signed_in(user).get(address)
+    body = response.content.decode()
+
+    rows = {r.provider.name: r for r in response.context["providers"]}
+    assert set(rows) == {"msp-openai", "acme-azure"}
+    assert rows["msp-openai"].msp_wide and not rows["acme-azure"].msp_wide
+    assert "globex-own" not in body and "globex-own.example.com" not in body
+    assert "…" + SECRET[-4:] in body and "version 1, 0 days old" in body
+    assert SECRET not in body and "very-secret" not in body
+    assert "MSP-wide" in body and "https://acme-azure.example.com/v1" in body
+
+    routes = {r.route.name: r.candidates for r in response.context["routes"]}
+    assert routes == {
+        "complex to azure": ["acme-azure/gpt-4o", "msp-openai/gpt-4o-mini"],
+        "msp default": ["msp-openai/*"],
+    }
+    assert "<code>acme-azure/gpt-4o</code>" in body
+    assert "/api/v1/" in body
+
+
+def test_a_provider_without_credential_says_none(world: World) -> None:
+    _provider(world.a, "acme-local")
+    response = signed_in(world.a_member).get(url(world))
+    [row] = response.context["providers"]
+    assert row.credential is None
+    assert '<span class="muted">none</span>' in response.content.decode()
+
+
+def test_configuration_versions_are_the_tenants_last_twenty(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    with all_tenants_context():
+        for version in range(1, 23):
+            ConfigChange.unscoped.create(
+                tenant=world.a,
+                site=fleet_a.site,
+                version=version,
+                actor_kind="user",
+                actor_label="ops@msp.example",
+                summary=f"acme change {version:02d}",
+                payload_sha256="0" * 64,
+            )
+        ConfigChange.unscoped.create(
+            tenant=world.b,
+            site=fleet_b.site,
+            version=1,
+            actor_kind="user",
+            actor_label="b@globex.example",
+            summary="globex change",
+            payload_sha256="0" * 64,
+        )
+    response = signed_in(world.a_member).get(url(world))
+    body = response.content.decode()
+    assert len(response.context["changes"]) == 20
+    assert "acme change 22" in body and "acme change 03" in body
+    assert "acme change 02" not in body and "globex change" not in body
+    assert fleet_a.site.name in body and "ops@msp.example" in body
+
+
+def test_the_portal_navigation_has_the_gateway_page(world: World) -> None:
+    response = signed_in(world.a_member).get(url(world))
+    current = [i["label"] for i in response.context["nav_items"] if i["current"]]
+    assert current == ["Gateway"]
