@@ -138,6 +138,37 @@ def test_traces_list_and_detail(usage: World) -> None:
     assert [t["trace_id"] for t in errors] == [newest["trace_id"]]
 
 
+def test_trace_pages_keep_the_window_and_every_trace_once(world: World) -> None:
+    a = world.a_objects
+    start = timezone.now() - dt.timedelta(hours=1)
+    long_run, short_runs = uuid.uuid4().hex, [uuid.uuid4().hex for _ in range(3)]
+    record_calls(
+        tenant_id=world.a.pk,
+        agent_id=a["agent"],
+        department_id=a["department"],
+        calls=[  # a long run whose second call comes after the short runs started
+            Call(start, long_run, 1, input_tokens=10),
+            Call(start + dt.timedelta(minutes=30), long_run, 2, input_tokens=70),
+            *(
+                Call(start + dt.timedelta(minutes=n), trace)
+                for n, trace in enumerate(short_runs, start=1)
+            ),
+        ],
+    )
+    api = world.api("a:member")
+
+    seen, url = [], "tenants/acme/traces?limit=2"
+    while url:
+        page = api.get(url).json()
+        seen += page["results"]
+        url = page["next"]
+    assert [t["trace_id"] for t in seen] == [*reversed(short_runs), long_run]
+    assert (seen[-1]["spans"], seen[-1]["input_tokens"]) == (2, 80)
+    half = api.get("tenants/acme/traces", before=start.isoformat())
+    assert half.status_code == 400
+    assert [e["field"] for e in half.json()["errors"]] == ["before_trace"]
+
+
 def test_another_tenants_trace_is_not_found(usage: World) -> None:
     api = usage.api("a:owner")
     assert api.get(f"tenants/acme/traces/{usage.trace_id}").status_code == 404

@@ -146,9 +146,15 @@ class TraceQuerySerializer(serializers.Serializer):
     q = _Text(required=False, max_length=200, trim_whitespace=True)
     status = serializers.ChoiceField(choices=TRACE_STATUSES, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    before = _Moment(required=False)
+    before_trace = serializers.RegexField(r"^[0-9a-f]{32}$", required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = _window(attrs, dt.timedelta(days=7))
+        if ("before" in attrs) != ("before_trace" in attrs):
+            raise serializers.ValidationError(
+                {"before_trace": "Give before and before_trace together (from `next`)."}
+            )
         return {**attrs, "since": since, "until": until}
 
 

@@ -180,8 +180,9 @@ class TraceViewSet(TenantScopedViewSet):
 
     @extend_schema(
         summary="List traces",
-        description="The tenant's traces, newest first, with their totals. A trace matches "
-        "a filter when one of its spans does. `next` pages to older traces.",
+        description="The tenant's traces, newest first, with the totals of their spans in the "
+        "window (`since`, `until`). A trace matches a filter when one of its spans does. "
+        "`next` pages to older traces of the same window.",
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Default: 7 days ago."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Default: now."),
@@ -201,6 +202,18 @@ class TraceViewSet(TenantScopedViewSet):
             ),
             OpenApiParameter("status", OpenApiTypes.STR, enum=list(spans.TRACE_STATUSES)),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50."),
+            OpenApiParameter(
+                "before",
+                OpenApiTypes.DATETIME,
+                description="Paging cursor, with before_trace: traces that started before "
+                "this one. Follow `next` rather than setting it.",
+            ),
+            OpenApiParameter(
+                "before_trace",
+                {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                description="Paging cursor, with before: the trace id of the last trace of "
+                "the previous page.",
+            ),
         ],
         responses={200: TraceListSerializer},
     )
@@ -225,6 +238,7 @@ class TraceViewSet(TenantScopedViewSet):
                     tool=q.get("tool") or None,
                     text=text,
                 ),
+                before=(q["before"], q["before_trace"]) if "before" in q else None,
                 departments=self.principal.departments(),
             )
             results = found
@@ -240,12 +254,15 @@ class TraceViewSet(TenantScopedViewSet):
                 )
         next_url = None
         if len(found) == q["limit"]:  # from the last trace found, shown or not
-            oldest = min(row["started_at"] for row in found)
-            next_url = replace_query_param(
-                request.build_absolute_uri(),
-                "until",
-                oldest.isoformat() if hasattr(oldest, "isoformat") else str(oldest),
-            )
+            next_url = request.build_absolute_uri()
+            last = found[-1]
+            for name, value in (
+                ("since", q["since"].isoformat()),
+                ("until", q["until"].isoformat()),  # the same window: the same totals
+                ("before", last["started_at"].isoformat()),
+                ("before_trace", last["trace_id"]),
+            ):
+                next_url = replace_query_param(next_url, name, value)
         return Response(TraceListSerializer({"results": results, "next": next_url}).data)
 
     @extend_schema(
