@@ -8,6 +8,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ["CONTROLPLANE_ENV"] = "test"
 # pytest-xdist workers inherit the controller's environment, so remember which process
@@ -21,5 +22,13 @@ if os.environ.get("CHDB_PATH_OWNER") != f"{_WORKER}:{os.getpid()}":
 
 from controlplane.settings import *  # noqa: E402, F403
 
-# pytest-xdist workers may share one Redis: keep their cache keys apart.
-CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405
+# pytest-xdist workers may share one Redis: keep their cache keys apart. The cache's
+# clear() (tests reset lockout counters with it) is a FLUSHDB, so each worker's cache also
+# gets a Redis database of its own, 1-15, away from the Celery broker's (REDIS_URL's).
+_cache = CACHES["default"]  # noqa: F405
+_cache["KEY_PREFIX"] = _WORKER
+if _cache["BACKEND"].endswith("RedisCache"):
+    _index = int(_WORKER.removeprefix("gw")) if _WORKER.startswith("gw") else 0
+    _cache["LOCATION"] = urlunsplit(
+        urlsplit(_cache["LOCATION"])._replace(path=f"/{1 + _index % 15}")
+    )
