@@ -28,13 +28,29 @@ class NavItem:
 CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Fleet", "web:console_fleet"),
     NavItem("Tenants", "web:console_tenants", also_current=("console_tenant",)),
+    NavItem(
+        "Gateway catalog",
+        "web:console_msp_gateway",
+        also_current=tuple(
+            f"console_msp_gateway_{n}"
+            for n in ("provider_create", "provider_key", "route_create", "price_create")
+        ),
+    ),
     NavItem("Staff", "web:console_staff"),
     NavItem("Audit log", "web:console_audit"),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
-_GATEWAY_PAGES = ("gateway_policy", "gateway_budget_create", "gateway_budget_update")
+# The gateway's forms that show the page again after an error.
+_GATEWAY_PAGES = (
+    "gateway_policy",
+    "gateway_budget_create",
+    "gateway_budget_update",
+    "gateway_provider_create",
+    "gateway_provider_key",
+    "gateway_route_create",
+)
 
 # The pages of one tenant in the console, shown under the console entries while a
 # tenant's page is open. Their URL names take the tenant slug.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 import zoneinfo
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 
-from controlplane.gateway.models import Budget, Policy
+from controlplane.gateway.models import ANY, ROUTE_TIERS, Budget, Policy, Provider
 from controlplane.telemetry.spans import TraceSearch
 from tenants.models import Department, Tenant, TenantRole, slug_validator
 
@@ -193,6 +194,8 @@ class DeviceForm(forms.Form):
 class CommaListField(forms.CharField):
     """A list of short words typed as ``a, b, c``: trimmed, without blanks or repeats."""
 
+    separators = ","
+
     def __init__(self, *, item_max_length: int, **kwargs: Any) -> None:
         self.item_max_length = item_max_length
         kwargs.setdefault("required", False)
@@ -207,7 +210,7 @@ class CommaListField(forms.CharField):
     def clean(self, value: Any) -> list[str]:
         text = super().clean(value)
         items: list[str] = []
-        for part in str(text or "").split(","):
+        for part in re.split(f"[{re.escape(self.separators)}]", str(text or "")):
             item = part.strip()
             if item and item not in items:
                 items.append(item)
@@ -633,3 +636,171 @@ class BudgetLimitForm(forms.Form):
             initial={"limit": f"{budget.limit.normalize():f}"},
             prefix=f"b{budget.pk.hex}",
         )
+
+
+class LineListField(CommaListField):
+    """A list typed one a line or as ``a, b, c``."""
+
+    separators = ",\n"
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(item) for item in value)
+        return value
+
+
+class ProviderForm(forms.Form):
+    """A new provider of the tenant (or an MSP-wide one in the console's catalog)."""
+
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '.', '_', '-'. Prices and usage name the "
+        "provider by it; it cannot be changed.",
+    )
+    kind = forms.ChoiceField(choices=Provider.Kind.choices)
+    base_url = forms.URLField(
+        max_length=500, label="Base URL", assume_scheme="https", help_text="e.g. https://…/v1"
+    )
+    model_names = LineListField(
+        item_max_length=200,
+        label="Model names",
+        help_text="One a line or separated by commas. Empty: any model a route names.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_provider_%s")
+        super().__init__(*args, **kwargs)
+
+
+class ProviderEnabledForm(forms.Form):
+    enabled = forms.TypedChoiceField(
+        choices=[("true", "enabled"), ("false", "disabled")], coerce=lambda v: v == "true"
+    )
+
+
+class CredentialForm(forms.Form):
+    """A provider's API key. Write-only: never rendered back, not even after an error."""
+
+    secret = forms.CharField(
+        max_length=4000,
+        label="API key",
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+        ),
+    )
+
+    @classmethod
+    def for_provider(cls, provider: Provider, data: Any = None) -> CredentialForm:
+        return cls(data=data, prefix=f"k{provider.pk.hex}")
+
+
+ROUTE_CANDIDATES = 3
+
+
+class RouteForm(forms.Form):
+    """A new route with up to ``ROUTE_CANDIDATES`` candidates (a provider and a model;
+    rows without a provider are ignored). ``providers`` are the ones the route may use."""
+
+    name = forms.CharField(max_length=200)
+    tier = forms.ChoiceField(choices=ROUTE_TIERS, initial=ANY)
+    model = forms.CharField(
+        max_length=200,
+        required=False,
+        initial=ANY,
+        help_text="The model name requests ask for, or * for any.",
+    )
+    max_attempts = forms.IntegerField(min_value=1, max_value=10, initial=2, label="Max attempts")
+    timeout_seconds = forms.IntegerField(
+        min_value=1, max_value=600, initial=30, label="Timeout (seconds)"
+    )
+
+    def __init__(self, *args: Any, providers: Iterable[Provider], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_route_%s")
+        super().__init__(*args, **kwargs)
+        choices = [("", "—")] + [
+            (str(p.pk), p.name if p.tenant_id else f"{p.name} (MSP-wide)") for p in providers
+        ]
+        for index in range(1, ROUTE_CANDIDATES + 1):
+            self.fields[f"candidate_{index}_provider"] = forms.ChoiceField(
+                choices=choices,
+                required=False,
+                label=f"Candidate {index}: provider",
+                error_messages={"invalid_choice": "Choose one of the providers offered."},
+            )
+            self.fields[f"candidate_{index}_model"] = forms.CharField(
+                max_length=200, required=False, initial=ANY, label=f"Candidate {index}: model"
+            )
+
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("name", "tier", "model", "max_attempts", "timeout_seconds")]
+
+    def candidate_rows(self) -> list[tuple[int, forms.BoundField, forms.BoundField]]:
+        return [
+            (i, self[f"candidate_{i}_provider"], self[f"candidate_{i}_model"])
+            for i in range(1, ROUTE_CANDIDATES + 1)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        candidates = []
+        for index in range(1, ROUTE_CANDIDATES + 1):
+            provider_id = data.get(f"candidate_{index}_provider")
+            model = (data.get(f"candidate_{index}_model") or "").strip() or ANY
+            if provider_id:
+                candidates.append({"provider_id": provider_id, "model": model, "weight": 1})
+            elif model != ANY:
+                self.add_error(f"candidate_{index}_provider", "Choose a provider for this model.")
+        refused = any(
+            self.has_error(f"candidate_{i}_provider") for i in range(1, ROUTE_CANDIDATES + 1)
+        )
+        if not candidates and not refused:
+            self.add_error(None, "Choose at least one candidate provider.")
+        data["candidates"] = candidates
+        return data
+
+    def service_fields(self) -> dict[str, Any]:
+        """The cleaned values, named as ``route_create`` takes them."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "tier": data["tier"],
+            "model": (data["model"] or "").strip() or ANY,
+            "max_attempts": data["max_attempts"],
+            "timeout_seconds": data["timeout_seconds"],
+            "candidates": data["candidates"],
+        }
+
+
+class ModelPriceForm(forms.Form):
+    """A price of the MSP's catalog from a moment on (prices are never edited: a
+    correction is a new price from a later moment)."""
+
+    provider = forms.CharField(
+        max_length=100, help_text="The provider's catalog name, as in the provider table."
+    )
+    model = forms.CharField(max_length=200)
+    input_per_million = forms.DecimalField(
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=6,
+        label="Input ($ per million tokens)",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    output_per_million = forms.DecimalField(
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=6,
+        label="Output ($ per million tokens)",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    effective_from = forms.DateTimeField(
+        label="Effective from (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Calls from this moment on are priced with it.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_price_%s")
+        super().__init__(*args, **kwargs)

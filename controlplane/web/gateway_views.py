@@ -1,14 +1,17 @@
-"""The gateway page of one tenant, in the portal and the console: the content policy and
-the budgets (changed here), and the providers, routes and configuration versions the
-edges run with (shown here, managed through the API: docs/api.md).
+"""The gateway page of one tenant, in the portal and the console: the content policy, the
+budgets, the tenant's own providers (with their API keys) and routes (changed here), the
+MSP-wide providers and routes offered to it (shown only; the MSP manages them) and the
+configuration versions the edges run with.
 
 Provider credentials are shown as their last four characters, version and age only;
-the secret never reaches a template.
+the secret is accepted by a password input that never renders it back and never
+reaches a template or a message.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,17 +19,27 @@ from typing import Any, TypeVar
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from controlplane.agents.models import Agent
+from controlplane.audit.services import Actor
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway import services
 from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider, Route
 from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
-from controlplane.web.forms import BudgetForm, BudgetLimitForm, PolicyForm, add_service_error
+from controlplane.web.forms import (
+    BudgetForm,
+    BudgetLimitForm,
+    CredentialForm,
+    PolicyForm,
+    ProviderEnabledForm,
+    ProviderForm,
+    RouteForm,
+    add_service_error,
+)
 from controlplane.web.scope import READ, WRITE, Scope, tenant_views
 from controlplane.web.trace_views import format_cost
 from tenants.models import Department
@@ -81,6 +94,15 @@ def _label(scope: Scope, budget: Budget) -> str:
     return f"The {budget.kind} {budget.period} budget of {target}"
 
 
+def _own(scope: Scope, model: type[S], pk: uuid.UUID) -> S:
+    """The tenant's own row named in the URL; 404 for an MSP-wide row (read-only here)
+    and for another tenant's."""
+    row = scope.rows(model).filter(tenant=scope.tenant, pk=pk).first()
+    if row is None:
+        raise Http404
+    return row
+
+
 def _policy(scope: Scope) -> Policy:
     """The tenant's policy; the defaults (unsaved) until it is first set."""
     return scope.rows(Policy).first() or Policy(tenant=scope.tenant)
@@ -105,6 +127,7 @@ class ProviderRow:
     provider: Provider
     msp_wide: bool
     credential: CredentialInfo | None
+    key_form: CredentialForm | None
 
     @property
     def credential_age_days(self) -> int | None:
@@ -116,6 +139,7 @@ class RouteRow:
     route: Route
     msp_wide: bool
     candidates: list[str]
+    editable: bool
 
 
 def _targets(scope: Scope) -> dict[tuple[str, uuid.UUID], str]:
@@ -170,25 +194,43 @@ def budget_form(scope: Scope, data: Any = None) -> BudgetForm:
     )
 
 
-def _provider_rows(providers: list[Provider]) -> list[ProviderRow]:
+def provider_rows(
+    providers: list[Provider],
+    *,
+    editable: Callable[[Provider], bool],
+    key_form: tuple[uuid.UUID, CredentialForm] | None = None,
+) -> list[ProviderRow]:
+    """The rows of the provider table; those this person may change (``editable``) come
+    with a form to set or rotate the API key."""
     credentials = credential_infos(providers)
-    return [
-        ProviderRow(p, msp_wide=p.tenant_id is None, credential=credentials.get(p.pk))
-        for p in providers
-    ]
+    rows = []
+    for p in providers:
+        form = None
+        if editable(p):
+            form = (
+                key_form[1] if key_form and key_form[0] == p.pk else CredentialForm.for_provider(p)
+            )
+        rows.append(ProviderRow(p, p.tenant_id is None, credentials.get(p.pk), form))
+    return rows
 
 
-def _route_rows(scope: Scope, providers: list[Provider]) -> list[RouteRow]:
+def route_rows(
+    routes: Iterable[Route], providers: list[Provider], *, editable: Callable[[Route], bool]
+) -> list[RouteRow]:
     names = {str(p.pk): p.name for p in providers}
     rows = []
-    for route in _offered(scope, Route):
+    for route in routes:
         candidates = [
             f"{names.get(str(c.get('provider_id')), 'unknown provider')}/{c.get('model', '*')}"
             for c in route.candidates
             if isinstance(c, dict)
         ]
-        rows.append(RouteRow(route, msp_wide=route.tenant_id is None, candidates=candidates))
+        rows.append(RouteRow(route, route.tenant_id is None, candidates, editable(route)))
     return rows
+
+
+def route_form(providers: Iterable[Provider], data: Any = None) -> RouteForm:
+    return RouteForm(data=data, providers=providers)
 
 
 def _page(
@@ -197,9 +239,16 @@ def _page(
     policy_form: PolicyForm | None = None,
     add_form: BudgetForm | None = None,
     limit_form: tuple[uuid.UUID, BudgetLimitForm] | None = None,
+    provider_form: ProviderForm | None = None,
+    key_form: tuple[uuid.UUID, CredentialForm] | None = None,
+    new_route_form: RouteForm | None = None,
 ) -> HttpResponse:
     policy = _policy(scope)
     providers = list(_offered(scope, Provider))
+
+    def own(row: Provider | Route) -> bool:
+        return scope.can_edit and row.tenant_id is not None
+
     context = {
         "scope": scope,
         "policy": policy,
@@ -207,8 +256,10 @@ def _page(
         "policy_form": policy_form or PolicyForm.for_policy(policy),
         "budgets": _budget_rows(scope, limit_form),
         "budget_form": add_form or budget_form(scope),
-        "providers": _provider_rows(providers),
-        "routes": _route_rows(scope, providers),
+        "providers": provider_rows(providers, editable=own, key_form=key_form),
+        "routes": route_rows(_offered(scope, Route), providers, editable=own),
+        "provider_form": provider_form or ProviderForm(),
+        "route_form": new_route_form or route_form(providers),
         "changes": list(
             scope.rows(ConfigChange)
             .select_related("site")
@@ -287,6 +338,122 @@ def budget_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
     return _back(scope, "budgets")
 
 
+def provider_create(scope: Scope) -> HttpResponse:
+    form = ProviderForm(data=scope.request.POST)
+    if form.is_valid():
+        try:
+            provider = services.provider_create(
+                actor=scope.actor, tenant=scope.tenant, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                scope.request, f"The provider {provider.name} was added. Set its API key below."
+            )
+            return _back(scope, f"provider-{provider.pk}")
+    return _page(scope, provider_form=form)
+
+
+def provider_enabled(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    provider = _own(scope, Provider, pk)
+    form = ProviderEnabledForm(data=scope.request.POST)
+    if not form.is_valid():
+        messages.error(scope.request, "Choose enabled or disabled.")
+        return _back(scope, "providers")
+    messages.success(scope.request, provider_set_enabled(scope.request, provider, form))
+    return _back(scope, f"provider-{provider.pk}")
+
+
+def provider_set_enabled(
+    request: HttpRequest, provider: Provider, form: ProviderEnabledForm
+) -> str:
+    """Enable or disable ``provider`` as ``form`` says; what happened, for the message."""
+    enabled = form.cleaned_data["enabled"]
+    if enabled == provider.enabled:
+        return f"{provider.name} is already {'enabled' if enabled else 'disabled'}."
+    services.provider_update(actor=Actor.from_request(request), provider=provider, enabled=enabled)
+    if enabled:
+        return f"{provider.name} was enabled."
+    return f"{provider.name} was disabled: the edges stop routing to it at their next pull."
+
+
+def provider_key(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    provider = _own(scope, Provider, pk)
+    form = CredentialForm.for_provider(provider, data=scope.request.POST)
+    message = provider_set_key(scope.request, provider, form)
+    if message is None:
+        return _page(scope, key_form=(provider.pk, form))
+    messages.success(scope.request, message)
+    return _back(scope, f"provider-{provider.pk}")
+
+
+def provider_set_key(request: HttpRequest, provider: Provider, form: CredentialForm) -> str | None:
+    """Set the provider's first API key or rotate it; what happened, for the message
+    (the last four characters and the version only), or None with errors on ``form``."""
+    if not form.is_valid():
+        return None
+    secret = form.cleaned_data["secret"]
+    rotate = provider.pk in credential_infos([provider])
+    change = services.credential_rotate if rotate else services.credential_set
+    try:
+        info = change(actor=Actor.from_request(request), provider=provider, secret=secret)
+    except ValidationError as error:
+        add_service_error(form, error)
+        return None
+    if rotate:
+        return (
+            f"The API key of {provider.name} was rotated: now …{info.last4}, version "
+            f"{info.version}. Revoke the old key at the provider once the edges have pulled "
+            "the new configuration."
+        )
+    return f"The API key of {provider.name} was set: …{info.last4}, version {info.version}."
+
+
+def provider_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    provider = _own(scope, Provider, pk)
+    message = provider_remove(scope.request, provider)
+    if message is None:
+        return _back(scope, f"provider-{provider.pk}")
+    messages.success(scope.request, message)
+    return _back(scope, "providers")
+
+
+def provider_remove(request: HttpRequest, provider: Provider) -> str | None:
+    """Delete ``provider``; the message, or None after an error message (routes use it)."""
+    name = provider.name
+    try:
+        services.provider_delete(actor=Actor.from_request(request), provider=provider)
+    except ValidationError as error:
+        messages.error(request, f"{name} was not deleted: {' '.join(error.messages)}")
+        return None
+    return f"The provider {name} was deleted."
+
+
+def route_create(scope: Scope) -> HttpResponse:
+    providers = list(_offered(scope, Provider))
+    form = route_form(providers, data=scope.request.POST)
+    if form.is_valid():
+        try:
+            route = services.route_create(
+                actor=scope.actor, tenant=scope.tenant, **form.service_fields()
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(scope.request, f"The route {route.name} was added.")
+            return _back(scope, f"route-{route.pk}")
+    return _page(scope, new_route_form=form)
+
+
+def route_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    route = _own(scope, Route, pk)
+    name = route.name
+    services.route_delete(actor=scope.actor, route=route)
+    messages.success(scope.request, f"The route {name} was deleted.")
+    return _back(scope, "routes")
+
+
 # --- views: (portal, console) pairs, routed in urls.py ----------------------------------
 
 GATEWAY = tenant_views(gateway, READ)
@@ -294,3 +461,9 @@ POLICY_UPDATE = tenant_views(policy_update, WRITE)
 BUDGET_CREATE = tenant_views(budget_create, WRITE)
 BUDGET_UPDATE = tenant_views(budget_update, WRITE)
 BUDGET_DELETE = tenant_views(budget_delete, WRITE)
+PROVIDER_CREATE = tenant_views(provider_create, WRITE)
+PROVIDER_ENABLED = tenant_views(provider_enabled, WRITE)
+PROVIDER_KEY = tenant_views(provider_key, WRITE)
+PROVIDER_DELETE = tenant_views(provider_delete, WRITE)
+ROUTE_CREATE = tenant_views(route_create, WRITE)
+ROUTE_DELETE = tenant_views(route_delete, WRITE)

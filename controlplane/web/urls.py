@@ -5,6 +5,7 @@ from controlplane.web import (
     dashboard_views,
     dataflow_views,
     gateway_views,
+    msp_gateway_views,
     portal,
     registry_views,
     trace_views,
@@ -53,6 +54,24 @@ TENANT_PAGES = [
     *tenant_paths(
         "gateway/budgets/<uuid:pk>/delete/", gateway_views.BUDGET_DELETE, "gateway_budget_delete"
     ),
+    *tenant_paths("gateway/providers/", gateway_views.PROVIDER_CREATE, "gateway_provider_create"),
+    *tenant_paths(
+        "gateway/providers/<uuid:pk>/enabled/",
+        gateway_views.PROVIDER_ENABLED,
+        "gateway_provider_enabled",
+    ),
+    *tenant_paths(
+        "gateway/providers/<uuid:pk>/key/", gateway_views.PROVIDER_KEY, "gateway_provider_key"
+    ),
+    *tenant_paths(
+        "gateway/providers/<uuid:pk>/delete/",
+        gateway_views.PROVIDER_DELETE,
+        "gateway_provider_delete",
+    ),
+    *tenant_paths("gateway/routes/", gateway_views.ROUTE_CREATE, "gateway_route_create"),
+    *tenant_paths(
+        "gateway/routes/<uuid:pk>/delete/", gateway_views.ROUTE_DELETE, "gateway_route_delete"
+    ),
     *tenant_paths("dashboards/", dashboard_views.DASHBOARDS, "dashboards"),
     *tenant_paths("traces/", trace_views.TRACES, "traces"),
     *tenant_paths("traces/<str:trace_id>/", trace_views.TRACE, "trace"),
@@ -78,6 +97,42 @@ urlpatterns = [
     path("console/fleet/", dashboard_views.fleet, name="console_fleet"),
     path("console/staff/", console.staff, name="console_staff"),
     path("console/audit/", console.audit, name="console_audit"),
+    path("console/gateway/", msp_gateway_views.gateway, name="console_msp_gateway"),
+    path(
+        "console/gateway/providers/",
+        msp_gateway_views.provider_create,
+        name="console_msp_gateway_provider_create",
+    ),
+    path(
+        "console/gateway/providers/<uuid:pk>/enabled/",
+        msp_gateway_views.provider_enabled,
+        name="console_msp_gateway_provider_enabled",
+    ),
+    path(
+        "console/gateway/providers/<uuid:pk>/key/",
+        msp_gateway_views.provider_key,
+        name="console_msp_gateway_provider_key",
+    ),
+    path(
+        "console/gateway/providers/<uuid:pk>/delete/",
+        msp_gateway_views.provider_delete,
+        name="console_msp_gateway_provider_delete",
+    ),
+    path(
+        "console/gateway/routes/",
+        msp_gateway_views.route_create,
+        name="console_msp_gateway_route_create",
+    ),
+    path(
+        "console/gateway/routes/<uuid:pk>/delete/",
+        msp_gateway_views.route_delete,
+        name="console_msp_gateway_route_delete",
+    ),
+    path(
+        "console/gateway/prices/",
+        msp_gateway_views.price_create,
+        name="console_msp_gateway_price_create",
+    ),
     path("console/tenants/<slug:slug>/", console.tenant_detail, name="console_tenant"),
     path(
         "console/tenants/<slug:slug>/settings/",

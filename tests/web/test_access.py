@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
-from controlplane.gateway.services import budget_create
+from controlplane.gateway.services import budget_create, provider_create, route_create
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
 from tests.conftest import SYSTEM, signed_in
@@ -45,6 +45,8 @@ _OBJECT_OF_SEGMENT = {
     "agent-keys": "agent_key",
     "snapshots": "dataflow_snapshot",
     "budgets": "budget",
+    "providers": "provider",
+    "routes": "route",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -73,6 +75,7 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "department": world.b_department.pk,
         "dataflow_snapshot": _dataflow_snapshot(world.b),
         "budget": _budget(world.b),
+        **_provider_and_route(world.b),
         **_fleet_objects(fleet_b),
     }
 
@@ -92,11 +95,27 @@ def _budget(tenant: Tenant) -> uuid.UUID:
     return budget.pk
 
 
+def _provider_and_route(tenant: Tenant) -> dict[str, uuid.UUID]:
+    """A provider of ``tenant`` and a route of the tenant that uses it."""
+    provider = provider_create(
+        actor=SYSTEM,
+        tenant=tenant,
+        name=f"{tenant.slug}-own",
+        kind="openai",
+        base_url="https://llm.example.com/v1",
+    )
+    route = route_create(
+        actor=SYSTEM, tenant=tenant, name="own", candidates=[{"provider_id": provider.pk}]
+    )
+    return {"provider": provider.pk, "route": route.pk}
+
+
 def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
     kind = _pk_kind(name)
+    ids: list[object] = [objects[kind]] if kind else []
     if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
-        return reverse(f"web:{name}")
-    args: list[object] = [slug] + ([objects[kind]] if kind else [])
+        return reverse(f"web:{name}", args=ids)
+    args: list[object] = [slug, *ids]
     if "<str:trace_id>" in _ROUTES[name]:
         args.append(TRACE_ID)
     return reverse(f"web:{name}", args=args)
@@ -189,7 +208,8 @@ def test_auditor_gets_403_on_every_console_write(
 
 
 @pytest.mark.parametrize(
-    "name", ["console_tenants", "console_fleet", "console_staff", "console_audit"]
+    "name",
+    ["console_tenants", "console_fleet", "console_msp_gateway", "console_staff", "console_audit"],
 )
 def test_auditor_reads_console_pages(
     world: World, make_staff: Callable[..., User], name: str
@@ -245,6 +265,8 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "department": world.a_department.pk,
         "dataflow_snapshot": uuid.uuid4(),
         "budget": _budget(world.a),
+        "provider": uuid.uuid4(),
+        "route": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

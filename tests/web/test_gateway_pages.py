@@ -1,14 +1,17 @@
-"""The gateway page of a tenant in the portal and the console: policy and budgets (changed
-here), providers, routes and configuration versions (shown only)."""
+"""The gateway page of a tenant in the portal and the console: policy, budgets and the
+tenant's own providers, API keys and routes (changed here), MSP-wide providers and routes
+and configuration versions (shown only)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +20,7 @@ from controlplane.agents.services import agent_create
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
-from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider
+from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider, Route
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -446,3 +449,373 @@ def test_the_portal_navigation_has_the_gateway_page(world: World) -> None:
     response = signed_in(world.a_member).get(url(world))
     current = [i["label"] for i in response.context["nav_items"] if i["current"]]
     assert current == ["Gateway"]
+
+
+# --- the tenant's own providers, API keys and routes -------------------------------------
+
+
+def providers_of(tenant: object) -> dict[str, Provider]:
+    """The tenant's own providers, by name."""
+    with all_tenants_context():
+        return {p.name: p for p in Provider.unscoped.filter(tenant=tenant)}
+
+
+def routes_of(tenant: object) -> dict[str, Route]:
+    with all_tenants_context():
+        return {r.name: r for r in Route.unscoped.filter(tenant=tenant)}
+
+
+def actions(tenant: object) -> list[str]:
+    """The audited provider and route changes of ``tenant``, oldest first."""
+    with all_tenants_context():
+        return list(
+            AuditEvent.objects.filter(tenant_id=getattr(tenant, "pk", None))
+            .filter(Q(action__startswith="provider") | Q(action__startswith="route"))
+            .order_by("seq")
+            .values_list("action", flat=True)
+        )
+
+
+def new_provider(**fields: Any) -> dict[str, Any]:
+    """The add-provider form's fields: an enabled OpenAI-compatible endpoint, unless told."""
+    return {
+        "name": "acme-azure",
+        "kind": "openai",
+        "base_url": "https://acme.openai.azure.com/openai/v1",
+        "model_names": "gpt-4o\ngpt-4o-mini, o3-mini",
+        "enabled": "on",
+    } | fields
+
+
+def new_route(*candidates: tuple[Provider, str], **fields: Any) -> dict[str, Any]:
+    data = {
+        "name": "complex first",
+        "tier": "complex",
+        "model": "*",
+        "max_attempts": "3",
+        "timeout_seconds": "45",
+    } | fields
+    for index, (provider, model) in enumerate(candidates, start=1):
+        data[f"candidate_{index}_provider"] = str(provider.pk)
+        data[f"candidate_{index}_model"] = model
+    return data
+
+
+def key(provider: Provider, secret: str) -> dict[str, str]:
+    return {f"k{provider.pk.hex}-secret": secret}
+
+
+def shown_messages(response: Any) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_owner_adds_a_provider_sets_and_rotates_its_key_disables_and_deletes_it(
+    world: World,
+) -> None:
+    client = signed_in(world.a_owner)
+    added = client.post(url(world, "gateway_provider_create"), new_provider())
+    provider = providers_of(world.a)["acme-azure"]
+    assert added.status_code == 302
+    assert added["Location"] == url(world) + f"#provider-{provider.pk}"
+    assert provider.kind == "openai" and provider.enabled
+    assert provider.model_names == ["gpt-4o", "gpt-4o-mini", "o3-mini"]
+    assert provider.base_url == "https://acme.openai.azure.com/openai/v1"
+    page = client.get(url(world))
+    body = page.content.decode()
+    assert "The provider acme-azure was added" in body and "Set API key" in body
+    assert "<code>gpt-4o-mini</code>" in body
+
+    first = client.post(url(world, "gateway_provider_key", provider.pk), key(provider, SECRET))
+    assert first.status_code == 302
+    page = client.get(url(world))
+    assert shown_messages(page) == ["The API key of acme-azure was set: …9f3a, version 1."]
+    assert "Rotate API key" in page.content.decode()
+
+    rotated_secret = "sk-live-second-key-77c1"
+    second = client.post(
+        url(world, "gateway_provider_key", provider.pk), key(provider, rotated_secret), follow=True
+    )
+    [message] = shown_messages(second)
+    assert message.startswith("The API key of acme-azure was rotated: now …77c1, version 2.")
+    assert "…77c1" in second.content.decode() and "version 2" in second.content.decode()
+    assert gateway.credential_secret(provider.pk) == rotated_secret
+
+    disabled = client.post(
+        url(world, "gateway_provider_enabled", provider.pk), {"enabled": "false"}, follow=True
+    )
+    assert not providers_of(world.a)["acme-azure"].enabled
+    assert "acme-azure was disabled" in disabled.content.decode()
+    client.post(url(world, "gateway_provider_enabled", provider.pk), {"enabled": "true"})
+    assert providers_of(world.a)["acme-azure"].enabled
+
+    deleted = client.post(url(world, "gateway_provider_delete", provider.pk), follow=True)
+    assert "The provider acme-azure was deleted." in shown_messages(deleted)
+    assert providers_of(world.a) == {}
+    assert actions(world.a) == [
+        "provider.created",
+        "provider_credential.set",
+        "provider_credential.rotated",
+        "provider.updated",
+        "provider.updated",
+        "provider.deleted",
+    ]
+
+
+@pytest.mark.parametrize("area", ["portal", "console"])
+def test_the_api_key_is_never_shown_and_is_stored_encrypted(
+    world: World, make_staff: Callable[..., User], area: str
+) -> None:
+    provider = _provider(world.a, "acme-azure")
+    client = signed_in(world.a_owner if area == "portal" else make_staff("operator"))
+    address = url if area == "portal" else console_url
+    bodies = []
+    for secret in (SECRET, SECRET + "-rotated"):
+        response = client.post(
+            address(world, "gateway_provider_key", provider.pk), key(provider, secret), follow=True
+        )
+        assert response.redirect_chain[0][1] == 302
+        bodies.append(response.content.decode())
+        bodies.extend(shown_messages(response))
+        assert gateway.credential_secret(provider.pk) == secret
+    # An error (a space in the key) renders the form again, without the key.
+    refused = client.post(
+        address(world, "gateway_provider_key", provider.pk), key(provider, SECRET + " x")
+    )
+    assert refused.status_code == 200
+    bodies.append(refused.content.decode())
+    bodies.append(signed_in(world.a_owner).get(url(world, "audit")).content.decode())
+    with all_tenants_context():
+        bodies.extend(
+            str(e) for e in AuditEvent.objects.values_list("before", "after", "target_label")
+        )
+    assert bodies and all(SECRET not in text and "very-secret" not in text for text in bodies)
+    assert gateway.credential_secret(provider.pk) == SECRET + "-rotated"
+
+
+def test_a_too_short_key_is_a_form_error_and_nothing_is_stored(world: World) -> None:
+    provider = _provider(world.a, "acme-azure")
+    response = signed_in(world.a_admin).post(
+        url(world, "gateway_provider_key", provider.pk), key(provider, "short")
+    )
+    assert response.status_code == 200
+    [row] = response.context["providers"]
+    assert list(row.key_form.errors) == ["secret"]
+    body = response.content.decode()
+    assert "8+ characters" in body and 'role="alert"' in body
+    assert 'value="short"' not in body and 'autocomplete="new-password"' in body
+    assert gateway.credential_secret(provider.pk) is None
+    assert "provider_credential.set" not in actions(world.a)
+
+
+def test_invalid_providers_are_form_errors(world: World) -> None:
+    client = signed_in(world.a_owner)
+    bad_name = client.post(url(world, "gateway_provider_create"), new_provider(name="Acme Azure"))
+    assert bad_name.status_code == 200
+    assert list(bad_name.context["provider_form"].errors) == ["name"]
+    _provider(None, "msp-openai")
+    taken = client.post(url(world, "gateway_provider_create"), new_provider(name="msp-openai"))
+    assert taken.status_code == 200
+    assert "A provider with this name exists." in taken.content.decode()
+    assert providers_of(world.a) == {}
+
+
+def test_a_provider_a_route_uses_is_not_deleted(world: World) -> None:
+    provider = _provider(world.a, "acme-azure")
+    gateway.route_create(
+        actor=SYSTEM, tenant=world.a, name="to azure", candidates=[{"provider_id": provider.pk}]
+    )
+    response = signed_in(world.a_owner).post(
+        url(world, "gateway_provider_delete", provider.pk), follow=True
+    )
+    assert shown_messages(response) == [
+        "acme-azure was not deleted: Routes still use this provider: to azure."
+    ]
+    assert "acme-azure" in providers_of(world.a)
+
+
+def test_admin_adds_a_route_with_two_candidates_and_deletes_it(world: World) -> None:
+    shared = _provider(None, "msp-openai")
+    own = _provider(world.a, "acme-azure")
+    client = signed_in(world.a_admin)
+    form = client.get(url(world)).context["route_form"]
+    offered = dict(form.fields["candidate_1_provider"].choices)
+    assert offered == {"": "—", str(own.pk): "acme-azure", str(shared.pk): "msp-openai (MSP-wide)"}
+
+    response = client.post(
+        url(world, "gateway_route_create"), new_route((own, "gpt-4o"), (shared, "*"))
+    )
+    route = routes_of(world.a)["complex first"]
+    assert response.status_code == 302
+    assert response["Location"] == url(world) + f"#route-{route.pk}"
+    assert (route.tier, route.model, route.max_attempts, route.timeout_seconds) == (
+        "complex",
+        "*",
+        3,
+        45,
+    )
+    assert route.candidates == [
+        {"provider_id": str(own.pk), "model": "gpt-4o", "weight": 1},
+        {"provider_id": str(shared.pk), "model": "*", "weight": 1},
+    ]
+    page = client.get(url(world))
+    assert "The route complex first was added." in page.content.decode()
+    rows = {r.route.name: r for r in page.context["routes"]}
+    assert rows["complex first"].candidates == ["acme-azure/gpt-4o", "msp-openai/*"]
+
+    deleted = client.post(url(world, "gateway_route_delete", route.pk), follow=True)
+    assert "The route complex first was deleted." in shown_messages(deleted)
+    assert routes_of(world.a) == {}
+    assert actions(world.a)[-2:] == ["route.created", "route.deleted"]
+
+
+def test_invalid_routes_are_form_errors_and_nothing_is_created(world: World) -> None:
+    own = _provider(world.a, "acme-azure")
+    theirs = _provider(world.b, "globex-own")
+    client = signed_in(world.a_owner)
+
+    none = client.post(url(world, "gateway_route_create"), new_route())
+    assert none.status_code == 200
+    assert "Choose at least one candidate provider." in none.content.decode()
+
+    foreign = client.post(url(world, "gateway_route_create"), new_route((theirs, "*")))
+    assert foreign.status_code == 200
+    assert list(foreign.context["route_form"].errors) == ["candidate_1_provider"]
+    assert "globex-own" not in foreign.content.decode()
+
+    gateway.provider_update(actor=SYSTEM, provider=own, model_names=["gpt-4o"])
+    unserved = client.post(url(world, "gateway_route_create"), new_route((own, "o3")))
+    assert unserved.status_code == 200
+    assert "acme-azure does not serve o3." in unserved.content.decode()
+
+    client.post(url(world, "gateway_route_create"), new_route((own, "*")))
+    duplicate = client.post(url(world, "gateway_route_create"), new_route((own, "*"), name="x"))
+    assert duplicate.status_code == 200
+    assert "Tier and Model already exists" in duplicate.content.decode()
+    assert list(routes_of(world.a)) == ["complex first"]
+
+
+def test_member_sees_providers_and_routes_without_forms_and_cannot_change_them(
+    world: World,
+) -> None:
+    provider = _provider(world.a, "acme-azure", SECRET)
+    route = gateway.route_create(
+        actor=SYSTEM, tenant=world.a, name="to azure", candidates=[{"provider_id": provider.pk}]
+    )
+    client = signed_in(world.a_member)
+    body = client.get(url(world)).content.decode()
+    main = body.split('<main id="main"')[1].split("</main>")[0]
+    assert "<form" not in main and "acme-azure" in main and "to azure" in main
+    for label in ("Add provider", "Add route", "Rotate API key", "Disable", "Delete"):
+        assert label not in main, label
+    for name, args, data in (
+        ("gateway_provider_create", (), new_provider(name="other")),
+        ("gateway_provider_enabled", (provider.pk,), {"enabled": "false"}),
+        ("gateway_provider_key", (provider.pk,), key(provider, SECRET + "-new")),
+        ("gateway_provider_delete", (provider.pk,), {}),
+        ("gateway_route_create", (), new_route((provider, "*"), name="other", tier="simple")),
+        ("gateway_route_delete", (route.pk,), {}),
+    ):
+        assert client.post(url(world, name, *args), data).status_code == 403, name
+    assert list(providers_of(world.a)) == ["acme-azure"] and list(routes_of(world.a)) == [
+        "to azure"
+    ]
+    assert providers_of(world.a)["acme-azure"].enabled
+    assert gateway.credential_secret(provider.pk) == SECRET
+
+
+def test_outsiders_get_404_on_the_provider_and_route_forms(world: World) -> None:
+    provider = _provider(world.a, "acme-azure")
+    client = signed_in(world.b_owner)
+    for name, args in (
+        ("gateway_provider_create", ()),
+        ("gateway_provider_key", (provider.pk,)),
+        ("gateway_provider_delete", (provider.pk,)),
+        ("gateway_route_create", ()),
+    ):
+        assert client.post(url(world, name, *args), new_provider()).status_code == 404, name
+    assert list(providers_of(world.a)) == ["acme-azure"] and providers_of(world.b) == {}
+
+
+@pytest.mark.parametrize("area", ["portal", "console"])
+def test_msp_wide_and_other_tenants_rows_are_404_under_this_tenant(
+    world: World, make_staff: Callable[..., User], area: str
+) -> None:
+    shared = _provider(None, "msp-openai", SECRET)
+    theirs = _provider(world.b, "globex-own", SECRET + "b")
+    shared_route = gateway.route_create(
+        actor=SYSTEM, tenant=None, name="msp default", candidates=[{"provider_id": shared.pk}]
+    )
+    their_route = gateway.route_create(
+        actor=SYSTEM, tenant=world.b, name="globex", candidates=[{"provider_id": theirs.pk}]
+    )
+    client = signed_in(world.a_owner if area == "portal" else make_staff("admin"))
+    address = url if area == "portal" else console_url
+    page = client.get(address(world))
+    rows = {r.provider.name: r for r in page.context["providers"]}
+    assert rows["msp-openai"].key_form is None and "Managed by the MSP" in page.content.decode()
+    for provider in (shared, theirs):
+        for name, data in (
+            ("gateway_provider_enabled", {"enabled": "false"}),
+            ("gateway_provider_key", key(provider, "sk-taken-over-1234")),
+            ("gateway_provider_delete", {}),
+        ):
+            response = client.post(address(world, name, provider.pk), data)
+            assert response.status_code == 404, (provider.name, name)
+    for route in (shared_route, their_route):
+        assert client.post(address(world, "gateway_route_delete", route.pk)).status_code == 404
+    assert client.post(address(world, "gateway_provider_delete", uuid.uuid4())).status_code == 404
+    with all_tenants_context():
+        assert set(Provider.unscoped.values_list("name", "enabled")) == {
+            ("msp-openai", True),
+            ("globex-own", True),
+        }
+        assert Route.unscoped.count() == 2
+    assert gateway.credential_secret(shared.pk) == SECRET
+    assert gateway.credential_secret(theirs.pk) == SECRET + "b"
+
+
+def test_console_writers_manage_the_tenants_providers_and_routes_read_only_staff_do_not(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    auditor = signed_in(make_staff("auditor"))
+    assert "Add provider" not in auditor.get(console_url(world)).content.decode()
+    assert (
+        auditor.post(console_url(world, "gateway_provider_create"), new_provider()).status_code
+        == 403
+    )
+
+    operator = signed_in(make_staff("operator"))
+    assert "Add provider" in operator.get(console_url(world)).content.decode()
+    added = operator.post(console_url(world, "gateway_provider_create"), new_provider())
+    assert added.status_code == 302
+    provider = providers_of(world.a)["acme-azure"]
+    assert added["Location"] == console_url(world) + f"#provider-{provider.pk}"
+    assert (
+        operator.post(
+            console_url(world, "gateway_provider_key", provider.pk), key(provider, SECRET)
+        ).status_code
+        == 302
+    )
+    assert (
+        operator.post(
+            console_url(world, "gateway_route_create"), new_route((provider, "gpt-4o"))
+        ).status_code
+        == 302
+    )
+    route = routes_of(world.a)["complex first"]
+    for name, args, data in (
+        ("gateway_provider_enabled", (provider.pk,), {"enabled": "false"}),
+        ("gateway_provider_key", (provider.pk,), key(provider, SECRET + "-new")),
+        ("gateway_route_delete", (route.pk,), {}),
+        ("gateway_provider_delete", (provider.pk,), {}),
+    ):
+        assert auditor.post(console_url(world, name, *args), data).status_code == 403, name
+    assert operator.post(console_url(world, "gateway_route_delete", route.pk)).status_code == 302
+    assert (
+        operator.post(console_url(world, "gateway_provider_delete", provider.pk)).status_code == 302
+    )
+    assert providers_of(world.a) == {} and providers_of(world.b) == {}
+    assert gateway.credential_secret(provider.pk) is None
+    with tenant_context(world.a):
+        events = AuditEvent.objects.filter(action="provider_credential.set")
+        assert events.get().actor_label.startswith("staff-operator")
