@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -124,10 +124,17 @@ class BudgetRow:
 
 @dataclass(frozen=True)
 class ProviderRow:
+    """A provider with its key's display data and, when this person may change it, the
+    key form and the URLs of its actions (``action_url("key")``, ``"enabled"``,
+    ``"delete"``)."""
+
     provider: Provider
     msp_wide: bool
     credential: CredentialInfo | None
     key_form: CredentialForm | None
+    key_url: str = ""
+    enabled_url: str = ""
+    delete_url: str = ""
 
     @property
     def credential_age_days(self) -> int | None:
@@ -139,7 +146,7 @@ class RouteRow:
     route: Route
     msp_wide: bool
     candidates: list[str]
-    editable: bool
+    delete_url: str = ""  # empty: this person may not delete it
 
 
 def _targets(scope: Scope) -> dict[tuple[str, uuid.UUID], str]:
@@ -194,29 +201,41 @@ def budget_form(scope: Scope, data: Any = None) -> BudgetForm:
     )
 
 
+# The URL of an action ("key", "enabled", "delete") on a provider or route this person
+# may change; None for one they may not.
+ActionUrl = Callable[[Provider | Route, str], str | None]
+
+
 def provider_rows(
     providers: list[Provider],
     *,
-    editable: Callable[[Provider], bool],
+    action_url: ActionUrl,
     key_form: tuple[uuid.UUID, CredentialForm] | None = None,
 ) -> list[ProviderRow]:
-    """The rows of the provider table; those this person may change (``editable``) come
-    with a form to set or rotate the API key."""
+    """The rows of the provider table (``gateway/_providers.html``)."""
     credentials = credential_infos(providers)
     rows = []
     for p in providers:
-        form = None
-        if editable(p):
+        row = ProviderRow(p, p.tenant_id is None, credentials.get(p.pk), key_form=None)
+        if action_url(p, "delete") is not None:
             form = (
                 key_form[1] if key_form and key_form[0] == p.pk else CredentialForm.for_provider(p)
             )
-        rows.append(ProviderRow(p, p.tenant_id is None, credentials.get(p.pk), form))
+            row = replace(
+                row,
+                key_form=form,
+                key_url=action_url(p, "key") or "",
+                enabled_url=action_url(p, "enabled") or "",
+                delete_url=action_url(p, "delete") or "",
+            )
+        rows.append(row)
     return rows
 
 
 def route_rows(
-    routes: Iterable[Route], providers: list[Provider], *, editable: Callable[[Route], bool]
+    routes: Iterable[Route], providers: list[Provider], *, action_url: ActionUrl
 ) -> list[RouteRow]:
+    """The rows of the route table (``gateway/_routes.html``)."""
     names = {str(p.pk): p.name for p in providers}
     rows = []
     for route in routes:
@@ -225,7 +244,8 @@ def route_rows(
             for c in route.candidates
             if isinstance(c, dict)
         ]
-        rows.append(RouteRow(route, route.tenant_id is None, candidates, editable(route)))
+        delete_url = action_url(route, "delete") or ""
+        rows.append(RouteRow(route, route.tenant_id is None, candidates, delete_url))
     return rows
 
 
@@ -246,8 +266,11 @@ def _page(
     policy = _policy(scope)
     providers = list(_offered(scope, Provider))
 
-    def own(row: Provider | Route) -> bool:
-        return scope.can_edit and row.tenant_id is not None
+    def own_action(row: Provider | Route, action: str) -> str | None:
+        if not scope.can_edit or row.tenant_id is None:
+            return None
+        kind = "provider" if isinstance(row, Provider) else "route"
+        return scope.url(f"gateway_{kind}_{action}", row.pk)
 
     context = {
         "scope": scope,
@@ -256,8 +279,8 @@ def _page(
         "policy_form": policy_form or PolicyForm.for_policy(policy),
         "budgets": _budget_rows(scope, limit_form),
         "budget_form": add_form or budget_form(scope),
-        "providers": provider_rows(providers, editable=own, key_form=key_form),
-        "routes": route_rows(_offered(scope, Route), providers, editable=own),
+        "providers": provider_rows(providers, action_url=own_action, key_form=key_form),
+        "routes": route_rows(_offered(scope, Route), providers, action_url=own_action),
         "provider_form": provider_form or ProviderForm(),
         "route_form": new_route_form or route_form(providers),
         "changes": list(

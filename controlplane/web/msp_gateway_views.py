@@ -101,10 +101,17 @@ def _page(
 ) -> HttpResponse:
     can_write = staff_can_write(request.user)
     providers = list(_msp_wide(Provider))
+
+    def action_url(row: Provider | Route, action: str) -> str | None:
+        if not can_write:
+            return None
+        kind = "provider" if isinstance(row, Provider) else "route"
+        return reverse(f"web:console_msp_gateway_{kind}_{action}", args=[row.pk])
+
     context = {
         "can_write": can_write,
-        "providers": provider_rows(providers, editable=lambda _: can_write, key_form=key_form),
-        "routes": route_rows(_msp_wide(Route), providers, editable=lambda _: can_write),
+        "providers": provider_rows(providers, action_url=action_url, key_form=key_form),
+        "routes": route_rows(_msp_wide(Route), providers, action_url=action_url),
         "provider_form": provider_form or ProviderForm(),
         "route_form": route_form or RouteForm(providers=providers),
         "price_form": price_form or ModelPriceForm(),
