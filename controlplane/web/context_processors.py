@@ -45,6 +45,7 @@ _DATAFLOW_PAGES = ("dataflow_snapshot",)
 # The gateway's forms that show the page again after an error.
 _GATEWAY_PAGES = (
     "gateway_policy",
+    "gateway_role_default_set",
     "gateway_budget_create",
     "gateway_budget_update",
     "gateway_provider_create",

@@ -16,7 +16,15 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 
-from controlplane.gateway.models import ANY, ROUTE_TIERS, Budget, Policy, Provider
+from controlplane.gateway.models import (
+    ANY,
+    ROUTE_TIERS,
+    Budget,
+    Policy,
+    Provider,
+    RoleDefault,
+    Tier,
+)
 from controlplane.telemetry.spans import TraceSearch
 from tenants.models import Department, Tenant, TenantRole, slug_validator
 
@@ -804,3 +812,134 @@ class ModelPriceForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_price_%s")
         super().__init__(*args, **kwargs)
+
+
+class RoleDefaultForm(forms.Form):
+    """The defaults of one role (created, or replaced when the role has them already).
+    The operating window is days and times in a time zone, or nothing for always; an
+    end before the start runs past midnight, an end of 00:00 is the end of the day."""
+
+    role = forms.CharField(
+        max_length=50,
+        help_text="As the agents name it, e.g. marketing. A role with defaults already "
+        "gets these instead.",
+    )
+    allowed_models = CommaListField(
+        item_max_length=200,
+        label="Allowed models",
+        help_text="Comma-separated, e.g. gpt-4o-mini, claude-haiku. Empty: any model.",
+    )
+    allowed_tools = CommaListField(
+        item_max_length=100,
+        label="Allowed tools",
+        help_text="Comma-separated tool names. Empty: any tool.",
+    )
+    data_classes = CommaListField(
+        item_max_length=50,
+        label="Data classes",
+        help_text="Comma-separated, e.g. pii, finance. Empty: no classified data.",
+    )
+    tier = forms.ChoiceField(choices=Tier.choices, initial=Tier.STANDARD)
+    window_days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        label="Operating days",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    window_start = forms.TimeField(
+        required=False,
+        label="From",
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    window_end = forms.TimeField(
+        required=False,
+        label="Until",
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="00:00: until midnight.",
+    )
+    window_tz = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Time zone",
+        initial="UTC",
+        help_text="The edge reads the times in it, e.g. UTC or Europe/Berlin.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_role_default_%s")
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def for_role_default(cls, default: RoleDefault) -> RoleDefaultForm:
+        window = default.operating_window or {}
+        end = window.get("end", "")
+        return cls(
+            initial={
+                "role": default.role,
+                "allowed_models": default.allowed_models,
+                "allowed_tools": default.allowed_tools,
+                "data_classes": default.data_classes,
+                "tier": default.tier,
+                "window_days": window.get("days", list(range(7)) if window else []),
+                "window_start": window.get("start", "00:00" if window else ""),
+                "window_end": "00:00" if end == "24:00" or (window and not end) else end,
+                "window_tz": window.get("tz", "UTC"),
+            }
+        )
+
+    def clean_window_tz(self) -> str:
+        value = (self.cleaned_data.get("window_tz") or "").strip() or "UTC"
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                f"{value!r} is not a known time zone, e.g. Europe/Berlin."
+            ) from None
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        days, start, end = data.get("window_days"), data.get("window_start"), data.get("window_end")
+        given = days or start or end
+        refused = any(self.has_error(f"window_{part}") for part in ("start", "end"))
+        if given and not refused:
+            if start is None:
+                self.add_error("window_start", "Give the start of the operating window.")
+            if end is None:
+                self.add_error("window_end", "Give the end of the operating window.")
+            if not days:
+                self.add_error("window_days", "Pick the days the agents may work.")
+            if start is not None and start == end and start != dt.time(0):
+                self.add_error(
+                    "window_end",
+                    "The window would never be open: give an end other than the start.",
+                )
+        return data
+
+    def operating_window(self) -> dict[str, Any]:
+        """``{}`` (always) or the window as the edge reads it; 00:00 as the end is 24:00."""
+        data = self.cleaned_data
+        start, end = data.get("window_start"), data.get("window_end")
+        if start is None or end is None:
+            return {}
+        return {
+            "days": sorted(data["window_days"]),
+            "start": start.strftime("%H:%M"),
+            "end": "24:00" if end == dt.time(0) else end.strftime("%H:%M"),
+            "tz": data["window_tz"],
+        }
+
+    def service_fields(self) -> dict[str, Any]:
+        """The cleaned values, named as ``role_default_set`` takes them."""
+        data = self.cleaned_data
+        return {
+            "role": data["role"],
+            "allowed_models": data["allowed_models"],
+            "allowed_tools": data["allowed_tools"],
+            "data_classes": data["data_classes"],
+            "tier": data["tier"],
+            "operating_window": self.operating_window(),
+        }

@@ -1,7 +1,7 @@
 """The gateway page of one tenant, in the portal and the console: the content policy, the
-budgets, the tenant's own providers (with their API keys) and routes (changed here), the
-MSP-wide providers and routes offered to it (shown only; the MSP manages them) and the
-configuration versions the edges run with.
+role defaults, the budgets, the tenant's own providers (with their API keys) and routes
+(changed here), the MSP-wide providers and routes offered to it (shown only; the MSP
+manages them) and the configuration versions the edges run with.
 
 Provider credentials are shown as their last four characters, version and age only;
 the secret is accepted by a password input that never renders it back and never
@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -26,17 +27,26 @@ from controlplane.agents.models import Agent
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway import services
-from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider, Route
+from controlplane.gateway.models import (
+    Budget,
+    ConfigChange,
+    Policy,
+    Provider,
+    RoleDefault,
+    Route,
+)
 from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
 from controlplane.web.forms import (
+    WEEKDAYS,
     BudgetForm,
     BudgetLimitForm,
     CredentialForm,
     PolicyForm,
     ProviderEnabledForm,
     ProviderForm,
+    RoleDefaultForm,
     RouteForm,
     add_service_error,
 )
@@ -47,6 +57,7 @@ from tenants.models import Department
 S = TypeVar("S", bound=SharedOrTenantModel)
 
 CONFIG_CHANGES_SHOWN = 20
+DASH = "\N{EN DASH}"
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -109,6 +120,50 @@ def _policy(scope: Scope) -> Policy:
 
 
 # --- page --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleDefaultRow:
+    default: RoleDefault
+    agents: int
+    """How many of the agents this person sees have the role."""
+    window: str
+    edit_url: str = ""  # empty: this person may not change it
+    delete_url: str = ""
+
+
+def _day_runs(days: list[int]) -> str:
+    """E.g. [0, 1, 2, 3, 4, 6] → "Mon-Fri, Sun" (three days or more in a row joined by an
+    en dash)."""
+    names = dict(WEEKDAYS)
+    runs: list[list[int]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(
+        f"{names[run[0]]}{DASH}{names[run[-1]]}"
+        if len(run) > 2
+        else ", ".join(names[day] for day in run)
+        for run in runs
+    )
+
+
+def window_text(window: dict[str, Any]) -> str:
+    """An operating window as people read it, e.g. "Mon-Fri 08:00-18:00 UTC" with en
+    dashes; the edge reads the times in the window's time zone (UTC unless it names one)."""
+    if not window:
+        return "Always"
+    days = [d for d in window.get("days", range(7)) if isinstance(d, int) and 0 <= d <= 6]
+    if not days:
+        return "Never (no days)"
+    start, end = window.get("start", "00:00"), window.get("end", "24:00")
+    end = "24:00" if end == "00:00" else end
+    named = "Every day" if len(set(days)) == 7 else _day_runs(days)
+    hours = "" if (start, end) == ("00:00", "24:00") else f" {start}{DASH}{end}"
+    overnight = " (past midnight)" if end < start else ""
+    return f"{named}{hours} {window.get('tz', 'UTC')}{overnight}"
 
 
 @dataclass(frozen=True)
@@ -191,6 +246,42 @@ def _budget_rows(
     return rows
 
 
+def _role_counts(scope: Scope) -> dict[str, int]:
+    """How many of the agents this person sees have each role (agents without one left
+    out)."""
+    agents = _agents(scope).exclude(role="").order_by("role")
+    return dict(agents.values("role").annotate(n=Count("pk")).values_list("role", "n"))
+
+
+def _role_default_rows(scope: Scope, counts: dict[str, int]) -> list[RoleDefaultRow]:
+    rows = []
+    for default in scope.rows(RoleDefault).order_by("role"):
+        row = RoleDefaultRow(
+            default, counts.get(default.role, 0), window_text(default.operating_window)
+        )
+        if scope.can_edit:
+            row = replace(
+                row,
+                edit_url=f"{scope.url('gateway')}?{urlencode({'role': default.role})}"
+                "#role-default-form",
+                delete_url=scope.url("gateway_role_default_delete", default.pk),
+            )
+        rows.append(row)
+    return rows
+
+
+def _role_default_form(scope: Scope) -> RoleDefaultForm:
+    """The empty form, or the one of the role ``?role=`` names (its defaults, or just
+    its name when it has none)."""
+    role = scope.request.GET.get("role", "").strip()
+    if not role or not scope.can_edit:
+        return RoleDefaultForm()
+    default = scope.rows(RoleDefault).filter(role=role).first()
+    if default is None:
+        return RoleDefaultForm(initial={"role": role[:50]})
+    return RoleDefaultForm.for_role_default(default)
+
+
 def budget_form(scope: Scope, data: Any = None) -> BudgetForm:
     return BudgetForm(
         data=data,
@@ -257,6 +348,7 @@ def _page(
     scope: Scope,
     *,
     policy_form: PolicyForm | None = None,
+    role_default_form: RoleDefaultForm | None = None,
     add_form: BudgetForm | None = None,
     limit_form: tuple[uuid.UUID, BudgetLimitForm] | None = None,
     provider_form: ProviderForm | None = None,
@@ -272,11 +364,20 @@ def _page(
         kind = "provider" if isinstance(row, Provider) else "route"
         return scope.url(f"gateway_{kind}_{action}", row.pk)
 
+    role_counts = _role_counts(scope)
+    role_defaults = _role_default_rows(scope, role_counts)
+    with_defaults = {row.default.role for row in role_defaults}
     context = {
         "scope": scope,
         "policy": policy,
         "policy_is_default": policy._state.adding,
         "policy_form": policy_form or PolicyForm.for_policy(policy),
+        "role_defaults": role_defaults,
+        # The roles agents have that no defaults name, to show and prefill the form.
+        "roles_without_defaults": [
+            (role, n) for role, n in role_counts.items() if role not in with_defaults
+        ],
+        "role_default_form": role_default_form or _role_default_form(scope),
         "budgets": _budget_rows(scope, limit_form),
         "budget_form": add_form or budget_form(scope),
         "providers": provider_rows(providers, action_url=own_action, key_form=key_form),
@@ -316,6 +417,37 @@ def policy_update(scope: Scope) -> HttpResponse:
             )
             return _back(scope, "policy")
     return _page(scope, policy_form=form)
+
+
+def role_default_set(scope: Scope) -> HttpResponse:
+    form = RoleDefaultForm(data=scope.request.POST)
+    if form.is_valid():
+        try:
+            default = services.role_default_set(
+                actor=scope.actor, tenant=scope.tenant, **form.service_fields()
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                scope.request,
+                f"The defaults of the role {default.role} were saved. Edges apply them at "
+                "their next pull.",
+            )
+            return _back(scope, "role-defaults")
+    return _page(scope, role_default_form=form)
+
+
+def role_default_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
+    default = scope.get(RoleDefault, pk)
+    role = default.role
+    services.role_default_delete(actor=scope.actor, role_default=default)
+    messages.success(
+        scope.request,
+        f"The defaults of the role {role} were deleted. At their next pull the edges apply "
+        "only the agents' own settings to its agents.",
+    )
+    return _back(scope, "role-defaults")
 
 
 def budget_create(scope: Scope) -> HttpResponse:
@@ -481,6 +613,8 @@ def route_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
 
 GATEWAY = tenant_views(gateway, READ)
 POLICY_UPDATE = tenant_views(policy_update, WRITE)
+ROLE_DEFAULT_SET = tenant_views(role_default_set, WRITE)
+ROLE_DEFAULT_DELETE = tenant_views(role_default_delete, WRITE)
 BUDGET_CREATE = tenant_views(budget_create, WRITE)
 BUDGET_UPDATE = tenant_views(budget_update, WRITE)
 BUDGET_DELETE = tenant_views(budget_delete, WRITE)

@@ -47,6 +47,14 @@ TENANT_PAGES = [
     ),
     *tenant_paths("gateway/", gateway_views.GATEWAY, "gateway"),
     *tenant_paths("gateway/policy/", gateway_views.POLICY_UPDATE, "gateway_policy"),
+    *tenant_paths(
+        "gateway/role-defaults/", gateway_views.ROLE_DEFAULT_SET, "gateway_role_default_set"
+    ),
+    *tenant_paths(
+        "gateway/role-defaults/<uuid:pk>/delete/",
+        gateway_views.ROLE_DEFAULT_DELETE,
+        "gateway_role_default_delete",
+    ),
     *tenant_paths("gateway/budgets/", gateway_views.BUDGET_CREATE, "gateway_budget_create"),
     *tenant_paths(
         "gateway/budgets/<uuid:pk>/", gateway_views.BUDGET_UPDATE, "gateway_budget_update"

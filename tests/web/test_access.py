@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
-from controlplane.gateway.services import budget_create, provider_create, route_create
+from controlplane.gateway.services import (
+    budget_create,
+    provider_create,
+    role_default_set,
+    route_create,
+)
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
 from tests.conftest import SYSTEM, signed_in
@@ -47,6 +52,7 @@ _OBJECT_OF_SEGMENT = {
     "budgets": "budget",
     "providers": "provider",
     "routes": "route",
+    "role-defaults": "role_default",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -75,6 +81,7 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "department": world.b_department.pk,
         "dataflow_snapshot": _dataflow_snapshot(world.b),
         "budget": _budget(world.b),
+        "role_default": role_default_set(actor=SYSTEM, tenant=world.b, role="marketing").pk,
         **_provider_and_route(world.b),
         **_fleet_objects(fleet_b),
     }
@@ -267,6 +274,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "budget": _budget(world.a),
         "provider": uuid.uuid4(),
         "route": uuid.uuid4(),
+        "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

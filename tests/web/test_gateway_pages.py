@@ -1,6 +1,6 @@
-"""The gateway page of a tenant in the portal and the console: policy, budgets and the
-tenant's own providers, API keys and routes (changed here), MSP-wide providers and routes
-and configuration versions (shown only)."""
+"""The gateway page of a tenant in the portal and the console: policy, role defaults,
+budgets and the tenant's own providers, API keys and routes (changed here), MSP-wide
+providers and routes and configuration versions (shown only)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ from controlplane.agents.services import agent_create
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
-from controlplane.gateway.models import Budget, ConfigChange, Policy, Provider, Route
+from controlplane.gateway.models import (
+    Budget,
+    ConfigChange,
+    Policy,
+    Provider,
+    RoleDefault,
+    Route,
+)
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -61,12 +68,15 @@ def new_budget(**fields: Any) -> dict[str, Any]:
 
 
 def model_call(fleet: Fleet, **fields: Any) -> bytes:
-    """A model call of fleet's agent a minute ago: 1M tokens in and out, $0.75."""
+    """A model call of fleet's agent a minute ago (today in UTC, as the budgets' days
+    are): 1M tokens in and out, $0.75."""
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return span(
         fleet,
         trace_id=new_trace_id(),
         span_id="0000000000000001",
-        start=timezone.now() - dt.timedelta(minutes=1),
+        start=max(now - dt.timedelta(minutes=1), midnight),
         kind="model",
         provider="openai",
         model="gpt-4o-mini",
@@ -136,6 +146,262 @@ def test_bad_tool_data_classes_are_a_form_error(world: World, text: str, message
     with tenant_context(world.a):
         assert not Policy.objects.exists()
         assert not AuditEvent.objects.filter(action="policy.set").exists()
+
+
+# --- role defaults -----------------------------------------------------------------------
+
+
+def dashed(text: str) -> str:
+    """``text`` with its hyphens as the en dashes the page shows."""
+    return text.replace("-", "\N{EN DASH}")
+
+
+def role_defaults(tenant: object) -> dict[str, RoleDefault]:
+    with tenant_context(tenant):  # type: ignore[arg-type]
+        return {d.role: d for d in RoleDefault.objects.all()}
+
+
+def role_default_rows(response: Any) -> list[tuple[str, int, str]]:
+    return [(r.default.role, r.agents, r.window) for r in response.context["role_defaults"]]
+
+
+def new_role_default(**fields: Any) -> dict[str, Any]:
+    """The role defaults form: marketing, two models, one tool, two data classes, complex,
+    Monday to Friday 08:00-18:00 UTC, unless told."""
+    return {
+        "role": "marketing",
+        "allowed_models": "gpt-4o-mini, claude-haiku",
+        "allowed_tools": "crm.search",
+        "data_classes": "pii, marketing",
+        "tier": "complex",
+        "window_days": ["0", "1", "2", "3", "4"],
+        "window_start": "08:00",
+        "window_end": "18:00",
+        "window_tz": "UTC",
+    } | fields
+
+
+def audit_actions(tenant: object, action: str) -> list[str]:
+    with tenant_context(tenant):  # type: ignore[arg-type]
+        return list(AuditEvent.objects.filter(action=action).values_list("actor_label", flat=True))
+
+
+def test_owner_sets_a_role_default_shown_with_the_agents_it_affects(world: World) -> None:
+    for name, role in (("mkt-1", "marketing"), ("mkt-2", "marketing"), ("fin-1", "finance")):
+        agent_create(actor=SYSTEM, tenant=world.a, name=name, role=role)
+    client = signed_in(world.a_owner)
+    response = client.post(url(world, "gateway_role_default_set"), new_role_default())
+    assert response.status_code == 302
+    assert response["Location"] == url(world) + "#role-defaults"
+
+    default = role_defaults(world.a)["marketing"]
+    assert default.allowed_models == ["gpt-4o-mini", "claude-haiku"]
+    assert default.allowed_tools == ["crm.search"]
+    assert default.data_classes == ["pii", "marketing"]
+    assert default.tier == "complex"
+    assert default.operating_window == {
+        "days": [0, 1, 2, 3, 4],
+        "start": "08:00",
+        "end": "18:00",
+        "tz": "UTC",
+    }
+    assert len(audit_actions(world.a, "role_default.set")) == 1
+
+    page = client.get(url(world))
+    body = page.content.decode()
+    assert "The defaults of the role marketing were saved" in body
+    assert role_default_rows(page) == [("marketing", 2, dashed("Mon-Fri 08:00-18:00 UTC"))]
+    assert "<code>gpt-4o-mini</code>, <code>claude-haiku</code>" in body
+    assert "finance</a> (1 agent)" in body  # a role without defaults, linked to the form
+
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert (
+        dashed("Mon-Fri 08:00-18:00 UTC") in member_view
+        and "<code>crm.search</code>" in member_view
+    )
+    assert "pii, marketing" in member_view and "finance (1 agent)" in member_view
+
+
+def test_editing_a_role_prefills_the_form_and_saving_replaces_its_defaults(
+    world: World,
+) -> None:
+    client = signed_in(world.a_owner)
+    client.post(url(world, "gateway_role_default_set"), new_role_default())
+    page = client.get(url(world))
+    [row] = page.context["role_defaults"]
+    assert row.edit_url == url(world) + "?role=marketing#role-default-form"
+
+    edit = client.get(row.edit_url)
+    form = edit.context["role_default_form"]
+    assert form["role"].value() == "marketing" and form["tier"].value() == "complex"
+    assert form["allowed_models"].value() == "gpt-4o-mini, claude-haiku"
+    assert form["window_days"].value() == [0, 1, 2, 3, 4]
+    body = edit.content.decode()
+    assert 'value="gpt-4o-mini, claude-haiku"' in body and "Set the defaults of marketing" in body
+
+    changed = client.post(
+        url(world, "gateway_role_default_set"),
+        new_role_default(
+            allowed_models="",
+            allowed_tools="",
+            data_classes="",
+            tier="simple",
+            window_days=[],
+            window_start="",
+            window_end="",
+        ),
+    )
+    assert changed.status_code == 302
+    [default] = role_defaults(world.a).values()
+    assert (default.allowed_models, default.allowed_tools, default.data_classes) == ([], [], [])
+    assert (default.tier, default.operating_window) == ("simple", {})
+    assert len(audit_actions(world.a, "role_default.set")) == 2
+
+    page = client.get(url(world))
+    assert role_default_rows(page) == [("marketing", 0, "Always")]
+    cells = page.content.decode().split(f'id="role-default-{default.pk}"')[1].split("</tr>")[0]
+    assert cells.count('<span class="muted">any</span>') == 2  # models and tools
+    assert '<span class="muted">none</span>' in cells  # data classes
+
+
+@pytest.mark.parametrize(
+    ("window", "shown"),
+    [
+        (
+            {"window_start": "22:00", "window_end": "06:00"},
+            dashed("Mon-Fri 22:00-06:00 UTC (past midnight)"),
+        ),
+        (
+            {"window_days": ["5", "6"], "window_start": "00:00", "window_end": "00:00"},
+            "Sat, Sun Europe/Berlin",
+        ),
+        (
+            {"window_days": [str(d) for d in range(7)], "window_end": "00:00"},
+            dashed("Every day 08:00-24:00 Europe/Berlin"),
+        ),
+    ],
+)
+def test_windows_past_midnight_and_to_the_end_of_the_day(
+    world: World, window: dict[str, Any], shown: str
+) -> None:
+    tz = {} if "06:00" in window.values() else {"window_tz": "Europe/Berlin"}
+    client = signed_in(world.a_owner)
+    response = client.post(url(world, "gateway_role_default_set"), new_role_default(**window, **tz))
+    assert response.status_code == 302
+    assert role_default_rows(client.get(url(world))) == [("marketing", 0, shown)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"window_end": "08:00"}, "window_end", "never be open"),
+        ({"window_start": "25:00"}, "window_start", "Enter a valid time"),
+        ({"window_end": "6pm"}, "window_end", "Enter a valid time"),
+        ({"window_start": ""}, "window_start", "Give the start"),
+        ({"window_days": []}, "window_days", "Pick the days"),
+        ({"window_tz": "Mars/Olympus"}, "window_tz", "not a known time zone"),
+        ({"role": "  "}, "role", "This field is required"),
+        ({"tier": "huge"}, "tier", "Select a valid choice"),
+    ],
+)
+def test_invalid_role_defaults_are_form_errors_and_nothing_is_stored(
+    world: World, fields: dict[str, Any], field: str, message: str
+) -> None:
+    response = signed_in(world.a_owner).post(
+        url(world, "gateway_role_default_set"), new_role_default(**fields)
+    )
+    assert response.status_code == 200
+    assert list(response.context["role_default_form"].errors) == [field]
+    assert message in response.content.decode()
+    assert role_defaults(world.a) == {} and audit_actions(world.a, "role_default.set") == []
+
+
+def test_owner_deletes_a_role_default(world: World) -> None:
+    kept = gateway.role_default_set(actor=SYSTEM, tenant=world.a, role="finance")
+    gone = gateway.role_default_set(actor=SYSTEM, tenant=world.a, role="marketing")
+    client = signed_in(world.a_owner)
+    page = client.get(url(world))
+    assert "Delete the defaults of marketing" in page.content.decode()
+    response = client.post(url(world, "gateway_role_default_delete", gone.pk))
+    assert response.status_code == 302
+    assert response["Location"] == url(world) + "#role-defaults"
+    assert list(role_defaults(world.a)) == [kept.role]
+    assert len(audit_actions(world.a, "role_default.deleted")) == 1
+    assert (
+        "The defaults of the role marketing were deleted" in client.get(url(world)).content.decode()
+    )
+
+
+def test_member_sees_role_defaults_without_forms_and_cannot_change_them(world: World) -> None:
+    default = gateway.role_default_set(
+        actor=SYSTEM, tenant=world.a, role="marketing", allowed_tools=["crm.search"]
+    )
+    client = signed_in(world.a_member)
+    body = client.get(url(world, slug=None) + "?role=marketing").content.decode()
+    main = body.split('<main id="main"')[1].split("</main>")[0]
+    assert "<form" not in main and "marketing" in main and "crm.search" in main
+    for label in ("Save role defaults", "Edit", "Delete the defaults"):
+        assert label not in main, label
+    for name, args in (
+        ("gateway_role_default_set", ()),
+        ("gateway_role_default_delete", (default.pk,)),
+    ):
+        response = client.post(url(world, name, *args), new_role_default(role="marketing"))
+        assert response.status_code == 403, name
+    assert role_defaults(world.a)["marketing"].allowed_tools == ["crm.search"]
+
+
+def test_outsiders_get_404_on_the_role_defaults(world: World) -> None:
+    default = gateway.role_default_set(actor=SYSTEM, tenant=world.a, role="marketing")
+    client = signed_in(world.b_owner)
+    assert (
+        client.post(url(world, "gateway_role_default_set"), new_role_default()).status_code == 404
+    )
+    assert client.post(url(world, "gateway_role_default_delete", default.pk)).status_code == 404
+    assert list(role_defaults(world.a)) == ["marketing"] and role_defaults(world.b) == {}
+
+
+@pytest.mark.parametrize("area", ["portal", "console"])
+def test_another_tenants_role_default_is_404_under_this_tenant(
+    world: World, make_staff: Callable[..., User], area: str
+) -> None:
+    theirs = gateway.role_default_set(actor=SYSTEM, tenant=world.b, role="marketing")
+    client = signed_in(world.a_owner if area == "portal" else make_staff("admin"))
+    address = url if area == "portal" else console_url
+    assert client.post(address(world, "gateway_role_default_delete", theirs.pk)).status_code == 404
+    assert (
+        client.post(address(world, "gateway_role_default_delete", uuid.uuid4())).status_code == 404
+    )
+    assert role_defaults(world.a) == {}  # the page's own ?role= never shows theirs either
+    form = client.get(address(world) + "?role=marketing").context["role_default_form"]
+    assert form["tier"].value() == "standard"
+    assert list(role_defaults(world.b)) == ["marketing"]
+
+
+def test_console_writers_set_role_defaults_read_only_staff_do_not(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    auditor = signed_in(make_staff("auditor"))
+    assert "Save role defaults" not in auditor.get(console_url(world)).content.decode()
+    assert (
+        auditor.post(console_url(world, "gateway_role_default_set"), new_role_default()).status_code
+        == 403
+    )
+
+    operator = signed_in(make_staff("operator"))
+    response = operator.post(console_url(world, "gateway_role_default_set"), new_role_default())
+    assert response.status_code == 302
+    assert response["Location"] == console_url(world) + "#role-defaults"
+    default = role_defaults(world.a)["marketing"]
+    assert role_defaults(world.b) == {}
+    [label] = audit_actions(world.a, "role_default.set")
+    assert label.startswith("staff-operator")
+    page = operator.get(console_url(world))
+    assert role_default_rows(page) == [("marketing", 0, dashed("Mon-Fri 08:00-18:00 UTC"))]
+    delete = console_url(world, "gateway_role_default_delete", default.pk)
+    assert auditor.post(delete).status_code == 403
+    assert operator.post(delete).status_code == 302
+    assert role_defaults(world.a) == {}
 
 
 # --- budgets -----------------------------------------------------------------------------
