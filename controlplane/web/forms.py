@@ -254,7 +254,96 @@ class _DeviceChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.site.name}){revoked}"
 
 
-class AgentForm(forms.Form):
+class OperatingWindowForm(forms.Form):
+    """The operating window fields of an agent or a role: days and times in a time zone,
+    or nothing for always. An end before the start runs past midnight; an end of 00:00
+    is the end of the day (stored as 24:00)."""
+
+    window_who = "the agent"  # in "Pick the days the agent may work."
+
+    window_days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        label="Operating days",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    window_start = forms.TimeField(
+        required=False,
+        label="From",
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    window_end = forms.TimeField(
+        required=False,
+        label="Until",
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="00:00: until midnight.",
+    )
+    window_tz = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Time zone",
+        initial="UTC",
+        help_text="The edge reads the times in it, e.g. UTC or Europe/Berlin.",
+    )
+
+    @staticmethod
+    def window_initial(window: dict[str, Any]) -> dict[str, Any]:
+        """The window fields' initial values for a stored window (``{}``: always)."""
+        end = window.get("end", "")
+        return {
+            "window_days": window.get("days", list(range(7)) if window else []),
+            "window_start": window.get("start", "00:00" if window else ""),
+            "window_end": "00:00" if end == "24:00" or (window and not end) else end,
+            "window_tz": window.get("tz", "UTC"),
+        }
+
+    def clean_window_tz(self) -> str:
+        value = (self.cleaned_data.get("window_tz") or "").strip() or "UTC"
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                f"{value!r} is not a known time zone, e.g. Europe/Berlin."
+            ) from None
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        days, start, end = data.get("window_days"), data.get("window_start"), data.get("window_end")
+        given = days or start or end
+        refused = any(self.has_error(f"window_{part}") for part in ("start", "end"))
+        if given and not refused:
+            if start is None:
+                self.add_error("window_start", "Give the start of the operating window.")
+            if end is None:
+                self.add_error("window_end", "Give the end of the operating window.")
+            if not days:
+                self.add_error("window_days", f"Pick the days {self.window_who} may work.")
+            if start is not None and start == end and start != dt.time(0):
+                self.add_error(
+                    "window_end",
+                    "The window would never be open: give an end other than the start.",
+                )
+        return data
+
+    def operating_window(self) -> dict[str, Any]:
+        """``{}`` (always) or the window as the edge reads it; 00:00 as the end is 24:00."""
+        data = self.cleaned_data
+        start, end = data.get("window_start"), data.get("window_end")
+        if start is None or end is None:
+            return {}
+        return {
+            "days": sorted(data["window_days"]),
+            "start": start.strftime("%H:%M"),
+            "end": "24:00" if end == dt.time(0) else end.strftime("%H:%M"),
+            "tz": data["window_tz"],
+        }
+
+
+class AgentForm(OperatingWindowForm):
     """An agent's registration. The choices come from the agent's tenant only."""
 
     name = forms.CharField(max_length=200)
@@ -287,27 +376,6 @@ class AgentForm(forms.Form):
         empty_label="— none —",
         help_text="The hardware the agent runs on. Its keys work only from this device.",
     )
-    window_days = forms.TypedMultipleChoiceField(
-        choices=WEEKDAYS,
-        coerce=int,
-        required=False,
-        label="Operating days",
-        widget=forms.CheckboxSelectMultiple,
-    )
-    window_start = forms.TimeField(
-        required=False,
-        label="From",
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
-    window_end = forms.TimeField(
-        required=False,
-        label="Until",
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
-    window_tz = forms.CharField(
-        required=False, max_length=64, label="Time zone", initial="UTC", help_text="e.g. UTC."
-    )
-
     SERVICE_FIELDS = (
         "name",
         "department",
@@ -349,43 +417,7 @@ class AgentForm(forms.Form):
             "data_classes": agent.data_classes,
             "tools": agent.tools,
             "device": agent.device_id,
-            "window_days": window.get("days", []),
-            "window_start": window.get("start", ""),
-            "window_end": window.get("end", ""),
-            "window_tz": window.get("tz", "UTC"),
-        }
-
-    def clean_window_tz(self) -> str:
-        value = (self.cleaned_data.get("window_tz") or "").strip() or "UTC"
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(
-                f"{value!r} is not a known time zone, e.g. Europe/Berlin."
-            ) from None
-        return value
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        days, start, end = data.get("window_days"), data.get("window_start"), data.get("window_end")
-        if days or start or end:
-            if not start:
-                self.add_error("window_start", "Give the start of the operating window.")
-            if not end:
-                self.add_error("window_end", "Give the end of the operating window.")
-            if not days:
-                self.add_error("window_days", "Pick the days the agent may work.")
-        return data
-
-    def operating_window(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        if not data.get("window_start"):
-            return {}
-        return {
-            "days": sorted(data["window_days"]),
-            "start": data["window_start"].strftime("%H:%M"),
-            "end": data["window_end"].strftime("%H:%M"),
-            "tz": data["window_tz"],
+            **OperatingWindowForm.window_initial(window),
         }
 
     def service_fields(self) -> dict[str, Any]:
@@ -814,10 +846,10 @@ class ModelPriceForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class RoleDefaultForm(forms.Form):
-    """The defaults of one role (created, or replaced when the role has them already).
-    The operating window is days and times in a time zone, or nothing for always; an
-    end before the start runs past midnight, an end of 00:00 is the end of the day."""
+class RoleDefaultForm(OperatingWindowForm):
+    """The defaults of one role (created, or replaced when the role has them already)."""
+
+    window_who = "the agents"
 
     role = forms.CharField(
         max_length=50,
@@ -840,33 +872,6 @@ class RoleDefaultForm(forms.Form):
         help_text="Comma-separated, e.g. pii, finance. Empty: no classified data.",
     )
     tier = forms.ChoiceField(choices=Tier.choices, initial=Tier.STANDARD)
-    window_days = forms.TypedMultipleChoiceField(
-        choices=WEEKDAYS,
-        coerce=int,
-        required=False,
-        label="Operating days",
-        widget=forms.CheckboxSelectMultiple,
-    )
-    window_start = forms.TimeField(
-        required=False,
-        label="From",
-        input_formats=["%H:%M", "%H:%M:%S"],
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
-    window_end = forms.TimeField(
-        required=False,
-        label="Until",
-        input_formats=["%H:%M", "%H:%M:%S"],
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        help_text="00:00: until midnight.",
-    )
-    window_tz = forms.CharField(
-        required=False,
-        max_length=64,
-        label="Time zone",
-        initial="UTC",
-        help_text="The edge reads the times in it, e.g. UTC or Europe/Berlin.",
-    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_role_default_%s")
@@ -874,8 +879,6 @@ class RoleDefaultForm(forms.Form):
 
     @classmethod
     def for_role_default(cls, default: RoleDefault) -> RoleDefaultForm:
-        window = default.operating_window or {}
-        end = window.get("end", "")
         return cls(
             initial={
                 "role": default.role,
@@ -883,54 +886,9 @@ class RoleDefaultForm(forms.Form):
                 "allowed_tools": default.allowed_tools,
                 "data_classes": default.data_classes,
                 "tier": default.tier,
-                "window_days": window.get("days", list(range(7)) if window else []),
-                "window_start": window.get("start", "00:00" if window else ""),
-                "window_end": "00:00" if end == "24:00" or (window and not end) else end,
-                "window_tz": window.get("tz", "UTC"),
+                **cls.window_initial(default.operating_window or {}),
             }
         )
-
-    def clean_window_tz(self) -> str:
-        value = (self.cleaned_data.get("window_tz") or "").strip() or "UTC"
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(
-                f"{value!r} is not a known time zone, e.g. Europe/Berlin."
-            ) from None
-        return value
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        days, start, end = data.get("window_days"), data.get("window_start"), data.get("window_end")
-        given = days or start or end
-        refused = any(self.has_error(f"window_{part}") for part in ("start", "end"))
-        if given and not refused:
-            if start is None:
-                self.add_error("window_start", "Give the start of the operating window.")
-            if end is None:
-                self.add_error("window_end", "Give the end of the operating window.")
-            if not days:
-                self.add_error("window_days", "Pick the days the agents may work.")
-            if start is not None and start == end and start != dt.time(0):
-                self.add_error(
-                    "window_end",
-                    "The window would never be open: give an end other than the start.",
-                )
-        return data
-
-    def operating_window(self) -> dict[str, Any]:
-        """``{}`` (always) or the window as the edge reads it; 00:00 as the end is 24:00."""
-        data = self.cleaned_data
-        start, end = data.get("window_start"), data.get("window_end")
-        if start is None or end is None:
-            return {}
-        return {
-            "days": sorted(data["window_days"]),
-            "start": start.strftime("%H:%M"),
-            "end": "24:00" if end == dt.time(0) else end.strftime("%H:%M"),
-            "tz": data["window_tz"],
-        }
 
     def service_fields(self) -> dict[str, Any]:
         """The cleaned values, named as ``role_default_set`` takes them."""
