@@ -131,6 +131,15 @@ class RoleDefaultRow:
     edit_url: str = ""  # empty: this person may not change it
     delete_url: str = ""
 
+    @property
+    def delete_note(self) -> str:
+        agents = f"the {self.agents} agent{'' if self.agents == 1 else 's'} with this role"
+        keep = "keeps only its" if self.agents == 1 else "keep only their"
+        return (
+            f"At their next pull the edges stop applying these defaults: {agents} {keep} "
+            "own settings."
+        )
+
 
 def _day_runs(days: list[int]) -> str:
     """E.g. [0, 1, 2, 3, 4, 6] → "Mon-Fri, Sun" (three days or more in a row joined by an
