@@ -39,3 +39,17 @@ class PriceBook:
         """The cost of a call; zero for a model with no price (shown as unpriced usage)."""
         price = self.price_at(provider, model, when)
         return price.cost(input_tokens, output_tokens) if price else ZERO
+
+
+def price_list(now: dt.datetime) -> tuple[list[ModelPrice], list[ModelPrice]]:
+    """The price in force at ``now`` of each provider and model, and the prices that start
+    later (in starting order)."""
+    current = (
+        ModelPrice.objects.filter(effective_from__lte=now)
+        .order_by("provider", "model", "-effective_from")
+        .distinct("provider", "model")
+    )
+    upcoming = ModelPrice.objects.filter(effective_from__gt=now).order_by(
+        "effective_from", "provider", "model"
+    )
+    return list(current), list(upcoming)

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from billing import services as billing
 from billing.models import ModelPrice
+from billing.pricing import price_list
 from controlplane.audit.services import Actor
 from controlplane.gateway import services
 from controlplane.gateway.models import Provider, Route
@@ -76,16 +77,7 @@ class PriceRow:
 
 
 def _prices() -> list[PriceRow]:
-    """The price in force now of each provider and model, then those that start later."""
-    now = timezone.now()
-    current = (
-        ModelPrice.objects.filter(effective_from__lte=now)
-        .order_by("provider", "model", "-effective_from")
-        .distinct("provider", "model")
-    )
-    upcoming = ModelPrice.objects.filter(effective_from__gt=now).order_by(
-        "effective_from", "provider", "model"
-    )
+    current, upcoming = price_list(timezone.now())
     return [PriceRow(p, upcoming=False) for p in current] + [
         PriceRow(p, upcoming=True) for p in upcoming
     ]
