@@ -195,18 +195,16 @@ def traces(scope: Scope) -> HttpResponse:
                 before=form.older_than(),
                 departments=scope.departments,
             )
-            page = found[:LIST_LIMIT]
             redaction = _redaction(scope)
-            if search.text and redaction is not None:
-                page = span_store.matching_as_shown(
-                    scope.tenant.pk,
-                    page,
-                    since=since,
-                    until=until,
-                    text=search.text,
-                    shown=redaction.apply,
-                    departments=scope.departments,
-                )
+            page = span_store.matching_as_shown(
+                scope.tenant.pk,
+                found[:LIST_LIMIT],
+                since=since,
+                until=until,
+                text=search.text,
+                shown=redaction.apply if redaction else None,
+                departments=scope.departments,
+            )
         except StoreError:  # the trace store is down: say so, keep the page
             logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
             unavailable = True

@@ -34,7 +34,7 @@ from controlplane.api.serializers.telemetry import (
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans
 from controlplane.telemetry.models import UsageEvent
-from controlplane.telemetry.redaction import display_redaction, redact_span
+from controlplane.telemetry.redaction import Redaction, display_redaction, redact_span
 from controlplane.telemetry.usage import usage_report
 
 METRICS = ("events", "input_tokens", "output_tokens", "cost")
@@ -178,6 +178,10 @@ class TraceViewSet(TenantScopedViewSet):
     lookup_url_kwarg = "trace_id"
     lookup_value_converter = "str"
 
+    def _redaction(self) -> Redaction | None:
+        """How span text is shown under the tenant's policy (None: as stored)."""
+        return display_redaction(Policy.objects.filter(tenant=self.tenant).first())
+
     @extend_schema(
         summary="List traces",
         description="The tenant's traces, newest first, with the totals of their spans in the "
@@ -222,7 +226,7 @@ class TraceViewSet(TenantScopedViewSet):
         query.is_valid(raise_exception=True)
         q = query.validated_data
         text = q.get("q") or None
-        redaction = display_redaction(Policy.objects.filter(tenant=self.tenant).first())
+        redaction = self._redaction() if text else None
         with _trace_store():
             found = spans.trace_list(
                 self.tenant.pk,
@@ -241,17 +245,15 @@ class TraceViewSet(TenantScopedViewSet):
                 before=(q["before"], q["before_trace"]) if "before" in q else None,
                 departments=self.principal.departments(),
             )
-            results = found
-            if text and redaction is not None:
-                results = spans.matching_as_shown(
-                    self.tenant.pk,
-                    found,
-                    since=q["since"],
-                    until=q["until"],
-                    text=text,
-                    shown=redaction.apply,
-                    departments=self.principal.departments(),
-                )
+            results = spans.matching_as_shown(
+                self.tenant.pk,
+                found,
+                since=q["since"],
+                until=q["until"],
+                text=text,
+                shown=redaction.apply if redaction else None,
+                departments=self.principal.departments(),
+            )
         next_url = None
         if len(found) == q["limit"]:  # from the last trace found, shown or not
             next_url = request.build_absolute_uri()
@@ -290,7 +292,7 @@ class TraceViewSet(TenantScopedViewSet):
             )
         if not rows:
             raise exceptions.NotFound()
-        redaction = display_redaction(Policy.objects.filter(tenant=self.tenant).first())
+        redaction = self._redaction()
         rows = [redact_span(row, redaction) for row in rows]
         for row in rows:
             row["attributes"] = _json_or_text(row.get("attributes"))
