@@ -16,8 +16,11 @@ from controlplane.core.tenancy import all_tenants_context
 from controlplane.telemetry import maintenance, pull, reconcile
 
 
-def _worker_id(task_id: str | None) -> str:
-    return f"{socket.gethostname()}:{task_id or uuid.uuid4()}"
+def _worker_id(request: object) -> str:
+    """The lease owner: the Celery worker's node name (``name@host``), so an operator sees
+    which worker holds a node, and the task id, so each run's lease is its own."""
+    hostname = getattr(request, "hostname", None) or socket.gethostname()
+    return f"{hostname}:{getattr(request, 'id', None) or uuid.uuid4()}"
 
 
 @shared_task(name="telemetry.schedule_pulls", ignore_result=True)
@@ -42,8 +45,7 @@ def schedule_pulls() -> int:
     ignore_result=True,
 )
 def pull_edge_node(self: object, node_id: str) -> None:
-    request_id = getattr(getattr(self, "request", None), "id", None)
-    pull.pull_edge_node(uuid.UUID(node_id), worker=_worker_id(request_id))
+    pull.pull_edge_node(uuid.UUID(node_id), worker=_worker_id(getattr(self, "request", None)))
 
 
 @shared_task(name="telemetry.reconcile_recent", ignore_result=True)

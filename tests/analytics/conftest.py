@@ -4,7 +4,7 @@ A process can host one chDB directory, so every test here uses the process's own
 ``settings.CHDB_PATH`` (one per pytest-xdist worker, see controlplane/settings_test.py),
 the same one ``get_store()`` opens for other tests. Tests are kept apart by a database
 of their own, dropped afterwards. ``HttpStore`` talks over real HTTP to
-``clickhouse_http.ClickHouseHttpServer``, which runs the SQL on that same engine.
+``controlplane.analytics.chdb_server.ClickHouseHttpServer``, which runs the SQL on that same engine.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from controlplane.analytics.chdb_store import ChdbStore
 from controlplane.analytics.http_store import HttpStore
 from controlplane.analytics.migrations_runner import migrate
 from controlplane.analytics.store import AnalyticsStore, reset_store
-from tests.analytics.clickhouse_http import ClickHouseHttpServer
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from controlplane.analytics.migrations_runner import (
     states,
 )
 from controlplane.analytics.store import AnalyticsStore
-from tests.analytics.clickhouse_http import ClickHouseHttpServer
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 
 TELEMETRY = (MIGRATIONS_DIR / "0001_telemetry.sql").read_text()
 # Every migration the project ships, in order; the tests add theirs after these (9xxx).

@@ -19,7 +19,7 @@ from controlplane.analytics import StoreError, get_store, reset_store
 from controlplane.analytics.chdb_store import ChdbStore
 from controlplane.analytics.http_store import HttpStore
 from controlplane.analytics.store import AnalyticsStore
-from tests.analytics.clickhouse_http import ClickHouseHttpServer
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 
 EVENTS_DDL = """
 CREATE TABLE events

@@ -1,8 +1,16 @@
-"""A test-only ClickHouse HTTP endpoint backed by chDB, enough for clickhouse-connect.
+"""A ClickHouse HTTP endpoint backed by chDB: the ClickHouse of the server stack where no
+ClickHouse server installs (CI, this machine), and of the tests' ``HttpStore``.
 
-No ClickHouse server runs here, so ``HttpStore`` talks to this: a ThreadingHTTPServer
-on 127.0.0.1 that hands the SQL, its ``{name:Type}`` parameters and the requested
-format to the chDB engine of the test process, and answers the way the server does.
+    python -m controlplane.analytics.chdb_server --path var/chdb-server --port 8123 \
+        [--host 127.0.0.1] [--user default]      # password from CLICKHOUSE_SERVER_PASSWORD
+
+One long-lived process owns the chDB data directory (chDB locks it to one process) and
+serves clickhouse-connect over HTTP, so web, worker and beat processes share one
+ClickHouse as they would share a server. It is not a replacement for a ClickHouse server
+in production: no replication, no compression, one user (docs/operations.md).
+
+A ThreadingHTTPServer hands the SQL, its ``{name:Type}`` parameters and the requested
+format to chDB and answers the way the server does.
 
 Implemented: ``GET /ping``; ``GET``/``POST /`` with the SQL in the ``query`` argument
 and/or the body (URL part first, joined by a newline, as the server does), or in a
@@ -24,13 +32,17 @@ falls back to protocol 0), progress headers and chunked request bodies.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import email.parser
 import email.policy
 import json
+import os
 import re
+import signal
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -99,7 +111,14 @@ class ClickHouseError(Exception):
 
 class ClickHouseHttpServer:
     def __init__(
-        self, path: Path, *, user: str = "default", password: str = "", name: str = "chdb-test"
+        self,
+        path: Path,
+        *,
+        user: str = "default",
+        password: str = "",
+        name: str = "chdb",
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.path = Path(path)
         self.user = user
@@ -109,7 +128,7 @@ class ClickHouseHttpServer:
         # Open while the server runs: the engine shuts down when its last session closes.
         self._keeper = Session(str(self.path))
         self.timezone = self._keeper.query("SELECT timezone()").bytes().decode().strip().strip('"')
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.endpoint = self  # type: ignore[attr-defined]
         self.connections: set[socket.socket] = set()
@@ -121,7 +140,9 @@ class ClickHouseHttpServer:
 
     @property
     def dsn(self) -> str:
-        return f"http://{self.user}:{self.password}@127.0.0.1:{self.port}/"
+        host = self._httpd.server_address[0]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        return f"http://{self.user}:{self.password}@{host}:{self.port}/"
 
     def start(self) -> ClickHouseHttpServer:
         self._thread.start()
@@ -228,7 +249,7 @@ class ClickHouseHttpServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "chdb-test-clickhouse"
+    server_version = "chdb-clickhouse"
 
     def setup(self) -> None:
         super().setup()
@@ -327,3 +348,34 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
         if isinstance(name, str) and isinstance(payload, bytes):
             fields[name] = payload.decode()
     return fields
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m controlplane.analytics.chdb_server",
+        description="Serve ClickHouse's HTTP interface from a chDB data directory.",
+    )
+    parser.add_argument("--path", required=True, type=Path, help="chDB data directory")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8123, help="port (0: any free port)")
+    parser.add_argument("--user", default="default", help="the one user clients sign in as")
+    args = parser.parse_args(argv)
+    password = os.environ.get("CLICKHOUSE_SERVER_PASSWORD", "")
+    try:
+        server = ClickHouseHttpServer(
+            args.path, user=args.user, password=password, host=args.host, port=args.port
+        )
+    except (OSError, RuntimeError) as exc:
+        sys.exit(f"chdb_server: cannot serve {args.path} on {args.host}:{args.port}: {exc}")
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    server.start()
+    # One line a supervisor (or a test) can wait for; the port matters with --port 0.
+    print(f"chdb_server listening on {args.host}:{server.port} path={args.path}", flush=True)
+    stopped.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
