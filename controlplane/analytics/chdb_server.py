@@ -47,6 +47,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -140,8 +141,8 @@ class ClickHouseHttpServer:
 
     @property
     def dsn(self) -> str:
-        host = self._httpd.server_address[0]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        bound = str(self._httpd.server_address[0])
+        host = "127.0.0.1" if bound in ("0.0.0.0", "") else bound  # noqa: S104
         return f"http://{self.user}:{self.password}@{host}:{self.port}/"
 
     def start(self) -> ClickHouseHttpServer:
@@ -168,7 +169,9 @@ class ClickHouseHttpServer:
     ) -> None:
         self.stop()
 
-    def authorized(self, headers: Mapping[str, str], arguments: Mapping[str, str]) -> bool:
+    def authorized(
+        self, headers: Message | Mapping[str, str], arguments: Mapping[str, str]
+    ) -> bool:
         user, password = arguments.get("user"), arguments.get("password", "")
         if "X-ClickHouse-User" in headers:
             user, password = headers["X-ClickHouse-User"], headers.get("X-ClickHouse-Key", "")
@@ -262,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def endpoint(self) -> ClickHouseHttpServer:
-        return self.server.endpoint  # type: ignore[attr-defined, no-any-return]
+        return self.server.endpoint  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -302,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
         # One write for headers and body (end_headers() would flush the headers alone).
-        self._headers_buffer.append(b"\r\n" + reply.body)
+        self._headers_buffer.append(b"\r\n" + reply.body)  # type: ignore[attr-defined]
         self.flush_headers()
 
 
