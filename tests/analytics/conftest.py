@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 from controlplane.analytics.chdb_store import ChdbStore
 from controlplane.analytics.http_store import HttpStore
 from controlplane.analytics.migrations_runner import migrate
 from controlplane.analytics.store import AnalyticsStore, reset_store
-from controlplane.analytics.chdb_server import ClickHouseHttpServer
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from pytest_django import Settings as SettingsWrapper
 
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 from controlplane.analytics.migrations_runner import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -19,8 +20,7 @@ from controlplane.analytics.migrations_runner import (
     split_statements,
     states,
 )
-from controlplane.analytics.store import AnalyticsStore
-from controlplane.analytics.chdb_server import ClickHouseHttpServer
+from controlplane.analytics.store import AnalyticsStore, StoreError
 
 TELEMETRY = (MIGRATIONS_DIR / "0001_telemetry.sql").read_text()
 # Every migration the project ships, in order; the tests add theirs after these (9xxx).
@@ -200,3 +200,32 @@ def test_migrate_clickhouse_command(command_store: str) -> None:
     with pytest.raises(CommandError, match="0001_telemetry has changed"):
         run()
     store.command("DROP DATABASE {db:Identifier} SYNC", {"db": store.database})
+
+
+def test_the_cluster_ddl_is_what_the_engine_parses(chdb_store: AnalyticsStore) -> None:
+    """Every shipped statement, rendered for a cluster, through ClickHouse's own parser.
+
+    chDB has no Keeper and no cluster, so it cannot run ``ON CLUSTER`` or create a
+    ``Replicated*`` table; its parser is the same as the server's, and reads back what
+    the statement means: the cluster, and each table's replicated engine with its path."""
+    for migration in discover():
+        for statement in split_statements(render(migration.sql, cluster="analytics_cluster")):
+            [row] = chdb_store.query("SELECT formatQuery({sql:String}) AS sql", {"sql": statement})
+            parsed = " ".join(row["sql"].split())
+            if parsed.startswith("CREATE"):
+                assert " ON CLUSTER analytics_cluster " in parsed, parsed
+            if parsed.startswith("CREATE TABLE"):
+                table = parsed.split()[5]
+                assert (
+                    "ENGINE = Replicated" in parsed
+                    and f"('/clickhouse/tables/{{shard}}/{{database}}/{table}', '{{replica}}'"
+                    in parsed
+                ), parsed
+
+
+def test_a_broken_statement_is_refused_by_the_engine_parser(chdb_store: AnalyticsStore) -> None:
+    with pytest.raises(StoreError, match="Syntax error"):
+        chdb_store.query(
+            "SELECT formatQuery({sql:String}) AS sql",
+            {"sql": render("CREATE TABLE t $ON_CLUSTER (x UInt8) ORDER BY x ORDER BY y", "c")},
+        )

@@ -7,11 +7,11 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 from controlplane.analytics.chdb_store import ChdbStore
 from controlplane.analytics.http_store import HttpStore
 from controlplane.analytics.migrations_runner import migrate
 from controlplane.analytics.store import AnalyticsStore
-from controlplane.analytics.chdb_server import ClickHouseHttpServer
 from tests.analytics.helpers import AGENT, MINUTE, TENANT, insert_spans, span
 
 ROLLUP = """

@@ -16,10 +16,10 @@ import pytest
 from pytest_django import Settings as SettingsWrapper
 
 from controlplane.analytics import StoreError, get_store, reset_store
+from controlplane.analytics.chdb_server import ClickHouseHttpServer
 from controlplane.analytics.chdb_store import ChdbStore
 from controlplane.analytics.http_store import HttpStore
 from controlplane.analytics.store import AnalyticsStore
-from controlplane.analytics.chdb_server import ClickHouseHttpServer
 
 EVENTS_DDL = """
 CREATE TABLE events
