@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "controlplane.agents",
     "controlplane.telemetry",
     "controlplane.gateway",
+    "controlplane.recovery",
     "controlplane.web",
     "controlplane.api",
     "tenants",

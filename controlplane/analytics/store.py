@@ -17,7 +17,9 @@ import abc
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -184,6 +186,20 @@ class AnalyticsStore(abc.ABC):
 _store: AnalyticsStore | None = None
 _store_pid: int | None = None
 _store_lock = threading.Lock()
+# A store that get_store() answers in one context (thread) only: see using_store().
+_store_override: ContextVar[AnalyticsStore | None] = ContextVar("analytics_store", default=None)
+
+
+@contextmanager
+def using_store(store: AnalyticsStore) -> Iterator[AnalyticsStore]:
+    """``get_store()`` is ``store`` for the block, in this thread only (other threads, such
+    as the embedded mode's web threads, keep the process's store). The recovery drill
+    rebuilds a scratch database through the same query functions with it."""
+    token = _store_override.set(store)
+    try:
+        yield store
+    finally:
+        _store_override.reset(token)
 
 
 def get_store() -> AnalyticsStore:
@@ -193,6 +209,9 @@ def get_store() -> AnalyticsStore:
     one process at a time may open. A forked child builds its own store.
     """
     global _store, _store_pid
+    override = _store_override.get()
+    if override is not None:
+        return override
     store = _store
     if store is not None and _store_pid == os.getpid():
         return store
@@ -201,6 +220,12 @@ def get_store() -> AnalyticsStore:
             _store = _store_from_settings()
             _store_pid = os.getpid()
         return _store
+
+
+def store_for_database(database: str) -> AnalyticsStore:
+    """A new store on the same ClickHouse as ``get_store()``, on another database. The
+    caller closes it."""
+    return _store_from_settings(identifier(database, "database"))
 
 
 def reset_store() -> None:
@@ -213,10 +238,11 @@ def reset_store() -> None:
         _store_pid = None
 
 
-def _store_from_settings() -> AnalyticsStore:
+def _store_from_settings(database: str | None = None) -> AnalyticsStore:
+    """The store the settings describe, on ``database`` if given (created if missing)."""
     from django.conf import settings
 
-    database = getattr(settings, "CLICKHOUSE_DATABASE", "controlplane") or "controlplane"
+    database = database or getattr(settings, "CLICKHOUSE_DATABASE", None) or "controlplane"
     url = getattr(settings, "CLICKHOUSE_URL", None)
     if url:
         from controlplane.analytics.http_store import HttpStore

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -87,9 +88,16 @@ def _repair_hour(tenant: Tenant, hour: dt.datetime) -> int:
 
 
 def reconcile_tenant(
-    tenant: Tenant, *, since: dt.datetime, until: dt.datetime, repair: bool = True
+    tenant: Tenant,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    repair: bool = True,
+    record: bool = True,
 ) -> list[ReconciliationRun]:
-    """Compare every hour in [since, until) that has data in either store."""
+    """Compare every hour in [since, until) that has data in either store. ``record``
+    False: the runs are returned unsaved (a rebuild of a scratch database is no evidence
+    about the real one)."""
     runs = []
     with tenant_context(tenant):
         ledger = _ledger_hourly(tenant, since, until)
@@ -109,20 +117,35 @@ def reconcile_tenant(
                 )
             else:
                 outcome = ReconciliationRun.Outcome.MISMATCH
-            runs.append(
-                ReconciliationRun.objects.create(
-                    tenant=tenant,
-                    hour=hour,
-                    ledger_events=expected[0],
-                    ledger_input_tokens=expected[1],
-                    ledger_output_tokens=expected[2],
-                    analytics_events=found[0],
-                    analytics_input_tokens=found[1],
-                    analytics_output_tokens=found[2],
-                    repaired_events=repaired,
-                    outcome=outcome,
-                )
+            run = ReconciliationRun(
+                tenant=tenant,
+                hour=hour,
+                ledger_events=expected[0],
+                ledger_input_tokens=expected[1],
+                ledger_output_tokens=expected[2],
+                analytics_events=found[0],
+                analytics_input_tokens=found[1],
+                analytics_output_tokens=found[2],
+                repaired_events=repaired,
+                outcome=outcome,
             )
+            if record:
+                run.save(force_insert=True)
+            runs.append(run)
+    return runs
+
+
+def rebuild_analytics(
+    *, since: dt.datetime, until: dt.datetime, tenants: Iterable[Tenant], record: bool = True
+) -> list[ReconciliationRun]:
+    """Put back into ClickHouse, from the ledger, every event of [since, until) it lacks:
+    after a loss of ClickHouse data (``manage.py rebuild_clickhouse``) or into a scratch
+    database (the recovery drill). The ledger's narrow rows come back without bodies,
+    which only ClickHouse had. Idempotent: an hour that already matches is left alone,
+    and a repeated insert carries the same deduplication token."""
+    runs: list[ReconciliationRun] = []
+    for tenant in tenants:
+        runs += reconcile_tenant(tenant, since=since, until=until, record=record)
     return runs
 
 

@@ -23,13 +23,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from controlplane.analytics.chdb_server import ClickHouseError, ClickHouseHttpServer, Reply
 from controlplane.analytics.http_store import HttpStore
 from controlplane.core.tenancy import tenant_context
 from controlplane.db.embedded import ensure_embedded_postgres
 from controlplane.telemetry.models import UsageEvent
 from controlplane.telemetry.pull import pull_edge_node
 from controlplane.telemetry.simulator import SimulatedAgent, TraceFactory, system_prompt_for
-from controlplane.analytics.chdb_server import ClickHouseError, ClickHouseHttpServer, Reply
 from tests.telemetry.conftest import Site
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -1,0 +1,41 @@
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from controlplane.recovery.services import drill_run, parse_period
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the recovery drill: back up PostgreSQL and restore it into a fresh database, "
+        "rebuild ClickHouse from the ledger for a period into a scratch database, and check "
+        "that an edge's spool survives a SIGKILL and a restart. Each step is timed and the "
+        "run recorded (SOC 2 A1.2/A1.3 evidence). Nothing in use is changed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--from", dest="start", required=True, help="ClickHouse rebuild period start (UTC)"
+        )
+        parser.add_argument("--to", dest="end", help="period end, exclusive (default: now)")
+        parser.add_argument(
+            "--backup-dir", type=Path, help="keep the pg_dump file here (default: not kept)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            since, until = parse_period(options["start"], options["end"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        backup_dir: Path | None = options["backup_dir"]
+        if backup_dir is not None and not backup_dir.is_dir():
+            raise CommandError(f"--backup-dir: {backup_dir} is not a directory")
+        run = drill_run(since=since, until=until, backup_dir=backup_dir)
+        for step in run.steps:
+            mark = "ok    " if step["ok"] else "FAILED"
+            timing = f"{step['seconds']:>8.3f} s"
+            self.stdout.write(f"{mark} {step['name']:<20} {timing}  {step['detail']}")
+        self.stdout.write(f"Drill {run.pk}: {run.outcome} in {run.total_seconds:.3f} s")
+        if run.outcome != run.Outcome.PASSED:
+            raise CommandError(f"the recovery drill failed (DrillRun {run.pk})")
