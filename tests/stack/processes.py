@@ -96,19 +96,29 @@ class Service:
         *,
         env: Mapping[str, str],
         log_dir: Path,
-        ready: Callable[[], bool],
+        ready: Callable[[], bool] | None = None,
+        ready_text: str = "",
         start_timeout: float = 60.0,
     ) -> None:
+        """Ready when ``ready()`` is true, or when the log since this start shows
+        ``ready_text``."""
         self.name = name
         self.argv = argv
         self.env = dict(env)
         self.log = log_dir / f"{name}.log"
-        self.ready = ready
+        self.ready = ready or (lambda: ready_text in self.log_since_start())
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def log_since_start(self) -> str:
+        with self.log.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode(errors="replace")
 
     def start(self, *, wait: bool = True) -> Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.argv,
@@ -171,13 +181,6 @@ def http_ok(url: str, **headers: str) -> Callable[[], bool]:
     return check
 
 
-def log_contains(service_log: Path, text: str) -> Callable[[], bool]:
-    def check() -> bool:
-        return service_log.exists() and text in service_log.read_text(errors="replace")
-
-    return check
-
-
 def clickhouse_server(*, path: Path, port: int, password: str, log_dir: Path) -> Service:
     return Service(
         "clickhouse",
@@ -215,7 +218,6 @@ def web(*, env: Mapping[str, str], port: int, log_dir: Path) -> Service:
 def worker(
     name: str, *, env: Mapping[str, str], log_dir: Path, concurrency: int = 2, queues: str = ""
 ) -> Service:
-    log = log_dir / f"{name}.log"
     argv = [
         sys.executable,
         "-m",
@@ -234,11 +236,10 @@ def worker(
         "--loglevel",
         "INFO",
     ]
-    return Service(name, argv, env=env, log_dir=log_dir, ready=log_contains(log, " ready."))
+    return Service(name, argv, env=env, log_dir=log_dir, ready_text=" ready.")
 
 
 def beat(*, env: Mapping[str, str], log_dir: Path, var_dir: Path) -> Service:
-    log = log_dir / "beat.log"
     argv = [
         sys.executable,
         "-m",
@@ -251,7 +252,7 @@ def beat(*, env: Mapping[str, str], log_dir: Path, var_dir: Path) -> Service:
         "--loglevel",
         "INFO",
     ]
-    return Service("beat", argv, env=env, log_dir=log_dir, ready=log_contains(log, "beat:"))
+    return Service("beat", argv, env=env, log_dir=log_dir, ready_text="beat:")
 
 
 def edge(
