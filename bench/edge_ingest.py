@@ -25,12 +25,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from edge.process import free_port  # noqa: E402
 from tests.edge.conftest import (  # noqa: E402
     AGENT_HEADERS,
     NODE_HEADERS,
     NODE_TOKEN,
     config_doc,
-    free_port,
 )
 
 SPANS_PER_REQUEST = 100

@@ -40,6 +40,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from edge.process import free_port  # noqa: E402
 from tests.edge.conftest import (  # noqa: E402
     AGENT_KEY,
     DEVICE,
@@ -47,7 +48,6 @@ from tests.edge.conftest import (  # noqa: E402
     NODE_HEADERS,
     NODE_TOKEN,
     TENANT,
-    free_port,
 )
 from tests.edge.gateway.conftest import gateway_doc, provider  # noqa: E402
 

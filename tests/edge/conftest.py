@@ -4,12 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +24,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from edge.app import create_app
+from edge.process import EdgeProcess as BaseEdgeProcess
 from edge.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,67 +226,14 @@ def spool_stats(client: TestClient | httpx.Client) -> dict[str, Any]:
 # --- a real edge process -------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class EdgeProcess:
-    """``python -m edge`` as the site would run it, on a free port."""
+class EdgeProcess(BaseEdgeProcess):
+    """``python -m edge`` as the site would run it, on a free port; with the tests' node
+    token unless ``EDGE_NODE_TOKEN_SHA256`` is given."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, **env: str) -> None:
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = {
-            **os.environ,
-            "EDGE_HOST": "127.0.0.1",
-            "EDGE_PORT": str(self.port),
-            "EDGE_DATA_DIR": str(data_dir),
-            "EDGE_NODE_TOKEN_SHA256": sha256(NODE_TOKEN),
-            **env,
-        }
-        self.log = data_dir.parent / f"edge-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> EdgeProcess:
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge"],
-                cwd=REPO,
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"edge exited: {self.log.read_text()}")
-            try:
-                httpx.get(f"{self.url}/v1/heartbeat", headers=NODE_HEADERS, timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("edge did not start in time")
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().__init__(
+            data_dir, port=port, **{"EDGE_NODE_TOKEN_SHA256": sha256(NODE_TOKEN), **env}
+        )
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from edge.process import free_port
+
+__all__ = ["free_port"]
+
 REPO = Path(__file__).resolve().parents[2]
 
 # The stack's own Redis database: the test suite's broker is REDIS_URL's and its caches
@@ -33,12 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 STACK_REDIS_DB = 14
 # Variables of the test process that must not reach the stack's processes.
 _TEST_ONLY = ("PYTEST", "DJANGO_SETTINGS_MODULE", "CHDB_PATH", "CONTROLPLANE_")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stack_redis_url(redis_url: str) -> str:

@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 
 from edge.app import create_app
 from edge.gateway.service import Gateway
+from edge.process import free_port
 from edge.simprovider import RunningSim, SimProvider, serve_in_thread
 from tests.edge.conftest import (
     AGENT,
@@ -41,7 +42,6 @@ from tests.edge.conftest import (
     REPO,
     TENANT,
     config_doc,
-    free_port,
     make_settings,
     pulled_records,
 )
