@@ -158,10 +158,8 @@ def stack_base(
     settings: Any,
 ) -> Iterator[Stack]:
     """ClickHouse, the simulated provider and two edge nodes; web, worker and beat are
-    started by the test (``stack.start(stack.worker("w1"))``)."""
-    reason = stack_skip_reason()
-    if reason:
-        pytest.skip(reason)
+    started by the test (``stack.start(stack.worker("w1"))``). Tests using it skip with
+    ``stack_skip_reason()``."""
     logs = tmp_path / "logs"
     sim = serve_in_thread(SimProvider(seed=7, api_key=SIM_KEY))
     world = _world(tenant_a, tenant_b, sim)

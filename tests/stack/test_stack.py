@@ -21,11 +21,14 @@ from controlplane.agents.models import EdgeNode
 from controlplane.analytics import get_store
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.telemetry.models import UsageEvent
-from tests.stack.conftest import Stack, agent_headers
+from tests.stack.conftest import Stack, agent_headers, stack_skip_reason
 from tests.stack.proxy import PullCounter
 from tests.stack.traffic import Traffic
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(stack_skip_reason() is not None, reason=stack_skip_reason() or ""),
+]
 
 
 def wait_until(
