@@ -128,24 +128,3 @@ def drill_run(
         steps=steps,
         host=socket.gethostname(),
     )
-
-
-def parse_period(start: str, end: str | None) -> tuple[dt.datetime, dt.datetime]:
-    """``--from``/``--to`` as ISO dates or datetimes (UTC when no offset is given);
-    ``--to`` defaults to now. ValueError names the option."""
-    since = _instant(start, "--from")
-    until = _instant(end, "--to") if end else timezone.now()
-    if since >= until:
-        raise ValueError(f"--from ({since.isoformat()}) must be before --to ({until.isoformat()})")
-    return since, until
-
-
-def _instant(text: str, option: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{option}: {text!r} is not an ISO date or datetime (2026-12-01 or "
-            "2026-12-01T10:00:00+00:00)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

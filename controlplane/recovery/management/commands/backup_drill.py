@@ -3,7 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from controlplane.recovery.services import drill_run, parse_period
+from controlplane.recovery.management.commands._period import add_period_arguments, period
+from controlplane.recovery.services import drill_run
 
 
 class Command(BaseCommand):
@@ -15,19 +16,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--from", dest="start", required=True, help="ClickHouse rebuild period start (UTC)"
-        )
-        parser.add_argument("--to", dest="end", help="period end, exclusive (default: now)")
+        add_period_arguments(parser, "the period the ClickHouse rebuild covers")
         parser.add_argument(
             "--backup-dir", type=Path, help="keep the pg_dump file here (default: not kept)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            since, until = parse_period(options["start"], options["end"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        since, until = period(options)
         backup_dir: Path | None = options["backup_dir"]
         if backup_dir is not None and not backup_dir.is_dir():
             raise CommandError(f"--backup-dir: {backup_dir} is not a directory")

@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context
-from controlplane.recovery.services import clickhouse_rebuild, parse_period
+from controlplane.recovery.management.commands._period import add_period_arguments, period
+from controlplane.recovery.services import clickhouse_rebuild
 from tenants.models import Tenant
 
 
@@ -17,17 +18,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--from", dest="start", required=True, help="start, ISO date or datetime (UTC)"
-        )
-        parser.add_argument("--to", dest="end", help="end, exclusive (default: now)")
+        add_period_arguments(parser, "the period to rebuild")
         parser.add_argument("--tenant", help="only this tenant (its slug)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            since, until = parse_period(options["start"], options["end"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        since, until = period(options)
         tenant = None
         if options["tenant"]:
             with all_tenants_context():
