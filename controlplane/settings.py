@@ -302,17 +302,18 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static files, i18n, logging -------------------------------------------------------
 STATIC_URL = "/static/"
-# Outside production, WhiteNoise serves straight from the app directories.
-STATIC_ROOT = VAR_DIR / "staticfiles" if IS_PRODUCTION else None
+# Collected (hashed names, gzip and brotli copies) by the image build and by run_embedded;
+# the test suite serves straight from the app directories.
+STATIC_ROOT = None if ENVIRONMENT == "test" else VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 STATICFILES_DIRS = [BASE_DIR / "controlplane" / "web" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if IS_PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if ENVIRONMENT == "test"
+        else "controlplane.web.static_storage.HashedStaticFilesStorage"
     },
 }
 LANGUAGE_CODE = "en-us"

@@ -131,6 +131,12 @@ def member_remove(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpRespons
 
 @staff_view()
 @require_POST
+def member_mfa_reset(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpResponse:
+    return tenant_admin.reset_second_factor(_admin(request, staff_tenant(slug)), pk)
+
+
+@staff_view()
+@require_POST
 def invite(request: HttpRequest, slug: str) -> HttpResponse:
     return tenant_admin.invite(_admin(request, staff_tenant(slug)))
 

@@ -102,6 +102,12 @@ def member_remove(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpRespons
 
 @portal_view()
 @require_POST
+def member_mfa_reset(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpResponse:
+    return tenant_admin.reset_second_factor(_admin(request), pk)
+
+
+@portal_view()
+@require_POST
 def invitation_revoke(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpResponse:
     return tenant_admin.revoke_invitation(_admin(request), pk)
 

@@ -159,6 +159,11 @@ urlpatterns = [
         name="console_member_remove",
     ),
     path(
+        "console/tenants/<slug:slug>/people/<uuid:pk>/mfa-reset/",
+        console.member_mfa_reset,
+        name="console_member_mfa_reset",
+    ),
+    path(
         "console/tenants/<slug:slug>/invitations/<uuid:pk>/revoke/",
         console.invitation_revoke,
         name="console_invitation_revoke",
@@ -187,6 +192,11 @@ urlpatterns = [
         "t/<slug:slug>/people/<uuid:pk>/remove/",
         portal.member_remove,
         name="portal_member_remove",
+    ),
+    path(
+        "t/<slug:slug>/people/<uuid:pk>/mfa-reset/",
+        portal.member_mfa_reset,
+        name="portal_member_mfa_reset",
     ),
     path(
         "t/<slug:slug>/invitations/<uuid:pk>/revoke/",

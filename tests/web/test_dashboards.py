@@ -251,7 +251,7 @@ def test_charts_are_data_blocks_whose_points_link_to_their_traces(
     # CSP script-src 'self': the only inline scripts are JSON data, never executed.
     for tag in re.findall(r"<script(?![^>]*\ssrc=)[^>]*>", body):
         assert 'type="application/json"' in tag, tag
-    assert "/static/vendor/plotly.min.js" in body and "/static/js/dashboards.js" in body
+    assert "/static/vendor/plotly-basic.min.js" in body and "/static/js/dashboards.js" in body
     chart = panels(response)["utilization"]["requests_chart"]
     [bars, line] = chart["traces"]  # type: ignore[index]
     assert sum(bars["y"]) == 3 and sum(line["y"]) == 1

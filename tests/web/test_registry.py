@@ -107,9 +107,11 @@ def test_edge_node_token_is_shown_once_with_the_edge_settings(world: World, flee
             "agent_url": "http://10.0.0.5:4400",
             "expected_version": "0.1.0",
         },
+        follow=True,
     )
     body = response.content.decode()
     assert response.status_code == 200
+    assert response.redirect_chain[0][0].startswith(url("site", world, fleet_a.site.pk))
     assert "no-store" in response["Cache-Control"]
     token = NODE_TOKEN.search(body)
     assert token is not None
@@ -259,7 +261,9 @@ def test_site_page_shows_each_nodes_status(world: World, fleet_a: Fleet) -> None
 def test_device_key_is_shown_once_and_stored_as_a_digest(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     response = client.post(
-        url("device_create", world, fleet_a.site.pk), {"name": "kiosk-1", "fingerprint": "SN 42"}
+        url("device_create", world, fleet_a.site.pk),
+        {"name": "kiosk-1", "fingerprint": "SN 42"},
+        follow=True,
     )
     body = response.content.decode()
     key = DEVICE_KEY.search(body)
@@ -276,7 +280,7 @@ def test_device_key_is_shown_once_and_stored_as_a_digest(world: World, fleet_a: 
 def test_device_key_rotation_shows_the_new_key_once(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     old_digest = fleet_a.device.key_sha256
-    response = client.post(url("device_rotate", world, fleet_a.device.pk))
+    response = client.post(url("device_rotate", world, fleet_a.device.pk), follow=True)
     key = DEVICE_KEY.search(response.content.decode())
     assert response.status_code == 200 and key is not None
     device = reload(fleet_a.device)
@@ -405,7 +409,7 @@ def test_owner_edits_an_agent(world: World, fleet_a: Fleet) -> None:
 def test_agent_key_issue_shows_the_client_environment_once(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     old_device_digest = fleet_a.device.key_sha256
-    response = client.post(url("agent_key_issue", world, fleet_a.agent.pk))
+    response = client.post(url("agent_key_issue", world, fleet_a.agent.pk), follow=True)
     body = response.content.decode()
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -434,6 +438,32 @@ def test_agent_key_issue_shows_the_client_environment_once(world: World, fleet_a
     again = client.get(url("agent", world, fleet_a.agent.pk)).content.decode()
     assert agent_key.group() not in again and device_key.group() not in again
     assert f"acpk_{key_id}_…" in again
+
+
+def test_reloading_after_issuing_a_key_neither_reissues_nor_shows_it_again(
+    world: World, fleet_a: Fleet
+) -> None:
+    client = signed_in(world.a_owner)
+    issued = client.post(url("agent_key_issue", world, fleet_a.agent.pk))
+    assert issued.status_code == 302
+    shown_at = issued["Location"]
+    # the address alone shows nothing to another person of the same tenant
+    assert not AGENT_KEY.search(signed_in(world.a_admin).get(shown_at).content.decode())
+    first = client.get(shown_at).content.decode()
+    agent_key = AGENT_KEY.search(first)
+    assert agent_key is not None
+    with tenant_context(world.a):
+        keys_before = AgentKey.objects.filter(agent=fleet_a.agent).count()
+    device_digest = reload(fleet_a.device).key_sha256  # type: ignore[attr-defined]
+
+    reloaded = client.get(shown_at)
+    body = reloaded.content.decode()
+    assert reloaded.status_code == 200
+    assert agent_key.group() not in body and not DEVICE_KEY.search(body)
+    assert "shown once and is not shown again" in body
+    with tenant_context(world.a):
+        assert AgentKey.objects.filter(agent=fleet_a.agent).count() == keys_before
+    assert reload(fleet_a.device).key_sha256 == device_digest  # type: ignore[attr-defined]
 
 
 def test_agent_key_issue_needs_a_device_and_an_edge_node(world: World, fleet_a: Fleet) -> None:
@@ -500,7 +530,7 @@ def test_operator_manages_a_tenants_fleet_from_the_console(
     assert page.status_code == 200
     nav = [i["label"] for i in page.context["nav_tenant_items"] if i["current"]]
     assert nav == ["Agents"]
-    issued = client.post(console_url("agent_key_issue", world, fleet_a.agent.pk))
+    issued = client.post(console_url("agent_key_issue", world, fleet_a.agent.pk), follow=True)
     assert AGENT_KEY.search(issued.content.decode())
 
 
@@ -529,8 +559,8 @@ def test_registry_pages_keep_to_the_csp(world: World, fleet_a: Fleet) -> None:
         client.get(url("agents", world)),
         client.get(url("agent_create", world)),
         client.get(url("agent", world, fleet_a.agent.pk)),
-        client.post(url("agent_key_issue", world, fleet_a.agent.pk)),
-        client.post(url("device_rotate", world, fleet_a.device.pk)),
+        client.post(url("agent_key_issue", world, fleet_a.agent.pk), follow=True),
+        client.post(url("device_rotate", world, fleet_a.device.pk), follow=True),
     ]
     for response in pages:
         body = response.content.decode()
