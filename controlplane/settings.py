@@ -146,6 +146,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "controlplane.web.context_processors.navigation",
             ],
+            "builtins": ["controlplane.web.templatetags.formatting"],
         },
     },
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,14 +32,14 @@ from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
-from controlplane.dashboards.queries import TIMING_CAP_MS, Filters, Window
+from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
 from controlplane.web.edge_status import DOWN, LATE, node_state
+from controlplane.web.formatting import currency_symbol, format_money, format_ms, format_percent
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
-from controlplane.web.trace_views import format_cost
 from tenants.models import Department, Tenant
 
 logger = logging.getLogger(__name__)
@@ -114,23 +113,6 @@ class DashboardFilterForm(forms.Form):
 # --- presentation ---------------------------------------------------------------------
 
 
-def _ms(value: Any) -> str:
-    if value is None:
-        return "—"
-    number = float(value)
-    if number != number:  # NaN: a digest with no values
-        return "—"
-    if number == math.inf:  # over the coarser rollups' cap (queries.TIMING_CAP_MS)
-        return f"≥ {TIMING_CAP_MS:,} ms"
-    return f"{number:,.0f} ms" if number >= 10 else f"{number:.1f} ms"
-
-
-def _percent(part: int, whole: int) -> str:
-    if not whole:
-        return "—"
-    return f"{part / whole * 100:.1f} %"
-
-
 @dataclass(frozen=True)
 class Row:
     """One line of a breakdown table."""
@@ -201,12 +183,12 @@ def _rows(ctx: Context, dimension: str, found: list[dict[str, Any]]) -> list[Row
                 requests=requests,
                 faults=faults,
                 timeouts=int(item.get("timeouts") or 0),
-                fault_rate=_percent(faults, requests),
+                fault_rate=format_percent(faults, requests),
                 input_tokens=int(item.get("input_tokens") or 0),
                 output_tokens=int(item.get("output_tokens") or 0),
-                cost=format_cost(item.get("cost")),
-                p50=_ms(item.get("p50_ms")),
-                p95=_ms(item.get("p95_ms")),
+                cost=format_money(item.get("cost")),
+                p50=format_ms(item.get("p50_ms")),
+                p95=format_ms(item.get("p95_ms")),
                 traces_url=ctx.traces_url(agent=agent) if agent else "",
             )
         )
@@ -214,11 +196,18 @@ def _rows(ctx: Context, dimension: str, found: list[dict[str, Any]]) -> list[Row
 
 
 def _series_chart(
-    ctx: Context, series: list[dict[str, Any]], fields: list[tuple[str, str]]
+    ctx: Context,
+    series: list[dict[str, Any]],
+    fields: list[tuple[str, str]],
+    *,
+    unit: str,
+    money: bool = False,
 ) -> dict[str, Any]:
     """Plotly traces of ``series`` (one per ``(column, name)``: the first as bars, the
     others as lines), every bucket of the range present (zero without data). Each point
-    carries the URL of its bucket's traces, which a click opens."""
+    carries the URL of its bucket's traces, which a click opens. ``unit`` labels the
+    axis and the hovers; money gets the currency symbol and cents (tenths of a cent
+    below ten cents) instead of SI prefixes, which wrote four cents as "40m"."""
     step = dt.timedelta(seconds=ctx.window.bucket_seconds)
     count = max(int((ctx.window.until - ctx.window.since) / step), 1)
     starts = [ctx.window.since + step * i for i in range(count)]
@@ -243,6 +232,19 @@ def _series_chart(
             for index, (column, name) in enumerate(fields)
         ],
         "range": [ctx.window.since.isoformat(), ctx.window.until.isoformat()],
+        "axis": _axis(unit, money, max((max(v, default=0.0) for v in values.values()), default=0)),
+    }
+
+
+def _axis(unit: str, money: bool, largest: float) -> dict[str, str]:
+    if not money:
+        return {"title": unit, "tickformat": "~s", "hoverformat": ",.0f", "prefix": ""}
+    places = 2 if largest >= 0.1 else 4
+    return {
+        "title": unit,
+        "tickformat": f",.{places}f",
+        "hoverformat": f",.{places}f",
+        "prefix": currency_symbol(),
     }
 
 
@@ -261,16 +263,22 @@ def utilization_panel(ctx: Context) -> dict[str, Any]:
     return {
         "totals": {
             **totals,
-            "cost_text": format_cost(totals["cost"]),
+            "cost_text": format_money(totals["cost"]),
             "tokens": totals["input_tokens"] + totals["output_tokens"],
         },
         "requests_chart": _series_chart(
-            ctx, series, [("requests", "Requests"), ("faults", "Errors and timeouts")]
+            ctx,
+            series,
+            [("requests", "Requests"), ("faults", "Errors and timeouts")],
+            unit="requests",
         ),
         "tokens_chart": _series_chart(
-            ctx, series, [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")]
+            ctx,
+            series,
+            [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")],
+            unit="tokens",
         ),
-        "cost_chart": _series_chart(ctx, series, [("cost", "Cost (USD)")]),
+        "cost_chart": _series_chart(ctx, series, [("cost", "Cost")], unit="USD", money=True),
         "has_data": totals["requests"] > 0,
         "by_provider": _rows(
             ctx, "provider", queries.usage_by(tenant_id, window, filters, "provider")
@@ -301,12 +309,13 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
         if node.state in (DOWN, LATE)
     ]
     return {
-        "totals": {**totals, "fault_rate": _percent(totals["faults"], totals["requests"])},
+        "totals": {**totals, "fault_rate": format_percent(totals["faults"], totals["requests"])},
         "has_data": totals["requests"] > 0,
         "faults_chart": _series_chart(
             ctx,
             series,
             [("faults", "Errors and timeouts"), ("timeouts", "Timeouts"), ("refused", "Refused")],
+            unit="requests",
         ),
         "by_agent": _rows(
             ctx, "agent", queries.fault_hotspots(tenant_id, window, filters, "agent")
@@ -336,9 +345,9 @@ def _provider_rows(
                 "requests": requests,
                 "faults": faults,
                 "timeouts": int(item["timeouts"] or 0),
-                "success": _percent(requests - faults, requests),
-                "p50": _ms(item.get("p50_ms")),
-                "p95": _ms(item.get("p95_ms")),
+                "success": format_percent(requests - faults, requests),
+                "p50": format_ms(item.get("p50_ms")),
+                "p95": format_ms(item.get("p95_ms")),
                 "failovers": int(gateway.get("failovers") or 0),
                 "breaker_trips": int(gateway.get("breaker_trips") or 0),
             }
@@ -351,9 +360,9 @@ def _provider_rows(
                 "requests": attempted,
                 "faults": failures,
                 "timeouts": int(gateway["timeouts"] or 0),
-                "success": _percent(attempted - failures, attempted),
-                "p50": _ms(None),
-                "p95": _ms(None),
+                "success": format_percent(attempted - failures, attempted),
+                "p50": format_ms(None),
+                "p95": format_ms(None),
                 "failovers": int(gateway["failovers"] or 0),
                 "breaker_trips": int(gateway["breaker_trips"] or 0),
             }
@@ -484,9 +493,9 @@ def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
                 faults=faults,
                 refused=int(row.get("refused") or 0),
                 fault_rate=faults / requests if requests else 0.0,
-                fault_rate_text=_percent(faults, requests),
-                cost=format_cost(row.get("cost") or Decimal(0)),
-                p95=_ms(row.get("p95_ms")) if requests else "—",
+                fault_rate_text=format_percent(faults, requests),
+                cost=format_money(row.get("cost") or Decimal(0)),
+                p95=format_ms(row.get("p95_ms")) if requests else "—",
                 edges_down=states.count(DOWN),
                 edges_late=states.count(LATE),
                 edges_total=len(states),

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -27,6 +27,7 @@ from controlplane.analytics import StoreError
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans as span_store
 from controlplane.telemetry.redaction import Redaction, display_redaction
+from controlplane.web.formatting import format_duration, format_money, to_decimal
 from controlplane.web.forms import TraceFilterForm
 from controlplane.web.scope import READ, Scope, tenant_views
 from tenants.models import Department
@@ -42,39 +43,6 @@ MIN_BAR_WIDTH = 0.4  # percent: a 0 ms span still shows as a sliver
 
 
 # --- formatting ------------------------------------------------------------------------
-
-
-def to_decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value is not None else 0))
-    except InvalidOperation:
-        return Decimal(0)
-
-
-def format_cost(value: Any) -> str:
-    """``$0.000123``: six decimals at most above a millionth, every digit below it."""
-    amount = to_decimal(value)
-    if amount == 0:
-        return "$0.00"
-    micro = Decimal("0.000001")
-    shown = amount.quantize(micro) if abs(amount) >= micro else amount.normalize()
-    text = f"{shown:f}"
-    whole, _, fraction = text.partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")
-    return f"${whole}.{fraction}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds <= 0:
-        return "0 ms"
-    if seconds < 0.001:
-        return "<1 ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest} s"
 
 
 def as_utc(value: Any) -> dt.datetime:
@@ -144,7 +112,7 @@ def trace_row(row: dict[str, Any], names: dict[str, str]) -> TraceRow:
         spans=int(row["spans"]),
         input_tokens=int(row["input_tokens"] or 0),
         output_tokens=int(row["output_tokens"] or 0),
-        cost=format_cost(row["cost"]),
+        cost=format_money(row["cost"]),
         status=str(row["status"]),
         duration=format_duration(max((ended - started).total_seconds(), 0.0)),
     )
@@ -355,7 +323,7 @@ def trace_view(
                 tool=str(row.get("tool") or ""),
                 input_tokens=int(row.get("input_tokens") or 0),
                 output_tokens=int(row.get("output_tokens") or 0),
-                cost=format_cost(row.get("cost")),
+                cost=format_money(row.get("cost")),
                 status=str(row.get("status") or "ok"),
                 status_message=_message(row.get("status_message"), redaction),
                 agent_name=_agent_label(names, row.get("agent_id")),
@@ -377,7 +345,7 @@ def trace_view(
         agent_names=sorted({span.agent_name for span in spans}),
         input_tokens=sum(span.input_tokens for span in spans),
         output_tokens=sum(span.output_tokens for span in spans),
-        cost=format_cost(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
+        cost=format_money(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
         status=span_store.trace_status({span.status for span in spans}),
     )
 

@@ -106,10 +106,10 @@ def test_totals_equal_what_was_inserted_and_stay_within_the_tenant(
     totals = usage["totals"]
     assert (totals["requests"], totals["faults"]) == (6, 2)  # type: ignore[index]
     assert (totals["input_tokens"], totals["output_tokens"]) == (1624, 240)  # type: ignore[index]
-    assert totals["cost_text"] == "$0.000388"  # type: ignore[index]
+    assert totals["cost_text"] == "$0.00039"  # type: ignore[index]
     assert faults["totals"]["fault_rate"] == "33.3 %"  # type: ignore[index]
     body = response.content.decode()
-    assert 'data-total="requests">6<' in body and 'data-total="cost">$0.000388<' in body
+    assert 'data-total="requests">6<' in body and 'data-total="cost">$0.00039<' in body
     assert fleet_b.agent.name not in body and "globex" not in body
     # Breakdowns: one provider, one model, one agent; the failing tool.
     assert [(r.label, r.requests) for r in usage["by_provider"]] == [("openai", 2)]  # type: ignore[attr-defined]
