@@ -27,6 +27,7 @@ from controlplane.agents.client_env import client_environment
 from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
 from controlplane.telemetry.models import UsageEvent
 from controlplane.web import secret_once
+from controlplane.web.agent_list import agent_list_context
 from controlplane.web.edge_status import NodeStatus, node_status, worst_state
 from controlplane.web.forms import (
     AgentForm,
@@ -318,7 +319,7 @@ def agents(scope: Scope) -> HttpResponse:
         scope,
         scope.rows(Agent).select_related("department", "owner", "device", "device__site"),
     )
-    return _render(scope, "registry/agents.html", {"agents": rows})
+    return _render(scope, "registry/agents.html", agent_list_context(scope, rows))
 
 
 def _agent_form(scope: Scope, agent: Agent | None = None, data: Any = None) -> AgentForm:

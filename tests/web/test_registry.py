@@ -509,10 +509,87 @@ def test_agents_list_shows_last_activity_from_the_ledger(world: World, fleet_a: 
     when = timezone.now() - dt.timedelta(minutes=3)
     ingest([span(fleet_a, trace_id="a" * 32, span_id="1" * 16, start=when)], spans=False)
     response = signed_in(world.a_member).get(url("agents", world))
-    agents = {a.name: a for a in response.context["agents"]}
-    assert agents[fleet_a.agent.name].last_activity.replace(microsecond=0) == when.replace(
+    rows = {r.agent.name: r for r in response.context["rows"]}
+    assert rows[fleet_a.agent.name].last_activity.replace(microsecond=0) == when.replace(
         microsecond=0
     )
+
+
+def _model_calls(fleet: Fleet, count: int, *, failed: int = 0, prefix: str = "a") -> list[bytes]:
+    from tests.web.telemetry import span
+
+    now = timezone.now() - dt.timedelta(minutes=5)
+    return [
+        span(
+            fleet,
+            trace_id=f"{prefix}{n:031x}",
+            span_id=f"{n + 1:016x}",
+            start=now - dt.timedelta(seconds=n),
+            kind="model",
+            provider="openai",
+            model="gpt-4o-mini",
+            input_tokens=1_000_000,
+            output_tokens=0,
+            status="error" if n < failed else "ok",
+        )
+        for n in range(count)
+    ]
+
+
+def test_agents_list_shows_usage_cost_errors_and_sorts_by_them(
+    world: World, fleet_a: Fleet
+) -> None:
+    from tests.web.telemetry import ingest
+
+    with tenant_context(world.a):
+        quiet = Agent.objects.create(tenant=world.a, name="aaa-quiet", role="hr")
+    ingest(_model_calls(fleet_a, 4, failed=1))
+    client = signed_in(world.a_member)
+    body = client.get(url("agents", world)).content.decode()
+    busy = next(r for r in client.get(url("agents", world)).context["rows"] if r.requests)
+    assert busy.agent == fleet_a.agent and busy.requests == 4
+    assert busy.cost_text == "$0.60" and busy.error_rate_text == "25.0 %"
+    assert "$0.60" in body and "25.0 %" in body
+
+    by_name = [
+        r.agent.name for r in client.get(url("agents", world) + "?sort=name").context["rows"]
+    ]
+    assert by_name == sorted(by_name, key=str.lower) and by_name[0] == quiet.name
+    by_cost = client.get(url("agents", world) + "?sort=cost")
+    assert by_cost.context["rows"][0].agent.name == fleet_a.agent.name
+    assert 'aria-sort="descending"><a href="' in by_cost.content.decode()
+    cheapest_first = client.get(url("agents", world) + "?sort=-cost").context["rows"]
+    assert cheapest_first[0].agent == quiet
+
+
+def test_agents_list_searches_and_filters(world: World, fleet_a: Fleet) -> None:
+    with tenant_context(world.a):
+        Agent.objects.create(tenant=world.a, name="payroll-bot", role="hr", status="disabled")
+        Agent.objects.create(
+            tenant=world.a, name="ledger-bot", role="finance", department=world.a_department
+        )
+    client = signed_in(world.a_owner)
+
+    def names(query: str) -> list[str]:
+        return [r.agent.name for r in client.get(url("agents", world) + query).context["rows"]]
+
+    assert names("?q=PAYROLL") == ["payroll-bot"]
+    assert names("?q=finance") == ["ledger-bot"]
+    assert names("?status=disabled") == ["payroll-bot"]
+    assert names(f"?department={world.a_department.pk}") == ["ledger-bot"]
+    empty = client.get(url("agents", world) + "?q=nothing-like-it").content.decode()
+    assert "No agent matches these filters" in empty
+    bad = client.get(url("agents", world) + "?sort=bogus&status=gone")
+    assert bad.status_code == 200 and len(bad.context["rows"]) == 3
+
+
+def test_agents_list_still_lists_agents_when_clickhouse_is_down(
+    world: World, fleet_a: Fleet, clickhouse_down: None
+) -> None:
+    response = signed_in(world.a_member).get(url("agents", world))
+    assert response.status_code == 200
+    assert [r.agent for r in response.context["rows"]] == [fleet_a.agent]
+    assert "Usage figures are unavailable right now" in response.content.decode()
 
 
 # --- console ---------------------------------------------------------------------------------

@@ -266,3 +266,57 @@ def test_formatting() -> None:
     assert pretty_body('{"a":1}') == '{\n  "a": 1\n}'
     assert pretty_body("not json") == "not json"
     assert pretty_body("x" * 70000).endswith("(4464 more characters not shown)")
+
+
+# --- totals and export ---------------------------------------------------------------------
+
+
+def test_trace_list_totals_cover_every_page_of_the_search(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    now = timezone.now()
+    for minutes in (3, 6, 9):
+        a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=minutes))
+    ok_trace = new_trace_id()
+    ingest([span(fleet_a, trace_id=ok_trace, span_id="2" * 16, start=now)])
+    a_trace(fleet_b, new_trace_id(), now - dt.timedelta(minutes=2))  # another tenant
+    client = signed_in(world.a_member)
+    totals = client.get(url("traces", world)).context["totals"]
+    assert totals == {
+        "traces": 4,
+        "spans": 10,
+        "input_tokens": 3 * 812,
+        "output_tokens": 3 * 120,
+        "cost": "$0.00058",
+        "not_ok": 3,
+    }
+    only_errors = client.get(url("traces", world), {"status": "error"})
+    assert only_errors.context["totals"]["traces"] == 3
+    assert "<strong>3</strong> traces" in only_errors.content.decode()
+
+
+def test_trace_list_exports_the_search_as_csv(world: World, fleet_a: Fleet) -> None:
+    now = timezone.now()
+    failing, fine = new_trace_id(), new_trace_id()
+    a_trace(fleet_a, failing, now - dt.timedelta(minutes=4), label="=HYPERLINK(1)")
+    ingest([span(fleet_a, trace_id=fine, span_id="3" * 16, start=now)])
+    client = signed_in(world.a_member)
+    page = client.get(url("traces", world), {"status": "error"}).content.decode()
+    assert "status=error&amp;export=csv" in page
+
+    export = client.get(url("traces", world), {"status": "error", "export": "csv"})
+    assert export["Content-Type"].startswith("text/csv")
+    assert 'filename="traces-acme-' in export["Content-Disposition"]
+    lines = export.content.decode().splitlines()
+    assert lines[0].split(",")[:3] == ["trace_id", "started_at", "agent"]
+    assert len(lines) == 2 and lines[1].startswith(failing)
+    cells = lines[1].split(",")
+    assert cells[4] == "'=HYPERLINK(1)agent run"  # never a formula in a spreadsheet
+    assert cells[5:9] == ["3", "812", "120", "0.000193800"]
+    assert cells[9] == "error"
+
+
+def test_another_tenant_cannot_export_these_traces(world: World, fleet_a: Fleet) -> None:
+    a_trace(fleet_a, new_trace_id(), timezone.now())
+    outsider = signed_in(world.b_owner).get(url("traces", world), {"export": "csv"})
+    assert outsider.status_code == 404
