@@ -17,7 +17,7 @@ from controlplane.audit.models import AuditEvent
 from controlplane.audit.services import Actor
 from controlplane.web import tenant_admin
 from controlplane.web.access import staff_can_write, staff_tenant, staff_view
-from controlplane.web.audit_log import audit_page
+from controlplane.web.audit_log import audit_export, audit_page
 from controlplane.web.forms import (
     AuditFilterForm,
     DepartmentForm,
@@ -175,5 +175,7 @@ def staff(request: HttpRequest) -> HttpResponse:
 @require_safe
 def audit(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(data=request.GET, tenants=Tenant.objects.order_by("name"))
+    if request.GET.get("export") == "csv" and form.is_valid():
+        return audit_export(AuditEvent.unscoped.all(), form, tenant=None, name="msp")
     page = audit_page(AuditEvent.unscoped.all(), form)
     return render(request, "console/audit.html", {"page": page})
