@@ -104,6 +104,9 @@ urlpatterns = [
     path("console/", console.tenants, name="console_tenants"),
     path("console/fleet/", dashboard_views.fleet, name="console_fleet"),
     path("console/staff/", console.staff, name="console_staff"),
+    path("console/staff/<uuid:pk>/role/", console.staff_role, name="console_staff_role"),
+    path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
+    path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
     path("console/gateway/", msp_gateway_views.gateway, name="console_msp_gateway"),
     path(
