@@ -374,6 +374,28 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
     )
 
 
+def fleet_series(window: Window) -> list[dict[str, Any]]:
+    """Every tenant's requests per chart bucket of the range (buckets with data only),
+    for the fleet's sparklines. Reads all tenants: for the MSP staff console only."""
+    return _query(
+        """
+        SELECT tenant_id,
+               toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
+               sum(r.requests) AS requests
+        FROM $ROLLUP
+        WHERE $TIME >= {since:DateTime('UTC')} AND $TIME < {until:DateTime('UTC')}
+        GROUP BY tenant_id, bucket
+        """,
+        window,
+        {
+            "since": window.since.replace(microsecond=0),
+            "until": window.until.replace(microsecond=0),
+            "bucket": window.bucket_seconds,
+        },
+        columns=frozenset(),
+    )
+
+
 # --- gateway attempts -----------------------------------------------------------------
 
 

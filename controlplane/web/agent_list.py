@@ -13,11 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.db.models import Q
@@ -31,6 +29,7 @@ from controlplane.web.dashboard_views import window_of
 from controlplane.web.formatting import format_money, format_ms, format_percent
 from controlplane.web.forms import NO_CONTROL_CHARACTERS
 from controlplane.web.scope import Scope
+from controlplane.web.sorting import Column, choices, sort_links, sort_rows
 from tenants.models import Department
 
 logger = logging.getLogger(__name__)
@@ -68,14 +67,13 @@ class AgentRow:
         return format_ms(self.p95_ms) if self.requests else "—"
 
 
-# sort key: (label, value of a row, largest first by default)
-SORTS: dict[str, tuple[str, Callable[[AgentRow], Any], bool]] = {
-    "name": ("Agent", lambda r: r.agent.name.lower(), False),
-    "requests": ("Requests", lambda r: r.requests or 0, True),
-    "cost": ("Cost", lambda r: r.cost or Decimal(0), True),
-    "errors": ("Error rate", lambda r: r.error_rate or 0.0, True),
-    "p95": ("p95 latency", lambda r: r.p95_ms or 0.0, True),
-    "seen": ("Last seen", lambda r: r.last_activity or EPOCH, True),
+SORTS: dict[str, Column[AgentRow]] = {
+    "name": Column("Agent", lambda r: r.agent.name.lower(), largest_first=False),
+    "requests": Column("Requests", lambda r: r.requests or 0),
+    "cost": Column("Cost", lambda r: r.cost or Decimal(0)),
+    "errors": Column("Error rate", lambda r: r.error_rate or 0.0),
+    "p95": Column("p95 latency", lambda r: r.p95_ms or 0.0),
+    "seen": Column("Last seen", lambda r: r.last_activity or EPOCH),
 }
 
 
@@ -93,11 +91,7 @@ class AgentListForm(forms.Form):
     )
     department = forms.ChoiceField(required=False, choices=())
     range = forms.ChoiceField(required=False, label="Usage over", choices=list(RANGES.items()))
-    sort = forms.ChoiceField(
-        required=False,
-        choices=[(key, label) for key, (label, _, _) in SORTS.items()]
-        + [(f"-{key}", f"{label}, reversed") for key, (label, _, _) in SORTS.items()],
-    )
+    sort = forms.ChoiceField(required=False, choices=choices(SORTS))
 
     def __init__(self, *args: Any, departments: list[Department], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,38 +149,13 @@ def agent_list_context(scope: Scope, agents: Any) -> dict[str, Any]:
                 p95_ms=None if item is None else item.get("p95_ms"),
             )
         )
-    key = sort.removeprefix("-")
-    _, value_of, largest_first = SORTS[key]
-    rows.sort(key=value_of, reverse=largest_first != sort.startswith("-"))
+    kept = {name: form.value(name) for name in ("q", "status", "department", "range")}
     return {
-        "rows": rows,
+        "rows": sort_rows(rows, SORTS, sort),
         "form": form,
         "usage_unavailable": usage is None,
         "range_label": RANGES[range_key],
         "sort": sort,
-        "sort_links": _sort_links(scope, form, sort),
+        "sort_links": sort_links(scope.url("agents"), kept, SORTS, sort),
         "filtered": bool(query or status or department),
     }
-
-
-def _sort_links(scope: Scope, form: AgentListForm, current: str) -> dict[str, dict[str, str]]:
-    """Per column: the URL that sorts by it (clicked again: the other way round) and its
-    aria-sort state. ``key`` sorts largest (or A) first, ``-key`` the other way."""
-    kept = {
-        name: form.value(name)
-        for name in ("q", "status", "department", "range")
-        if form.value(name)
-    }
-    reversed_now = current.startswith("-")
-    links = {}
-    for key, (_, _, largest_first) in SORTS.items():
-        active = current.removeprefix("-") == key
-        target = f"-{key}" if active and not reversed_now else key
-        state = ""
-        if active:
-            state = "descending" if largest_first != reversed_now else "ascending"
-        links[key] = {
-            "url": f"{scope.url('agents')}?{urlencode({**kept, 'sort': target})}",
-            "aria_sort": state,
-        }
-    return links

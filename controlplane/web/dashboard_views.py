@@ -16,7 +16,6 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,23 +23,19 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
 
 from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
-from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
-from controlplane.web.access import staff_view
-from controlplane.web.edge_status import DOWN, LATE, node_state
+from controlplane.web.edge_status import DOWN, LATE
 from controlplane.web.formatting import currency_symbol, format_money, format_ms, format_percent
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
-from tenants.models import Department, Tenant
+from tenants.models import Department
 
 logger = logging.getLogger(__name__)
 
@@ -449,86 +444,3 @@ def dashboards(scope: Scope) -> HttpResponse:
 
 
 DASHBOARDS = tenant_views(dashboards, READ)
-
-
-# --- fleet: every tenant, worst first (staff) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class TenantHealth:
-    tenant: Tenant
-    requests: int
-    faults: int
-    refused: int
-    fault_rate: float
-    fault_rate_text: str
-    cost: str
-    p95: str
-    edges_down: int
-    edges_late: int
-    edges_total: int
-
-    @property
-    def score(self) -> tuple[float, int, int, int]:
-        """Sort key, worst first: fault rate, then down and late edges, then traffic."""
-        return (-self.fault_rate, -self.edges_down, -self.edges_late, -self.requests)
-
-
-def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
-    usage = {str(row["tenant_id"]): row for row in queries.fleet_overview(window)}
-    edges: dict[uuid.UUID, list[str]] = {}
-    with all_tenants_context():
-        for node in EdgeNode.unscoped.all():
-            edges.setdefault(node.tenant_id, []).append(node_state(node, now))
-        tenants = list(Tenant.objects.order_by("name"))
-    rows = []
-    for tenant in tenants:
-        row = usage.get(str(tenant.pk), {})
-        requests, faults = int(row.get("requests") or 0), int(row.get("faults") or 0)
-        states = edges.get(tenant.pk, [])
-        rows.append(
-            TenantHealth(
-                tenant=tenant,
-                requests=requests,
-                faults=faults,
-                refused=int(row.get("refused") or 0),
-                fault_rate=faults / requests if requests else 0.0,
-                fault_rate_text=format_percent(faults, requests),
-                cost=format_money(row.get("cost") or Decimal(0)),
-                p95=format_ms(row.get("p95_ms")) if requests else "—",
-                edges_down=states.count(DOWN),
-                edges_late=states.count(LATE),
-                edges_total=len(states),
-            )
-        )
-    rows.sort(key=lambda r: (r.score, r.tenant.name))
-    return rows
-
-
-@staff_view()
-@require_safe
-def fleet(request: HttpRequest) -> HttpResponse:
-    range_key = request.GET.get("range") or DEFAULT_RANGE
-    if range_key not in RANGES:
-        range_key = DEFAULT_RANGE
-    window = window_of(range_key, timezone.now())
-    unavailable = False
-    try:
-        rows = fleet_rows(window, timezone.now())
-    except StoreError:
-        logger.exception("fleet overview failed")
-        rows, unavailable = [], True
-    context = {
-        "rows": rows,
-        "queues": queue_depths(),
-        "unavailable": unavailable,
-        "range_key": range_key,
-        "ranges": [(key, label) for key, (label, _, _) in RANGES.items()],
-        "range_label": RANGES[range_key][0],
-        "panel_url": reverse("web:console_fleet")
-        + "?"
-        + urlencode({"range": range_key, "panel": "fleet"}),
-    }
-    if request.GET.get("panel") == "fleet" and wants_fragment(request):
-        return vary_on_htmx(render(request, "dashboards/_fleet.html", context))
-    return vary_on_htmx(render(request, "dashboards/fleet.html", context))

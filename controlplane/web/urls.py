@@ -4,6 +4,7 @@ from controlplane.web import (
     console,
     dashboard_views,
     dataflow_views,
+    fleet,
     gateway_views,
     msp_gateway_views,
     portal,
@@ -102,7 +103,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # MSP staff console
     path("console/", console.tenants, name="console_tenants"),
-    path("console/fleet/", dashboard_views.fleet, name="console_fleet"),
+    path("console/fleet/", fleet.fleet, name="console_fleet"),
     path("console/staff/", console.staff, name="console_staff"),
     path("console/staff/<uuid:pk>/role/", console.staff_role, name="console_staff_role"),
     path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),

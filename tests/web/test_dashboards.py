@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,7 +26,8 @@ from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
-from controlplane.web import dashboard_views
+from controlplane.gateway.services import budget_create
+from controlplane.web import dashboard_views, fleet
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -375,6 +377,43 @@ def test_fleet_lists_every_tenant_worst_first(
     assert "<html" not in fragment and world.a.name in fragment
 
 
+def test_fleet_shows_trend_change_budget_burn_and_edges_and_sorts(
+    world: World, fleet_a: Fleet, fleet_b: Fleet, make_staff: Callable[..., User]
+) -> None:
+    now = timezone.now()
+    ok_spans(fleet_a, 2, now - dt.timedelta(hours=30))  # the 24 hours before
+    ok_spans(fleet_a, 6, now - dt.timedelta(hours=2))
+    ok_spans(fleet_b, 1, now - dt.timedelta(hours=1))
+    budget_create(
+        actor=SYSTEM,
+        tenant=world.a,
+        scope="tenant",
+        period="month",
+        limit=Decimal("10"),
+        kind="soft",
+    )
+    client = signed_in(make_staff("operator"))
+    response = client.get(reverse("web:console_fleet"), {"range": "24h"})
+    rows = {r.tenant: r for r in response.context["rows"]}
+    acme = rows[world.a]
+    assert (acme.requests, acme.previous_requests, acme.requests_change) == (6, 2, "+200 %")
+    assert rows[world.b].requests_change == "new"
+    assert acme.spark and len(acme.spark.split()) == 96  # a point per 15 minutes
+    assert acme.budget is not None and acme.budget.limit == "$10.00"
+    assert rows[world.b].budget is None
+    assert (acme.edges_up, acme.edges_late, acme.edges_down) == (0, 0, 0)  # never pulled
+    body = response.content.decode()
+    assert '<polyline points="' in body and "+200 %" in body and "of $10.00" in body
+
+    by_requests = client.get(reverse("web:console_fleet"), {"range": "24h", "sort": "requests"})
+    assert [r.tenant for r in by_requests.context["rows"]][:2] == [world.a, world.b]
+    fewest = client.get(reverse("web:console_fleet"), {"range": "24h", "sort": "-requests"})
+    assert [r.tenant for r in fewest.context["rows"]].index(world.b) < [
+        r.tenant for r in fewest.context["rows"]
+    ].index(world.a)
+    assert "sort=requests" in by_requests.context["panel_url"]
+
+
 def test_fleet_ranks_down_edges_among_tenants_without_errors(
     world: World, fleet_a: Fleet, fleet_b: Fleet
 ) -> None:
@@ -384,7 +423,7 @@ def test_fleet_ranks_down_edges_among_tenants_without_errors(
     with all_tenants_context():
         EdgeNode.unscoped.filter(pk=fleet_b.node.pk).update(consecutive_failures=1)
     window = dashboard_views.window_of("1h", now)
-    rows = dashboard_views.fleet_rows(window, now)
+    rows = fleet.fleet_rows(window, now)
     assert [r.tenant for r in rows] == [world.b, world.a]
 
 
