@@ -32,7 +32,13 @@ from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.edge_status import DOWN, LATE
-from controlplane.web.formatting import currency_symbol, format_money, format_ms, format_percent
+from controlplane.web.formatting import (
+    currency_symbol,
+    format_change,
+    format_money,
+    format_ms,
+    format_percent,
+)
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
 from tenants.models import Department
@@ -52,6 +58,26 @@ REFRESH = {"utilization": "every 10s", "faults": "every 10s", "operations": "eve
 LABEL = RegexValidator(r"^[A-Za-z0-9._:/@-]{1,200}$", "Use a provider or model name as shown.")
 
 
+CUSTOM = "custom"
+MAX_CUSTOM_DAYS = 92
+
+
+def custom_window(first: dt.date, last: dt.date) -> Window:
+    """Whole UTC days ``first`` to ``last``, in buckets that keep a chart readable and
+    fit the rollups: 15 minutes up to two days, hours up to two weeks, then 6 hours."""
+    since = dt.datetime.combine(first, dt.time(), dt.UTC)
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+    days = (until - since).days
+    bucket = 900 if days <= 2 else 3600 if days <= 14 else 6 * 3600
+    return Window(since=since, until=until, bucket_seconds=bucket)
+
+
+def previous_window(window: Window) -> Window:
+    """The period of the same length just before ``window``."""
+    length = window.until - window.since
+    return Window(window.since - length, window.since, window.bucket_seconds)
+
+
 def window_of(range_key: str, now: dt.datetime) -> Window:
     _, length, bucket = RANGES[range_key]
     seconds = int(bucket.total_seconds())
@@ -65,7 +91,14 @@ class DashboardFilterForm(forms.Form):
     range = forms.ChoiceField(
         required=False,
         label="Time range",
-        choices=[(key, label) for key, (label, _, _) in RANGES.items()],
+        choices=[(key, label) for key, (label, _, _) in RANGES.items()]
+        + [(CUSTOM, "From … to … (below)")],
+    )
+    since = forms.DateField(
+        required=False, label="From (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
     )
     agent = forms.ChoiceField(required=False, choices=())
     department = forms.ChoiceField(required=False, choices=())
@@ -86,10 +119,35 @@ class DashboardFilterForm(forms.Form):
         for name in ("provider", "model"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("range") != CUSTOM:
+            return data
+        since, until = data.get("since"), data.get("until")
+        if since is None or until is None:
+            raise forms.ValidationError("Choose the first and the last day of the range.")
+        if since > until:
+            self.add_error("until", "The last day comes before the first.")
+        elif (until - since).days + 1 > MAX_CUSTOM_DAYS:
+            self.add_error("until", f"Choose at most {MAX_CUSTOM_DAYS} days.")
+        return data
+
     @property
     def range_key(self) -> str:
         value = self.cleaned_data.get("range") if self.is_valid() else None
         return value or DEFAULT_RANGE
+
+    def window(self, now: dt.datetime) -> Window:
+        if self.range_key != CUSTOM:
+            return window_of(self.range_key, now)
+        return custom_window(self.cleaned_data["since"], self.cleaned_data["until"])
+
+    @property
+    def range_label(self) -> str:
+        if self.range_key != CUSTOM:
+            return RANGES[self.range_key][0]
+        since, until = self.cleaned_data["since"], self.cleaned_data["until"]
+        return f"From {since:%Y-%m-%d} to {until:%Y-%m-%d}"
 
     def filters(self, departments: frozenset[uuid.UUID] | None) -> Filters:
         """The chosen filters, within ``departments`` (a department-scoped person's)."""
@@ -254,12 +312,15 @@ def bucket_start(value: Any) -> dt.datetime:
 def utilization_panel(ctx: Context) -> dict[str, Any]:
     tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
     totals = queries.usage_totals(tenant_id, window, filters)
+    before = queries.usage_totals(tenant_id, previous_window(window), filters)
     series = queries.usage_series(tenant_id, window, filters)
+    tokens = totals["input_tokens"] + totals["output_tokens"]
     return {
-        "totals": {
-            **totals,
-            "cost_text": format_money(totals["cost"]),
-            "tokens": totals["input_tokens"] + totals["output_tokens"],
+        "totals": {**totals, "cost_text": format_money(totals["cost"]), "tokens": tokens},
+        "changes": {
+            "requests": format_change(totals["requests"], before["requests"]),
+            "tokens": format_change(tokens, before["input_tokens"] + before["output_tokens"]),
+            "cost": format_change(totals["cost"], before["cost"]),
         },
         "requests_chart": _series_chart(
             ctx,
@@ -292,6 +353,7 @@ def utilization_panel(ctx: Context) -> dict[str, Any]:
 def faults_panel(ctx: Context) -> dict[str, Any]:
     tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
     totals = queries.usage_totals(tenant_id, window, filters)
+    before = queries.usage_totals(tenant_id, previous_window(window), filters)
     series = queries.usage_series(tenant_id, window, filters)
     providers = _provider_rows(
         queries.provider_availability(tenant_id, window, filters),
@@ -305,6 +367,7 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
     ]
     return {
         "totals": {**totals, "fault_rate": format_percent(totals["faults"], totals["requests"])},
+        "changes": {"faults": format_change(totals["faults"], before["faults"])},
         "has_data": totals["requests"] > 0,
         "faults_chart": _series_chart(
             ctx,
@@ -419,12 +482,12 @@ def dashboards(scope: Scope) -> HttpResponse:
     form = DashboardFilterForm(data=query, agents=agents, departments=departments)
     ctx = Context(
         scope=scope,
-        window=window_of(form.range_key, timezone.now()),
+        window=form.window(timezone.now()),
         filters=form.filters(scope.departments),
         agent_names={str(a.pk): a.name for a in agents},
         department_names={str(d.pk): d.name for d in departments},
     )
-    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": RANGES[form.range_key][0]}
+    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": form.range_label}
     requested = scope.request.GET.get("panel", "")
     if requested in PANELS and wants_fragment(scope.request):
         context = {**base, "panel": _panel(ctx, requested), "name": requested}

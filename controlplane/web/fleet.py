@@ -30,9 +30,15 @@ from controlplane.gateway.models import Budget
 from controlplane.gateway.selectors import budget_status
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
-from controlplane.web.dashboard_views import DEFAULT_RANGE, RANGES, bucket_start, window_of
+from controlplane.web.dashboard_views import (
+    DEFAULT_RANGE,
+    RANGES,
+    bucket_start,
+    previous_window,
+    window_of,
+)
 from controlplane.web.edge_status import DOWN, HEALTHY, LATE, node_state
-from controlplane.web.formatting import format_money, format_ms, format_percent
+from controlplane.web.formatting import format_change, format_money, format_ms, format_percent
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.sorting import Column, sort_links, sort_rows
 from tenants.models import Tenant
@@ -83,19 +89,11 @@ class TenantHealth:
 
     @property
     def requests_change(self) -> str:
-        return _change(self.requests, self.previous_requests)
+        return format_change(self.requests, self.previous_requests)
 
     @property
     def cost_change(self) -> str:
-        return _change(self.cost, self.previous_cost)
-
-
-def _change(now: Any, before: Any) -> str:
-    """``+12 %``, ``-8 %``, ``new`` (nothing before) or ``""`` (nothing either time)."""
-    if not before:
-        return "new" if now else ""
-    change = (float(now) - float(before)) / float(before) * 100
-    return f"{change:+.0f} %"
+        return format_change(self.cost, self.previous_cost)
 
 
 SORTS: dict[str, Column[TenantHealth]] = {
@@ -146,8 +144,7 @@ def _budget_burns(now: dt.datetime) -> dict[uuid.UUID, BudgetBurn]:
 
 
 def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
-    length = window.until - window.since
-    before = Window(window.since - length, window.since, window.bucket_seconds)
+    before = previous_window(window)
     usage = {str(row["tenant_id"]): row for row in queries.fleet_overview(window)}
     previous = {str(row["tenant_id"]): row for row in queries.fleet_overview(before)}
     series: dict[str, list[dict[str, Any]]] = {}

@@ -80,3 +80,11 @@ def format_percent(part: float, whole: float) -> str:
     if not whole:
         return "—"
     return f"{part / whole * 100:.1f} %"
+
+
+def format_change(now: Any, before: Any) -> str:
+    """``+12 %`` or ``-8 %`` against ``before``; ``new`` when there was nothing before,
+    ``""`` when there is nothing either time."""
+    if not before:
+        return "new" if now else ""
+    return f"{(float(now) - float(before)) / float(before) * 100:+.0f} %"

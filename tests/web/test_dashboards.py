@@ -602,3 +602,35 @@ def test_a_department_scoped_member_sees_only_their_departments_numbers(
     # The owner sees the whole tenant.
     whole = panels(signed_in(world.a_owner).get(portal(world)))["utilization"]["totals"]
     assert whole["requests"] == 6  # type: ignore[index]
+
+
+def test_a_custom_range_of_whole_days_and_the_change_on_the_period_before(
+    world: World, fleet_a: Fleet
+) -> None:
+    today = timezone.now().date()
+    first = today - dt.timedelta(days=3)
+    noon = dt.datetime.combine(first, dt.time(12), dt.UTC)
+    ok_spans(fleet_a, 4, noon)  # in the range
+    ok_spans(fleet_a, 2, noon - dt.timedelta(days=4))  # in the four days before
+    ok_spans(fleet_a, 3, noon + dt.timedelta(days=5))  # after it
+    client = signed_in(world.a_member)
+    query = {
+        "range": "custom",
+        "since": first.isoformat(),
+        "until": (first + dt.timedelta(days=3)).isoformat(),
+    }
+    response = client.get(portal(world), query)
+    assert response.status_code == 200
+    usage = response.context["panels"][0]["data"]
+    assert usage["totals"]["requests"] == 4
+    assert usage["changes"]["requests"] == "+100 %"
+    assert response.context["range_label"] == f"From {first} to {first + dt.timedelta(days=3)}"
+    assert response.context["ctx"].window.bucket_seconds == 3600
+    assert "+100 % on the period before" in response.content.decode()
+
+    backwards = client.get(
+        portal(world), {**query, "until": (first - dt.timedelta(days=1)).isoformat()}
+    )
+    assert "The last day comes before the first." in backwards.content.decode()
+    missing = client.get(portal(world), {"range": "custom"})
+    assert "Choose the first and the last day of the range." in missing.content.decode()
