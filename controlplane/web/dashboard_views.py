@@ -58,7 +58,6 @@ REFRESH = {"utilization": "every 10s", "faults": "every 10s", "operations": "eve
 LABEL = RegexValidator(r"^[A-Za-z0-9._:/@-]{1,200}$", "Use a provider or model name as shown.")
 
 
-CUSTOM = "custom"
 MAX_CUSTOM_DAYS = 92
 
 
@@ -91,14 +90,13 @@ class DashboardFilterForm(forms.Form):
     range = forms.ChoiceField(
         required=False,
         label="Time range",
-        choices=[(key, label) for key, (label, _, _) in RANGES.items()]
-        + [(CUSTOM, "From … to … (below)")],
+        choices=[(key, label) for key, (label, _, _) in RANGES.items()],
     )
     since = forms.DateField(
-        required=False, label="From (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        required=False, label="To (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="To (UTC, included)", widget=forms.DateInput(attrs={"type": "date"})
     )
     agent = forms.ChoiceField(required=False, choices=())
     department = forms.ChoiceField(required=False, choices=())
@@ -120,17 +118,22 @@ class DashboardFilterForm(forms.Form):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 
     def clean(self) -> dict[str, Any]:
+        """Two dates (whole UTC days, both included) win over the range, as on the
+        data-flow page."""
         data = super().clean() or {}
-        if data.get("range") != CUSTOM:
-            return data
         since, until = data.get("since"), data.get("until")
-        if since is None or until is None:
-            raise forms.ValidationError("Choose the first and the last day of the range.")
-        if since > until:
-            self.add_error("until", "The last day comes before the first.")
-        elif (until - since).days + 1 > MAX_CUSTOM_DAYS:
-            self.add_error("until", f"Choose at most {MAX_CUSTOM_DAYS} days.")
+        if (since is None) != (until is None):
+            raise forms.ValidationError("Give both dates, or neither to use the time range.")
+        if since is not None and until is not None:
+            if since > until:
+                self.add_error("until", "The last day comes before the first.")
+            elif (until - since).days + 1 > MAX_CUSTOM_DAYS:
+                self.add_error("until", f"Choose at most {MAX_CUSTOM_DAYS} days.")
         return data
+
+    @property
+    def custom(self) -> bool:
+        return self.is_valid() and self.cleaned_data.get("since") is not None
 
     @property
     def range_key(self) -> str:
@@ -138,13 +141,13 @@ class DashboardFilterForm(forms.Form):
         return value or DEFAULT_RANGE
 
     def window(self, now: dt.datetime) -> Window:
-        if self.range_key != CUSTOM:
+        if not self.custom:
             return window_of(self.range_key, now)
         return custom_window(self.cleaned_data["since"], self.cleaned_data["until"])
 
     @property
     def range_label(self) -> str:
-        if self.range_key != CUSTOM:
+        if not self.custom:
             return RANGES[self.range_key][0]
         since, until = self.cleaned_data["since"], self.cleaned_data["until"]
         return f"From {since:%Y-%m-%d} to {until:%Y-%m-%d}"
