@@ -345,6 +345,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.reconcile_recent": {"queue": "maintenance"},
     "telemetry.maintain_partitions": {"queue": "maintenance"},
     "core.heartbeat": {"queue": "maintenance"},
+    "gateway.refresh_provider_health": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -354,5 +355,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-stores": {"task": "telemetry.reconcile_recent", "schedule": 15 * 60.0},
     "ledger-partitions": {"task": "telemetry.maintain_partitions", "schedule": 6 * 3600.0},
+    "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
 }
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -399,6 +399,23 @@ def fleet_series(window: Window) -> list[dict[str, Any]]:
 # --- gateway attempts -----------------------------------------------------------------
 
 
+def provider_attempts_recent(*, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+    """Per provider, every tenant's gateway attempts in ``[since, until)``: what the
+    providers' health is rated on (``gateway.health``). Reads all tenants: providers
+    serve many (MSP-wide ones every tenant), and only counts leave this query."""
+    return get_store().query(
+        """
+        SELECT provider, sum(attempts) AS attempts, sum(failures) AS failures,
+               sum(breaker_trips) AS breaker_trips
+        FROM provider_attempts_minute
+        WHERE minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+          AND provider != ''
+        GROUP BY provider
+        """,
+        {"since": since.replace(microsecond=0), "until": until.replace(microsecond=0)},
+    )
+
+
 def provider_attempts(
     tenant_id: uuid.UUID, window: Window, filters: Filters
 ) -> list[dict[str, Any]]:
