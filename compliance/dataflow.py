@@ -168,11 +168,13 @@ def _iso(moment: dt.datetime) -> str:
 
 
 class _Builder:
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, *, group_agents: bool = False) -> None:
         self.names = names
+        self.group_agents = group_agents
         self.boundaries: dict[str, Boundary] = {}
         self.nodes: dict[str, Node] = {}
         self.flows: dict[tuple[str, str, str], Flow] = {}
+        self.members: dict[str, set[str]] = {}  # a department's node: the agents in it
 
     def boundary(self, boundary_id: str, kind: str, label: str) -> str:
         self.boundaries.setdefault(boundary_id, Boundary(boundary_id, kind, label))
@@ -209,14 +211,17 @@ class _Builder:
             if department_id == ZERO_UUID
             else self.names.departments.get(department_id) or _unknown("department", department_id)
         )
-        # An agent that changed department in the range is drawn once under each.
-        agent = self.node(
-            f"agent:{site_id}:{department_id}:{agent_id}",
-            "agent",
-            self.names.agents.get(agent_id) or _unknown("agent", agent_id),
-            site,
-            department,
-        )
+        if self.group_agents:  # one node per department and site, with its agents counted
+            agent = self.node(f"agents:{site_id}:{department_id}", "agent", "", site, department)
+            self.members.setdefault(agent, set()).add(agent_id)
+        else:  # an agent that changed department in the range is drawn once under each
+            agent = self.node(
+                f"agent:{site_id}:{department_id}:{agent_id}",
+                "agent",
+                self.names.agents.get(agent_id) or _unknown("agent", agent_id),
+                site,
+                department,
+            )
         edge = self.node(
             f"edge:{node_id}",
             "edge",
@@ -245,6 +250,13 @@ class _Builder:
                 self.flow(tool, self.external(host), EXTERNAL_CALL, row)
         elif host:
             self.flow(agent, self.external(host), EXTERNAL_CALL, row)
+
+    def named_groups(self) -> None:
+        """Label each department's node with how many agents it stands for."""
+        for node_id, agents in self.members.items():
+            node = self.nodes[node_id]
+            label = f"{len(agents)} agent{'' if len(agents) == 1 else 's'}"
+            self.nodes[node_id] = Node(node.id, node.kind, label, node.boundary, node.group)
 
     def model(self, row: Mapping[str, Any]) -> str:
         provider = str(row.get("provider") or "") or "unknown provider"
@@ -278,13 +290,17 @@ def build_graph(
     since: dt.datetime,
     until: dt.datetime,
     truncated: bool = False,
+    group_agents: bool = False,
 ) -> Graph:
-    """The graph of ``rows`` (``dataflow_queries.flow_rows``), everything sorted."""
-    builder = _Builder(names)
+    """The graph of ``rows`` (``dataflow_queries.flow_rows``), everything sorted. With
+    ``group_agents`` each department of a site is one node for all its agents, which
+    keeps a site of fifty agents readable."""
+    builder = _Builder(names, group_agents=group_agents)
     spans = 0
     for row in rows:
         builder.add(row)
         spans += int(row.get("spans") or 0)
+    builder.named_groups()
     boundaries = sorted(
         builder.boundaries.values(),
         key=lambda b: (_BOUNDARY_KIND_ORDER[b.kind], b.label, b.id),
@@ -334,8 +350,8 @@ LEGEND_COLUMNS = (  # (heading, x, characters that fit)
     ("#", MARGIN, 4),
     ("From", MARGIN + 32, 26),
     ("To", MARGIN + 202, 26),
-    ("What crosses", MARGIN + 372, 32),
-    ("Volume", MARGIN + 572, 50),
+    ("What crosses", MARGIN + 372, 34),
+    ("Volume", MARGIN + 588, 48),
     ("Data classes", MARGIN + 880, 20),
 )
 FONT = 'font-family="Helvetica, Arial, sans-serif"'
@@ -547,13 +563,15 @@ def _text(x: float, y: float, text: str, *, size: int = 12, extra: str = "") -> 
     )
 
 
-def render_svg(graph: Graph) -> str:
+def render_svg(graph: Graph, *, legend: bool = True) -> str:
     """The diagram as a standalone SVG document (no XML declaration: UTF-8 is the
-    default, and the same text is embedded in the page)."""
+    default). Without ``legend`` (the page, whose table of flows is the legend) it ends
+    below the diagram. Arrows and nodes carry ``data-flow``/``data-node`` attributes for
+    the page to highlight a path."""
     layout = _layout(graph)
     legend_top = layout.height + 16
     rows = len(graph.flows) or 1
-    height = legend_top + 40 + rows * LEGEND_ROW + MARGIN
+    height = legend_top + 40 + rows * LEGEND_ROW + MARGIN if legend else layout.height + MARGIN
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="dataflow-title">',
@@ -598,15 +616,17 @@ def render_svg(graph: Graph) -> str:
         badges += badge
     for node in graph.nodes:
         place = layout.places[node.id]
+        title = f"{node.group}: {node.label}" if node.group else node.label
         out.append(
-            f"<g><title>{xml_text(node.label)}</title>"
+            f'<g data-node="{xml_text(node.id)}"><title>{xml_text(title)}</title>'
             f'<rect x="{place.x}" y="{place.y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="5" '
             f'fill="{NODE_FILL[node.kind]}" stroke="#334155" stroke-width="1"/>'
             + _text(place.x + 10, place.y + 21, _fit(node.label, 31))
             + "</g>"
         )
     out += badges  # over the nodes an arrow passes under
-    out += _legend(graph, legend_top)
+    if legend:
+        out += _legend(graph, legend_top)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -663,13 +683,17 @@ def _arrow(number: int, flow: Flow, route: _Route) -> tuple[str, list[str]]:
     color, dash = CHANNEL_STYLE[flow.channel]
     path, (mx, my) = _curve(route)
     dashing = f' stroke-dasharray="{dash}"' if dash else ""
+    ends = f'data-flow="{number}" data-source="{xml_text(flow.source)}" ' + (
+        f'data-target="{xml_text(flow.target)}"'
+    )
     arrow = (
-        f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dashing} '
+        f'<path {ends} d="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dashing} '
         f'marker-end="url(#arrow-{flow.channel})"/>'
     )
     return arrow, [
-        f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="9" fill="#ffffff" stroke="{color}"/>',
-        _text(mx, my + 4, str(number), size=10, extra=f'text-anchor="middle" fill="{color}"'),
+        f'<g {ends}><circle cx="{mx:.1f}" cy="{my:.1f}" r="9" fill="#ffffff" stroke="{color}"/>'
+        + _text(mx, my + 4, str(number), size=10, extra=f'text-anchor="middle" fill="{color}"')
+        + "</g>",
     ]
 
 

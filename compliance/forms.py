@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django import forms
@@ -43,6 +44,35 @@ class DataFlowRangeForm(forms.Form):
     until = forms.DateField(
         required=False, label="To (UTC, included)", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    agent = forms.ChoiceField(required=False, label="Agent", choices=())
+    agents = forms.ChoiceField(
+        required=False,
+        label="Agents drawn",
+        choices=[
+            ("", "One each; by department on a big site"),
+            ("each", "One node each"),
+            ("grouped", "One node per department"),
+        ],
+    )
+
+    def __init__(self, *args: Any, agent_choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["agent"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Every agent"), *agent_choices]
+
+    @property
+    def agent_id(self) -> uuid.UUID | None:
+        value = self.cleaned_data.get("agent") if self.is_valid() else None
+        return uuid.UUID(value) if value else None
+
+    @property
+    def group_agents(self) -> bool | None:
+        """False for one node per agent, True per department, None: as the site's size
+        asks (``selectors.GROUP_AGENTS_OVER``)."""
+        value = self.cleaned_data.get("agents") if self.is_valid() else None
+        return {"each": False, "grouped": True}.get(value or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -31,28 +31,46 @@ def dataflow_names(tenant: Tenant) -> Names:
         )
 
 
+# A site with more agents than this is drawn a node per department (unless asked).
+GROUP_AGENTS_OVER = 12
+
+
 def dataflow_graph(
     *,
     tenant: Tenant,
     since: dt.datetime,
     until: dt.datetime,
     departments: frozenset[uuid.UUID] | None = None,
+    agent_id: uuid.UUID | None = None,
+    group_agents: bool | None = False,
 ) -> Graph:
     """The tenant's data flows of ``[since, until)``, from its spans (of ``departments``
-    only, when given). Raises ``controlplane.analytics.StoreError`` when ClickHouse does
-    not answer."""
+    only, when given; of one agent with ``agent_id``). ``group_agents``: one node per
+    department instead of per agent; None: when a site has over ``GROUP_AGENTS_OVER``
+    agents in the range. Raises ``controlplane.analytics.StoreError`` when ClickHouse
+    does not answer."""
     limit = dataflow_queries.ROW_LIMIT
     rows = dataflow_queries.flow_rows(
         tenant.pk, since=since, until=until, limit=limit + 1, departments=departments
     )
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    if agent_id is not None:
+        rows = [row for row in rows if str(row["agent_id"]) == str(agent_id)]
+    if group_agents is None:
+        per_site: dict[str, set[str]] = {}
+        for row in rows:
+            per_site.setdefault(str(row["site_id"]), set()).add(str(row["agent_id"]))
+        group_agents = any(len(agents) > GROUP_AGENTS_OVER for agents in per_site.values())
     return build_graph(
-        rows[:limit],
+        rows,
         names=dataflow_names(tenant),
         tenant_name=tenant.name,
         tenant_slug=tenant.slug,
         since=since,
         until=until,
-        truncated=len(rows) > limit,
+        truncated=truncated,
+        group_agents=group_agents,
     )
 
 

@@ -147,6 +147,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "controlplane.web.context_processors.navigation",
             ],
+            "builtins": ["controlplane.web.templatetags.formatting"],
         },
     },
 ]
@@ -303,17 +304,18 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static files, i18n, logging -------------------------------------------------------
 STATIC_URL = "/static/"
-# Outside production, WhiteNoise serves straight from the app directories.
-STATIC_ROOT = VAR_DIR / "staticfiles" if IS_PRODUCTION else None
+# Collected (hashed names, gzip and brotli copies) by the image build and by run_embedded;
+# the test suite serves straight from the app directories.
+STATIC_ROOT = None if ENVIRONMENT == "test" else VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 STATICFILES_DIRS = [BASE_DIR / "controlplane" / "web" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if IS_PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if ENVIRONMENT == "test"
+        else "controlplane.web.static_storage.HashedStaticFilesStorage"
     },
 }
 LANGUAGE_CODE = "en-us"
@@ -344,6 +346,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.reconcile_recent": {"queue": "maintenance"},
     "telemetry.maintain_partitions": {"queue": "maintenance"},
     "core.heartbeat": {"queue": "maintenance"},
+    "gateway.refresh_provider_health": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -353,5 +356,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-stores": {"task": "telemetry.reconcile_recent", "schedule": 15 * 60.0},
     "ledger-partitions": {"task": "telemetry.maintain_partitions", "schedule": 6 * 3600.0},
+    "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
 }
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

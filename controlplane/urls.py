@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from controlplane.api.views.fallback import NotFoundView
@@ -7,6 +9,10 @@ from controlplane.web import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=True),
+    ),
     path("", include("controlplane.accounts.urls")),
     path("", include("controlplane.web.urls")),
     path("api/v1/", include("controlplane.api.urls")),

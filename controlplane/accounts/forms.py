@@ -111,3 +111,22 @@ class InvitationAcceptForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password1", error)
         return cleaned
+
+
+class ApiTokenForm(forms.Form):
+    EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What uses it, e.g. “provisioning script”.",
+    )
+    read_only = forms.TypedChoiceField(
+        label="Access",
+        choices=[("false", "Read and write (as your role allows)"), ("true", "Read only")],
+        coerce=lambda value: value == "true",
+        initial="false",
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires after", choices=EXPIRY_CHOICES, coerce=int, initial="90"
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cryptography.fernet import InvalidToken
 from django.contrib.auth import authenticate
+from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -355,9 +356,22 @@ def mfa_disable(*, user: User, code: str, ip: str | None) -> CodeResult:
 
 def mfa_reset(*, actor: Actor, user: User) -> None:
     """Remove someone's second factor for them (a lost phone). The caller checks that
-    ``actor`` may do this; if MFA is required, they must set it up at next sign-in."""
+    ``actor`` may do this; if MFA is required, they must set it up at next sign-in.
+    The person is told by email, so a reset they did not ask for does not go unseen."""
     _remove_second_factor(user)
     _audit(actor=actor, action="mfa.reset", user=user)
+    transaction.on_commit(
+        lambda: send_mail(
+            subject="Your two-factor sign-in was reset",
+            message=(
+                f"{actor.label} reset the second factor of your Agent Control Plane account "
+                f"({user.email}). At your next sign-in you set up an authenticator again.\n\n"
+                "If you did not ask for this, tell your administrator at once.\n"
+            ),
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    )
 
 
 def _remove_second_factor(user: User) -> None:

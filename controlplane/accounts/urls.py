@@ -1,6 +1,6 @@
 from django.urls import path
 
-from controlplane.accounts import views
+from controlplane.accounts import token_views, views
 
 app_name = "accounts"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("account/mfa/setup/", views.mfa_setup_view, name="mfa_setup"),
     path("account/mfa/disable/", views.mfa_disable_view, name="mfa_disable"),
     path("account/mfa/recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
+    path("account/tokens/", token_views.tokens_view, name="tokens"),
+    path("account/tokens/<uuid:pk>/revoke/", token_views.token_revoke_view, name="token_revoke"),
     path("password-reset/", views.ResetRequestView.as_view(), name="password_reset"),
     path("password-reset/sent/", views.ResetDoneView.as_view(), name="password_reset_done"),
     path(

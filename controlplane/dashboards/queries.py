@@ -374,7 +374,46 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
     )
 
 
+def fleet_series(window: Window) -> list[dict[str, Any]]:
+    """Every tenant's requests per chart bucket of the range (buckets with data only),
+    for the fleet's sparklines. Reads all tenants: for the MSP staff console only."""
+    return _query(
+        """
+        SELECT tenant_id,
+               toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
+               sum(r.requests) AS requests
+        FROM $ROLLUP
+        WHERE $TIME >= {since:DateTime('UTC')} AND $TIME < {until:DateTime('UTC')}
+        GROUP BY tenant_id, bucket
+        """,
+        window,
+        {
+            "since": window.since.replace(microsecond=0),
+            "until": window.until.replace(microsecond=0),
+            "bucket": window.bucket_seconds,
+        },
+        columns=frozenset(),
+    )
+
+
 # --- gateway attempts -----------------------------------------------------------------
+
+
+def provider_attempts_recent(*, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+    """Per provider, every tenant's gateway attempts in ``[since, until)``: what the
+    providers' health is rated on (``gateway.health``). Reads all tenants: providers
+    serve many (MSP-wide ones every tenant), and only counts leave this query."""
+    return get_store().query(
+        """
+        SELECT provider, sum(attempts) AS attempts, sum(failures) AS failures,
+               sum(breaker_trips) AS breaker_trips
+        FROM provider_attempts_minute
+        WHERE minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+          AND provider != ''
+        GROUP BY provider
+        """,
+        {"since": since.replace(microsecond=0), "until": until.replace(microsecond=0)},
+    )
 
 
 def provider_attempts(

@@ -454,8 +454,14 @@ def budget_create(
             limit=Decimal(limit),
             kind=kind,
         )
-        budget.full_clean(validate_unique=False)
-        with _unique_as_validation("kind", "This scope already has such a budget."):
+        # The unique check is ours, in words a person can act on; the ORM's names columns.
+        budget.full_clean(validate_unique=False, exclude=["kind"])
+        every = "daily" if budget.period == Budget.Period.DAY else "monthly"
+        duplicate = (
+            f"This {budget.scope} already has a {budget.kind} {every} budget. Change its "
+            "limit instead, or choose another period or kind."
+        )
+        with _unique_as_validation("kind", duplicate):
             budget.save(force_insert=True)
         bump_sites(tenant_id=tenant.pk)
         audit_record(

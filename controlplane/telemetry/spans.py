@@ -168,7 +168,7 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-_TRACE_LIST = """
+_TRACES = """
 SELECT trace_id, min(start_time) AS started_at, max(end_time) AS ended_at,
        count() AS spans, argMin(agent_id, start_time) AS agent_id,
        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
@@ -188,9 +188,19 @@ FROM (
 )
 GROUP BY trace_id
 HAVING ({status:Nullable(String)} IS NULL OR status = {status:Nullable(String)})
-   $OLDER
+"""
+_TRACE_LIST = (
+    _TRACES
+    + """   $OLDER
 ORDER BY started_at DESC, trace_id DESC
 LIMIT {limit:UInt32}
+"""
+)
+_TRACE_TOTALS = """
+SELECT count() AS traces, sum(spans) AS spans, sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens, sum(cost) AS cost,
+       countIf(status != 'ok') AS not_ok
+FROM ($TRACES)
 """
 # Traces with a span meeting the condition, in the same window; the outer query then
 # totals every span of those traces, not just the matching ones. One subquery for each
@@ -217,6 +227,30 @@ def department_limit(departments: frozenset[uuid.UUID] | None) -> tuple[str, dic
     return IN_DEPARTMENTS, {"departments": sorted(departments)}
 
 
+def _trace_query(
+    sql: str,
+    tenant_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    agent_id: uuid.UUID | None,
+    status: str | None,
+    search: TraceSearch | None,
+    departments: frozenset[uuid.UUID] | None,
+) -> tuple[str, dict[str, Any]]:
+    """``sql`` (holding ``$MATCHING`` and ``$DEPARTMENTS``) for one tenant's traces of
+    ``[since, until)`` that match the filters, and its parameters."""
+    search = search or TraceSearch()
+    if agent_id is not None:
+        search = replace(search, agent_id=agent_id)
+    conditions, params = search.conditions()
+    matching = "".join(_MATCHING.replace("$CONDITION", condition) for condition in conditions)
+    params |= {"tenant_id": tenant_id, "since": since, "until": until, "status": status}
+    in_departments, limit_params = department_limit(departments)
+    params |= limit_params
+    return sql.replace("$MATCHING", matching).replace("$DEPARTMENTS", in_departments), params
+
+
 def trace_list(
     tenant_id: uuid.UUID,
     *,
@@ -233,23 +267,47 @@ def trace_list(
     totals of their spans in that window. ``before`` (started_at, trace_id) of the last
     trace of a page gives the next, older page. ``departments``: only spans of those
     (None: every department)."""
-    search = search or TraceSearch()
-    if agent_id is not None:
-        search = replace(search, agent_id=agent_id)
-    conditions, params = search.conditions()
-    matching = "".join(_MATCHING.replace("$CONDITION", condition) for condition in conditions)
-    params |= {"tenant_id": tenant_id, "since": since, "until": until, "limit": limit}
-    params["status"] = status
+    sql = _TRACE_LIST.replace("$OLDER", _OLDER if before is not None else "")
+    sql, params = _trace_query(
+        sql,
+        tenant_id,
+        since=since,
+        until=until,
+        agent_id=agent_id,
+        status=status,
+        search=search,
+        departments=departments,
+    )
+    params["limit"] = limit
     if before is not None:
         params |= {"before": before[0], "before_trace": before[1]}
-    in_departments, limit_params = department_limit(departments)
-    params |= limit_params
-    sql = (
-        _TRACE_LIST.replace("$MATCHING", matching)
-        .replace("$OLDER", _OLDER if before is not None else "")
-        .replace("$DEPARTMENTS", in_departments)
-    )
     return get_store().query(sql, params)
+
+
+def trace_totals(
+    tenant_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    agent_id: uuid.UUID | None = None,
+    status: str | None = None,
+    search: TraceSearch | None = None,
+    departments: frozenset[uuid.UUID] | None = None,
+) -> dict[str, Any]:
+    """How many traces ``trace_list`` finds with the same filters over every page, and
+    their spans, tokens, cost and traces that did not end ``ok``."""
+    sql, params = _trace_query(
+        _TRACE_TOTALS.replace("$TRACES", _TRACES),
+        tenant_id,
+        since=since,
+        until=until,
+        agent_id=agent_id,
+        status=status,
+        search=search,
+        departments=departments,
+    )
+    rows = get_store().query(sql, params)
+    return rows[0] if rows else {}
 
 
 def matching_as_shown(

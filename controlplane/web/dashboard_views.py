@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,23 +23,25 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
 
 from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
-from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
-from controlplane.dashboards.queries import TIMING_CAP_MS, Filters, Window
+from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
-from controlplane.web.access import staff_view
-from controlplane.web.edge_status import DOWN, LATE, node_state
+from controlplane.web.edge_status import DOWN, LATE
+from controlplane.web.formatting import (
+    currency_symbol,
+    format_change,
+    format_money,
+    format_ms,
+    format_percent,
+)
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
-from controlplane.web.trace_views import format_cost
-from tenants.models import Department, Tenant
+from tenants.models import Department
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,25 @@ REFRESH = {"utilization": "every 10s", "faults": "every 10s", "operations": "eve
 LABEL = RegexValidator(r"^[A-Za-z0-9._:/@-]{1,200}$", "Use a provider or model name as shown.")
 
 
+MAX_CUSTOM_DAYS = 92
+
+
+def custom_window(first: dt.date, last: dt.date) -> Window:
+    """Whole UTC days ``first`` to ``last``, in buckets that keep a chart readable and
+    fit the rollups: 15 minutes up to two days, hours up to two weeks, then 6 hours."""
+    since = dt.datetime.combine(first, dt.time(), dt.UTC)
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+    days = (until - since).days
+    bucket = 900 if days <= 2 else 3600 if days <= 14 else 6 * 3600
+    return Window(since=since, until=until, bucket_seconds=bucket)
+
+
+def previous_window(window: Window) -> Window:
+    """The period of the same length just before ``window``."""
+    length = window.until - window.since
+    return Window(window.since - length, window.since, window.bucket_seconds)
+
+
 def window_of(range_key: str, now: dt.datetime) -> Window:
     _, length, bucket = RANGES[range_key]
     seconds = int(bucket.total_seconds())
@@ -72,6 +91,12 @@ class DashboardFilterForm(forms.Form):
         required=False,
         label="Time range",
         choices=[(key, label) for key, (label, _, _) in RANGES.items()],
+    )
+    since = forms.DateField(
+        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To (UTC, included)", widget=forms.DateInput(attrs={"type": "date"})
     )
     agent = forms.ChoiceField(required=False, choices=())
     department = forms.ChoiceField(required=False, choices=())
@@ -92,10 +117,40 @@ class DashboardFilterForm(forms.Form):
         for name in ("provider", "model"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 
+    def clean(self) -> dict[str, Any]:
+        """Two dates (whole UTC days, both included) win over the range, as on the
+        data-flow page."""
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if (since is None) != (until is None):
+            raise forms.ValidationError("Give both dates, or neither to use the time range.")
+        if since is not None and until is not None:
+            if since > until:
+                self.add_error("until", "The last day comes before the first.")
+            elif (until - since).days + 1 > MAX_CUSTOM_DAYS:
+                self.add_error("until", f"Choose at most {MAX_CUSTOM_DAYS} days.")
+        return data
+
+    @property
+    def custom(self) -> bool:
+        return self.is_valid() and self.cleaned_data.get("since") is not None
+
     @property
     def range_key(self) -> str:
         value = self.cleaned_data.get("range") if self.is_valid() else None
         return value or DEFAULT_RANGE
+
+    def window(self, now: dt.datetime) -> Window:
+        if not self.custom:
+            return window_of(self.range_key, now)
+        return custom_window(self.cleaned_data["since"], self.cleaned_data["until"])
+
+    @property
+    def range_label(self) -> str:
+        if not self.custom:
+            return RANGES[self.range_key][0]
+        since, until = self.cleaned_data["since"], self.cleaned_data["until"]
+        return f"From {since:%Y-%m-%d} to {until:%Y-%m-%d}"
 
     def filters(self, departments: frozenset[uuid.UUID] | None) -> Filters:
         """The chosen filters, within ``departments`` (a department-scoped person's)."""
@@ -112,23 +167,6 @@ class DashboardFilterForm(forms.Form):
 
 
 # --- presentation ---------------------------------------------------------------------
-
-
-def _ms(value: Any) -> str:
-    if value is None:
-        return "—"
-    number = float(value)
-    if number != number:  # NaN: a digest with no values
-        return "—"
-    if number == math.inf:  # over the coarser rollups' cap (queries.TIMING_CAP_MS)
-        return f"≥ {TIMING_CAP_MS:,} ms"
-    return f"{number:,.0f} ms" if number >= 10 else f"{number:.1f} ms"
-
-
-def _percent(part: int, whole: int) -> str:
-    if not whole:
-        return "—"
-    return f"{part / whole * 100:.1f} %"
 
 
 @dataclass(frozen=True)
@@ -201,12 +239,12 @@ def _rows(ctx: Context, dimension: str, found: list[dict[str, Any]]) -> list[Row
                 requests=requests,
                 faults=faults,
                 timeouts=int(item.get("timeouts") or 0),
-                fault_rate=_percent(faults, requests),
+                fault_rate=format_percent(faults, requests),
                 input_tokens=int(item.get("input_tokens") or 0),
                 output_tokens=int(item.get("output_tokens") or 0),
-                cost=format_cost(item.get("cost")),
-                p50=_ms(item.get("p50_ms")),
-                p95=_ms(item.get("p95_ms")),
+                cost=format_money(item.get("cost")),
+                p50=format_ms(item.get("p50_ms")),
+                p95=format_ms(item.get("p95_ms")),
                 traces_url=ctx.traces_url(agent=agent) if agent else "",
             )
         )
@@ -214,11 +252,18 @@ def _rows(ctx: Context, dimension: str, found: list[dict[str, Any]]) -> list[Row
 
 
 def _series_chart(
-    ctx: Context, series: list[dict[str, Any]], fields: list[tuple[str, str]]
+    ctx: Context,
+    series: list[dict[str, Any]],
+    fields: list[tuple[str, str]],
+    *,
+    unit: str,
+    money: bool = False,
 ) -> dict[str, Any]:
     """Plotly traces of ``series`` (one per ``(column, name)``: the first as bars, the
     others as lines), every bucket of the range present (zero without data). Each point
-    carries the URL of its bucket's traces, which a click opens."""
+    carries the URL of its bucket's traces, which a click opens. ``unit`` labels the
+    axis and the hovers; money gets the currency symbol and cents (tenths of a cent
+    below ten cents) instead of SI prefixes, which wrote four cents as "40m"."""
     step = dt.timedelta(seconds=ctx.window.bucket_seconds)
     count = max(int((ctx.window.until - ctx.window.since) / step), 1)
     starts = [ctx.window.since + step * i for i in range(count)]
@@ -243,6 +288,19 @@ def _series_chart(
             for index, (column, name) in enumerate(fields)
         ],
         "range": [ctx.window.since.isoformat(), ctx.window.until.isoformat()],
+        "axis": _axis(unit, money, max((max(v, default=0.0) for v in values.values()), default=0)),
+    }
+
+
+def _axis(unit: str, money: bool, largest: float) -> dict[str, str]:
+    if not money:
+        return {"title": unit, "tickformat": "~s", "hoverformat": ",.0f", "prefix": ""}
+    places = 2 if largest >= 0.1 else 4
+    return {
+        "title": unit,
+        "tickformat": f",.{places}f",
+        "hoverformat": f",.{places}f",
+        "prefix": currency_symbol(),
     }
 
 
@@ -257,20 +315,29 @@ def bucket_start(value: Any) -> dt.datetime:
 def utilization_panel(ctx: Context) -> dict[str, Any]:
     tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
     totals = queries.usage_totals(tenant_id, window, filters)
+    before = queries.usage_totals(tenant_id, previous_window(window), filters)
     series = queries.usage_series(tenant_id, window, filters)
+    tokens = totals["input_tokens"] + totals["output_tokens"]
     return {
-        "totals": {
-            **totals,
-            "cost_text": format_cost(totals["cost"]),
-            "tokens": totals["input_tokens"] + totals["output_tokens"],
+        "totals": {**totals, "cost_text": format_money(totals["cost"]), "tokens": tokens},
+        "changes": {
+            "requests": format_change(totals["requests"], before["requests"]),
+            "tokens": format_change(tokens, before["input_tokens"] + before["output_tokens"]),
+            "cost": format_change(totals["cost"], before["cost"]),
         },
         "requests_chart": _series_chart(
-            ctx, series, [("requests", "Requests"), ("faults", "Errors and timeouts")]
+            ctx,
+            series,
+            [("requests", "Requests"), ("faults", "Errors and timeouts")],
+            unit="requests",
         ),
         "tokens_chart": _series_chart(
-            ctx, series, [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")]
+            ctx,
+            series,
+            [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")],
+            unit="tokens",
         ),
-        "cost_chart": _series_chart(ctx, series, [("cost", "Cost (USD)")]),
+        "cost_chart": _series_chart(ctx, series, [("cost", "Cost")], unit="USD", money=True),
         "has_data": totals["requests"] > 0,
         "by_provider": _rows(
             ctx, "provider", queries.usage_by(tenant_id, window, filters, "provider")
@@ -289,6 +356,7 @@ def utilization_panel(ctx: Context) -> dict[str, Any]:
 def faults_panel(ctx: Context) -> dict[str, Any]:
     tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
     totals = queries.usage_totals(tenant_id, window, filters)
+    before = queries.usage_totals(tenant_id, previous_window(window), filters)
     series = queries.usage_series(tenant_id, window, filters)
     providers = _provider_rows(
         queries.provider_availability(tenant_id, window, filters),
@@ -301,12 +369,14 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
         if node.state in (DOWN, LATE)
     ]
     return {
-        "totals": {**totals, "fault_rate": _percent(totals["faults"], totals["requests"])},
+        "totals": {**totals, "fault_rate": format_percent(totals["faults"], totals["requests"])},
+        "changes": {"faults": format_change(totals["faults"], before["faults"])},
         "has_data": totals["requests"] > 0,
         "faults_chart": _series_chart(
             ctx,
             series,
             [("faults", "Errors and timeouts"), ("timeouts", "Timeouts"), ("refused", "Refused")],
+            unit="requests",
         ),
         "by_agent": _rows(
             ctx, "agent", queries.fault_hotspots(tenant_id, window, filters, "agent")
@@ -336,9 +406,9 @@ def _provider_rows(
                 "requests": requests,
                 "faults": faults,
                 "timeouts": int(item["timeouts"] or 0),
-                "success": _percent(requests - faults, requests),
-                "p50": _ms(item.get("p50_ms")),
-                "p95": _ms(item.get("p95_ms")),
+                "success": format_percent(requests - faults, requests),
+                "p50": format_ms(item.get("p50_ms")),
+                "p95": format_ms(item.get("p95_ms")),
                 "failovers": int(gateway.get("failovers") or 0),
                 "breaker_trips": int(gateway.get("breaker_trips") or 0),
             }
@@ -351,9 +421,9 @@ def _provider_rows(
                 "requests": attempted,
                 "faults": failures,
                 "timeouts": int(gateway["timeouts"] or 0),
-                "success": _percent(attempted - failures, attempted),
-                "p50": _ms(None),
-                "p95": _ms(None),
+                "success": format_percent(attempted - failures, attempted),
+                "p50": format_ms(None),
+                "p95": format_ms(None),
                 "failovers": int(gateway["failovers"] or 0),
                 "breaker_trips": int(gateway["breaker_trips"] or 0),
             }
@@ -415,12 +485,12 @@ def dashboards(scope: Scope) -> HttpResponse:
     form = DashboardFilterForm(data=query, agents=agents, departments=departments)
     ctx = Context(
         scope=scope,
-        window=window_of(form.range_key, timezone.now()),
+        window=form.window(timezone.now()),
         filters=form.filters(scope.departments),
         agent_names={str(a.pk): a.name for a in agents},
         department_names={str(d.pk): d.name for d in departments},
     )
-    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": RANGES[form.range_key][0]}
+    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": form.range_label}
     requested = scope.request.GET.get("panel", "")
     if requested in PANELS and wants_fragment(scope.request):
         context = {**base, "panel": _panel(ctx, requested), "name": requested}
@@ -440,86 +510,3 @@ def dashboards(scope: Scope) -> HttpResponse:
 
 
 DASHBOARDS = tenant_views(dashboards, READ)
-
-
-# --- fleet: every tenant, worst first (staff) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class TenantHealth:
-    tenant: Tenant
-    requests: int
-    faults: int
-    refused: int
-    fault_rate: float
-    fault_rate_text: str
-    cost: str
-    p95: str
-    edges_down: int
-    edges_late: int
-    edges_total: int
-
-    @property
-    def score(self) -> tuple[float, int, int, int]:
-        """Sort key, worst first: fault rate, then down and late edges, then traffic."""
-        return (-self.fault_rate, -self.edges_down, -self.edges_late, -self.requests)
-
-
-def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
-    usage = {str(row["tenant_id"]): row for row in queries.fleet_overview(window)}
-    edges: dict[uuid.UUID, list[str]] = {}
-    with all_tenants_context():
-        for node in EdgeNode.unscoped.all():
-            edges.setdefault(node.tenant_id, []).append(node_state(node, now))
-        tenants = list(Tenant.objects.order_by("name"))
-    rows = []
-    for tenant in tenants:
-        row = usage.get(str(tenant.pk), {})
-        requests, faults = int(row.get("requests") or 0), int(row.get("faults") or 0)
-        states = edges.get(tenant.pk, [])
-        rows.append(
-            TenantHealth(
-                tenant=tenant,
-                requests=requests,
-                faults=faults,
-                refused=int(row.get("refused") or 0),
-                fault_rate=faults / requests if requests else 0.0,
-                fault_rate_text=_percent(faults, requests),
-                cost=format_cost(row.get("cost") or Decimal(0)),
-                p95=_ms(row.get("p95_ms")) if requests else "—",
-                edges_down=states.count(DOWN),
-                edges_late=states.count(LATE),
-                edges_total=len(states),
-            )
-        )
-    rows.sort(key=lambda r: (r.score, r.tenant.name))
-    return rows
-
-
-@staff_view()
-@require_safe
-def fleet(request: HttpRequest) -> HttpResponse:
-    range_key = request.GET.get("range") or DEFAULT_RANGE
-    if range_key not in RANGES:
-        range_key = DEFAULT_RANGE
-    window = window_of(range_key, timezone.now())
-    unavailable = False
-    try:
-        rows = fleet_rows(window, timezone.now())
-    except StoreError:
-        logger.exception("fleet overview failed")
-        rows, unavailable = [], True
-    context = {
-        "rows": rows,
-        "queues": queue_depths(),
-        "unavailable": unavailable,
-        "range_key": range_key,
-        "ranges": [(key, label) for key, (label, _, _) in RANGES.items()],
-        "range_label": RANGES[range_key][0],
-        "panel_url": reverse("web:console_fleet")
-        + "?"
-        + urlencode({"range": range_key, "panel": "fleet"}),
-    }
-    if request.GET.get("panel") == "fleet" and wants_fragment(request):
-        return vary_on_htmx(render(request, "dashboards/_fleet.html", context))
-    return vary_on_htmx(render(request, "dashboards/fleet.html", context))

@@ -21,9 +21,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from compliance import selectors, services
-from compliance.dataflow import content_hash, flow_table, render_svg
+from compliance.dataflow import Graph, content_hash, flow_table, render_svg
 from compliance.forms import DEFAULT_RANGE, DataFlowRangeForm, SnapshotForm
 from compliance.models import DataFlowSnapshot
+from controlplane.agents.models import Agent
 from controlplane.analytics import StoreError
 from controlplane.web.scope import READ, WRITE, Scope, tenant_views
 
@@ -47,7 +48,20 @@ def _range_form(scope: Scope) -> DataFlowRangeForm:
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
-    return DataFlowRangeForm(data=query)
+    agents = scope.in_departments(scope.rows(Agent)).order_by("name")
+    choices = [(str(pk), name) for pk, name in agents.values_list("pk", "name")]
+    return DataFlowRangeForm(data=query, agent_choices=choices)
+
+
+def _graph(scope: Scope, form: DataFlowRangeForm, since: dt.datetime, until: dt.datetime) -> Graph:
+    return selectors.dataflow_graph(
+        tenant=scope.tenant,
+        since=since,
+        until=until,
+        departments=scope.departments,
+        agent_id=form.agent_id,
+        group_agents=form.group_agents,
+    )
 
 
 def _whole_tenant(scope: Scope) -> bool:
@@ -73,29 +87,26 @@ def dataflow(scope: Scope) -> HttpResponse:
         "unavailable": False,
     }
     try:
-        graph = selectors.dataflow_graph(
-            tenant=scope.tenant, since=since, until=until, departments=scope.departments
-        )
+        graph = _graph(scope, form, since, until)
     except StoreError:
         logger.exception("data-flow graph of tenant %s failed", scope.tenant.pk)
         context["unavailable"] = True
         return render(scope.request, "compliance/dataflow.html", context)
-    svg = render_svg(graph)
     context |= {
         "graph": graph,
-        "svg": svg,
-        "content_hash": content_hash(svg),
+        # On the page the table of flows below is the legend; the download keeps its own.
+        "svg": render_svg(graph, legend=False),
+        "content_hash": content_hash(render_svg(graph)),
         "flows": flow_table(graph.as_dict()),
     }
     return render(scope.request, "compliance/dataflow.html", context)
 
 
 def dataflow_svg(scope: Scope) -> HttpResponse:
-    since, until = _range_form(scope).window(timezone.now())
+    form = _range_form(scope)
+    since, until = form.window(timezone.now())
     try:
-        graph = selectors.dataflow_graph(
-            tenant=scope.tenant, since=since, until=until, departments=scope.departments
-        )
+        graph = _graph(scope, form, since, until)
     except StoreError:
         logger.exception("data-flow SVG of tenant %s failed", scope.tenant.pk)
         return HttpResponse(

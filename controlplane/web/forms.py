@@ -16,6 +16,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 
+from controlplane.accounts.models import StaffRole
 from controlplane.gateway.models import (
     ANY,
     ROUTE_TIERS,
@@ -137,6 +138,16 @@ class InvitationForm(RoleForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"role": TenantRole.MEMBER})
         super().__init__(*args, **kwargs)
+
+
+class StaffInviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    full_name = forms.CharField(max_length=200, required=False, label="Full name")
+    role = forms.ChoiceField(choices=StaffRole.choices, initial=StaffRole.OPERATOR)
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=StaffRole.choices)
 
 
 class AuditFilterForm(forms.Form):

@@ -38,6 +38,7 @@ from controlplane.gateway.models import (
 from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
+from controlplane.web.formatting import format_money
 from controlplane.web.forms import (
     WEEKDAYS,
     BudgetForm,
@@ -51,7 +52,6 @@ from controlplane.web.forms import (
     add_service_error,
 )
 from controlplane.web.scope import READ, WRITE, Scope, tenant_views
-from controlplane.web.trace_views import format_cost
 from tenants.models import Department
 
 S = TypeVar("S", bound=SharedOrTenantModel)
@@ -245,8 +245,8 @@ def _budget_rows(
             BudgetRow(
                 budget=budget,
                 target=names.get((budget.scope, budget.scope_id), f"Removed {budget.scope}"),
-                limit=format_cost(budget.limit),
-                spent=format_cost(spent),
+                limit=format_money(budget.limit),
+                spent=format_money(spent),
                 percent=int((used * 100).to_integral_value()),
                 crossed=bool(current and current.crossed),
                 form=form,
@@ -488,7 +488,7 @@ def budget_update(scope: Scope, pk: uuid.UUID) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(
-                scope.request, f"{_label(scope, budget)} now limits to {format_cost(limit)}."
+                scope.request, f"{_label(scope, budget)} now limits to {format_money(limit)}."
             )
             return _back(scope, "budgets")
     return _page(scope, limit_form=(budget.pk, form))

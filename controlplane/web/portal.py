@@ -15,7 +15,7 @@ from controlplane.audit.models import AuditEvent
 from controlplane.audit.services import Actor
 from controlplane.web import tenant_admin
 from controlplane.web.access import TENANT_ADMINS, portal_membership, portal_tenant, portal_view
-from controlplane.web.audit_log import audit_page
+from controlplane.web.audit_log import audit_export, audit_page
 from controlplane.web.forms import (
     AuditFilterForm,
     DepartmentForm,
@@ -102,6 +102,12 @@ def member_remove(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpRespons
 
 @portal_view()
 @require_POST
+def member_mfa_reset(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpResponse:
+    return tenant_admin.reset_second_factor(_admin(request), pk)
+
+
+@portal_view()
+@require_POST
 def invitation_revoke(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpResponse:
     return tenant_admin.revoke_invitation(_admin(request), pk)
 
@@ -133,8 +139,11 @@ def department_delete(request: HttpRequest, slug: str, pk: uuid.UUID) -> HttpRes
 @portal_view()
 @require_safe
 def audit(request: HttpRequest, slug: str) -> HttpResponse:
-    page = audit_page(AuditEvent.objects.all(), AuditFilterForm(data=request.GET))
-    return render(request, "portal/audit.html", {"tenant": portal_tenant(request), "page": page})
+    tenant, form = portal_tenant(request), AuditFilterForm(data=request.GET)
+    if request.GET.get("export") == "csv" and form.is_valid():
+        return audit_export(AuditEvent.objects.all(), form, tenant=tenant, name=tenant.slug)
+    page = audit_page(AuditEvent.objects.all(), form, tenant=tenant)
+    return render(request, "portal/audit.html", {"tenant": tenant, "page": page})
 
 
 @portal_view(write_roles=OWNER_ONLY)

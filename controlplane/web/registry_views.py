@@ -26,6 +26,8 @@ from controlplane.agents import services
 from controlplane.agents.client_env import client_environment
 from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
 from controlplane.telemetry.models import UsageEvent
+from controlplane.web import secret_once
+from controlplane.web.agent_list import agent_list_context
 from controlplane.web.edge_status import NodeStatus, node_status, worst_state
 from controlplane.web.forms import (
     AgentForm,
@@ -36,37 +38,36 @@ from controlplane.web.forms import (
     add_service_error,
 )
 from controlplane.web.scope import READ, READ_WRITE, WRITE, Scope, tenant_views
+from controlplane.web.secret_once import Secret, SecretBox
 from tenants.models import Department, Membership
 
 EDGE_DATA_DIR = "/var/lib/acp-edge"
 DEFAULT_EDGE_PORT = 4318
 
 
-@dataclass(frozen=True)
-class Secret:
-    label: str
-    value: str
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class SecretBox:
-    """A credential shown once, right after it was made."""
-
-    title: str
-    intro: str
-    items: list[Secret]
-    warning: str = ""
-
-
-def _render(
-    scope: Scope, template: str, context: dict[str, Any], *, secret: SecretBox | None = None
-) -> HttpResponse:
-    response = render(scope.request, template, {"scope": scope, "secret": secret, **context})
-    if secret is not None:
+def _render(scope: Scope, template: str, context: dict[str, Any]) -> HttpResponse:
+    """A registry page; on the GET after a credential was made, with that credential."""
+    secret = secret_once.take(scope.request)
+    response = render(
+        scope.request,
+        template,
+        {
+            "scope": scope,
+            "secret": secret,
+            "secret_spent": secret is None and secret_once.was_spent(scope.request),
+            **context,
+        },
+    )
+    if secret_once.was_spent(scope.request):
         add_never_cache_headers(response)
         response["Cache-Control"] = "no-store, private"
     return response
+
+
+def _show_once(scope: Scope, box: SecretBox, page: str, pk: uuid.UUID) -> HttpResponse:
+    """Post/redirect/get: the credential is shown by the GET that follows, once."""
+    ticket = secret_once.stash(scope.request, box)
+    return redirect(f"{scope.url(page, pk)}?{secret_once.TICKET_PARAMETER}={ticket}")
 
 
 # --- sites and edge nodes ---------------------------------------------------------------
@@ -132,7 +133,6 @@ def _site_page(
     *,
     node_form: EdgeNodeForm | None = None,
     device_form: DeviceForm | None = None,
-    secret: SecretBox | None = None,
 ) -> HttpResponse:
     now = timezone.now()
     nodes = [
@@ -154,7 +154,7 @@ def _site_page(
         "node_form": node_form or EdgeNodeForm(),
         "device_form": device_form or DeviceForm(),
     }
-    return _render(scope, "registry/site.html", context, secret=secret)
+    return _render(scope, "registry/site.html", context)
 
 
 def site(scope: Scope, pk: uuid.UUID) -> HttpResponse:
@@ -221,7 +221,7 @@ def edge_node_create(scope: Scope, pk: uuid.UUID) -> HttpResponse:
                 ],
                 warning="The node token is shown only this once.",
             )
-            return _site_page(scope, site, secret=box)
+            return _show_once(scope, box, "site", site.pk)
     return _site_page(scope, site, node_form=form)
 
 
@@ -268,7 +268,7 @@ def device_create(scope: Scope, pk: uuid.UUID) -> HttpResponse:
             add_service_error(form, error)
         else:
             box = _device_key_box(f"Device {device.name} was registered", device, key, [])
-            return _site_page(scope, site, secret=box)
+            return _show_once(scope, box, "site", site.pk)
     return _site_page(scope, site, device_form=form)
 
 
@@ -285,7 +285,7 @@ def device_rotate(scope: Scope, pk: uuid.UUID) -> HttpResponse:
         _device_agents(scope, device),
         rotated=True,
     )
-    return _site_page(scope, scope.get(Site, device.site_id), secret=box)
+    return _show_once(scope, box, "site", device.site_id)
 
 
 def device_revoke(scope: Scope, pk: uuid.UUID) -> HttpResponse:
@@ -319,7 +319,7 @@ def agents(scope: Scope) -> HttpResponse:
         scope,
         scope.rows(Agent).select_related("department", "owner", "device", "device__site"),
     )
-    return _render(scope, "registry/agents.html", {"agents": rows})
+    return _render(scope, "registry/agents.html", agent_list_context(scope, rows))
 
 
 def _agent_form(scope: Scope, agent: Agent | None = None, data: Any = None) -> AgentForm:
@@ -407,7 +407,7 @@ def _key_readiness(scope: Scope, agent: Agent) -> KeyReadiness:
     return KeyReadiness(edge, "")
 
 
-def _agent_page(scope: Scope, agent: Agent, *, secret: SecretBox | None = None) -> HttpResponse:
+def _agent_page(scope: Scope, agent: Agent) -> HttpResponse:
     agent = (
         _with_last_activity(
             scope,
@@ -428,7 +428,7 @@ def _agent_page(scope: Scope, agent: Agent, *, secret: SecretBox | None = None) 
         "neighbours": neighbours,
         "window_days": _window_days(agent.operating_window),
     }
-    return _render(scope, "registry/agent.html", context, secret=secret)
+    return _render(scope, "registry/agent.html", context)
 
 
 def _window_days(window: Any) -> str:
@@ -479,7 +479,7 @@ def agent_key_issue(scope: Scope, pk: uuid.UUID) -> HttpResponse:
         ],
         warning=warning,
     )
-    return _agent_page(scope, agent, secret=box)
+    return _show_once(scope, box, "agent", agent.pk)
 
 
 def agent_key_revoke(scope: Scope, pk: uuid.UUID) -> HttpResponse:

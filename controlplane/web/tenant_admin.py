@@ -18,6 +18,8 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from controlplane.accounts.models import TOTPDevice
+from controlplane.accounts.services import mfa_reset
 from controlplane.audit.services import Actor
 from controlplane.web.access import portal_membership
 from controlplane.web.forms import (
@@ -39,6 +41,7 @@ PageRenderer = Callable[..., HttpResponse]
 ACTION_NAMES = (
     "member_role",
     "member_remove",
+    "member_mfa_reset",
     "invite",
     "invitation_revoke",
     "department_create",
@@ -52,6 +55,7 @@ class MemberRow:
     membership: Membership
     form: MemberAccessForm | None
     can_remove: bool
+    has_second_factor: bool
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class TenantAdmin:
             membership=membership,
             form=form or self.role_form(membership),
             can_remove=self.may_change(membership),
+            has_second_factor=TOTPDevice.objects.filter(user_id=membership.user_id).exists(),
         )
 
     def department_form(self, department: Department, data: Any = None) -> DepartmentForm | None:
@@ -228,10 +233,39 @@ def remove_member(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
     return _row_done(admin, None, {}, admin.people_url)
 
 
+def reset_second_factor(admin: TenantAdmin, pk: uuid.UUID) -> HttpResponse:
+    """A person lost their authenticator: remove it, so that they set up a new one at
+    their next sign-in (where the tenant requires it). Audited; the person is told."""
+    membership = admin.get(Membership, pk)
+    admin.require_change(membership)
+    person = membership.user
+    if not TOTPDevice.objects.filter(user=person).exists():
+        messages.info(admin.request, f"{person.email} has no second factor to reset.")
+    else:
+        mfa_reset(actor=admin.actor, user=person)
+        messages.success(
+            admin.request,
+            f"{person.email}'s second factor was reset; they set up a new one at their next "
+            "sign-in. They were told by email.",
+        )
+    return _row_done(
+        admin, "partials/member_row.html", {"row": admin.member_row(membership)}, admin.people_url
+    )
+
+
 def invite(admin: TenantAdmin) -> HttpResponse:
     request = admin.request
     form = InvitationForm(data=request.POST, roles=admin.roles)
     if form.is_valid():
+        replaces = (
+            admin.rows(Invitation)
+            .filter(
+                email__iexact=form.cleaned_data["email"].strip(),
+                accepted_at__isnull=True,
+                revoked_at__isnull=True,
+            )
+            .exists()
+        )
         try:
             invitation, link = services.invitation_create(
                 actor=admin.actor,
@@ -243,9 +277,14 @@ def invite(admin: TenantAdmin) -> HttpResponse:
         except ValidationError as error:
             add_service_error(form, error)
         else:
+            replaced = (
+                " It replaces the earlier invitation: that link no longer works."
+                if replaces
+                else ""
+            )
             messages.success(
                 request,
-                f"Invitation sent to {invitation.email} as {invitation.role}. "
+                f"Invitation sent to {invitation.email} as {invitation.role}.{replaced} "
                 f"The link, shown only this once: {link}",
             )
             return redirect(admin.people_url)

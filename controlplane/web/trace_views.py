@@ -9,12 +9,13 @@ tenant's gateway policy redacts or blocks personal data
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import json
 import logging
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -24,9 +25,11 @@ from django.utils.dateparse import parse_datetime
 
 from controlplane.agents.models import Agent
 from controlplane.analytics import StoreError
+from controlplane.core.spreadsheet import safe_cell
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans as span_store
 from controlplane.telemetry.redaction import Redaction, display_redaction
+from controlplane.web.formatting import format_duration, format_money, to_decimal
 from controlplane.web.forms import TraceFilterForm
 from controlplane.web.scope import READ, Scope, tenant_views
 from tenants.models import Department
@@ -42,39 +45,6 @@ MIN_BAR_WIDTH = 0.4  # percent: a 0 ms span still shows as a sliver
 
 
 # --- formatting ------------------------------------------------------------------------
-
-
-def to_decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value is not None else 0))
-    except InvalidOperation:
-        return Decimal(0)
-
-
-def format_cost(value: Any) -> str:
-    """``$0.000123``: six decimals at most above a millionth, every digit below it."""
-    amount = to_decimal(value)
-    if amount == 0:
-        return "$0.00"
-    micro = Decimal("0.000001")
-    shown = amount.quantize(micro) if abs(amount) >= micro else amount.normalize()
-    text = f"{shown:f}"
-    whole, _, fraction = text.partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")
-    return f"${whole}.{fraction}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds <= 0:
-        return "0 ms"
-    if seconds < 0.001:
-        return "<1 ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest} s"
 
 
 def as_utc(value: Any) -> dt.datetime:
@@ -144,7 +114,7 @@ def trace_row(row: dict[str, Any], names: dict[str, str]) -> TraceRow:
         spans=int(row["spans"]),
         input_tokens=int(row["input_tokens"] or 0),
         output_tokens=int(row["output_tokens"] or 0),
-        cost=format_cost(row["cost"]),
+        cost=format_money(row["cost"]),
         status=str(row["status"]),
         duration=format_duration(max((ended - started).total_seconds(), 0.0)),
     )
@@ -169,6 +139,109 @@ def explicit_window(query: Any) -> tuple[dt.datetime, dt.datetime] | None:
     return since, until
 
 
+@dataclass(frozen=True)
+class TraceQuery:
+    """One trace search: the tenant's spans of ``[since, until)`` and the filters."""
+
+    since: dt.datetime
+    until: dt.datetime
+    status: str | None
+    search: span_store.TraceSearch
+
+    def found(self, scope: Scope, limit: int, before: Any = None) -> list[dict[str, Any]]:
+        return span_store.trace_list(
+            scope.tenant.pk,
+            since=self.since,
+            until=self.until,
+            limit=limit,
+            status=self.status,
+            search=self.search,
+            before=before,
+            departments=scope.departments,
+        )
+
+    def as_shown(self, scope: Scope, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``found`` less the traces whose only match is text that redaction hides."""
+        redaction = _redaction(scope) if self.search.text else None
+        return span_store.matching_as_shown(
+            scope.tenant.pk,
+            found,
+            since=self.since,
+            until=self.until,
+            text=self.search.text,
+            shown=redaction.apply if redaction else None,
+            departments=scope.departments,
+        )
+
+    def totals(self, scope: Scope) -> dict[str, Any] | None:
+        """Every page's totals; None for a text search under redaction, whose count
+        would include traces that the pages leave out."""
+        if self.search.text and _redaction(scope) is not None:
+            return None
+        found = span_store.trace_totals(
+            scope.tenant.pk,
+            since=self.since,
+            until=self.until,
+            status=self.status,
+            search=self.search,
+            departments=scope.departments,
+        )
+        return {
+            "traces": int(found.get("traces") or 0),
+            "spans": int(found.get("spans") or 0),
+            "input_tokens": int(found.get("input_tokens") or 0),
+            "output_tokens": int(found.get("output_tokens") or 0),
+            "cost": format_money(found.get("cost")),
+            "not_ok": int(found.get("not_ok") or 0),
+        }
+
+
+EXPORT_LIMIT = 10_000
+EXPORT_COLUMNS = (
+    "trace_id",
+    "started_at",
+    "agent",
+    "agent_id",
+    "root_span",
+    "spans",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "status",
+    "duration_ms",
+)
+
+
+def _export(scope: Scope, query: TraceQuery, names: dict[str, str]) -> HttpResponse:
+    """The newest ``EXPORT_LIMIT`` traces of the search as CSV, cost to the full
+    precision the ledger keeps."""
+    page = query.as_shown(scope, query.found(scope, EXPORT_LIMIT))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%dT%H%MZ")
+    response["Content-Disposition"] = (
+        f'attachment; filename="traces-{scope.tenant.slug}-{stamp}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in page:
+        started, ended = as_utc(row["started_at"]), as_utc(row["ended_at"])
+        cells = [
+            row["trace_id"],
+            started.isoformat(),
+            _agent_label(names, row["agent_id"]),
+            row["agent_id"],
+            row.get("root_name") or "",
+            int(row["spans"]),
+            int(row["input_tokens"] or 0),
+            int(row["output_tokens"] or 0),
+            f"{to_decimal(row['cost']):f}",
+            row["status"],
+            round(max((ended - started).total_seconds(), 0.0) * 1000, 3),
+        ]
+        writer.writerow([safe_cell(cell) for cell in cells])
+    return response
+
+
 def traces(scope: Scope) -> HttpResponse:
     agents = list(scope.in_departments(scope.rows(Agent)).order_by("name"))
     departments = list(scope.in_departments(scope.rows(Department), "pk").order_by("name"))
@@ -177,39 +250,30 @@ def traces(scope: Scope) -> HttpResponse:
         query["range"] = DEFAULT_RANGE
     form = TraceFilterForm(data=query, agents=agents, departments=departments)
     window = explicit_window(scope.request.GET)
+    names = {str(a.pk): a.name for a in agents}
     rows: list[TraceRow] = []
+    totals = None
     older_url = ""
     unavailable = False
     if form.is_valid():
         now = timezone.now()
         since, until = window or (now - dt.timedelta(hours=form.hours), now + CLOCK_SKEW)
-        search = form.search()
+        search = TraceQuery(
+            since=since,
+            until=until,
+            status=form.cleaned_data["status"] or None,
+            search=form.search(),
+        )
         try:
-            found = span_store.trace_list(
-                scope.tenant.pk,
-                since=since,
-                until=until,
-                limit=LIST_LIMIT + 1,
-                status=form.cleaned_data["status"] or None,
-                search=search,
-                before=form.older_than(),
-                departments=scope.departments,
-            )
-            redaction = _redaction(scope)
-            page = span_store.matching_as_shown(
-                scope.tenant.pk,
-                found[:LIST_LIMIT],
-                since=since,
-                until=until,
-                text=search.text,
-                shown=redaction.apply if redaction else None,
-                departments=scope.departments,
-            )
+            if scope.request.GET.get("export") == "csv":
+                return _export(scope, search, names)
+            found = search.found(scope, LIST_LIMIT + 1, before=form.older_than())
+            page = search.as_shown(scope, found[:LIST_LIMIT])
+            totals = search.totals(scope)
         except StoreError:  # the trace store is down: say so, keep the page
             logger.exception("listing traces of tenant %s failed", scope.tenant.pk)
             unavailable = True
         else:
-            names = {str(a.pk): a.name for a in agents}
             rows = [trace_row(row, names) for row in page]
             if len(found) > LIST_LIMIT:  # from the last trace found, shown or not
                 older_url = _page_url(scope, trace_row(found[LIST_LIMIT - 1], names))
@@ -217,28 +281,34 @@ def traces(scope: Scope) -> HttpResponse:
         "scope": scope,
         "form": form,
         "rows": rows,
+        "totals": totals,
         "unavailable": unavailable,
         "limit": LIST_LIMIT,
+        "export_limit": EXPORT_LIMIT,
         "window": window,
         "window_ignored": bool(
             not window and (scope.request.GET.get("since") or scope.request.GET.get("until"))
         ),
         "older_url": older_url,
         "newest_url": _page_url(scope, None),
+        "export_url": _page_url(scope, None, export=True),
         "paged": form.is_valid() and form.older_than() is not None,
         "filtered": bool(window or (form.is_valid() and form.narrowed)),
     }
     return render(scope.request, "traces/list.html", context)
 
 
-def _page_url(scope: Scope, after: TraceRow | None) -> str:
-    """This search from the newest trace, or from the one after ``after`` on."""
+def _page_url(scope: Scope, after: TraceRow | None, *, export: bool = False) -> str:
+    """This search from the newest trace, or from the one after ``after`` on; as CSV
+    with ``export``."""
     query = scope.request.GET.copy()
-    for name in TraceFilterForm.PAGING_FIELDS:
+    for name in (*TraceFilterForm.PAGING_FIELDS, "export"):
         query.pop(name, None)
     if after is not None:
         query["before"] = after.started_at.isoformat()
         query["before_trace"] = after.trace_id
+    if export:
+        query["export"] = "csv"
     return f"{scope.request.path}?{query.urlencode()}"
 
 
@@ -355,7 +425,7 @@ def trace_view(
                 tool=str(row.get("tool") or ""),
                 input_tokens=int(row.get("input_tokens") or 0),
                 output_tokens=int(row.get("output_tokens") or 0),
-                cost=format_cost(row.get("cost")),
+                cost=format_money(row.get("cost")),
                 status=str(row.get("status") or "ok"),
                 status_message=_message(row.get("status_message"), redaction),
                 agent_name=_agent_label(names, row.get("agent_id")),
@@ -377,7 +447,7 @@ def trace_view(
         agent_names=sorted({span.agent_name for span in spans}),
         input_tokens=sum(span.input_tokens for span in spans),
         output_tokens=sum(span.output_tokens for span in spans),
-        cost=format_cost(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
+        cost=format_money(sum((to_decimal(row.get("cost")) for row in rows), Decimal(0))),
         status=span_store.trace_status({span.status for span in spans}),
     )
 

@@ -4,6 +4,7 @@ from controlplane.web import (
     console,
     dashboard_views,
     dataflow_views,
+    fleet,
     gateway_views,
     msp_gateway_views,
     portal,
@@ -102,8 +103,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     # MSP staff console
     path("console/", console.tenants, name="console_tenants"),
-    path("console/fleet/", dashboard_views.fleet, name="console_fleet"),
+    path("console/fleet/", fleet.fleet, name="console_fleet"),
     path("console/staff/", console.staff, name="console_staff"),
+    path("console/staff/<uuid:pk>/role/", console.staff_role, name="console_staff_role"),
+    path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
+    path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
     path("console/gateway/", msp_gateway_views.gateway, name="console_msp_gateway"),
     path(
@@ -159,6 +163,11 @@ urlpatterns = [
         name="console_member_remove",
     ),
     path(
+        "console/tenants/<slug:slug>/people/<uuid:pk>/mfa-reset/",
+        console.member_mfa_reset,
+        name="console_member_mfa_reset",
+    ),
+    path(
         "console/tenants/<slug:slug>/invitations/<uuid:pk>/revoke/",
         console.invitation_revoke,
         name="console_invitation_revoke",
@@ -187,6 +196,11 @@ urlpatterns = [
         "t/<slug:slug>/people/<uuid:pk>/remove/",
         portal.member_remove,
         name="portal_member_remove",
+    ),
+    path(
+        "t/<slug:slug>/people/<uuid:pk>/mfa-reset/",
+        portal.member_mfa_reset,
+        name="portal_member_mfa_reset",
     ),
     path(
         "t/<slug:slug>/invitations/<uuid:pk>/revoke/",

@@ -19,13 +19,16 @@ from compliance.dataflow import flow_table
 from compliance.models import DataFlowSnapshot
 from compliance.selectors import dataflow_graph
 from controlplane.accounts.models import User
+from controlplane.agents.models import Agent
 from controlplane.audit.models import AuditEvent
-from controlplane.core.tenancy import all_tenants_context
+from controlplane.core.tenancy import all_tenants_context, tenant_context
 from tenants.models import Membership, Tenant
 from tenants.services import membership_set_departments
 from tests.compliance.traffic import send_traffic
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
+from tests.web.telemetry import ingest, span
+from tests.web.test_traces import new_trace_id
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +81,48 @@ def test_page_shows_the_diagram_its_flows_and_a_nav_link(world: World, fleet_a: 
     assert "Save snapshot" not in body  # a member may look, not save
     shown = re.search(r"SHA-256 of this SVG: <code>([0-9a-f]{64})</code>", body)
     assert shown is not None
-    assert shown.group(1) == hashlib.sha256(response.context["svg"].encode()).hexdigest()
+    download = signed_in(world.a_member).get(url("dataflow_svg", world.a))
+    assert shown.group(1) == hashlib.sha256(download.content).hexdigest()
+    # the page's diagram leaves the legend to the table below it; the download keeps it
+    assert (
+        ">Flows</text>" not in response.context["svg"]
+        and ">Flows</text>" in download.content.decode()
+    )
+    assert 'data-flow="1"' in response.context["svg"] and '<tr data-flow="1"' in body
+
+
+def test_a_big_site_is_drawn_a_node_per_department_and_one_agent_can_be_picked(
+    world: World, fleet_a: Fleet
+) -> None:
+    from compliance.selectors import GROUP_AGENTS_OVER
+
+    with tenant_context(world.a):
+        crowd = [
+            Agent.objects.create(
+                tenant=world.a, name=f"crowd-{n:02d}", department=world.a_department
+            )
+            for n in range(GROUP_AGENTS_OVER)
+        ]
+    when = timezone.now() - dt.timedelta(hours=2)
+    send_traffic(fleet_a, when)
+    ingest(
+        [
+            span(fleet_a, trace_id=new_trace_id(), span_id="7" * 16, start=when, agent_id=str(a.pk))
+            for a in crowd
+        ]
+    )
+    client = signed_in(world.a_member)
+    grouped = client.get(url("dataflow", world.a))
+    labels = {node.label for node in grouped.context["graph"].nodes if node.kind == "agent"}
+    assert labels == {f"{GROUP_AGENTS_OVER + 1} agents"}  # the spans name no department
+
+    each = client.get(url("dataflow", world.a), {"agents": "each"}).context["graph"]
+    assert sum(node.kind == "agent" for node in each.nodes) == GROUP_AGENTS_OVER + 1
+
+    one = client.get(url("dataflow", world.a), {"agent": str(crowd[0].pk)}).context["graph"]
+    assert [node.label for node in one.nodes if node.kind == "agent"] == ["crowd-00"]
+    foreign = client.get(url("dataflow", world.a), {"agent": str(uuid.uuid4())})
+    assert "Select a valid choice" in foreign.content.decode()
 
 
 def test_range_without_traffic_shows_the_empty_state(world: World, fleet_a: Fleet) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 
 import pytest
@@ -198,22 +200,22 @@ def test_audit_log_filters_and_keyset_pages(world: World, operator: User) -> Non
     url = reverse("web:console_audit")
     first = client.get(url)
     entries = first.context["page"].entries
-    seqs = [e.seq for e in entries]
+    seqs = [e.event.seq for e in entries]
     assert seqs == sorted(seqs, reverse=True)
-    assert len({e.tenant_id for e in entries}) >= 2  # both tenants (and MSP-level) show
+    assert len({e.event.tenant_id for e in entries}) >= 2  # both tenants (and MSP-level) show
 
     by_tenant = client.get(url, {"tenant": world.b.slug})
-    assert {e.tenant_id for e in by_tenant.context["page"].entries} == {world.b.pk}
+    assert {e.event.tenant_id for e in by_tenant.context["page"].entries} == {world.b.pk}
 
     msp_only = client.get(url, {"tenant": "-"})
     assert msp_only.context["page"].entries
-    assert all(e.tenant_id is None for e in msp_only.context["page"].entries)
+    assert all(e.event.tenant_id is None for e in msp_only.context["page"].entries)
 
     by_actor = client.get(url, {"actor": world.b_owner.email})
-    assert [e.action for e in by_actor.context["page"].entries] == ["invitation.created"]
+    assert [e.event.action for e in by_actor.context["page"].entries] == ["invitation.created"]
 
     older = client.get(url, {"before": seqs[2]})
-    assert older.context["page"].entries[0].seq == seqs[3]
+    assert older.context["page"].entries[0].event.seq == seqs[3]
 
     future = client.get(url, {"since": "2999-01-01"})
     assert future.context["page"].entries == []
@@ -229,6 +231,19 @@ def test_audit_log_pagination_links(world: World, operator: User) -> None:
     page = client.get(reverse("web:console_audit"), {"action": "department"})
     entries = page.context["page"].entries
     assert len(entries) == PAGE_SIZE
-    assert f"before={entries[-1].seq}".encode() in page.content
+    assert f"before={entries[-1].event.seq}".encode() in page.content
     assert b"action=department" in page.content
     assert b"Older entries" in page.content
+
+
+def test_staff_export_the_filtered_audit_log_with_its_hashes(
+    world: World, make_staff: Callable[..., User]
+) -> None:
+    client = signed_in(make_staff("auditor"))
+    export = client.get(reverse("web:console_audit"), {"tenant": world.b.slug, "export": "csv"})
+    assert export.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert rows and {row["tenant"] for row in rows} == {world.b.slug}
+    assert all(len(row["hash"]) == 64 and len(row["prev_hash"]) == 64 for row in rows)
+    invitation = next(row for row in rows if row["action"] == "invitation.created")
+    assert invitation["target_name"] == "newcomer@globex.example"

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,7 +26,8 @@ from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
-from controlplane.web import dashboard_views
+from controlplane.gateway.services import budget_create
+from controlplane.web import dashboard_views, fleet
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -106,10 +108,10 @@ def test_totals_equal_what_was_inserted_and_stay_within_the_tenant(
     totals = usage["totals"]
     assert (totals["requests"], totals["faults"]) == (6, 2)  # type: ignore[index]
     assert (totals["input_tokens"], totals["output_tokens"]) == (1624, 240)  # type: ignore[index]
-    assert totals["cost_text"] == "$0.000388"  # type: ignore[index]
+    assert totals["cost_text"] == "$0.00039"  # type: ignore[index]
     assert faults["totals"]["fault_rate"] == "33.3 %"  # type: ignore[index]
     body = response.content.decode()
-    assert 'data-total="requests">6<' in body and 'data-total="cost">$0.000388<' in body
+    assert 'data-total="requests">6<' in body and 'data-total="cost">$0.00039<' in body
     assert fleet_b.agent.name not in body and "globex" not in body
     # Breakdowns: one provider, one model, one agent; the failing tool.
     assert [(r.label, r.requests) for r in usage["by_provider"]] == [("openai", 2)]  # type: ignore[attr-defined]
@@ -251,7 +253,7 @@ def test_charts_are_data_blocks_whose_points_link_to_their_traces(
     # CSP script-src 'self': the only inline scripts are JSON data, never executed.
     for tag in re.findall(r"<script(?![^>]*\ssrc=)[^>]*>", body):
         assert 'type="application/json"' in tag, tag
-    assert "/static/vendor/plotly.min.js" in body and "/static/js/dashboards.js" in body
+    assert "/static/vendor/plotly-basic.min.js" in body and "/static/js/dashboards.js" in body
     chart = panels(response)["utilization"]["requests_chart"]
     [bars, line] = chart["traces"]  # type: ignore[index]
     assert sum(bars["y"]) == 3 and sum(line["y"]) == 1
@@ -375,6 +377,43 @@ def test_fleet_lists_every_tenant_worst_first(
     assert "<html" not in fragment and world.a.name in fragment
 
 
+def test_fleet_shows_trend_change_budget_burn_and_edges_and_sorts(
+    world: World, fleet_a: Fleet, fleet_b: Fleet, make_staff: Callable[..., User]
+) -> None:
+    now = timezone.now()
+    ok_spans(fleet_a, 2, now - dt.timedelta(hours=30))  # the 24 hours before
+    ok_spans(fleet_a, 6, now - dt.timedelta(hours=2))
+    ok_spans(fleet_b, 1, now - dt.timedelta(hours=1))
+    budget_create(
+        actor=SYSTEM,
+        tenant=world.a,
+        scope="tenant",
+        period="month",
+        limit=Decimal("10"),
+        kind="soft",
+    )
+    client = signed_in(make_staff("operator"))
+    response = client.get(reverse("web:console_fleet"), {"range": "24h"})
+    rows = {r.tenant: r for r in response.context["rows"]}
+    acme = rows[world.a]
+    assert (acme.requests, acme.previous_requests, acme.requests_change) == (6, 2, "+200 %")
+    assert rows[world.b].requests_change == "new"
+    assert acme.spark and len(acme.spark.split()) == 96  # a point per 15 minutes
+    assert acme.budget is not None and acme.budget.limit == "$10.00"
+    assert rows[world.b].budget is None
+    assert (acme.edges_up, acme.edges_late, acme.edges_down) == (0, 0, 0)  # never pulled
+    body = response.content.decode()
+    assert '<polyline points="' in body and "+200 %" in body and "of $10.00" in body
+
+    by_requests = client.get(reverse("web:console_fleet"), {"range": "24h", "sort": "requests"})
+    assert [r.tenant for r in by_requests.context["rows"]][:2] == [world.a, world.b]
+    fewest = client.get(reverse("web:console_fleet"), {"range": "24h", "sort": "-requests"})
+    assert [r.tenant for r in fewest.context["rows"]].index(world.b) < [
+        r.tenant for r in fewest.context["rows"]
+    ].index(world.a)
+    assert "sort=requests" in by_requests.context["panel_url"]
+
+
 def test_fleet_ranks_down_edges_among_tenants_without_errors(
     world: World, fleet_a: Fleet, fleet_b: Fleet
 ) -> None:
@@ -384,7 +423,7 @@ def test_fleet_ranks_down_edges_among_tenants_without_errors(
     with all_tenants_context():
         EdgeNode.unscoped.filter(pk=fleet_b.node.pk).update(consecutive_failures=1)
     window = dashboard_views.window_of("1h", now)
-    rows = dashboard_views.fleet_rows(window, now)
+    rows = fleet.fleet_rows(window, now)
     assert [r.tenant for r in rows] == [world.b, world.a]
 
 
@@ -563,3 +602,35 @@ def test_a_department_scoped_member_sees_only_their_departments_numbers(
     # The owner sees the whole tenant.
     whole = panels(signed_in(world.a_owner).get(portal(world)))["utilization"]["totals"]
     assert whole["requests"] == 6  # type: ignore[index]
+
+
+def test_a_custom_range_of_whole_days_and_the_change_on_the_period_before(
+    world: World, fleet_a: Fleet
+) -> None:
+    today = timezone.now().date()
+    first = today - dt.timedelta(days=3)
+    noon = dt.datetime.combine(first, dt.time(12), dt.UTC)
+    ok_spans(fleet_a, 4, noon)  # in the range
+    ok_spans(fleet_a, 2, noon - dt.timedelta(days=4))  # in the four days before
+    ok_spans(fleet_a, 3, noon + dt.timedelta(days=5))  # after it
+    client = signed_in(world.a_member)
+    query = {
+        "range": "24h",  # the dates win
+        "since": first.isoformat(),
+        "until": (first + dt.timedelta(days=3)).isoformat(),
+    }
+    response = client.get(portal(world), query)
+    assert response.status_code == 200
+    usage = response.context["panels"][0]["data"]
+    assert usage["totals"]["requests"] == 4
+    assert usage["changes"]["requests"] == "+100 %"
+    assert response.context["range_label"] == f"From {first} to {first + dt.timedelta(days=3)}"
+    assert response.context["ctx"].window.bucket_seconds == 3600
+    assert "+100 % on the period before" in response.content.decode()
+
+    backwards = client.get(
+        portal(world), {**query, "until": (first - dt.timedelta(days=1)).isoformat()}
+    )
+    assert "The last day comes before the first." in backwards.content.decode()
+    missing = client.get(portal(world), {"since": first.isoformat()})
+    assert "Give both dates, or neither to use the time range." in missing.content.decode()

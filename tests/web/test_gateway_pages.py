@@ -466,8 +466,9 @@ def test_invalid_budgets_are_form_errors_and_nothing_is_created(
 
     duplicate = client.post(url(world, "gateway_budget_create"), new_budget(limit="20"))
     assert duplicate.status_code == 200
-    assert duplicate.context["budget_form"].errors
-    assert "already" in duplicate.content.decode()
+    assert list(duplicate.context["budget_form"].errors) == ["kind"]
+    assert "This tenant already has a soft monthly budget." in duplicate.content.decode()
+    assert "Scope id" not in duplicate.content.decode()
 
     negative = client.post(url(world, "gateway_budget_create"), new_budget(kind="hard", limit="-1"))
     assert negative.status_code == 200

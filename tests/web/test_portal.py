@@ -293,12 +293,12 @@ def test_portal_audit_log_never_shows_another_tenants_entries(world: World) -> N
     response = client.get(url("audit", world))
     entries = response.context["page"].entries
     assert entries
-    assert {e.tenant_id for e in entries} == {world.a.pk}
+    assert {e.event.tenant_id for e in entries} == {world.a.pk}
     body = response.content.decode()
     assert "Globex" not in body and "newcomer@globex.example" not in body
 
     unfiltered = client.get(url("audit", world), {"tenant": world.b.slug, "action": "tenant"})
-    assert {e.tenant_id for e in unfiltered.context["page"].entries} <= {world.a.pk}
+    assert {e.event.tenant_id for e in unfiltered.context["page"].entries} <= {world.a.pk}
 
 
 def test_portal_audit_filters_and_diff(world: World) -> None:
@@ -307,7 +307,7 @@ def test_portal_audit_filters_and_diff(world: World) -> None:
     client.post(url("member_role", world, member.pk), role_data(member, "viewer"))
     response = client.get(url("audit", world), {"action": "membership.role"})
     body = response.content.decode()
-    assert [e.action for e in response.context["page"].entries] == ["membership.role_changed"]
+    assert [e.event.action for e in response.context["page"].entries] == ["membership.role_changed"]
     assert '<th scope="row">role</th>' in body
     assert '<td class="diff-before"><code>member</code></td>' in body
     assert '<td class="diff-after"><code>viewer</code></td>' in body
@@ -336,3 +336,30 @@ def test_only_the_owner_can_require_two_factor(world: World) -> None:
     owner.post(url("settings", world), {})
     world.a.refresh_from_db()
     assert not world.a.mfa_required
+
+
+def test_portal_audit_shows_names_instead_of_ids_and_exports_csv(world: World) -> None:
+    client = signed_in(world.a_owner)
+    member = world.membership(world.a_member)
+    departments = {f"m{member.pk.hex}-departments": [str(world.a_department.pk)]}
+    client.post(
+        url("member_role", world, member.pk), {**role_data(member, "member"), **departments}
+    )
+    response = client.get(url("audit", world), {"action": "membership.departments"})
+    body = response.content.decode()
+    row = response.context["page"].entries[0]
+    assert row.object_name == world.a_member.email
+    assert f'<td class="diff-after"><span title="{world.a_department.pk}">Finance</span>' in body
+
+    export = client.get(url("audit", world), {"export": "csv"})
+    assert export["Content-Type"].startswith("text/csv")
+    lines = export.content.decode().splitlines()
+    assert lines[0].startswith("seq,occurred_at,tenant,actor_kind,actor")
+    seqs = [int(line.split(",")[0]) for line in lines[1:]]
+    assert seqs == sorted(seqs) and len(seqs) >= 4
+    assert all(",acme," in line for line in lines[1:])
+    assert "globex" not in export.content.decode()
+    assert world.a_member.email in export.content.decode()
+
+    # a member of another tenant gets the same 404 for the export as for the page
+    assert signed_in(world.b_owner).get(url("audit", world), {"export": "csv"}).status_code == 404

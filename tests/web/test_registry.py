@@ -107,9 +107,11 @@ def test_edge_node_token_is_shown_once_with_the_edge_settings(world: World, flee
             "agent_url": "http://10.0.0.5:4400",
             "expected_version": "0.1.0",
         },
+        follow=True,
     )
     body = response.content.decode()
     assert response.status_code == 200
+    assert response.redirect_chain[0][0].startswith(url("site", world, fleet_a.site.pk))
     assert "no-store" in response["Cache-Control"]
     token = NODE_TOKEN.search(body)
     assert token is not None
@@ -259,7 +261,9 @@ def test_site_page_shows_each_nodes_status(world: World, fleet_a: Fleet) -> None
 def test_device_key_is_shown_once_and_stored_as_a_digest(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     response = client.post(
-        url("device_create", world, fleet_a.site.pk), {"name": "kiosk-1", "fingerprint": "SN 42"}
+        url("device_create", world, fleet_a.site.pk),
+        {"name": "kiosk-1", "fingerprint": "SN 42"},
+        follow=True,
     )
     body = response.content.decode()
     key = DEVICE_KEY.search(body)
@@ -276,7 +280,7 @@ def test_device_key_is_shown_once_and_stored_as_a_digest(world: World, fleet_a: 
 def test_device_key_rotation_shows_the_new_key_once(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     old_digest = fleet_a.device.key_sha256
-    response = client.post(url("device_rotate", world, fleet_a.device.pk))
+    response = client.post(url("device_rotate", world, fleet_a.device.pk), follow=True)
     key = DEVICE_KEY.search(response.content.decode())
     assert response.status_code == 200 and key is not None
     device = reload(fleet_a.device)
@@ -405,7 +409,7 @@ def test_owner_edits_an_agent(world: World, fleet_a: Fleet) -> None:
 def test_agent_key_issue_shows_the_client_environment_once(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     old_device_digest = fleet_a.device.key_sha256
-    response = client.post(url("agent_key_issue", world, fleet_a.agent.pk))
+    response = client.post(url("agent_key_issue", world, fleet_a.agent.pk), follow=True)
     body = response.content.decode()
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -434,6 +438,32 @@ def test_agent_key_issue_shows_the_client_environment_once(world: World, fleet_a
     again = client.get(url("agent", world, fleet_a.agent.pk)).content.decode()
     assert agent_key.group() not in again and device_key.group() not in again
     assert f"acpk_{key_id}_…" in again
+
+
+def test_reloading_after_issuing_a_key_neither_reissues_nor_shows_it_again(
+    world: World, fleet_a: Fleet
+) -> None:
+    client = signed_in(world.a_owner)
+    issued = client.post(url("agent_key_issue", world, fleet_a.agent.pk))
+    assert issued.status_code == 302
+    shown_at = issued["Location"]
+    # the address alone shows nothing to another person of the same tenant
+    assert not AGENT_KEY.search(signed_in(world.a_admin).get(shown_at).content.decode())
+    first = client.get(shown_at).content.decode()
+    agent_key = AGENT_KEY.search(first)
+    assert agent_key is not None
+    with tenant_context(world.a):
+        keys_before = AgentKey.objects.filter(agent=fleet_a.agent).count()
+    device_digest = reload(fleet_a.device).key_sha256  # type: ignore[attr-defined]
+
+    reloaded = client.get(shown_at)
+    body = reloaded.content.decode()
+    assert reloaded.status_code == 200
+    assert agent_key.group() not in body and not DEVICE_KEY.search(body)
+    assert "shown once and is not shown again" in body
+    with tenant_context(world.a):
+        assert AgentKey.objects.filter(agent=fleet_a.agent).count() == keys_before
+    assert reload(fleet_a.device).key_sha256 == device_digest  # type: ignore[attr-defined]
 
 
 def test_agent_key_issue_needs_a_device_and_an_edge_node(world: World, fleet_a: Fleet) -> None:
@@ -479,10 +509,87 @@ def test_agents_list_shows_last_activity_from_the_ledger(world: World, fleet_a: 
     when = timezone.now() - dt.timedelta(minutes=3)
     ingest([span(fleet_a, trace_id="a" * 32, span_id="1" * 16, start=when)], spans=False)
     response = signed_in(world.a_member).get(url("agents", world))
-    agents = {a.name: a for a in response.context["agents"]}
-    assert agents[fleet_a.agent.name].last_activity.replace(microsecond=0) == when.replace(
+    rows = {r.agent.name: r for r in response.context["rows"]}
+    assert rows[fleet_a.agent.name].last_activity.replace(microsecond=0) == when.replace(
         microsecond=0
     )
+
+
+def _model_calls(fleet: Fleet, count: int, *, failed: int = 0, prefix: str = "a") -> list[bytes]:
+    from tests.web.telemetry import span
+
+    now = timezone.now() - dt.timedelta(minutes=5)
+    return [
+        span(
+            fleet,
+            trace_id=f"{prefix}{n:031x}",
+            span_id=f"{n + 1:016x}",
+            start=now - dt.timedelta(seconds=n),
+            kind="model",
+            provider="openai",
+            model="gpt-4o-mini",
+            input_tokens=1_000_000,
+            output_tokens=0,
+            status="error" if n < failed else "ok",
+        )
+        for n in range(count)
+    ]
+
+
+def test_agents_list_shows_usage_cost_errors_and_sorts_by_them(
+    world: World, fleet_a: Fleet
+) -> None:
+    from tests.web.telemetry import ingest
+
+    with tenant_context(world.a):
+        quiet = Agent.objects.create(tenant=world.a, name="aaa-quiet", role="hr")
+    ingest(_model_calls(fleet_a, 4, failed=1))
+    client = signed_in(world.a_member)
+    body = client.get(url("agents", world)).content.decode()
+    busy = next(r for r in client.get(url("agents", world)).context["rows"] if r.requests)
+    assert busy.agent == fleet_a.agent and busy.requests == 4
+    assert busy.cost_text == "$0.60" and busy.error_rate_text == "25.0 %"
+    assert "$0.60" in body and "25.0 %" in body
+
+    by_name = [
+        r.agent.name for r in client.get(url("agents", world) + "?sort=name").context["rows"]
+    ]
+    assert by_name == sorted(by_name, key=str.lower) and by_name[0] == quiet.name
+    by_cost = client.get(url("agents", world) + "?sort=cost")
+    assert by_cost.context["rows"][0].agent.name == fleet_a.agent.name
+    assert 'aria-sort="descending"><a href="' in by_cost.content.decode()
+    cheapest_first = client.get(url("agents", world) + "?sort=-cost").context["rows"]
+    assert cheapest_first[0].agent == quiet
+
+
+def test_agents_list_searches_and_filters(world: World, fleet_a: Fleet) -> None:
+    with tenant_context(world.a):
+        Agent.objects.create(tenant=world.a, name="payroll-bot", role="hr", status="disabled")
+        Agent.objects.create(
+            tenant=world.a, name="ledger-bot", role="finance", department=world.a_department
+        )
+    client = signed_in(world.a_owner)
+
+    def names(query: str) -> list[str]:
+        return [r.agent.name for r in client.get(url("agents", world) + query).context["rows"]]
+
+    assert names("?q=PAYROLL") == ["payroll-bot"]
+    assert names("?q=finance") == ["ledger-bot"]
+    assert names("?status=disabled") == ["payroll-bot"]
+    assert names(f"?department={world.a_department.pk}") == ["ledger-bot"]
+    empty = client.get(url("agents", world) + "?q=nothing-like-it").content.decode()
+    assert "No agent matches these filters" in empty
+    bad = client.get(url("agents", world) + "?sort=bogus&status=gone")
+    assert bad.status_code == 200 and len(bad.context["rows"]) == 3
+
+
+def test_agents_list_still_lists_agents_when_clickhouse_is_down(
+    world: World, fleet_a: Fleet, clickhouse_down: None
+) -> None:
+    response = signed_in(world.a_member).get(url("agents", world))
+    assert response.status_code == 200
+    assert [r.agent for r in response.context["rows"]] == [fleet_a.agent]
+    assert "Usage figures are unavailable right now" in response.content.decode()
 
 
 # --- console ---------------------------------------------------------------------------------
@@ -500,7 +607,7 @@ def test_operator_manages_a_tenants_fleet_from_the_console(
     assert page.status_code == 200
     nav = [i["label"] for i in page.context["nav_tenant_items"] if i["current"]]
     assert nav == ["Agents"]
-    issued = client.post(console_url("agent_key_issue", world, fleet_a.agent.pk))
+    issued = client.post(console_url("agent_key_issue", world, fleet_a.agent.pk), follow=True)
     assert AGENT_KEY.search(issued.content.decode())
 
 
@@ -529,8 +636,8 @@ def test_registry_pages_keep_to_the_csp(world: World, fleet_a: Fleet) -> None:
         client.get(url("agents", world)),
         client.get(url("agent_create", world)),
         client.get(url("agent", world, fleet_a.agent.pk)),
-        client.post(url("agent_key_issue", world, fleet_a.agent.pk)),
-        client.post(url("device_rotate", world, fleet_a.device.pk)),
+        client.post(url("agent_key_issue", world, fleet_a.agent.pk), follow=True),
+        client.post(url("device_rotate", world, fleet_a.device.pk), follow=True),
     ]
     for response in pages:
         body = response.content.decode()

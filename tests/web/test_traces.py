@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from controlplane.accounts.models import User
-from controlplane.web.trace_views import format_cost, format_duration, pretty_body
+from controlplane.web.formatting import format_count, format_duration, format_money
+from controlplane.web.trace_views import pretty_body
 from tests.conftest import signed_in
 from tests.web.conftest import Fleet, World
 from tests.web.telemetry import ingest, span
@@ -105,7 +106,7 @@ def test_trace_list_shows_the_tenants_traces_newest_first(
     assert row.root_name == "agent run"
     assert row.spans == 3
     assert (row.input_tokens, row.output_tokens) == (812, 120)
-    assert row.cost == "$0.000194"
+    assert row.cost == "$0.00019"
     assert row.status == "error"
     assert row.duration == "2.00 s"
     assert b_only not in body and "globex-" not in body and fleet_b.agent.name not in body
@@ -180,14 +181,14 @@ def test_waterfall_shows_spans_with_tokens_cost_and_bodies(world: World, fleet_a
     assert 'style="--offset:5.000;--width:50.000"' in body
     assert "openai / gpt-4o-mini" in body
     assert "812 / 120" in body
-    assert "$0.000194" in body
+    assert "$0.00019" in body
     assert "erp.lookup" in body and "ERP answered 503" in body
     assert model.start_offset == "100 ms" and model.duration == "1.00 s"
     # JSON bodies are indented; others shown as they are
     assert "<summary>Request</summary>" in body
     assert "&quot;messages&quot;: [\n" in body
     assert "plain text answer" in body
-    assert response.context["trace"].cost == "$0.000194"
+    assert response.context["trace"].cost == "$0.00019"
     assert response.context["trace"].agent_names == [fleet_a.agent.name]
 
 
@@ -239,7 +240,7 @@ def test_staff_read_a_tenants_traces_in_the_console(
     nav = [i["label"] for i in listing.context["nav_tenant_items"] if i["current"]]
     assert nav == ["Traces"]
     detail = client.get(reverse("web:console_trace", args=[world.a.slug, trace_id]))
-    assert detail.status_code == 200 and "$0.000194" in detail.content.decode()
+    assert detail.status_code == 200 and "$0.00019" in detail.content.decode()
     other = client.get(reverse("web:console_trace", args=[world.a.slug, b_trace]))
     assert other.status_code == 404
 
@@ -250,14 +251,72 @@ def test_staff_read_a_tenants_traces_in_the_console(
 def test_formatting() -> None:
     from decimal import Decimal
 
-    assert format_cost(Decimal("0")) == "$0.00"
-    assert format_cost(Decimal("1.5")) == "$1.50"
-    assert format_cost(Decimal("0.000193800")) == "$0.000194"
-    assert format_cost(Decimal("0.000000120")) == "$0.00000012"
-    assert format_cost(Decimal("12.345678912")) == "$12.345679"
+    assert format_money(Decimal("0")) == "$0.00"
+    assert format_money(Decimal("1.5")) == "$1.50"
+    assert format_money(Decimal("0.409859")) == "$0.41"
+    assert format_money(Decimal("1234567.005")) == "$1,234,567.01"
+    assert format_money(Decimal("0.000193800")) == "$0.00019"
+    assert format_money(Decimal("0.000000120")) == "$0.00000012"
+    assert format_money(Decimal("-3"), "EUR") == "-€3.00"
+    assert format_money(Decimal("10"), "CHF") == "CHF 10.00"
+    assert format_count(183881) == "183,881"
     assert format_duration(0.0004) == "<1 ms"
     assert format_duration(0.25) == "250 ms"
     assert format_duration(75) == "1 min 15 s"
     assert pretty_body('{"a":1}') == '{\n  "a": 1\n}'
     assert pretty_body("not json") == "not json"
     assert pretty_body("x" * 70000).endswith("(4464 more characters not shown)")
+
+
+# --- totals and export ---------------------------------------------------------------------
+
+
+def test_trace_list_totals_cover_every_page_of_the_search(
+    world: World, fleet_a: Fleet, fleet_b: Fleet
+) -> None:
+    now = timezone.now()
+    for minutes in (3, 6, 9):
+        a_trace(fleet_a, new_trace_id(), now - dt.timedelta(minutes=minutes))
+    ok_trace = new_trace_id()
+    ingest([span(fleet_a, trace_id=ok_trace, span_id="2" * 16, start=now)])
+    a_trace(fleet_b, new_trace_id(), now - dt.timedelta(minutes=2))  # another tenant
+    client = signed_in(world.a_member)
+    totals = client.get(url("traces", world)).context["totals"]
+    assert totals == {
+        "traces": 4,
+        "spans": 10,
+        "input_tokens": 3 * 812,
+        "output_tokens": 3 * 120,
+        "cost": "$0.00058",
+        "not_ok": 3,
+    }
+    only_errors = client.get(url("traces", world), {"status": "error"})
+    assert only_errors.context["totals"]["traces"] == 3
+    assert "<strong>3</strong> traces" in only_errors.content.decode()
+
+
+def test_trace_list_exports_the_search_as_csv(world: World, fleet_a: Fleet) -> None:
+    now = timezone.now()
+    failing, fine = new_trace_id(), new_trace_id()
+    a_trace(fleet_a, failing, now - dt.timedelta(minutes=4), label="=HYPERLINK(1)")
+    ingest([span(fleet_a, trace_id=fine, span_id="3" * 16, start=now)])
+    client = signed_in(world.a_member)
+    page = client.get(url("traces", world), {"status": "error"}).content.decode()
+    assert "status=error&amp;export=csv" in page
+
+    export = client.get(url("traces", world), {"status": "error", "export": "csv"})
+    assert export["Content-Type"].startswith("text/csv")
+    assert 'filename="traces-acme-' in export["Content-Disposition"]
+    lines = export.content.decode().splitlines()
+    assert lines[0].split(",")[:3] == ["trace_id", "started_at", "agent"]
+    assert len(lines) == 2 and lines[1].startswith(failing)
+    cells = lines[1].split(",")
+    assert cells[4] == "'=HYPERLINK(1)agent run"  # never a formula in a spreadsheet
+    assert cells[5:9] == ["3", "812", "120", "0.000193800"]
+    assert cells[9] == "error"
+
+
+def test_another_tenant_cannot_export_these_traces(world: World, fleet_a: Fleet) -> None:
+    a_trace(fleet_a, new_trace_id(), timezone.now())
+    outsider = signed_in(world.b_owner).get(url("traces", world), {"export": "csv"})
+    assert outsider.status_code == 404

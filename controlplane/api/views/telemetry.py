@@ -31,6 +31,7 @@ from controlplane.api.serializers.telemetry import (
     UsageQuerySerializer,
     UsageReportSerializer,
 )
+from controlplane.core.spreadsheet import safe_cell
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans
 from controlplane.telemetry.models import UsageEvent
@@ -68,14 +69,8 @@ class UsageCsvRenderer(BaseRenderer):
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(columns)
         for row in data.get("rows", []):
-            writer.writerow([_csv_cell(row.get(column)) for column in columns])
+            writer.writerow([safe_cell(row.get(column)) for column in columns])
         return out.getvalue().encode()
-
-
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell starting with = + - @ would be a formula in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 _USAGE_PARAMETERS = [

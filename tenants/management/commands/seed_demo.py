@@ -1,24 +1,50 @@
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from controlplane.agents.demo import seed_demo_fleet
 from controlplane.gateway.demo import seed_demo_gateway
-from tenants.demo import DEMO_PASSWORD, demo_logins, seed_demo
+from controlplane.telemetry.demo_history import (
+    DEMO_HISTORY_DAYS,
+    DEMO_HISTORY_EVENTS,
+    load_demo_history,
+)
+from tenants.demo import DEMO_PASSWORD, demo_logins, demo_tenants, seed_demo
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo MSP (tenants acme, globex, initech, each with a site, an edge node "
-        "and agents; providers, routes, prices, policies and budgets) if it is not there yet."
+        "and agents; providers, routes, prices, policies and budgets) if it is not there yet, "
+        "with a history of their traffic in both stores."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--history-days",
+            type=int,
+            default=DEMO_HISTORY_DAYS,
+            help=f"days of past traffic to load (default {DEMO_HISTORY_DAYS}; 0: none)",
+        )
+        parser.add_argument(
+            "--history-events",
+            type=int,
+            default=DEMO_HISTORY_EVENTS,
+            help=f"events in that history (default {DEMO_HISTORY_EVENTS:,})",
+        )
+
+    def handle(self, *args: Any, history_days: int, history_events: int, **options: Any) -> None:
         created = seed_demo()
         seed_demo_fleet(settings.VAR_DIR / "demo_agents.json")
         seed_demo_gateway()
         self.stdout.write("demo data loaded" if created else "demo data already present")
+        if history_days > 0 and history_events > 0:
+            result = load_demo_history(demo_tenants(), days=history_days, events=history_events)
+            self.stdout.write(
+                f"history: {result.loaded:,} events loaded, {result.skipped:,} already there "
+                f"({history_days} days, {result.seconds:.1f} s)"
+            )
         self.stdout.write(f"demo logins (password {DEMO_PASSWORD!r}):")
         for email, what in demo_logins():
             self.stdout.write(f"  {email:28} {what}")

@@ -51,6 +51,7 @@ class Command(BaseCommand):
             )
         call_command("migrate", interactive=False, verbosity=0)
         call_command("migrate_clickhouse", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         children: list[subprocess.Popen[bytes]] = []
         if not no_demo:
             call_command("seed_demo")

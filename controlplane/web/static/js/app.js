@@ -38,6 +38,20 @@
     });
   });
 
+  // After a form comes back with errors, take the person to the first one: the form may
+  // be far down the page, and a screen reader should hear it.
+  function focusFirstError(root) {
+    var invalid = root.querySelector('[aria-invalid="true"], .form-errors[role="alert"]');
+    if (!invalid) { return; }
+    if (!invalid.hasAttribute("tabindex") && !/^(INPUT|SELECT|TEXTAREA)$/.test(invalid.tagName)) {
+      invalid.setAttribute("tabindex", "-1");
+    }
+    invalid.scrollIntoView({ block: "center" });
+    invalid.focus({ preventScroll: true });
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusFirstError(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { focusFirstError(event.target); });
+
   document.addEventListener("htmx:sendError", function () {
     showError("The server could not be reached. Check your connection and try again.");
   });

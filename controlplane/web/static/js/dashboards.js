@@ -1,12 +1,13 @@
 // Dashboard charts: plotly, drawn from <script type="application/json"> data blocks
 // (the CSP allows no inline script) and drawn again after htmx refreshes a panel.
 // A chart is <div class="chart" data-chart="ID"> next to the data block with that id:
-// {"traces": [...plotly traces, each point's customdata its traces URL...], "range": [from, to]}.
+// {"traces": [...plotly traces, each point's customdata its traces URL...], "range": [from, to],
+//  "axis": {"title", "tickformat", "hoverformat", "prefix"}} (the unit, from dashboard_views).
 (function () {
   "use strict";
 
   var LAYOUT = {
-    margin: { l: 48, r: 16, t: 8, b: 36 },
+    margin: { l: 64, r: 16, t: 8, b: 36 },
     height: 240,
     barmode: "overlay",
     showlegend: true,
@@ -27,15 +28,22 @@
     if (!source) { return; }
     var data;
     try { data = JSON.parse(source.textContent); } catch (e) { return; }
+    var axis = data.axis || { title: "", tickformat: "~s", hoverformat: ",", prefix: "" };
     var traces = (data.traces || []).map(function (trace, index) {
       var copy = Object.assign({}, trace);
       copy.marker = { color: COLOURS[index % COLOURS.length] };
       if (copy.type === "scatter") { copy.line = { color: COLOURS[index % COLOURS.length], width: 2 }; }
-      copy.hovertemplate = "%{y}";
+      copy.hovertemplate = axis.prefix + "%{y:" + axis.hoverformat + "}" +
+        (axis.prefix ? "" : " " + axis.title);
       return copy;
     });
     var layout = Object.assign({}, LAYOUT, {
-      xaxis: Object.assign({}, LAYOUT.xaxis, { range: data.range })
+      xaxis: Object.assign({}, LAYOUT.xaxis, { range: data.range }),
+      yaxis: Object.assign({}, LAYOUT.yaxis, {
+        tickformat: axis.tickformat,
+        tickprefix: axis.prefix,
+        title: { text: axis.title, standoff: 4 }
+      })
     });
     window.Plotly.react(element, traces, layout, CONFIG);
     if (!element.dataset.clickBound) {
