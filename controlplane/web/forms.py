@@ -569,6 +569,20 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text='JSON: which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
+    cache_ttl_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=7 * 86400,
+        initial=0,
+        label="Response cache (seconds)",
+        help_text="Edges answer an identical request again from their cache for this long; "
+        "0: no cache.",
+    )
+    auto_simple_max = forms.FloatField(
+        min_value=0, max_value=1, initial=0.3, label="Auto tier: simple below"
+    )
+    auto_complex_min = forms.FloatField(
+        min_value=0, max_value=1, initial=0.5, label="Auto tier: complex from"
+    )
 
     @classmethod
     def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
@@ -578,6 +592,9 @@ class PolicyForm(forms.Form):
             "pii": policy.pii,
             "pii_types": list(policy.pii_types),
             "tool_data_classes": json.dumps(classes, indent=2) if classes else "",
+            "cache_ttl_seconds": policy.cache_ttl_seconds,
+            "auto_simple_max": policy.auto_simple_max,
+            "auto_complex_min": policy.auto_complex_min,
         }
         return cls(data=data, initial=initial)
 
