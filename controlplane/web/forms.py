@@ -570,6 +570,7 @@ class PolicyForm(forms.Form):
         help_text='JSON: which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
     cache_ttl_seconds = forms.IntegerField(
+        required=False,
         min_value=0,
         max_value=7 * 86400,
         initial=0,
@@ -578,11 +579,20 @@ class PolicyForm(forms.Form):
         "0: no cache.",
     )
     auto_simple_max = forms.FloatField(
-        min_value=0, max_value=1, initial=0.3, label="Auto tier: simple below"
+        required=False, min_value=0, max_value=1, initial=0.3, label="Auto tier: simple below"
     )
     auto_complex_min = forms.FloatField(
-        min_value=0, max_value=1, initial=0.5, label="Auto tier: complex from"
+        required=False, min_value=0, max_value=1, initial=0.5, label="Auto tier: complex from"
     )
+    OPTIONAL = ("cache_ttl_seconds", "auto_simple_max", "auto_complex_min")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Left empty: the policy keeps what it has.
+        for name in self.OPTIONAL:
+            if cleaned.get(name) is None:
+                cleaned.pop(name, None)
+        return cleaned
 
     @classmethod
     def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
