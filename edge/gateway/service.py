@@ -150,8 +150,16 @@ class Gateway:
         return Reply(200, orjson.dumps(body))
 
     async def handle(
-        self, api: str, operation: str, headers: Mapping[str, str], raw: bytes
+        self,
+        api: str,
+        operation: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        surface: str | None = None,
     ) -> Reply:
+        """``surface``: the endpoint the agent called when it is not ``api``'s own (the
+        Responses API arrives here as a chat completion)."""
         config = self.config.current
         try:
             principal = authenticate(config, headers)
@@ -170,6 +178,8 @@ class Gateway:
             traceparent=headers.get("traceparent"),
             user_agent=headers.get("user-agent", ""),
         )
+        if surface is not None:
+            exchange.annotations["acp.gateway.endpoint"] = surface
         spend: list[tuple[BudgetKey, Decimal]] = []
         try:
             planned = self._plan(config, principal, exchange, api, operation, headers, raw)
