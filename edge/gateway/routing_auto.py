@@ -30,11 +30,51 @@ EXPECTED_OUTPUT_TOKENS = 400
 # Reasoning cues: whole words, word stems and phrases (a set lookup per word: a regex
 # alternation of them all costs ten times more).
 _CUE_WORDS = frozenset(
-    """analyse analyze analysis design prove proof derive tradeoff tradeoffs complexity
-    evaluate compare comparison justify critique investigate invariant invariants detailed
-    comprehensive rigorous explain propose review identify discuss prioritise prioritize
-    prioritised prioritized estimate hypothesis hypotheses specification argument
-    reasoning evidence risk risks architecture experiment schema capacity""".split()
+    [
+        "analyse",
+        "analyze",
+        "analysis",
+        "design",
+        "prove",
+        "proof",
+        "derive",
+        "tradeoff",
+        "tradeoffs",
+        "complexity",
+        "evaluate",
+        "compare",
+        "comparison",
+        "justify",
+        "critique",
+        "investigate",
+        "invariant",
+        "invariants",
+        "detailed",
+        "comprehensive",
+        "rigorous",
+        "explain",
+        "propose",
+        "review",
+        "identify",
+        "discuss",
+        "prioritise",
+        "prioritize",
+        "prioritised",
+        "prioritized",
+        "estimate",
+        "hypothesis",
+        "hypotheses",
+        "specification",
+        "argument",
+        "reasoning",
+        "evidence",
+        "risk",
+        "risks",
+        "architecture",
+        "experiment",
+        "schema",
+        "capacity",
+    ]
 )
 _CUE_STEMS = (
     "architect",
