@@ -539,6 +539,7 @@ class Gateway:
         exchange.provider, exchange.model = entry.provider, entry.model
         exchange.response_model = entry.response_model
         exchange.annotations.update(cache.hit_annotations(entry, self.cache.clock()))
+        _note_tool_calls(exchange, planned.request.api, orjson.loads(entry.content))
         finish = functools.partial(_capture_answer, exchange, planned, entry.content)
         self._capture(exchange, "ok", "", planned.spend, finish)
         headers = self._cache_headers(planned)
@@ -621,6 +622,7 @@ class Gateway:
                 answer = translate.agent_answer(request, target.provider.kind, answer)
                 content = orjson.dumps(answer)
 
+            _note_tool_calls(exchange, request.api, answer)
             self._remember(exchange, planned, answer, content)
             finish = functools.partial(_capture_answer, exchange, planned, content)
             self._capture(exchange, "ok", "", planned.spend, finish)
@@ -708,6 +710,14 @@ def _log_capture_failure(future: Future[int]) -> None:
         logger.error("the spool is full: a gateway record was dropped (its spend was kept)")
     elif error is not None:
         logger.error("a gateway record could not be written: %s", error)
+
+
+def _note_tool_calls(exchange: Exchange, api: str, answer: dict[str, Any]) -> None:
+    """The tools the model called, for the policy and the behavioural baselines (the
+    tools offered are ``acp.gateway.tools``)."""
+    called = translate.called_tools(api, answer)
+    if called:
+        exchange.annotations["acp.gateway.tool_calls"] = called
 
 
 def _priced_as(target: Target) -> str:
@@ -832,6 +842,7 @@ class StreamRun:
         attempt.status, attempt.error, attempt.breaker_tripped = status, message, tripped
         exchange.response_model = relay.capture.model
         answer = relay.body()
+        _note_tool_calls(exchange, planned.request.api, answer)
         if completed and status == "ok":
             gateway._remember(exchange, planned, answer, orjson.dumps(answer))
         if planned.policy.pii == "redact":

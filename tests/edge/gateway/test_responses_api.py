@@ -4,7 +4,9 @@ capture, cache)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 
 import openai
 import pytest
@@ -86,3 +88,43 @@ def test_the_cache_serves_responses_too(edge: EdgeServer, sim: RunningSim) -> No
     text = "".join(e.delta for e in streamed if e.type == "response.output_text.delta")
     assert text == first.parse().output_text
     assert sim.sim.stats["chat"] == 1
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-haiku-4-5"])
+def test_function_calls_round_trip(edge: EdgeServer, model: str) -> None:
+    client = openai_client(edge)
+    tools: Any = [
+        {
+            "type": "function",
+            "name": "crm.search",
+            "description": "Search the CRM",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+        }
+    ]
+    asked: list[Any] = [{"role": "user", "content": "Find ACME Corp in the CRM."}]
+    first = client.responses.create(model=model, input=asked, tools=tools)
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert [call.name for call in calls] == ["crm.search"]
+    assert json.loads(calls[0].arguments) == {"query": "Find ACME Corp in the CRM."}
+
+    events = list(client.responses.create(model=model, input=asked, tools=tools, stream=True))
+    streamed = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert streamed == calls[0].arguments
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert [item.type for item in done] == ["function_call"]
+
+    follow_up = [
+        *asked,
+        {
+            "type": "function_call",
+            "call_id": calls[0].call_id,
+            "name": "crm.search",
+            "arguments": calls[0].arguments,
+        },
+        {"type": "function_call_output", "call_id": calls[0].call_id, "output": "ACME: 3 deals"},
+    ]
+    answer = client.responses.create(model=model, input=follow_up, tools=tools)
+    assert answer.output_text
+    assert not [item for item in answer.output if item.type == "function_call"]
