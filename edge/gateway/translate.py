@@ -4,10 +4,11 @@ streams (``StreamRelay``), which also assemble the full answer for the record.
 
 Same API on both sides passes bodies through (model replaced, output cap and stream
 usage added). Across APIs (an OpenAI-format request to an Anthropic provider or the
-reverse) only text chat translates: system prompt, user/assistant text, max_tokens,
-temperature, top_p, stop sequences, streaming and usage. Requests with tools, images,
-tool messages, ``n`` > 1 or a response format are not translated; the route skips such
-candidates instead of sending a lossy request.
+reverse): system prompt, user/assistant text, max_tokens, temperature, top_p, stop
+sequences, function tools, tool choice, tool calls (parallel ones too) and their
+results, streaming (tool-call deltas included) and usage. Requests with images, ``n`` >
+1, a response format, legacy functions or extended thinking are not translated; the
+route skips such candidates instead of sending a lossy request.
 """
 
 from __future__ import annotations
