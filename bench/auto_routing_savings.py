@@ -15,7 +15,6 @@ at the tier the demo's agents declare by role (what the demo does today).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -48,9 +47,9 @@ from edge.gateway.request import parse_request  # noqa: E402
 from edge.gateway.route import Target  # noqa: E402
 from edge.gateway.routing_auto import Latencies, by_cost, choose, expected_cost  # noqa: E402
 from edge.simprovider import count_tokens, prompt_text, reply_text  # noqa: E402
+from tests.edge.gateway.test_routing_auto import labelled  # noqa: E402
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-LABELLED = REPO / "tests" / "edge" / "gateway" / "data" / "auto_routing_labelled.jsonl"
 # The demo's tier routes (controlplane/gateway/demo.py).
 TIER_CANDIDATES = {
     "simple": ("gpt-4o-mini", "claude-3-5-haiku"),
@@ -85,17 +84,6 @@ def demo_traffic(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
         agent = agents[number % len(agents)]
         body = gateway_chat_request(agent, rng, stray_rate=0)
         traffic.append((TIER_BY_ROLE.get(agent.role, "standard"), body))
-    return traffic
-
-
-def labelled_traffic() -> list[tuple[str, dict[str, Any]]]:
-    traffic = []
-    for line in LABELLED.read_text().splitlines():
-        item = json.loads(line)
-        body: dict[str, Any] = {"model": "acp/auto", "messages": item["messages"]}
-        if "max_tokens" in item:
-            body["max_tokens"] = item["max_tokens"]
-        traffic.append((item["label"], body))
     return traffic
 
 
@@ -136,7 +124,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     run("demo traffic mix", demo_traffic(args.requests, args.seed))
-    run("labelled set (tests/edge/gateway/data)", labelled_traffic())
+    run("labelled set (tests/edge/gateway/data)", labelled())
 
 
 if __name__ == "__main__":

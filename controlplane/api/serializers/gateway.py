@@ -286,16 +286,7 @@ class PolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Policy
-        fields = [
-            "injection",
-            "pii",
-            "pii_types",
-            "tool_data_classes",
-            "cache_ttl_seconds",
-            "auto_simple_max",
-            "auto_complex_min",
-            "updated_at",
-        ]
+        fields = [*Policy.AUDIT_FIELDS, "updated_at"]
 
 
 class WindowSerializer(serializers.Serializer):

@@ -24,7 +24,7 @@ from .conftest import (
     agent_profile,
     gateway_doc,
     provider,
-    route,
+    sim_doc,
 )
 from .test_sdk import anthropic_client, openai_client
 
@@ -44,21 +44,8 @@ def policy(tenant_id: str = TENANT, **extra: Any) -> dict[str, Any]:
 
 
 def configure(edge: EdgeServer, sim: RunningSim, **policy_extra: Any) -> None:
-    doc = gateway_doc(
-        providers=[
-            provider("sim-a", sim.url),
-            provider("sim-anthropic", sim.url, kind="anthropic"),
-        ],
-        routes=[
-            route(
-                "claude",
-                [{"provider_id": "sim-anthropic", "model": "claude-haiku-4-5", "weight": 1}],
-                model="claude-haiku-4-5",
-            ),
-            route(),
-        ],
-        policies=[policy(**policy_extra)],
-    )
+    """The ``edge`` fixture's bundle again (version 2), with a caching policy."""
+    doc = sim_doc(sim, version=2, policies=[policy(**policy_extra)])
     response = edge.configure(doc)
     assert response.status_code == 200, response.text
 
@@ -178,7 +165,7 @@ def test_tenants_never_share_an_entry(edge: EdgeServer, sim: RunningSim) -> None
     """The other agent is moved to another tenant: the same request is a miss there."""
     configure(edge, sim)
     doc = gateway_doc(
-        version=2,
+        version=3,
         providers=[provider("sim-a", sim.url)],
         agents=[agent_profile(), {**agent_profile(OTHER_AGENT), "tenant_id": OTHER_TENANT}],
         policies=[policy(), policy(OTHER_TENANT)],
