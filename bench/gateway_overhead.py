@@ -29,7 +29,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ from tests.edge.conftest import (  # noqa: E402
     NODE_TOKEN,
     TENANT,
 )
-from tests.edge.gateway.conftest import gateway_doc, provider  # noqa: E402
+from tests.edge.gateway.conftest import gateway_doc, provider, route  # noqa: E402
 
 PROMPT = (
     "Summarise the customer's ticket in two sentences and propose the next step. "
@@ -65,6 +67,35 @@ BODY = orjson.dumps(
         "max_tokens": 64,
     }
 )
+AUTO_ROUTES = [
+    route("simple", [{"provider_id": "sim-a", "model": "gpt-4o-mini", "weight": 1}], tier="simple"),
+    route(
+        "standard", [{"provider_id": "sim-a", "model": "gpt-4o-mini", "weight": 1}], tier="standard"
+    ),
+    route("complex", [{"provider_id": "sim-a", "model": "gpt-4o", "weight": 1}], tier="complex"),
+]
+
+
+def unique_bodies(model: str) -> Callable[[], bytes]:
+    """A different request each time (every one a cache miss), else as BODY."""
+    numbers = count()
+
+    def body() -> bytes:
+        prompt = f"{PROMPT} Ticket {next(numbers)}."
+        return orjson.dumps(
+            {
+                "model": model,
+                "messages": [
+                    {"role": "system", "content": "You are a support assistant."},
+                    {"role": "user", "content": prompt},
+                ],
+                "max_tokens": 64,
+            }
+        )
+
+    return body
+
+
 EDGE_HEADERS = {
     "Authorization": f"Bearer {AGENT_KEY}",
     "X-ACP-Device-Id": DEVICE,
@@ -102,8 +133,16 @@ class Connection:
 class Target:
     """Requests to one server over a pool of keep-alive connections."""
 
-    def __init__(self, name: str, port: int, path: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        body: Callable[[], bytes] = lambda: BODY,
+    ) -> None:
         self.name, self.port, self.path, self.headers = name, port, path, headers
+        self.body = body
         self.idle: list[Connection] = []
         self.latencies: list[float] = []
         self.errors = 0
@@ -117,7 +156,7 @@ class Target:
         connection = self.idle.pop() if self.idle else await Connection.open(self.port)
         started = time.perf_counter()
         try:
-            status = await connection.post(self.path, self.headers, BODY)
+            status = await connection.post(self.path, self.headers, self.body())
         except (OSError, asyncio.IncompleteReadError) as error:
             self.errors += 1
             self.error_kinds[type(error).__name__] += 1
@@ -170,8 +209,20 @@ async def closed_loop(target: Target, concurrency: int, seconds: float) -> float
 async def measure(
     sim_port: int, edge_port: int, edge_process: psutil.Process, args: argparse.Namespace
 ) -> tuple[Target, Target, Target, float, float, float, float]:
-    direct = Target("direct", sim_port, "/v1/chat/completions", {})
-    gateway = Target("edge", edge_port, "/v1/chat/completions", EDGE_HEADERS)
+    if args.cache_auto:
+        direct = Target(
+            "direct", sim_port, "/v1/chat/completions", {}, unique_bodies("gpt-4o-mini")
+        )
+        gateway = Target(
+            "edge (cache miss, auto tier)",
+            edge_port,
+            "/v1/chat/completions",
+            EDGE_HEADERS,
+            unique_bodies("acp/auto"),
+        )
+    else:
+        direct = Target("direct", sim_port, "/v1/chat/completions", {})
+        gateway = Target("edge", edge_port, "/v1/chat/completions", EDGE_HEADERS)
     await steady([direct, gateway], args.rate, 2)  # warm up both
     direct.latencies.clear()
     gateway.latencies.clear()
@@ -186,6 +237,20 @@ async def measure(
     direct_target = Target("direct", sim_port, "/v1/chat/completions", {})
     direct_ceiling = await closed_loop(direct_target, args.concurrency, args.ceiling_seconds / 2)
     return direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling
+
+
+async def measure_hits(sim_port: int, edge_port: int, args: argparse.Namespace) -> list[Target]:
+    """The same request again and again: every one after the first a cache hit."""
+    hit_body = unique_bodies("acp/auto")()
+    direct = Target("direct (same request)", sim_port, "/v1/chat/completions", {})
+    hits = Target(
+        "edge (cache hit)", edge_port, "/v1/chat/completions", EDGE_HEADERS, lambda: hit_body
+    )
+    await steady([direct, hits], args.rate, 2)
+    direct.latencies.clear()
+    hits.latencies.clear()
+    await steady([direct, hits], args.rate, args.seconds)
+    return [direct, hits]
 
 
 def failed_attempts(edge_url: str) -> Counter[str]:
@@ -227,6 +292,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--ceiling-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--cache-auto",
+        action="store_true",
+        help="the tenant caches answers and the agent asks for acp/auto; every request "
+        "differs (misses), then a phase of one request repeated (hits)",
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -247,8 +318,14 @@ def main() -> None:
             sim_url, edge_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{edge_port}"
             wait_for(f"{sim_url}/_sim/stats")
             wait_for(f"{edge_url}/v1/heartbeat", NODE_HEADERS)
-            doc: dict[str, Any] = gateway_doc(providers=[provider("sim-a", sim_url)])
+            doc: dict[str, Any] = gateway_doc(
+                providers=[provider("sim-a", sim_url)],
+                routes=AUTO_ROUTES if args.cache_auto else None,
+            )
             doc["policies"][0].update(injection="block", pii="flag")
+            if args.cache_auto:
+                doc["policies"][0]["cache_ttl_seconds"] = 3600
+                doc["prices"].append({**doc["prices"][0], "model": "gpt-4o"})
             doc["budgets"] = [
                 {
                     "budget_id": "bench",
@@ -272,6 +349,9 @@ def main() -> None:
             edge_process = psutil.Process(edge.pid)
             direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling = (
                 asyncio.run(measure(sim_port, edge_port, edge_process, args))
+            )
+            hit_targets = (
+                asyncio.run(measure_hits(sim_port, edge_port, args)) if args.cache_auto else []
             )
             records = httpx.get(f"{edge_url}/v1/heartbeat", headers=NODE_HEADERS).json()["spool"]
             retried = failed_attempts(edge_url)
@@ -299,6 +379,12 @@ def main() -> None:
         for q in (0.5, 0.9, 0.99)
     }
     print(f"| added by the gateway | {added[0.5]:.2f} | {added[0.9]:.2f} | {added[0.99]:.2f} | | |")
+    for target in hit_targets:
+        values = target.latencies
+        print(
+            f"| {target.name} | {percentile(values, 0.5):.2f} | {percentile(values, 0.9):.2f} "
+            f"| {percentile(values, 0.99):.2f} | {max(values):.2f} | {target.errors} |"
+        )
     print(f"edge CPU at {args.rate:.0f} req/s: {cpu:.0f}% of one core")
     mean = statistics.fmean(gateway.latencies)
     print(f"mean through the edge: {mean:.2f} ms")

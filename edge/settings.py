@@ -38,6 +38,8 @@ class Settings:
     default_max_tokens: int = 4096
     """Output cap the gateway sets on requests that carry none, so that a reservation
     bounds what the provider may bill."""
+    cache_max_bytes: int = 64 << 20
+    """The response cache's size bound (all tenants together); 0 turns it off."""
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
@@ -122,4 +124,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "EDGE_GATEWAY_BREAKER_COOLDOWN_SECONDS", 30.0, 0.0, 86400.0
         ),
         default_max_tokens=_int(env, "EDGE_GATEWAY_DEFAULT_MAX_TOKENS", 4096, 1, 1 << 24),
+        cache_max_bytes=_int(env, "EDGE_GATEWAY_CACHE_MAX_BYTES", 64 << 20, 0, 1 << 40),
     )

@@ -84,6 +84,32 @@ def reply_text(prompt: str, max_tokens: int | None) -> tuple[str, bool]:
     return text, tokens < wanted
 
 
+def tool_calls(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The tools the simulated model calls: when tools are offered and the last turn is
+    the user's own words (not tool results), the first tool — the first two when the
+    user asks for them "in parallel" — with the user's words as ``query``."""
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    if not tools or not messages or body.get("tool_choice") in ("none", {"type": "none"}):
+        return []
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return []
+    content = last.get("content")
+    if isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") == "tool_result" for part in content
+    ):
+        return []
+    words = "\n".join(_texts(content))
+    names = [
+        str((tool.get("function") or tool).get("name", ""))
+        for tool in tools
+        if isinstance(tool, dict)
+    ]
+    chosen = names[:2] if "in parallel" in words.lower() else names[:1]
+    return [(name, {"query": words[:60]}) for name in chosen]
+
+
 @dataclass
 class SimProvider:
     latency_ms: float = 0.0
@@ -138,7 +164,27 @@ class SimProvider:
         finish = "length" if cut else "stop"
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         self.stats["chat"] += 1
+        calls: list[dict[str, Any]] = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:20]}",
+                "type": "function",
+                "function": {"name": name, "arguments": orjson.dumps(arguments).decode()},
+            }
+            for name, arguments in tool_calls(body)
+        ]
+        if calls:
+            self.stats["tool_calls"] += len(calls)
+            text, finish = "", "tool_calls"
+            output = sum(count_tokens(c["function"]["arguments"]) for c in calls)
+            usage.update(completion_tokens=output, total_tokens=usage["prompt_tokens"] + output)
         if not body.get("stream"):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": text or None,
+                "refusal": None,
+            }
+            if calls:
+                message["tool_calls"] = calls
             return _json(
                 {
                     "id": ident,
@@ -148,7 +194,7 @@ class SimProvider:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
+                            "message": message,
                             "finish_reason": finish,
                             "logprobs": None,
                         }
@@ -178,6 +224,18 @@ class SimProvider:
             for piece in _pieces(text):
                 await self._pause()
                 yield chunk({"content": piece}, None)
+            for number, call in enumerate(calls):
+                opening = {
+                    **call,
+                    "index": number,
+                    "function": {**call["function"], "arguments": ""},
+                }
+                yield chunk({"tool_calls": [opening]}, None)
+                for piece in _pieces(call["function"]["arguments"]):
+                    await self._pause()
+                    yield chunk(
+                        {"tool_calls": [{"index": number, "function": {"arguments": piece}}]}, None
+                    )
             yield chunk({}, finish)
             if include_usage:
                 final = {
@@ -242,12 +300,26 @@ class SimProvider:
         stop = "max_tokens" if cut else "end_turn"
         ident = f"msg_{uuid.uuid4().hex[:24]}"
         self.stats["messages"] += 1
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        uses = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                "name": name,
+                "input": arguments,
+            }
+            for name, arguments in tool_calls(body)
+        ]
+        if uses:
+            self.stats["tool_calls"] += len(uses)
+            content, stop = uses, "tool_use"
+            output_tokens = sum(count_tokens(orjson.dumps(use["input"]).decode()) for use in uses)
         message = {
             "id": ident,
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": content,
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
@@ -266,26 +338,28 @@ class SimProvider:
                 "usage": {"input_tokens": input_tokens, "output_tokens": 1},
             }
             yield event("message_start", {"type": "message_start", "message": start})
-            yield event(
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            )
             yield event("ping", {"type": "ping"})
-            for piece in _pieces(text):
-                await self._pause()
+            for index, block in enumerate(content):
+                if block["type"] == "tool_use":
+                    opening = {**block, "input": {}}
+                    pieces = [
+                        {"type": "input_json_delta", "partial_json": piece}
+                        for piece in _pieces(orjson.dumps(block["input"]).decode())
+                    ]
+                else:
+                    opening = {"type": "text", "text": ""}
+                    pieces = [{"type": "text_delta", "text": piece} for piece in _pieces(text)]
                 yield event(
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": 0,
-                        "delta": {"type": "text_delta", "text": piece},
-                    },
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": opening},
                 )
-            yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                for delta in pieces:
+                    await self._pause()
+                    yield event(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": delta},
+                    )
+                yield event("content_block_stop", {"type": "content_block_stop", "index": index})
             yield event(
                 "message_delta",
                 {

@@ -133,6 +133,9 @@ def _policy(tenant_id: uuid.UUID) -> dict[str, Any]:
         "tool_data_classes": {
             tool: sorted(set(classes)) for tool, classes in sorted(policy.tool_data_classes.items())
         },
+        "cache_ttl_seconds": policy.cache_ttl_seconds,
+        "auto_simple_max": policy.auto_simple_max,
+        "auto_complex_min": policy.auto_complex_min,
     }
 
 

@@ -169,15 +169,45 @@ class Policy(TenantOwnedModel):
         validators=[validate_tool_data_classes],
         help_text='Which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(7 * 86400)],
+        help_text="Edges answer an identical request again from their cache for this long "
+        "(seconds); 0: no cache.",
+    )
+    auto_simple_max = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Auto tier: a complexity score below this goes to the simple tier.",
+    )
+    auto_complex_min = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Auto tier: a complexity score from this on goes to the complex tier.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
-    AUDIT_FIELDS = ("injection", "pii", "pii_types", "tool_data_classes")
+    AUDIT_FIELDS = (
+        "injection",
+        "pii",
+        "pii_types",
+        "tool_data_classes",
+        "cache_ttl_seconds",
+        "auto_simple_max",
+        "auto_complex_min",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="policy_one_per_tenant")]
 
     def __str__(self) -> str:
         return f"policy of {self.tenant_id}"
+
+    def clean(self) -> None:
+        if self.auto_simple_max > self.auto_complex_min:
+            raise ValidationError(
+                {"auto_simple_max": "The simple threshold must not exceed the complex one."}
+            )
 
 
 class RoleDefault(TenantOwnedModel):

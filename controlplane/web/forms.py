@@ -580,6 +580,30 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text='JSON: which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
+    cache_ttl_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=7 * 86400,
+        initial=0,
+        label="Response cache (seconds)",
+        help_text="Edges answer an identical request again from their cache for this long; "
+        "0: no cache.",
+    )
+    auto_simple_max = forms.FloatField(
+        required=False, min_value=0, max_value=1, initial=0.3, label="Auto tier: simple below"
+    )
+    auto_complex_min = forms.FloatField(
+        required=False, min_value=0, max_value=1, initial=0.5, label="Auto tier: complex from"
+    )
+    OPTIONAL = ("cache_ttl_seconds", "auto_simple_max", "auto_complex_min")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Left empty: the policy keeps what it has.
+        for name in self.OPTIONAL:
+            if cleaned.get(name) is None:
+                cleaned.pop(name, None)
+        return cleaned
 
     @classmethod
     def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
@@ -589,6 +613,9 @@ class PolicyForm(forms.Form):
             "pii": policy.pii,
             "pii_types": list(policy.pii_types),
             "tool_data_classes": json.dumps(classes, indent=2) if classes else "",
+            "cache_ttl_seconds": policy.cache_ttl_seconds,
+            "auto_simple_max": policy.auto_simple_max,
+            "auto_complex_min": policy.auto_complex_min,
         }
         return cls(data=data, initial=initial)
 

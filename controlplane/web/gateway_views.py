@@ -10,6 +10,7 @@ reaches a template or a message.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -22,8 +23,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from controlplane.agents.models import Agent
+from controlplane.analytics import StoreError
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway import services
@@ -35,6 +38,7 @@ from controlplane.gateway.models import (
     RoleDefault,
     Route,
 )
+from controlplane.gateway.savings import GatewaySavings, gateway_savings
 from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
@@ -57,6 +61,7 @@ from tenants.models import Department
 S = TypeVar("S", bound=SharedOrTenantModel)
 
 CONFIG_CHANGES_SHOWN = 20
+SAVINGS_DAYS = 30
 DASH = "\N{EN DASH}"
 
 
@@ -393,6 +398,8 @@ def _page(
         "routes": route_rows(_offered(scope, Route), providers, action_url=own_action),
         "provider_form": provider_form or ProviderForm(),
         "route_form": new_route_form or route_form(providers),
+        "savings": _savings(scope),
+        "savings_days": SAVINGS_DAYS,
         "changes": list(
             scope.rows(ConfigChange)
             .select_related("site")
@@ -400,6 +407,36 @@ def _page(
         ),
     }
     return render(scope.request, "gateway/page.html", context)
+
+
+def _savings(scope: Scope) -> list[tuple[str, str]] | None:
+    """What the cache and auto routing saved in the last days, as rows of facts (None:
+    analytics unreachable)."""
+    end = timezone.now()
+    try:
+        found: GatewaySavings = gateway_savings(
+            tenant_id=scope.tenant.pk,
+            start=end - dt.timedelta(days=SAVINGS_DAYS),
+            end=end,
+            departments=scope.departments,
+        )
+    except StoreError:
+        return None
+    return [
+        ("Model requests", f"{found.requests:,}"),
+        ("Spent", format_cost(found.cost)),
+        (
+            "Answered from the cache",
+            f"{found.cache_hits:,}, saving {format_cost(found.cache_saved)}",
+        ),
+        (
+            "Routed by the auto tier",
+            f"{found.auto_requests:,}: {format_cost(found.auto_cost)} instead of "
+            f"{format_cost(found.auto_frontier_cost)} at the complex tier, saving "
+            f"{format_cost(found.auto_saved)}",
+        ),
+        ("Saved in total", format_cost(found.saved)),
+    ]
 
 
 def _back(scope: Scope, anchor: str) -> HttpResponse:

@@ -78,6 +78,8 @@ class Exchange:
     traceparent: str | None = None
     user_agent: str = ""
     http_status: int = 200
+    annotations: dict[str, Any] = field(default_factory=dict)
+    """Further ``acp.gateway.*`` attributes of optional stages (cache, auto routing)."""
 
     @property
     def cost(self) -> Decimal:
@@ -126,6 +128,7 @@ def record(
         "acp.gateway.tools": list(exchange.tools),
         "acp.gateway.usage_reported": exchange.usage_reported,
         "http.response.status_code": exchange.http_status,
+        **exchange.annotations,
     }
     if exchange.response_model:
         attributes["gen_ai.response.model"] = exchange.response_model

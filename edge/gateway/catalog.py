@@ -28,6 +28,9 @@ BUDGET_SCOPES = ("agent", "department", "tenant")
 BUDGET_PERIODS = ("day", "month")
 BUDGET_KINDS = ("hard", "soft")
 ANY = "*"
+AUTO = "auto"
+"""A request tier (never a route's): the gateway infers the tier from the request."""
+AUTO_SIMPLE_MAX, AUTO_COMPLEX_MIN = 0.3, 0.5
 
 Decrypt = Callable[[str], str | None]
 
@@ -75,6 +78,12 @@ class TenantPolicy:
     pii: str
     pii_types: tuple[str, ...]
     tool_data_classes: Mapping[str, frozenset[str]]
+    cache_ttl_seconds: int = 0
+    """How long the edge keeps an answer to serve identical requests again; 0: never."""
+    auto_simple_max: float = AUTO_SIMPLE_MAX
+    """``auto`` tier: a complexity score below this is ``simple``..."""
+    auto_complex_min: float = AUTO_COMPLEX_MIN
+    """... and from this on ``complex``; ``standard`` in between."""
 
 
 NO_POLICY = TenantPolicy("", injection="off", pii="off", pii_types=(), tool_data_classes={})
@@ -333,7 +342,7 @@ def _agent(item: Mapping[str, Any], where: str) -> AgentProfile:
         tenant_id=_uuid(_get(item, "tenant_id", where), f"{where}tenant_id"),
         department_id=_opt_uuid(item, "department_id", where),
         role=str(item.get("role") or ""),
-        tier=_choice(item, "tier", where, TIERS, default="standard"),
+        tier=_choice(item, "tier", where, (*TIERS, AUTO), default="standard"),
         allowed_models=frozenset(_strings(item, "allowed_models", where)),
         allowed_tools=frozenset(_strings(item, "allowed_tools", where)),
         data_classes=frozenset(_strings(item, "data_classes", where)),
@@ -354,6 +363,9 @@ def _policy(item: Mapping[str, Any], where: str) -> TenantPolicy:
         pii=_choice(item, "pii", where, PII_MODES, default="off"),
         pii_types=_strings(item, "pii_types", where),
         tool_data_classes=tool_classes,
+        cache_ttl_seconds=int(_number(item, "cache_ttl_seconds", where, 0, 0)),
+        auto_simple_max=_number(item, "auto_simple_max", where, AUTO_SIMPLE_MAX, 0),
+        auto_complex_min=_number(item, "auto_complex_min", where, AUTO_COMPLEX_MIN, 0),
     )
 
 

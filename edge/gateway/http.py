@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from edge.bodies import BodyTooLargeError, read_body
+from edge.gateway import responses_api
 from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS, OPENAI
-from edge.gateway.service import Gateway, Reply, StreamRun
-from edge.gateway.verdicts import error_body
+from edge.gateway.service import Gateway, Reply, StreamRun, refusal_reply
+from edge.gateway.verdicts import Refusal, error_body
 
 JSON = "application/json"
 
@@ -21,8 +25,14 @@ class _Stream(StreamingResponse):
     agent hanging up before the first byte) closes the run, so it is settled and
     captured."""
 
-    def __init__(self, run: StreamRun, headers: dict[str, str]) -> None:
-        super().__init__(run.iterator, 200, headers, media_type="text/event-stream")
+    def __init__(
+        self,
+        run: StreamRun,
+        headers: dict[str, str],
+        events: AsyncIterator[bytes] | None = None,
+    ) -> None:
+        """``events``: what the agent gets, when not the run's own events."""
+        super().__init__(events or run.iterator, 200, headers, media_type="text/event-stream")
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,16 +53,47 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def _serve(request: Request, api: str, operation: str) -> Response:
-    gateway = _gateway(request)
-    limit = gateway.settings.max_body_bytes
+async def _read(request: Request, api: str) -> bytes | Response:
+    limit = _gateway(request).settings.max_body_bytes
     try:
-        raw = await read_body(request, limit)
+        return await read_body(request, limit)
     except BodyTooLargeError:
         message = f"the body exceeds {limit} bytes"
         body = error_body(api, 413, "invalid_request_error", "request.too_large", message)
         return Response(body, 413, media_type=JSON)
-    return _response(await gateway.handle(api, operation, request.headers, raw))
+
+
+async def _serve(request: Request, api: str, operation: str) -> Response:
+    raw = await _read(request, api)
+    if isinstance(raw, Response):
+        return raw
+    return _response(await _gateway(request).handle(api, operation, request.headers, raw))
+
+
+async def responses(request: Request) -> Response:
+    """``/v1/responses``: served as a chat completion, answered as a Response."""
+    raw = await _read(request, OPENAI)
+    if isinstance(raw, Response):
+        return raw
+    try:
+        chat = responses_api.chat_request(raw)
+    except Refusal as refusal:
+        return _response(refusal_reply(OPENAI, refusal))
+    asked = orjson.loads(raw)
+    reply = await _gateway(request).handle(
+        OPENAI, CHAT, request.headers, orjson.dumps(chat), surface=responses_api.RESPONSES
+    )
+    if reply.status != 200:
+        return _response(reply)
+    translator = responses_api.StreamTranslator(asked)
+    if reply.stream is not None:
+        events = responses_api.translated(translator, reply.stream.iterator)
+        return _Stream(reply.stream, reply.headers, events)
+    if chat.get("stream"):  # a cached answer, replayed
+        body = responses_api.translate_all(translator, [reply.body])
+        return Response(body, 200, reply.headers, media_type="text/event-stream")
+    answer = responses_api.response_from_completion(asked, orjson.loads(reply.body))
+    return Response(orjson.dumps(answer), 200, reply.headers, media_type=JSON)
 
 
 async def chat_completions(request: Request) -> Response:
@@ -77,4 +118,5 @@ def routes() -> list[Route]:
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
     ]

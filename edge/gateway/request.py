@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 
-from edge.gateway.catalog import TIERS
+from edge.gateway.catalog import AUTO, TIERS
 from edge.gateway.verdicts import Refusal
 
 OPENAI, ANTHROPIC = "openai", "anthropic"
 CHAT, EMBEDDINGS = "chat", "embeddings"
 TIER_PREFIX = "acp/"
+REQUEST_TIERS = (*TIERS, AUTO)
 
 
 @dataclass
@@ -98,8 +99,8 @@ def parse_request(
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise malformed("model is required")
-    if model.startswith(TIER_PREFIX) and model[len(TIER_PREFIX) :] not in TIERS:
-        raise malformed(f"{model} is not a tier; use acp/{', acp/'.join(TIERS)}")
+    if model.startswith(TIER_PREFIX) and model[len(TIER_PREFIX) :] not in REQUEST_TIERS:
+        raise malformed(f"{model} is not a tier; use acp/{', acp/'.join(REQUEST_TIERS)}")
     if operation == CHAT:
         messages = body.get("messages")
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
@@ -111,8 +112,8 @@ def parse_request(
         raise malformed("stream must be true or false (chat only)")
     options = body.get("stream_options")
     tier = headers.get("x-acp-tier", "").strip().lower() or None
-    if tier is not None and tier not in TIERS:
-        raise malformed(f"x-acp-tier must be one of {', '.join(TIERS)}")
+    if tier is not None and tier not in REQUEST_TIERS:
+        raise malformed(f"x-acp-tier must be one of {', '.join(REQUEST_TIERS)}")
     declared_tools = _header_list(headers.get("x-acp-tools"))
     return GatewayRequest(
         api=api,

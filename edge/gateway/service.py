@@ -21,12 +21,12 @@ import orjson
 
 from edge.auth import Principal
 from edge.config import ConfigStore, EdgeConfig
-from edge.gateway import capture, filtering, policy, sse, translate
+from edge.gateway import cache, capture, filtering, policy, routing_auto, sse, translate
 from edge.gateway.authenticate import authenticate
 from edge.gateway.breaker import Breakers
 from edge.gateway.budget import BudgetKey, BudgetLedger, Reservation, applicable, cost
 from edge.gateway.capture import Attempt, Exchange
-from edge.gateway.catalog import Budget, GatewayConfig, Price, Route, TenantPolicy
+from edge.gateway.catalog import AUTO, Budget, GatewayConfig, Price, Route, TenantPolicy
 from edge.gateway.providers import AttemptError, ProviderClient
 from edge.gateway.request import CHAT, EMBEDDINGS, OPENAI, GatewayRequest, parse_request
 from edge.gateway.route import Target, attempts, offered_models, plan, select_route
@@ -76,6 +76,10 @@ class _Plan:
     headers: Mapping[str, str]
     spend: list[tuple[BudgetKey, Decimal]] = field(default_factory=list)
     unpriced: list[str] = field(default_factory=list)
+    cache: cache.Lookup | None = None
+    auto: routing_auto.Choice | None = None
+    frontier: Price | None = None
+    """The ``complex`` tier's price when auto routing chose: the baseline of its saving."""
 
 
 class Gateway:
@@ -99,6 +103,8 @@ class Gateway:
         )
         self.rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self.clock = clock
+        self.cache = cache.ResponseCache(settings.cache_max_bytes)
+        self.latencies = routing_auto.Latencies()
 
     # --- entry points ------------------------------------------------------------------
 
@@ -144,8 +150,16 @@ class Gateway:
         return Reply(200, orjson.dumps(body))
 
     async def handle(
-        self, api: str, operation: str, headers: Mapping[str, str], raw: bytes
+        self,
+        api: str,
+        operation: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        surface: str | None = None,
     ) -> Reply:
+        """``surface``: the endpoint the agent called when it is not ``api``'s own (the
+        Responses API arrives here as a chat completion)."""
         config = self.config.current
         try:
             principal = authenticate(config, headers)
@@ -164,10 +178,15 @@ class Gateway:
             traceparent=headers.get("traceparent"),
             user_agent=headers.get("user-agent", ""),
         )
+        if surface is not None:
+            exchange.annotations["acp.gateway.endpoint"] = surface
         spend: list[tuple[BudgetKey, Decimal]] = []
         try:
             planned = self._plan(config, principal, exchange, api, operation, headers, raw)
             spend = planned.spend
+            cached = self._from_cache(exchange, planned)
+            if cached is not None:
+                return cached
             if planned.request.stream:
                 return await self._stream(exchange, planned)
             return await self._complete(exchange, planned)
@@ -211,19 +230,24 @@ class Gateway:
             if filtering.redact_pii(request, tenant_policy):
                 exchange.request_body = request.body_text()
             raise
-        exchange.tier = decision.tier
+        tier, auto = decision.tier, None
+        if tier == AUTO:
+            auto = routing_auto.choose(request, decision.policy)
+            tier = auto.tier
+            exchange.annotations.update(auto.annotations())
+        exchange.tier = tier
         try:
             filtering.screen(request, decision.policy, exchange.verdicts)
         finally:
             exchange.request_body = request.body_text()
         model = None if request.tier_alias else request.model
-        route = select_route(gateway.routes, principal.tenant_id, decision.tier, model)
+        route = select_route(gateway.routes, principal.tenant_id, tier, model)
         if route is None:
             raise Refusal(
                 404,
                 "acp_route",
                 "route.no_route",
-                f"no route serves model {request.model} at tier {decision.tier}",
+                f"no route serves model {request.model} at tier {tier}",
                 stage="route",
             )
         exchange.route_id = route.route_id
@@ -254,6 +278,23 @@ class Gateway:
                 "(model not offered, or a request that does not translate across APIs)",
                 stage="route",
             )
+        frontier = None
+        if auto is not None:
+            tokens = routing_auto.expected_tokens(request, len(request.raw))
+            targets = routing_auto.by_cost(
+                targets, gateway.prices, now, tokens, self._unhealthy, self.latencies
+            )
+            frontier = routing_auto.frontier_price(
+                gateway.routes,
+                gateway.providers,
+                gateway.prices,
+                tenant_id=principal.tenant_id,
+                model=model,
+                allowed_models=decision.agent.allowed_models,
+                serves=serves,
+                now=now,
+                tokens=tokens,
+            )
         stats = self.spool.stats
         if stats.bytes >= stats.max_bytes:
             raise Refusal(
@@ -273,7 +314,12 @@ class Gateway:
             budgets=applicable(gateway.budgets, principal, now),
             now=now,
             headers=headers,
+            auto=auto,
+            frontier=frontier,
         )
+
+    def _unhealthy(self, target: Target) -> bool:
+        return self.breakers.get(*target.key).state != "closed"
 
     # --- attempts ---------------------------------------------------------------------
 
@@ -378,6 +424,14 @@ class Gateway:
             usage = translate.Usage(body_size, cap)
             exchange.usage_reported = False
         actual = cost(price, usage.input_tokens, usage.output_tokens)
+        latency_ms = (time.monotonic() - started) * 1000
+        self.latencies.observe(target.key, latency_ms)
+        if planned.auto is not None:
+            exchange.annotations.update(
+                routing_auto.savings(
+                    planned.frontier, actual, usage.input_tokens, usage.output_tokens
+                )
+            )
         planned.spend.extend(self.ledger.settle(reservation, actual))
         exchange.verdicts.extend(self.ledger.soft_flags(planned.budgets))
         exchange.provider = price.provider if price is not None else _priced_as(target)
@@ -389,7 +443,7 @@ class Gateway:
                 provider=_priced_as(target),
                 model=target.model,
                 status="ok",
-                latency_ms=(time.monotonic() - started) * 1000,
+                latency_ms=latency_ms,
                 cost=actual,
             )
         )
@@ -462,6 +516,70 @@ class Gateway:
         self._capture(exchange, "error", error.message, planned.spend)
         return Reply(status, body, headers={"x-should-retry": "false"})
 
+    # --- response cache -----------------------------------------------------------------
+
+    def _from_cache(self, exchange: Exchange, planned: _Plan) -> Reply | None:
+        """The cached answer when there is one: no provider call, no cost, and the
+        saving on the record."""
+        lookup = planned.cache = self.cache.lookup(
+            tenant_id=exchange.principal.tenant_id,
+            ttl_seconds=planned.policy.cache_ttl_seconds,
+            route_id=planned.route.route_id,
+            tier=exchange.tier,
+            request=planned.request,
+            headers=planned.headers,
+            verdicts=exchange.verdicts,
+        )
+        if lookup is None:
+            return None
+        exchange.annotations["acp.gateway.cache"] = lookup.status
+        entry = lookup.entry
+        if entry is None:
+            return None
+        exchange.provider, exchange.model = entry.provider, entry.model
+        exchange.response_model = entry.response_model
+        exchange.annotations.update(cache.hit_annotations(entry, self.cache.clock()))
+        _note_tool_calls(exchange, planned.request.api, orjson.loads(entry.content))
+        finish = functools.partial(_capture_answer, exchange, planned, entry.content)
+        self._capture(exchange, "ok", "", planned.spend, finish)
+        headers = self._cache_headers(planned)
+        headers["age"] = str(int(self.cache.clock() - entry.stored_at))
+        request = planned.request
+        if not request.stream:
+            return Reply(200, entry.content, headers=headers)
+        headers.update({"content-type": "text/event-stream", "cache-control": "no-cache"})
+        return Reply(
+            200, cache.replay(request.api, entry.content, request.include_usage), headers=headers
+        )
+
+    def _remember(
+        self, exchange: Exchange, planned: _Plan, answer: dict[str, Any], content: bytes
+    ) -> None:
+        """Keep a served answer for the next identical request (when the tenant caches)."""
+        lookup = planned.cache
+        if lookup is None or not lookup.stores or cache.flagged(exchange.verdicts):
+            return
+        if not cache.cacheable_answer(planned.request.api, answer):
+            return
+        now = self.cache.clock()
+        entry = cache.Entry(
+            tenant_id=exchange.principal.tenant_id,
+            content=content,
+            provider=exchange.provider,
+            model=exchange.model,
+            response_model=exchange.response_model,
+            input_tokens=exchange.input_tokens,
+            output_tokens=exchange.output_tokens,
+            cost=exchange.attempts[-1].cost,
+            stored_at=now,
+            expires_at=now + lookup.ttl_seconds,
+        )
+        self.cache.store(lookup, entry)
+
+    @staticmethod
+    def _cache_headers(planned: _Plan) -> dict[str, str]:
+        return {"x-acp-cache": planned.cache.status} if planned.cache is not None else {}
+
     async def _complete(self, exchange: Exchange, planned: _Plan) -> Reply:
         request = planned.request
         async for target, body, price, cap, reservation in self._attempts(exchange, planned):
@@ -504,9 +622,11 @@ class Gateway:
                 answer = translate.agent_answer(request, target.provider.kind, answer)
                 content = orjson.dumps(answer)
 
+            _note_tool_calls(exchange, request.api, answer)
+            self._remember(exchange, planned, answer, content)
             finish = functools.partial(_capture_answer, exchange, planned, content)
             self._capture(exchange, "ok", "", planned.spend, finish)
-            return Reply(200, content)
+            return Reply(200, content, headers=self._cache_headers(planned))
         raise self._all_failed(exchange, planned)
 
     async def _stream(self, exchange: Exchange, planned: _Plan) -> Reply:
@@ -543,6 +663,7 @@ class Gateway:
                 started,
             )
             headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+            headers.update(self._cache_headers(planned))
             return Reply(200, stream=run, headers=headers)
         raise self._all_failed(exchange, planned)
 
@@ -589,6 +710,14 @@ def _log_capture_failure(future: Future[int]) -> None:
         logger.error("the spool is full: a gateway record was dropped (its spend was kept)")
     elif error is not None:
         logger.error("a gateway record could not be written: %s", error)
+
+
+def _note_tool_calls(exchange: Exchange, api: str, answer: dict[str, Any]) -> None:
+    """The tools the model called, for the policy and the behavioural baselines (the
+    tools offered are ``acp.gateway.tools``)."""
+    called = translate.called_tools(api, answer)
+    if called:
+        exchange.annotations["acp.gateway.tool_calls"] = called
 
 
 def _priced_as(target: Target) -> str:
@@ -713,6 +842,9 @@ class StreamRun:
         attempt.status, attempt.error, attempt.breaker_tripped = status, message, tripped
         exchange.response_model = relay.capture.model
         answer = relay.body()
+        _note_tool_calls(exchange, planned.request.api, answer)
+        if completed and status == "ok":
+            gateway._remember(exchange, planned, answer, orjson.dumps(answer))
         if planned.policy.pii == "redact":
             for container, key in translate.answer_texts(planned.request.api, answer):
                 container[key] = filtering.redact_text(container[key], planned.policy)

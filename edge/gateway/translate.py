@@ -4,17 +4,18 @@ streams (``StreamRelay``), which also assemble the full answer for the record.
 
 Same API on both sides passes bodies through (model replaced, output cap and stream
 usage added). Across APIs (an OpenAI-format request to an Anthropic provider or the
-reverse) only text chat translates: system prompt, user/assistant text, max_tokens,
-temperature, top_p, stop sequences, streaming and usage. Requests with tools, images,
-tool messages, ``n`` > 1 or a response format are not translated; the route skips such
-candidates instead of sending a lossy request.
+reverse): system prompt, user/assistant text, max_tokens, temperature, top_p, stop
+sequences, function tools, tool choice, tool calls (parallel ones too) and their
+results, streaming (tool-call deltas included) and usage. Requests with images, ``n`` >
+1, a response format, legacy functions or extended thinking are not translated; the
+route skips such candidates instead of sending a lossy request.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,8 @@ OPENAI_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "lengt
 OPENAI_STOP.update({"tool_use": "tool_calls", "refusal": "content_filter"})
 ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 ANTHROPIC_STOP.update({"function_call": "tool_use", "content_filter": "refusal"})
-_OPENAI_TEXT_ONLY_KEYS = ("tools", "functions", "tool_choice", "function_call", "response_format")
-_ANTHROPIC_TEXT_ONLY_KEYS = ("tools", "tool_choice", "thinking", "mcp_servers")
+_OPENAI_UNTRANSLATED_KEYS = ("functions", "function_call", "response_format")
+_ANTHROPIC_UNTRANSLATED_KEYS = ("thinking", "mcp_servers")
 
 
 @dataclass(frozen=True)
@@ -84,35 +85,78 @@ def _text_parts(content: Any) -> list[str] | None:
     return texts
 
 
+def _function_tools(tools: Any) -> bool:
+    return isinstance(tools, list) and all(
+        isinstance(tool, dict)
+        and tool.get("type", "function") == "function"
+        and isinstance(tool.get("function"), dict)
+        for tool in tools
+    )
+
+
+def _openai_message_translates(message: dict[str, Any]) -> bool:
+    role = message.get("role")
+    if role == "tool":
+        return _text_parts(message.get("content")) is not None
+    if role == "assistant" and message.get("tool_calls"):
+        content = message.get("content")
+        return _function_tools(
+            [{"function": c.get("function")} for c in message["tool_calls"] if isinstance(c, dict)]
+        ) and (content is None or _text_parts(content) is not None)
+    return role in ("system", "developer", "user", "assistant") and (
+        _text_parts(message.get("content")) is not None
+    )
+
+
+def _anthropic_block_translates(block: Any) -> bool:
+    if isinstance(block, str):
+        return True
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "tool_result":
+        content = block.get("content", "")
+        return _text_parts(content) is not None
+    return kind in ("text", "tool_use")
+
+
 def translatable(request: GatewayRequest) -> bool:
-    """Can the request go to a provider of the other API without losing anything?"""
+    """Can the request go to a provider of the other API without losing anything?
+    Text, function tools, tool calls and their results translate; images, ``n`` > 1,
+    response formats, legacy functions and extended thinking do not."""
     if request.operation != CHAT:
         return False
     body = request.body
     if request.api == OPENAI:
-        if any(body.get(key) for key in _OPENAI_TEXT_ONLY_KEYS if key != "response_format"):
+        if any(body.get(key) for key in _OPENAI_UNTRANSLATED_KEYS if key != "response_format"):
             return False
         response_format = body.get("response_format")
         if response_format and response_format != {"type": "text"}:
             return False
         if body.get("n", 1) != 1:
             return False
-        return all(
-            message.get("role") in ("system", "developer", "user", "assistant")
-            and not message.get("tool_calls")
-            and _text_parts(message.get("content")) is not None
-            for message in body["messages"]
-        )
-    if any(body.get(key) for key in _ANTHROPIC_TEXT_ONLY_KEYS):
+        if body.get("tools") and not _function_tools(body["tools"]):
+            return False
+        return all(_openai_message_translates(message) for message in body["messages"])
+    if any(body.get(key) for key in _ANTHROPIC_UNTRANSLATED_KEYS):
         return False
+    if any(
+        not isinstance(tool, dict) or tool.get("type") not in (None, "custom")
+        for tool in body.get("tools") or []
+    ):
+        return False  # Anthropic's server tools (web search, computer use) stay there
     system = body.get("system")
     if system is not None and _text_parts(system) is None:
         return False
-    return all(
-        message.get("role") in ("user", "assistant")
-        and _text_parts(message.get("content")) is not None
-        for message in body["messages"]
-    )
+    for message in body["messages"]:
+        if message.get("role") not in ("user", "assistant"):
+            return False
+        content = message.get("content")
+        if not isinstance(content, str) and not (
+            isinstance(content, list) and all(_anthropic_block_translates(b) for b in content)
+        ):
+            return False
+    return True
 
 
 def output_cap(request: GatewayRequest, default: int) -> int:
@@ -145,16 +189,68 @@ def upstream_body(
     return _anthropic_to_openai(body, model, cap)
 
 
+def _arguments(text: Any) -> dict[str, Any]:
+    """A tool call's JSON arguments as an object (Anthropic's ``input``)."""
+    try:
+        value = orjson.loads(text or "{}")
+    except orjson.JSONDecodeError:
+        return {"arguments": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _append(messages: list[dict[str, Any]], role: str, content: str | list[dict[str, Any]]) -> None:
+    """Parallel tool results are one user turn for Anthropic: a turn with tool blocks
+    joins a preceding turn of the same role that has them too."""
+    last = messages[-1] if messages else None
+    if (
+        last
+        and last["role"] == role
+        and isinstance(content, list)
+        and isinstance(last["content"], list)
+    ):
+        last["content"].extend(content)
+    else:
+        messages.append({"role": role, "content": content})
+
+
 def _openai_to_anthropic(body: dict[str, Any], model: str, cap: int) -> dict[str, Any]:
     system: list[str] = []
-    messages = []
+    messages: list[dict[str, Any]] = []
     for message in body["messages"]:
         texts = _text_parts(message.get("content")) or []
-        if message["role"] in ("system", "developer"):
+        role = message["role"]
+        if role in ("system", "developer"):
             system.extend(texts)
-        else:
-            messages.append({"role": message["role"], "content": "".join(texts)})
+            continue
+        if role == "tool":
+            result = {
+                "type": "tool_result",
+                "tool_use_id": str(message.get("tool_call_id", "")),
+                "content": "".join(texts),
+            }
+            _append(messages, "user", [result])
+            continue
+        if not message.get("tool_calls"):
+            _append(messages, role, "".join(texts))
+            continue
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": "".join(texts)}] if texts else []
+        for call in message["tool_calls"]:
+            function = call.get("function") or {}
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": str(call.get("id", "")),
+                    "name": function.get("name", ""),
+                    "input": _arguments(function.get("arguments")),
+                }
+            )
+        _append(messages, role, blocks)
     upstream: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": messages}
+    if body.get("tools"):
+        upstream["tools"] = [_anthropic_tool(tool["function"]) for tool in body["tools"]]
+        choice = _anthropic_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+        if choice is not None:
+            upstream["tool_choice"] = choice
     if system:
         upstream["system"] = "\n\n".join(system)
     if body.get("temperature") is not None:
@@ -172,15 +268,101 @@ def _openai_to_anthropic(body: dict[str, Any], model: str, cap: int) -> dict[str
     return upstream
 
 
+def _anthropic_tool(function: dict[str, Any]) -> dict[str, Any]:
+    tool = {
+        "name": function.get("name", ""),
+        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if function.get("description"):
+        tool["description"] = function["description"]
+    return tool
+
+
+def _anthropic_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        chosen: dict[str, Any] = {
+            "type": "tool",
+            "name": (choice.get("function") or {}).get("name"),
+        }
+    elif choice in ("required", "none", "auto"):
+        chosen = {"type": {"required": "any"}.get(choice, choice)}
+    elif parallel is False:
+        chosen = {"type": "auto"}
+    else:
+        return None
+    if parallel is False and chosen["type"] != "none":
+        chosen["disable_parallel_tool_use"] = True
+    return chosen
+
+
+def _openai_tool_choice(choice: Any) -> Any:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return {"any": "required", "auto": "auto", "none": "none"}.get(str(kind))
+
+
+def _anthropic_turn(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One Anthropic turn as OpenAI messages: tool results become tool messages; tool
+    uses the assistant message's tool calls."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"role": message["role"], "content": content}]
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for block in content or []:
+        if isinstance(block, str):
+            texts.append(block)
+        elif block.get("type") == "text":
+            texts.append(str(block.get("text", "")))
+        elif block.get("type") == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {"name": block.get("name", ""), "arguments": arguments},
+                }
+            )
+        elif block.get("type") == "tool_result":
+            text = "".join(_text_parts(block.get("content", "")) or [])
+            results.append(
+                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
+            )
+    if message["role"] == "assistant":
+        turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+        if calls:
+            turn["tool_calls"] = calls
+        return [turn]
+    return results + ([{"role": "user", "content": "".join(texts)}] if texts or not results else [])
+
+
 def _anthropic_to_openai(body: dict[str, Any], model: str, cap: int) -> dict[str, Any]:
     messages = []
     system = body.get("system")
     if system:
         messages.append({"role": "system", "content": "".join(_text_parts(system) or [])})
     for message in body["messages"]:
-        texts = _text_parts(message.get("content")) or []
-        messages.append({"role": message["role"], "content": "".join(texts)})
+        messages.extend(_anthropic_turn(message))
     upstream: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": messages}
+    if body.get("tools"):
+        upstream["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.get("name", ""),
+                    "description": tool.get("description", ""),
+                    "parameters": tool.get("input_schema") or {"type": "object"},
+                },
+            }
+            for tool in body["tools"]
+        ]
+        choice = body.get("tool_choice")
+        if _openai_tool_choice(choice) is not None:
+            upstream["tool_choice"] = _openai_tool_choice(choice)
+        if isinstance(choice, dict) and choice.get("disable_parallel_tool_use"):
+            upstream["parallel_tool_calls"] = False
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             upstream[key] = body[key]
@@ -206,8 +388,31 @@ def _anthropic_text(message: dict[str, Any]) -> str:
     )
 
 
+def _openai_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(block.get("id", "")),
+            "type": "function",
+            "function": {
+                "name": block.get("name", ""),
+                "arguments": orjson.dumps(block.get("input") or {}).decode(),
+            },
+        }
+        for block in message.get("content") or []
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]
+
+
 def to_openai_completion(message: dict[str, Any]) -> dict[str, Any]:
     usage = anthropic_usage(message.get("usage")) or Usage(0, 0)
+    calls = _openai_calls(message)
+    answer: dict[str, Any] = {
+        "role": "assistant",
+        "content": _anthropic_text(message) or (None if calls else ""),
+        "refusal": None,
+    }
+    if calls:
+        answer["tool_calls"] = calls
     return {
         "id": f"chatcmpl-{message.get('id') or uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -216,11 +421,7 @@ def to_openai_completion(message: dict[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": _anthropic_text(message),
-                    "refusal": None,
-                },
+                "message": answer,
                 "finish_reason": OPENAI_STOP.get(str(message.get("stop_reason")), "stop"),
                 "logprobs": None,
             }
@@ -238,12 +439,25 @@ def to_anthropic_message(completion: dict[str, Any]) -> dict[str, Any]:
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if message.get("content") or not message.get("tool_calls"):
+        content.append({"type": "text", "text": str(message.get("content") or "")})
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id", "")),
+                "name": function.get("name", ""),
+                "input": _arguments(function.get("arguments")),
+            }
+        )
     return {
         "id": f"msg_{completion.get('id') or uuid.uuid4().hex}",
         "type": "message",
         "role": "assistant",
         "model": completion.get("model", ""),
-        "content": [{"type": "text", "text": str(message.get("content") or "")}],
+        "content": content,
         "stop_reason": ANTHROPIC_STOP.get(str(choice.get("finish_reason")), "end_turn"),
         "stop_sequence": None,
         "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
@@ -290,7 +504,9 @@ class StreamCapture:
     def openai_body(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
         if self.tool_calls:
-            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+            message["tool_calls"] = [
+                _as_openai_call(self.tool_calls[i]) for i in sorted(self.tool_calls)
+            ]
         body: dict[str, Any] = {
             "id": self.ident,
             "object": "chat.completion",
@@ -308,7 +524,7 @@ class StreamCapture:
     def anthropic_body(self) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": "".join(self.text)}]
         for index in sorted(self.tool_calls):
-            call = self.tool_calls[index]
+            call = _as_anthropic_call(self.tool_calls[index])
             content.append(
                 {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["input"]}
             )
@@ -326,6 +542,46 @@ class StreamCapture:
                 "output_tokens": self.usage.output_tokens,
             }
         return body
+
+
+def _as_openai_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call as the stream capture holds it (either API's shape) in OpenAI's."""
+    if "function" in call:
+        return call
+    arguments = orjson.dumps(call.get("input") or {}).decode()
+    return {
+        "id": call.get("id", ""),
+        "type": "function",
+        "function": {"name": call.get("name", ""), "arguments": arguments},
+    }
+
+
+def _as_anthropic_call(call: dict[str, Any]) -> dict[str, Any]:
+    if "function" not in call:
+        return call
+    function = call["function"]
+    return {
+        "id": call.get("id", ""),
+        "name": function.get("name", ""),
+        "input": _arguments(function.get("arguments")),
+    }
+
+
+def called_tools(api: str, answer: dict[str, Any]) -> list[str]:
+    """The tools the model called in an answer (the agent's API)."""
+    if api == OPENAI:
+        return [
+            str((call.get("function") or {}).get("name", ""))
+            for choice in answer.get("choices") or []
+            if isinstance(choice, dict)
+            for call in (choice.get("message") or {}).get("tool_calls") or []
+            if isinstance(call, dict)
+        ]
+    return [
+        str(block.get("name", ""))
+        for block in answer.get("content") or []
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]
 
 
 def _json(data: str) -> dict[str, Any] | None:
@@ -347,7 +603,13 @@ class StreamRelay:
         self._started = False
         self._input_tokens = 0
         self._anthropic_input = 0
-        self._blocks: dict[int, dict[str, Any]] = {}
+        # Anthropic events made from an OpenAI stream: the open content block, the next
+        # block index, and the block of each OpenAI tool call index.
+        self._open: tuple[int, str] | None = None
+        self._next_block = 0
+        self._call_blocks: dict[int, int] = {}
+        # OpenAI chunks made from an Anthropic stream: the call index of each tool block.
+        self._call_numbers: dict[int, int] = {}
 
     def feed(self, events: Iterable[sse.Event]) -> bytes:
         out = []
@@ -388,7 +650,8 @@ class StreamRelay:
             piece = delta.get("content")
             if isinstance(piece, str):
                 text += piece
-            for call in delta.get("tool_calls") or []:
+            calls = [call for call in delta.get("tool_calls") or [] if isinstance(call, dict)]
+            for call in calls:
                 self._openai_tool_delta(call)
             if choice.get("finish_reason"):
                 capture.finish_reason = str(choice["finish_reason"])
@@ -399,7 +662,14 @@ class StreamRelay:
             if not choices and usage is not None and not self.include_usage:
                 return b""
             return event.raw
-        return self._anthropic_events(text)
+        calls = [
+            call
+            for choice in choices
+            if isinstance(choice, dict)
+            for call in (choice.get("delta") or {}).get("tool_calls") or []
+            if isinstance(call, dict)
+        ]
+        return self._anthropic_events(text, calls)
 
     def _openai_tool_delta(self, call: Any) -> None:
         if not isinstance(call, dict):
@@ -414,7 +684,21 @@ class StreamRelay:
         entry["function"]["name"] += function.get("name") or ""
         entry["function"]["arguments"] += function.get("arguments") or ""
 
-    def _anthropic_events(self, text: str) -> bytes:
+    def _block_start(self, block: dict[str, Any], kind: str) -> bytes:
+        out = self._block_stop()
+        index, self._next_block = self._next_block, self._next_block + 1
+        self._open = (index, kind)
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        return out + sse.encode(orjson.dumps(start), "content_block_start")
+
+    def _block_stop(self) -> bytes:
+        if self._open is None:
+            return b""
+        index, self._open = self._open[0], None
+        stop = {"type": "content_block_stop", "index": index}
+        return sse.encode(orjson.dumps(stop), "content_block_stop")
+
+    def _anthropic_events(self, text: str, calls: Sequence[dict[str, Any]] = ()) -> bytes:
         out = b""
         if not self._started:
             self._started = True
@@ -431,24 +715,42 @@ class StreamRelay:
                     "usage": {"input_tokens": 0, "output_tokens": 0},
                 },
             }
-            block = {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            }
             out += sse.encode(orjson.dumps(start), "message_start")
-            out += sse.encode(orjson.dumps(block), "content_block_start")
         if text:
+            if self._open is None or self._open[1] != "text":
+                out += self._block_start({"type": "text", "text": ""}, "text")
             delta = {
                 "type": "content_block_delta",
-                "index": 0,
+                "index": self._open[0] if self._open else 0,
                 "delta": {"type": "text_delta", "text": text},
             }
             out += sse.encode(orjson.dumps(delta), "content_block_delta")
+        for call in calls:
+            number = int(call.get("index", 0))
+            function = call.get("function") or {}
+            if number not in self._call_blocks:
+                block = {
+                    "type": "tool_use",
+                    "id": str(call.get("id") or ""),
+                    "name": str(function.get("name") or ""),
+                    "input": {},
+                }
+                out += self._block_start(block, "tool_use")
+                self._call_blocks[number] = self._next_block - 1
+            if function.get("arguments"):
+                delta = {
+                    "type": "content_block_delta",
+                    "index": self._call_blocks[number],
+                    "delta": {"type": "input_json_delta", "partial_json": function["arguments"]},
+                }
+                out += sse.encode(orjson.dumps(delta), "content_block_delta")
         return out
 
     def _anthropic_tail(self) -> bytes:
         out = self._anthropic_events("")
+        if self._next_block == 0:
+            out += self._block_start({"type": "text", "text": ""}, "text")
+        out += self._block_stop()
         usage = self.capture.usage or Usage(0, 0)
         stop = ANTHROPIC_STOP.get(str(self.capture.finish_reason), "end_turn")
         delta = {
@@ -456,9 +758,6 @@ class StreamRelay:
             "delta": {"stop_reason": stop, "stop_sequence": None},
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
         }
-        out += sse.encode(
-            orjson.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop"
-        )
         out += sse.encode(orjson.dumps(delta), "message_delta")
         out += sse.encode(orjson.dumps({"type": "message_stop"}), "message_stop")
         return out
@@ -472,6 +771,7 @@ class StreamRelay:
             return event.raw if self.agent_api == ANTHROPIC else b""
         kind = payload.get("type") or event.name
         text = ""
+        tool_chunk: dict[str, Any] | None = None
         if kind == "message_start":
             message = payload.get("message") or {}
             capture.ident = str(message.get("id") or "")
@@ -482,21 +782,38 @@ class StreamRelay:
         elif kind == "content_block_start":
             block = payload.get("content_block") or {}
             if block.get("type") == "tool_use":
-                capture.tool_calls[int(payload.get("index", 0))] = {
+                index = int(payload.get("index", 0))
+                capture.tool_calls[index] = {
                     "id": block.get("id", ""),
                     "name": block.get("name", ""),
                     "input": {},
                     "partial": "",
                 }
+                self._call_numbers[index] = len(self._call_numbers)
+                opening = {
+                    "index": self._call_numbers[index],
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {"name": block.get("name", ""), "arguments": ""},
+                }
+                tool_chunk = {"tool_calls": [opening]}
         elif kind == "content_block_delta":
             delta = payload.get("delta") or {}
             if delta.get("type") == "text_delta":
                 text = str(delta.get("text", ""))
                 capture.text.append(text)
             elif delta.get("type") == "input_json_delta":
-                call = capture.tool_calls.get(int(payload.get("index", 0)))
+                index = int(payload.get("index", 0))
+                call = capture.tool_calls.get(index)
                 if call is not None:
-                    call["partial"] += str(delta.get("partial_json", ""))
+                    piece = str(delta.get("partial_json", ""))
+                    call["partial"] += piece
+                    if piece:
+                        arguments = {
+                            "index": self._call_numbers[index],
+                            "function": {"arguments": piece},
+                        }
+                        tool_chunk = {"tool_calls": [arguments]}
         elif kind == "content_block_stop":
             call = capture.tool_calls.get(int(payload.get("index", 0)))
             if call is not None:
@@ -512,6 +829,8 @@ class StreamRelay:
             capture.completed = True
         if self.agent_api == ANTHROPIC:
             return event.raw
+        if tool_chunk is not None:
+            return sse.encode(orjson.dumps(self._openai_chunk(tool_chunk, None)))
         return self._openai_chunks(kind, text)
 
     def _openai_chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

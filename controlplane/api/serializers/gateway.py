@@ -286,7 +286,7 @@ class PolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Policy
-        fields = ["injection", "pii", "pii_types", "tool_data_classes", "updated_at"]
+        fields = [*Policy.AUDIT_FIELDS, "updated_at"]
 
 
 class WindowSerializer(serializers.Serializer):

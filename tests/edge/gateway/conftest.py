@@ -278,12 +278,10 @@ def sim(sims: Callable[..., RunningSim]) -> RunningSim:
     return sims(seed=1)
 
 
-@pytest.fixture
-def edge(edges: Callable[..., EdgeServer], sim: RunningSim) -> EdgeServer:
-    """A configured edge whose default route goes to ``sim`` (OpenAI API as ``sim-a``,
-    Anthropic API as ``sim-anthropic``)."""
-    server = edges()
-    doc = gateway_doc(
+def sim_doc(sim: RunningSim, **extra: Any) -> dict[str, Any]:
+    """The ``edge`` fixture's bundle: the default route goes to ``sim`` (OpenAI API as
+    ``sim-a``, Anthropic API as ``sim-anthropic``); ``extra`` as for ``gateway_doc``."""
+    return gateway_doc(
         providers=[
             provider("sim-a", sim.url),
             provider("sim-anthropic", sim.url, kind="anthropic"),
@@ -301,8 +299,15 @@ def edge(edges: Callable[..., EdgeServer], sim: RunningSim) -> EdgeServer:
             ),
             route(),
         ],
+        **extra,
     )
-    response = server.configure(doc)
+
+
+@pytest.fixture
+def edge(edges: Callable[..., EdgeServer], sim: RunningSim) -> EdgeServer:
+    """A configured edge with ``sim_doc``'s bundle."""
+    server = edges()
+    response = server.configure(sim_doc(sim))
     assert response.status_code == 200, response.text
     return server
 

@@ -92,14 +92,17 @@ def test_anthropic_to_openai_request() -> None:
 @pytest.mark.parametrize(
     "request_",
     [
-        openai_request(tools=[{"type": "function", "function": {"name": "f"}}]),
-        openai_request(messages=[{"role": "tool", "tool_call_id": "1", "content": "x"}]),
+        openai_request(functions=[{"name": "f", "parameters": {}}]),
+        openai_request(
+            messages=[{"role": "tool", "tool_call_id": "1", "content": [{"type": "image_url"}]}]
+        ),
         openai_request(
             messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]
         ),
         openai_request(n=2),
         openai_request(response_format={"type": "json_object"}),
-        anthropic_request(tools=[{"name": "f", "input_schema": {}}]),
+        anthropic_request(tools=[{"type": "web_search_20250305", "name": "web_search"}]),
+        anthropic_request(thinking={"type": "enabled", "budget_tokens": 1024}),
         anthropic_request(
             messages=[{"role": "user", "content": [{"type": "image", "source": {}}]}]
         ),
@@ -279,3 +282,74 @@ def test_sse_parsing() -> None:
     assert (event.name, event.data) == ("a", "1\n2")
     assert parser.feed(b"data: tail") == []
     assert [e.data for e in parser.close()] == ["tail"]
+
+
+def test_tools_calls_and_results_translate_both_ways() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"q": 1}'}}
+    other = {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    request = openai_request(
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        messages=[
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call, other]},
+            {"role": "tool", "tool_call_id": "c1", "content": "one"},
+            {"role": "tool", "tool_call_id": "c2", "content": "two"},
+        ],
+    )
+    assert translatable(request)
+    body = upstream_body(request, "anthropic", "claude", 100)
+    assert body["tools"] == [{"name": "f", "input_schema": {"type": "object"}}]
+    assert body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "c1", "name": "f", "input": {"q": 1}},
+            {"type": "tool_use", "id": "c2", "name": "g", "input": {}},
+        ],
+    }
+    assert body["messages"][2] == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "c1", "content": "one"},
+            {"type": "tool_result", "tool_use_id": "c2", "content": "two"},
+        ],
+    }, "parallel results are one user turn"
+
+    back = anthropic_request(
+        tools=[{"name": "f", "input_schema": {"type": "object"}}],
+        tool_choice={"type": "tool", "name": "f"},
+        messages=[
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"q": 1}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [{"type": "text", "text": "one"}],
+                    },
+                    {"type": "text", "text": "and now?"},
+                ],
+            },
+        ],
+    )
+    assert translatable(back)
+    body = upstream_body(back, "openai", "gpt", 100)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "f", "arguments": '{"q":1}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "one"},
+        {"role": "user", "content": "and now?"},
+    ]
