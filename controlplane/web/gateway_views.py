@@ -42,7 +42,7 @@ from controlplane.gateway.savings import GatewaySavings, gateway_savings
 from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_status
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
-from controlplane.web.formatting import format_money
+from controlplane.web.formatting import format_count, format_money
 from controlplane.web.forms import (
     WEEKDAYS,
     BudgetForm,
@@ -423,19 +423,19 @@ def _savings(scope: Scope) -> list[tuple[str, str]] | None:
     except StoreError:
         return None
     return [
-        ("Model requests", f"{found.requests:,}"),
-        ("Spent", format_cost(found.cost)),
+        ("Model requests", format_count(found.requests)),
+        ("Spent", format_money(found.cost)),
         (
             "Answered from the cache",
-            f"{found.cache_hits:,}, saving {format_cost(found.cache_saved)}",
+            f"{found.cache_hits:,}, saving {format_money(found.cache_saved)}",
         ),
         (
             "Routed by the auto tier",
-            f"{found.auto_requests:,}: {format_cost(found.auto_cost)} instead of "
-            f"{format_cost(found.auto_frontier_cost)} at the complex tier, saving "
-            f"{format_cost(found.auto_saved)}",
+            f"{found.auto_requests:,}: {format_money(found.auto_cost)} instead of "
+            f"{format_money(found.auto_frontier_cost)} at the complex tier, saving "
+            f"{format_money(found.auto_saved)}",
         ),
-        ("Saved in total", format_cost(found.saved)),
+        ("Saved in total", format_money(found.saved)),
     ]
 
 
