@@ -12,8 +12,8 @@ run: $(STAMP)  ## set up and run the demo at http://127.0.0.1:8000 (PORT to chan
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -n auto --dist loadfile -q
 
-screenshots: $(STAMP)  ## run the browser tests, saving each page they visit to docs/screenshots/
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/browser
+screenshots: $(STAMP)  ## start the demo (with its month of history) and photograph its pages into docs/screenshots/
+	$(PY) tests/browser/demo_screenshots.py --out $(CURDIR)/docs/screenshots
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

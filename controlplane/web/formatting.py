@@ -83,8 +83,11 @@ def format_percent(part: float, whole: float) -> str:
 
 
 def format_change(now: Any, before: Any) -> str:
-    """``+12 %`` or ``-8 %`` against ``before``; ``new`` when there was nothing before,
-    ``""`` when there is nothing either time."""
+    """``+12 %`` or ``-8 %`` against ``before`` (``15 times`` from ten times on); ``new``
+    when there was nothing before, ``""`` when there is nothing either time."""
     if not before:
         return "new" if now else ""
-    return f"{(float(now) - float(before)) / float(before) * 100:+.0f} %"
+    ratio = float(now) / float(before)
+    if ratio >= 10:  # "+38677 %" reads worse than "387 times"
+        return f"{ratio:,.0f} times"
+    return f"{(ratio - 1) * 100:+.0f} %"

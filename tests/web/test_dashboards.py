@@ -626,7 +626,7 @@ def test_a_custom_range_of_whole_days_and_the_change_on_the_period_before(
     assert usage["changes"]["requests"] == "+100 %"
     assert response.context["range_label"] == f"From {first} to {first + dt.timedelta(days=3)}"
     assert response.context["ctx"].window.bucket_seconds == 3600
-    assert "+100 % on the period before" in response.content.decode()
+    assert "+100 % vs the period before" in response.content.decode()
 
     backwards = client.get(
         portal(world), {**query, "until": (first - dt.timedelta(days=1)).isoformat()}

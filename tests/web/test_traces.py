@@ -17,7 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from controlplane.accounts.models import User
-from controlplane.web.formatting import format_count, format_duration, format_money
+from controlplane.web.formatting import (
+    format_change,
+    format_count,
+    format_duration,
+    format_money,
+)
 from controlplane.web.trace_views import pretty_body
 from tests.conftest import signed_in
 from tests.web.conftest import Fleet, World
@@ -260,6 +265,8 @@ def test_formatting() -> None:
     assert format_money(Decimal("-3"), "EUR") == "-€3.00"
     assert format_money(Decimal("10"), "CHF") == "CHF 10.00"
     assert format_count(183881) == "183,881"
+    assert format_change(112, 100) == "+12 %" and format_change(92, 100) == "-8 %"
+    assert format_change(38677, 100) == "387 times" and format_change(5, 0) == "new"
     assert format_duration(0.0004) == "<1 ms"
     assert format_duration(0.25) == "250 ms"
     assert format_duration(75) == "1 min 15 s"

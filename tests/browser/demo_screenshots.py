@@ -1,0 +1,87 @@
+"""The screenshots in docs/screenshots/, taken from the demo with its month of history
+(``make screenshots``): what a person evaluating the product sees.
+
+    .venv/bin/python tests/browser/demo_screenshots.py [--out docs/screenshots] [--port 8766]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.browser.demo import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    charts_drawn,
+    running_demo,
+    sign_in,
+)
+
+VIEWPORT = {"width": 1440, "height": 900}
+STAFF_PAGES = {
+    "fleet": "/console/fleet/?range=7d",
+    "console-tenants": "/console/",
+    "console-dashboards": "/console/tenants/acme/dashboards/?range=30d",
+    "console-agents": "/console/tenants/acme/agents/?range=30d&sort=cost",
+    "console-sites": "/console/tenants/acme/sites/",
+    "console-audit": "/console/audit/",
+    "console-staff": "/console/staff/",
+    "console-gateway": "/console/gateway/",
+}
+CUSTOMER_PAGES = {
+    "portal-home": "/t/acme/",
+    "portal-dashboards": "/t/acme/dashboards/?range=7d",
+    "portal-gateway": "/t/acme/gateway/",
+    "trace-list": "/t/acme/traces/?range=24h",
+    "dataflow": "/t/acme/dataflow/?range=30d",
+    "api-tokens": "/account/tokens/",
+}
+
+
+def shoot(page: Page, folder: Path, name: str, url: str) -> None:
+    response = page.goto(url)
+    assert response is not None and response.status == 200, (url, response and response.status)
+    if page.locator(".chart[data-chart]").count():
+        charts_drawn(page)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled")
+    print(f"{name}: {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/demo-screenshots"))
+    options = parser.parse_args()
+    options.out.mkdir(parents=True, exist_ok=True)
+    with running_demo(options.dir, options.port) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        staff = sign_in(browser, base, "admin@msp.example", viewport=VIEWPORT)
+        page = staff.new_page()
+        for name, url in STAFF_PAGES.items():
+            shoot(page, options.out, name, url)
+        page.goto("/console/tenants/acme/traces/?range=24h")
+        first = page.locator("table.trace-table tbody tr a").first
+        first.click()
+        page.wait_for_load_state()
+        page.screenshot(
+            path=str(options.out / "trace-waterfall.png"), full_page=True, animations="disabled"
+        )
+        customer = sign_in(browser, base, "owner@acme.example", viewport=VIEWPORT)
+        page = customer.new_page()
+        for name, url in CUSTOMER_PAGES.items():
+            shoot(page, options.out, name, url)
+        login = browser.new_context(base_url=base, viewport=VIEWPORT).new_page()
+        login.goto("/login/")
+        login.screenshot(path=str(options.out / "login.png"), animations="disabled")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
