@@ -19,10 +19,13 @@ class InjectionFinding:
 class PiiFinding:
     """One PII span of the scanned text: ``text == scanned[start:end]``."""
 
-    kind: str  # email | phone | card | iban | national_id
+    kind: str  # one of ALL_PII_TYPES
     start: int
     end: int
     text: str
+    subtype: str = ""
+    """The specific type where the kind has several: ``us_ssn``, ``uk_nino``, ``de_idnr``
+    … for national ids, ``ipv4``/``ipv6``, ``aws_access_key``, ``jwt`` … for secrets."""
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,18 @@ class ScanResult:
     pii: list[PiiFinding]
 
 
-ALL_PII_TYPES: frozenset[str] = frozenset({"email", "phone", "card", "iban", "national_id"})
+ALL_PII_TYPES: frozenset[str] = frozenset(
+    {"email", "phone", "card", "iban", "national_id", "ip_address", "mac_address", "secret"}
+)
 REDACTION_LABELS: dict[str, str] = {
     "email": "[EMAIL]",
     "phone": "[PHONE]",
     "card": "[CARD]",
     "iban": "[IBAN]",
     "national_id": "[NATIONAL_ID]",
+    "ip_address": "[IP_ADDRESS]",
+    "mac_address": "[MAC_ADDRESS]",
+    "secret": "[SECRET]",
 }
 DEFAULT_INJECTION_THRESHOLD = 0.5
 # Regions whose national formats are tried for numbers written without "+"/"00".
@@ -45,7 +53,17 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "NL", "ES")
 
 # When two findings overlap, the more specific kind wins (a card number also parses as a
 # long phone number, an IBAN's digits as anything).
-PRIORITY = {"card": 0, "iban": 1, "national_id": 2, "email": 3, "phone": 4}
+# A secret (a connection string's password, a key) beats anything found inside it.
+PRIORITY = {
+    "secret": 0,
+    "card": 1,
+    "iban": 2,
+    "national_id": 3,
+    "email": 4,
+    "mac_address": 5,
+    "ip_address": 6,
+    "phone": 7,
+}
 
 # The most base64/hex blobs decoded per scan (bounds the cost). The text itself is always
 # scanned whole: every detector is linear in its length.

@@ -14,7 +14,9 @@ from edge.gateway.content_filter.pii.common import resolve_overlaps
 from edge.gateway.content_filter.pii.email import find_emails
 from edge.gateway.content_filter.pii.financial import find_cards, find_ibans
 from edge.gateway.content_filter.pii.national_ids import find_national_ids
+from edge.gateway.content_filter.pii.network import find_ip_addresses, find_mac_addresses
 from edge.gateway.content_filter.pii.phones import find_phones
+from edge.gateway.content_filter.pii.secrets import find_secrets
 
 
 def find_pii(
@@ -27,10 +29,13 @@ def find_pii(
     runs so that, e.g., a card number is never reported as a phone number even when only
     phones are requested; the phone detector (the costly one) runs only when asked."""
     found: list[PiiFinding] = []
+    found.extend(find_secrets(text))
     found.extend(find_cards(text))
     found.extend(find_ibans(text))
     found.extend(find_national_ids(text))
     found.extend(find_emails(text))
+    found.extend(find_mac_addresses(text))
+    found.extend(find_ip_addresses(text))
     if "phone" in pii_types:
         taken = [(f.start, f.end) for f in found]
         found.extend(find_phones(text, phone_regions, taken))

@@ -25,8 +25,8 @@ def resolve_overlaps(found: list[PiiFinding]) -> list[PiiFinding]:
     return kept
 
 
-def make_finding(kind: str, text: str, start: int, end: int) -> PiiFinding:
-    return PiiFinding(kind=kind, start=start, end=end, text=text[start:end])
+def make_finding(kind: str, text: str, start: int, end: int, subtype: str = "") -> PiiFinding:
+    return PiiFinding(kind=kind, start=start, end=end, text=text[start:end], subtype=subtype)
 
 
 # Words that, right before a number, say it is a business reference and not PII.
