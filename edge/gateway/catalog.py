@@ -23,6 +23,7 @@ from edge.errors import ConfigError
 TIERS = ("simple", "standard", "complex")
 PROVIDER_KINDS = ("openai", "anthropic")
 INJECTION_MODES = ("block", "flag", "off")
+INJECTION_STAGES = ("rules", "rules_and_classifier")
 PII_MODES = ("off", "flag", "redact", "block")
 BUDGET_SCOPES = ("agent", "department", "tenant")
 BUDGET_PERIODS = ("day", "month")
@@ -75,6 +76,8 @@ class TenantPolicy:
     pii: str
     pii_types: tuple[str, ...]
     tool_data_classes: Mapping[str, frozenset[str]]
+    injection_classifier: bool = False
+    """Rules + the learned stage (bundle ``injection_stage: rules_and_classifier``)."""
 
 
 NO_POLICY = TenantPolicy("", injection="off", pii="off", pii_types=(), tool_data_classes={})
@@ -354,6 +357,10 @@ def _policy(item: Mapping[str, Any], where: str) -> TenantPolicy:
         pii=_choice(item, "pii", where, PII_MODES, default="off"),
         pii_types=_strings(item, "pii_types", where),
         tool_data_classes=tool_classes,
+        injection_classifier=_choice(
+            item, "injection_stage", where, INJECTION_STAGES, default="rules"
+        )
+        == "rules_and_classifier",
     )
 
 

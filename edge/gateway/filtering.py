@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from edge.gateway import content_filter
 from edge.gateway.catalog import TenantPolicy
 from edge.gateway.content_filter import InjectionFinding, PiiFinding, ScanResult
+from edge.gateway.content_filter.channels import TOOL_RESULT, UNTRUSTED_CHANNELS
 from edge.gateway.request import GatewayRequest, scanned_slots
 from edge.gateway.verdicts import FLAG, REDACT, Refusal, Verdict
 
@@ -38,6 +39,7 @@ def _refuse(code: str, reason: str) -> Refusal:
 
 
 def _kinds(counts: Counter[str]) -> str:
+    """``national_id:us_ssn, email x2``: each finding's specific type where it has one."""
     return ", ".join(f"{kind} x{count}" if count > 1 else kind for kind, count in counts.items())
 
 
@@ -56,21 +58,42 @@ def screen(
     if not detect_injection and not kinds:
         return
     worst: InjectionFinding | None = None
+    worst_channel = ""
     found: Counter[str] = Counter()
-    for slot in scanned_slots(request):
-        result = scan(slot.text, pii_types=kinds, injection=detect_injection)
+    slots = scanned_slots(request)
+    for slot in slots:
+        result = scan(
+            slot.text,
+            pii_types=kinds,
+            injection=detect_injection,
+            source=slot.channel,
+            use_classifier=policy.injection_classifier,
+        )
         injection = result.injection
         if injection is not None and (worst is None or injection.score > worst.score):
             worst = injection
+            worst_channel = slot.channel
         findings = result.pii
         if findings:
-            found.update(finding.kind for finding in findings)
+            found.update(
+                f"{finding.kind}:{finding.subtype}" if finding.subtype else finding.kind
+                for finding in findings
+            )
             if policy.pii in ("redact", "block"):
                 # Blocked requests go nowhere but the record; it must not hold them either.
                 slot.replace(redact(slot.text, findings))
                 request.redacted = True
+    if detect_injection and worst is None:
+        # A payload split across several tool results or documents: read them together.
+        untrusted = [slot.text for slot in slots if slot.channel in UNTRUSTED_CHANNELS]
+        if len(untrusted) > 1:
+            worst = scan("\n".join(untrusted), pii_types=(), source=TOOL_RESULT).injection
+            worst_channel = TOOL_RESULT
     if worst is not None:
-        reason = f"prompt injection suspected (score {worst.score:.2f}): {worst.reason}"
+        reason = (
+            f"prompt injection suspected in {worst_channel} ({worst.rule}, "
+            f"score {worst.score:.2f}): {worst.reason}"
+        )
         if policy.injection == "block":
             raise _refuse("filter.injection", reason)
         verdicts.append(Verdict(STAGE, FLAG, "filter.injection", reason))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from edge.gateway.content_filter.channels import CHANNELS, USER, channel
+from edge.gateway.content_filter.decision import decide_injection
 from edge.gateway.content_filter.findings import (
     ALL_PII_TYPES,
     DEFAULT_INJECTION_THRESHOLD,
@@ -31,6 +33,7 @@ from edge.gateway.content_filter.pii import find_pii, redact
 
 __all__ = [
     "ALL_PII_TYPES",
+    "CHANNELS",
     "DEFAULT_INJECTION_THRESHOLD",
     "DEFAULT_PHONE_REGIONS",
     "REDACTION_LABELS",
@@ -52,13 +55,28 @@ def scan(
     injection: bool = True,
     injection_threshold: float = DEFAULT_INJECTION_THRESHOLD,
     phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+    source: str = USER,
+    use_classifier: bool = False,
 ) -> ScanResult:
-    """Scan ``text`` for prompt injection (when ``injection``) and the PII kinds in
-    ``pii_types``. ``injection`` in the result is ``None`` when the score is below
-    ``injection_threshold``. PII findings are sorted by start and never overlap."""
+    """Scan ``text`` for prompt injection (when ``injection`` and the ``source`` channel
+    is scanned for it) and the PII kinds in ``pii_types``. ``injection`` in the result
+    is ``None`` when the rules score below ``injection_threshold`` and (with
+    ``use_classifier``) the learned stage does not flag it either. Untrusted channels
+    (tool results, documents) are held to the stricter rule. PII findings are sorted
+    by start and never overlap."""
     unknown = set(pii_types) - ALL_PII_TYPES
     if unknown:
         raise ValueError(f"unknown PII types: {sorted(unknown)}")
-    finding = detect_injection(text, threshold=injection_threshold) if injection else None
+    where = channel(source)
+    finding = (
+        decide_injection(
+            text,
+            threshold=injection_threshold,
+            untrusted=where.untrusted,
+            use_classifier=use_classifier,
+        )
+        if injection and where.injection
+        else None
+    )
     pii = find_pii(text, pii_types, phone_regions=phone_regions) if pii_types else []
     return ScanResult(injection=finding, pii=pii)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from edge.gateway.content_filter.findings import DEFAULT_INJECTION_THRESHOLD, InjectionFinding
-from edge.gateway.content_filter.normalize import Views, decoded_blobs, normalize, to_words
+from edge.gateway.content_filter.normalize import Views, hidden_payloads, normalize, to_words
 from edge.gateway.content_filter.prefilter import active_rules
 from edge.gateway.content_filter.rules import RULES, Rule
 
@@ -43,7 +43,7 @@ class _Hit:
     end: int
 
 
-def rule_hits(views: Views, *, prefilter: bool = True) -> list[_Hit]:
+def rule_hits(views: Views, *, untrusted: bool = False, prefilter: bool = True) -> list[_Hit]:
     candidates: list[_Hit] = []
     meta: bool | None = None  # computed on the first hit only
     quoted_words = ""
@@ -51,8 +51,11 @@ def rule_hits(views: Views, *, prefilter: bool = True) -> list[_Hit]:
     for index in indexes:
         rule = RULES[index]
         subject = views.words if rule.view == "words" else views.markup
+        base_weight = rule.weight_for(untrusted=untrusted)
+        if base_weight <= 0:
+            continue
         for m in rule.pattern.finditer(subject):
-            weight = rule.weight
+            weight = base_weight
             if rule.qualifier is not None or rule.negative is not None:
                 window = subject[m.start() : m.end() + rule.window]
                 unqualified = rule.qualifier is not None and not rule.qualifier.search(window)
@@ -103,17 +106,60 @@ def _combine(hits: list[_Hit]) -> InjectionFinding | None:
     )
 
 
-def score_injection(text: str) -> InjectionFinding | None:
+# Invisible characters between letters, and bidi overrides: text meant for the model
+# and not for the human reviewing it.
+_INVISIBLE_IN_WORD = re.compile("(?<=\\w)[\u200b-\u200d\u2060\u2062-\u2064\ufeff\u00ad]+(?=\\w)")
+_BIDI_OVERRIDE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_TEXT = Rule(
+    "hidden_text", "invisible or direction-changing characters", 0.3, re.compile("")
+)
+# Fragments to be joined ("a = 'ignore all'; b = 'previous instructions'; do a + b").
+_FRAGMENT = re.compile("[\"'\u201c\u201d`]([^\"'\u201c\u201d`\n]{2,80})[\"'\u201c\u201d`]")
+_JOIN_HINT = re.compile(
+    r"\+|\bconcat|\bjoin|\bcombine|\bput together|\bassemble|\bmerge|\bpart \d|\bstep \d|"
+    r"\bfragment|\bzusammen|\bensemble|\bjunt|\bunisci|\bjunte|\bsamen",
+    re.IGNORECASE,
+)
+
+
+def _hidden_text_hit(text: str) -> _Hit | None:
+    if text.isascii():
+        return None
+    invisible = len(_INVISIBLE_IN_WORD.findall(text))
+    bidi = _BIDI_OVERRIDE.search(text)
+    if invisible < 3 and bidi is None:
+        return None
+    snippet = "bidi override" if bidi is not None else f"{invisible} invisible characters"
+    return _Hit(_HIDDEN_TEXT.weight, _HIDDEN_TEXT, snippet, "raw", 0, 0)
+
+
+def _reassembled(text: str) -> str | None:
+    """The quoted fragments of ``text`` joined, when the text asks for them to be."""
+    if not _JOIN_HINT.search(text):
+        return None
+    fragments = _FRAGMENT.findall(text)
+    return " ".join(fragments) if len(fragments) >= 2 else None
+
+
+def score_injection(text: str, *, untrusted: bool = False) -> InjectionFinding | None:
     """The injection score of ``text`` whatever its value (``None`` when no rule fires).
-    Base64/hex blobs that decode to text are scanned too; a hit inside one is reported
-    as ``encoded_payload`` and scores at least as high as in the clear."""
-    hits = rule_hits(normalize(text))
+    ``untrusted``: the text is a tool result or document (stricter weights). Text hidden
+    by an encoding (base64/hex, tag characters, escapes, ROT13, reversed) and quoted
+    fragments meant to be joined are scanned too; a hit inside is reported as
+    ``encoded_payload`` and scores at least as high as in the clear."""
+    hits = rule_hits(normalize(text), untrusted=untrusted)
+    hidden = _hidden_text_hit(text)
+    if hidden is not None:
+        hits.append(hidden)
     inner_best: InjectionFinding | None = None
-    if len(text) >= 24:
-        for decoded in decoded_blobs(text):
-            inner = _combine(rule_hits(normalize(decoded)))
-            if inner is not None and (inner_best is None or inner.score > inner_best.score):
-                inner_best = inner
+    inner_texts = list(hidden_payloads(text)) if len(text) >= 16 else []
+    joined = _reassembled(text)
+    if joined is not None:
+        inner_texts.append(joined)
+    for decoded in inner_texts:
+        inner = _combine(rule_hits(normalize(decoded), untrusted=untrusted))
+        if inner is not None and (inner_best is None or inner.score > inner_best.score):
+            inner_best = inner
     finding = _combine(hits)
     if inner_best is not None:
         # Hiding an instruction in an encoding is itself a signal: +0.1 over the clear text.
@@ -132,10 +178,10 @@ def score_injection(text: str) -> InjectionFinding | None:
 
 
 def detect_injection(
-    text: str, *, threshold: float = DEFAULT_INJECTION_THRESHOLD
+    text: str, *, threshold: float = DEFAULT_INJECTION_THRESHOLD, untrusted: bool = False
 ) -> InjectionFinding | None:
     """The injection finding when its score reaches ``threshold``, else ``None``."""
-    finding = score_injection(text)
+    finding = score_injection(text, untrusted=untrusted)
     if finding is None or finding.score < threshold:
         return None
     return finding

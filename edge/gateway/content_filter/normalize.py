@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import html
 import re
 import unicodedata
@@ -74,11 +75,33 @@ def normalize(text: str) -> Views:
         s = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", s))
     s = s.casefold()
     if not ascii_only and _CONFUSABLE_HINT.search(s):
-        s = s.translate(_CONFUSABLES)
+        s = _unconfuse(s)
     if _SPACED_HINT.search(s):
         s = _SPACED_LETTERS.sub(lambda m: _NON_WORD.sub("", m.group()), s)
     markup = _SPACES.sub(" ", s)
     return Views(markup=markup, words=to_words(markup))
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+_LATIN = re.compile(r"[a-z]")
+
+
+def _unconfuse(s: str) -> str:
+    """Map Cyrillic/Greek look-alikes to Latin inside words that mix scripts,
+    or in every word when the text is mostly Latin; Russian or Greek prose is left as
+    it is so its own rules can read it."""
+    latin = len(_LATIN.findall(s))
+    foreign = len(_CONFUSABLE_HINT.findall(s))
+    if latin > 2 * foreign:
+        return s.translate(_CONFUSABLES)
+
+    def token(m: re.Match[str]) -> str:
+        word = m.group()
+        if _LATIN.search(word) and _CONFUSABLE_HINT.search(word):
+            return word.translate(_CONFUSABLES)
+        return word
+
+    return _LETTER_RUN.sub(token, s)
 
 
 def _join_split_word(m: re.Match[str]) -> str:
@@ -102,6 +125,30 @@ def to_words(markup: str) -> str:
         w = _HYPHEN_IN_WORD.sub(_join_split_word, w)
     # Underscores stay: identifiers such as ignore_previous(...) are code, not prose.
     return " " + _NON_WORD_KEEP_UNDERSCORE.sub(" ", w).strip() + " "
+
+
+_TAG_CHARS = re.compile("[\U000e0020-\U000e007e]+")
+_ESCAPES = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){6,}")
+_ROT13_HINT = re.compile(r"\brot-?13\b", re.IGNORECASE)
+_REVERSED_HINT = re.compile(r"\b(?:reversed?|backwards?|rückwärts|à l'envers|al revés)\b", re.I)
+
+
+def hidden_payloads(text: str) -> Iterator[str]:
+    """Text hidden in ``text`` by an encoding: base64/hex blobs, Unicode tag characters
+    (invisible ASCII), ``\\uXXXX``/``\\xXX`` escapes, and, when the text says so, ROT13
+    or reversed writing."""
+    yield from decoded_blobs(text)
+    if not text.isascii():
+        tags = "".join(_TAG_CHARS.findall(text))
+        if len(tags) >= 8:
+            yield "".join(chr(ord(ch) - 0xE0000) for ch in tags)
+    if "\\" in text:
+        for m in _ESCAPES.finditer(text):
+            yield m.group().encode().decode("unicode_escape", errors="replace")
+    if _ROT13_HINT.search(text):
+        yield codecs.decode(text, "rot13")
+    if _REVERSED_HINT.search(text):
+        yield text[::-1]
 
 
 def decoded_blobs(text: str) -> Iterator[str]:

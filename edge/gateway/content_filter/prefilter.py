@@ -64,7 +64,7 @@ def _group_end(pattern: str, open_at: int) -> int:
 # ``prefixes``. A rule runs only if, for one of its top-level alternatives, every
 # requirement read off that alternative holds (all are necessary for a match).
 _Req = tuple[frozenset[str], tuple[str, ...]]
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def _skip_quantifier(pattern: str, j: int) -> tuple[int, bool]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from edge.gateway.content_filter.rules import (
+    authority,
     delimiters,
     exfiltration,
     extraction,
     indirect,
+    languages,
     override,
     persona,
+    tool_hijack,
 )
 from edge.gateway.content_filter.rules.base import Rule
 
@@ -19,6 +22,9 @@ RULES: tuple[Rule, ...] = (
     *delimiters.RULES,
     *exfiltration.RULES,
     *indirect.RULES,
+    *authority.RULES,
+    *tool_hijack.RULES,
+    *languages.RULES,
 )
 
 __all__ = ["RULES", "Rule"]

@@ -22,6 +22,16 @@ class Rule:
     # Markup rules: the rule cannot match unless one of these substrings is present.
     # (Words rules get their trigger words from the pattern itself, see _triggers.)
     needs: tuple[str, ...] = ()
+    # The weight on untrusted channels (tool results, documents) when it differs: text
+    # there that addresses the model and orders an action is an injection however
+    # polite (docs/content-filter.md, "Channels"). A weight of 0 with an untrusted
+    # weight makes a rule apply to untrusted content only.
+    untrusted_weight: float | None = None
+
+    def weight_for(self, *, untrusted: bool) -> float:
+        if untrusted and self.untrusted_weight is not None:
+            return self.untrusted_weight
+        return self.weight
 
 
 def words_pattern(pattern: str) -> re.Pattern[str]:

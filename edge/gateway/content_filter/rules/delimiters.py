@@ -96,4 +96,41 @@ RULES: tuple[Rule, ...] = (
         view="markup",
         needs=("role",),
     ),
+    Rule(
+        "delimiter_injection",
+        "fake assistant turn agreeing to comply",
+        0.5,
+        markup_pattern(
+            r"(?:^|\n) *(?:assistant|ai|model|gpt|claude|chatbot) *: *(?:sure|ok|okay|certainly|"
+            r"of course|absolutely|understood|yes|i will|i'll|i can|here is|here are)\b"
+        ),
+        view="markup",
+        needs=("assistant", "ai", "model", "gpt", "claude", "chatbot"),
+        untrusted_weight=0.6,
+    ),
+    Rule(
+        "delimiter_injection",
+        "fake dialogue inside the content",
+        0.3,
+        markup_pattern(
+            r"(?:^|\n) *(?:user|human) *: *[^\n]{1,300}\n+ *(?:assistant|ai|model|gpt) *:"
+        ),
+        view="markup",
+        needs=("user", "human"),
+        untrusted_weight=0.45,
+    ),
+    Rule(
+        "delimiter_injection",
+        "announces the end of the data and a new part",
+        0.45,
+        markup_pattern(
+            r"\[(?:end|stop) (?:of )?(?:conversation|document|context|input|user input|data|"
+            r"email|page|tool output|results?)\]"
+            r"|(?:end|stop) of (?:the )?(?:document|context|input|email|page|tool output|"
+            r"search results?|data)\W{0,4}(?:new|now|system|begin|start|the assistant|assistant)"
+        ),
+        view="markup",
+        needs=("end", "stop"),
+        untrusted_weight=0.55,
+    ),
 )

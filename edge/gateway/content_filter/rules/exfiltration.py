@@ -15,7 +15,9 @@ RULES: tuple[Rule, ...] = (
             r"\b(?:send|post|upload|forward|transmit|exfiltrate|leak|e-?mail|mail|share|"
             r"submit|sync|push|copy|paste|append|include|encode|put|attach|"
             r"sende|schicke|schick|ubermittle|übermittle|leite|envoie|envoyez|transmets|"
-            r"transmettez|envia|envía|manda|reenvía|reenvia|stuur|verstuur|stuurt)\b"
+            r"transmettez|envia|envía|manda|reenvía|reenvia|stuur|verstuur|stuurt|invia|inviare|"
+            r"inoltra|inoltrare|envie|enviar|encaminhe|отправь|отправьте|перешли|перешлите|"
+            r"отправить|загрузи)\b"
             r"[^\n]{0,80}?\b(?:conversation|chat history|chat log|message history|"
             r"previous messages|all messages|(?:last|all|every|recent) (?:\d+ )?(?:messages|"
             r"e-?mails|mails|documents|files|records|invoices)|inbox|mailbox|"
@@ -26,7 +28,10 @@ RULES: tuple[Rule, ...] = (
             r"everything (?:above|you know)|all (?:the )?(?:data|files|emails|documents|"
             r"records)|gesprachsverlauf|gesprächsverlauf|passw[oö]rter|zugangsdaten|"
             r"historique|mots de passe|identifiants|historial|contraseñas|contrasenas|"
-            r"credenciales|gespreksgeschiedenis|wachtwoorden|inloggegevens)"
+            r"credenciales|gespreksgeschiedenis|wachtwoorden|inloggegevens|credenziali|"
+            r"cronologia|conversazione|chiavi|senhas|credenciais|historico|conversa|"
+            r"пароли|пароль|ключи|токены|переписку|историю|учетные данные|"
+            r"customer (?:list|records|database|data)|contact list|database dump|payroll)"
             r"[^\n]{0,80}?(?:\b(?:to|at|into|an|à|a|naar|vers) |: ?|\()"
             r"(?:https?://|www\.|[\w.+-]+@[\w-]+\.[\w.]+|the (?:following|this|my) "
             r"(?:url|endpoint|address|webhook|server)|this (?:url|endpoint|webhook))"
@@ -96,5 +101,64 @@ RULES: tuple[Rule, ...] = (
         markup_pattern(r"\b(?:curl|wget)\b[^\n]{0,120}?\|\s*(?:sudo )?(?:sh|bash|zsh|python3?)\b"),
         view="markup",
         needs=("curl", "wget"),
+    ),
+    Rule(
+        "data_exfiltration",
+        "asks to send data to an address as part of the task",
+        0.45,
+        words_pattern(
+            r" (?:as part of|to complete|to finish|for|before finishing|after finishing|"
+            r"once you finish|when you finish|when done with|before you answer) (?:the|this|"
+            r"your|each) (?:task|summary|report|workflow|process|request|job|assignment|"
+            r"answer|response|review|analysis|ticket) ~6(?:send|forward|email|mail|upload|"
+            r"post|copy|share|export|sync|cc|bcc|submit) "
+        ),
+        untrusted_weight=0.6,
+    ),
+    Rule(
+        "data_exfiltration",
+        "asks to send something to an outside address, inside untrusted content",
+        0.0,
+        markup_pattern(
+            r"\b(?:send|forward|e-?mail|mail|post|upload|submit|sync|copy|share|transmit|"
+            r"export|cc|bcc|report|deliver|push)\b[^\n]{0,100}?\b(?:to|at|into|naar|an|à|a) "
+            r"(?:https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+)"
+        ),
+        view="markup",
+        needs=("http", "@"),
+        untrusted_weight=0.35,
+    ),
+    Rule(
+        "data_exfiltration",
+        "asks to send data out (zh/ja/ko/ru)",
+        0.8,
+        markup_pattern(
+            r"(?:密码|凭证|密钥|令牌|聊天记录|对话记录|客户数据|个人信息|パスワード|認証情報|"
+            r"会話履歴|顧客データ|api ?キー|비밀번호|자격 증명|대화 기록|고객 데이터|api ?키)"
+            r"[^\n]{0,60}?(?:发送|发到|发给|转发|上传|送信|転送|アップロード|보내|전송|업로드)"
+            r"|(?:发送|发到|发给|转发|上传|送信|転送|보내|전송)[^\n]{0,40}?(?:密码|凭证|密钥|"
+            r"令牌|聊天记录|对话记录|客户数据|パスワード|認証情報|会話履歴|비밀번호|대화 기록)"
+        ),
+        view="markup",
+        needs=(
+            "密",
+            "凭",
+            "令牌",
+            "记录",
+            "数据",
+            "パスワード",
+            "認証",
+            "履歴",
+            "データ",
+            "비밀",
+            "자격",
+            "기록",
+            "키",
+            "キー",
+            "发",
+            "送",
+            "보내",
+            "전송",
+        ),
     ),
 )

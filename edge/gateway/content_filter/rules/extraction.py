@@ -217,4 +217,45 @@ RULES: tuple[Rule, ...] = (
         weak=0.3,
         window=25,
     ),
+    Rule(
+        "prompt_exfiltration",
+        "asks what the model was told, paraphrased",
+        0.7,
+        words_pattern(
+            r" (?:what|which) (?:instructions|rules|guidelines|directions|directives|"
+            r"constraints|orders) (?:were you|have you been|did you get|did you receive|"
+            r"were given to you|did they give you|are you operating under|are you following|"
+            r"do you follow|govern you|are you under)"
+            r"|(?:summarize|summarise|describe|list|explain|outline|paraphrase|recap|enumerate|"
+            r"walk me through) (?:the|your|all the|all of the|all your) ~2(?:guidelines|rules|"
+            r"instructions|constraints|directives|restrictions) (?:you|that you|which you|"
+            r"that were|you were|you ve been|you have been) ~2(?:operate|work|follow|given|"
+            r"run|told|bound|programmed|configured|set up)"
+            r"|(?:text|content|words|everything|anything|instructions|message) (?:that |which |)"
+            r"(?:appears?|came|comes|is written|was written|sits|was placed|was put|was sent)"
+            r" (?:before|above|ahead of|prior to) (?:my|this|our|the) (?:first |opening |)"
+            r"(?:message|conversation|chat|question|prompt|turn)"
+            r"|what (?:are|were) you (?:not allowed|forbidden|told not|instructed not|"
+            r"programmed not) to (?:say|tell|share|reveal|discuss|disclose|do)"
+            r"|(?:print|output|show|dump|display|reveal|share|paste) (?:your |the |)"
+            r"(?:initialization|initialisation|init|context window|configuration text|"
+            r"config text|startup instructions|boot instructions|operating instructions|"
+            r"hidden context|full context|pre conversation|preconversation)"
+            r"|(?:how were you|how have you been) (?:configured|set up|instructed|prompted|"
+            r"primed) (?:for|by|in) ~3(?:exactly|word for word|verbatim|in detail|precisely)"
+        ),
+    ),
+    Rule(
+        "prompt_exfiltration",
+        "asks for secrets held by the agent",
+        0.6,
+        words_pattern(
+            r" (?:reveal|print|show|display|output|tell me|give me|share|list|paste|dump|send)"
+            r" ~3(?:the|your|all|any|all the) ~2(?:api keys?|secret keys?|access tokens?|"
+            r"credentials|passwords?|connection strings?|env vars|environment variables|"
+            r"private keys?|secrets) (?:you|that you|which you|stored|in your|from your|"
+            r"configured|available|you have|you can see|you were given)"
+        ),
+        untrusted_weight=0.75,
+    ),
 )

@@ -60,16 +60,6 @@ RULES: tuple[Rule, ...] = (
             r"|vertel (?:het |)(?:de|aan de) gebruiker niet"
         ),
     ),
-    Rule(
-        "indirect_injection",
-        "tells the agent to call a tool on the attacker's behalf",
-        0.35,
-        words_pattern(
-            r" (?:use|call|invoke|run|execute|trigger) (?:the |your |)\w+ ?(?:tool|function|"
-            r"plugin|api|action) (?:to |and )(?:send|forward|email|delete|transfer|pay|"
-            r"wire|post|upload|export|share|grant|create|add|remove)"
-        ),
-    ),
     # --- encoded payloads ---
     Rule(
         "encoded_payload",

@@ -209,4 +209,33 @@ RULES: tuple[Rule, ...] = (
             r"aan|ingeschakeld|je|antwoord)"
         ),
     ),
+    Rule(
+        "role_hijack",
+        "hypothetical framing to lift the rules",
+        0.7,
+        words_pattern(
+            r" (?:hypothetically|in a hypothetical|imagine a world|imagine a scenario|"
+            r"imagine that|in a fictional|in a fictitious|let s play a game|let us play a game|"
+            r"for a story|for a novel|for a screenplay|for a movie|for fiction|in an alternate|"
+            r"in a parallel universe|in a world where|pretend we are in|for a thought experiment|"
+            r"hypothetisch|stell dir vor|imagine un monde|hypothetiquement|hipoteticamente|"
+            r"imagina un mundo|ipoteticamente|immagina un mondo|imagine um mundo|"
+            r"stel je voor|hypothetisch gezien) ~12(?:no rules|no restrictions|no limits|"
+            r"no filters|without any rules|without rules|without restrictions|without limits|"
+            r"without filters|without guidelines|without censorship|unrestricted|unfiltered|"
+            r"anything goes|nothing is forbidden|not bound|uncensored|no ethical|no guidelines|"
+            r"no content policy|keine regeln|ohne regeln|ohne einschrankungen|sans regles|"
+            r"sans restrictions|sin reglas|sin restricciones|senza regole|senza restrizioni|"
+            r"sem regras|sem restricoes|zonder regels|zonder beperkingen)"
+        ),
+    ),
+    Rule(
+        "role_hijack",
+        "asks the model never to break character",
+        0.4,
+        words_pattern(
+            r" (?:stay in character|never break character|don t break character|"
+            r"do not break character|remain in character|stay fully in character)"
+        ),
+    ),
 )
