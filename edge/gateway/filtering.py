@@ -90,10 +90,9 @@ def screen(
             worst = scan("\n".join(untrusted), pii_types=(), source=TOOL_RESULT).injection
             worst_channel = TOOL_RESULT
     if worst is not None:
-        reason = (
-            f"prompt injection suspected in {worst_channel} ({worst.rule}, "
-            f"score {worst.score:.2f}): {worst.reason}"
-        )
+        reason = f"prompt injection suspected (score {worst.score:.2f}): {worst.reason}"
+        if worst_channel != "user":
+            reason += f" [in {worst_channel}]"
         if policy.injection == "block":
             raise _refuse("filter.injection", reason)
         verdicts.append(Verdict(STAGE, FLAG, "filter.injection", reason))

@@ -83,8 +83,8 @@ def rule_hits(views: Views, *, untrusted: bool = False, prefilter: bool = True) 
         if any(
             k.rule.rule == hit.rule.rule
             and k.view == hit.view
-            and k.start < hit.end
-            and hit.start < k.end
+            and k.start < hit.end - 1
+            and hit.start < k.end - 1  # patterns share their edge spaces
             for k in kept
         ):
             continue

@@ -52,7 +52,8 @@ def find_emails(text: str) -> Iterator[PiiFinding]:
             continue
         start = m.start()
         before = text[max(0, start - 8) : start]
-        if before.endswith((":", "/")) and not before.lower().endswith("mailto:"):
+        token = text[max(0, start - 80) : start].rsplit(None, 1)[-1] if start else ""
+        if before.endswith("/") or (before.endswith(":") and "//" in token):
             continue  # userinfo of a URL (https://user:pw@host) or a path segment
         end = m.end()
         if text.startswith(":", end) and end + 1 < len(text) and not text[end + 1].isspace():

@@ -30,7 +30,7 @@ _VERSION_BEFORE = re.compile(
     r"(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\bfirmware|\bkernel|\bpatch|\bupgrade[ds]? to"
     r"|\bupdate[ds]? to|\bbump(?:ed)? to|\bpython|\bnode|\bjava|\bchrome|\bfirefox|\bios"
     r"|\bandroid|\bwindows|\bmacos|\bubuntu|\bdebian|\bsdk|\bapi|==|>=|<=|~=|\^|@|\bnpm"
-    r"|\bpip|\bversie|\bversión|\bnumber|\bnummer|\bv\.)\s*[:=]?\s*$",
+    r"|\bpip|\bversie|\bversión|\bnumber|\bnummer|\bv\.|\bversion \S+ (?:to|->))\s*[:=]?\s*$",
     re.IGNORECASE,
 )
 _SECTION_BEFORE = re.compile(

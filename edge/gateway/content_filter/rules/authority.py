@@ -8,7 +8,7 @@ from edge.gateway.content_filter.rules.base import Rule, words_pattern
 _CONTROLS = (
     r"(?:two ?person|two ?man|four ?eyes|dual|second|maker ?checker|approval|approvals|mfa|2fa|"
     r"multi factor|verification|kyc|aml|compliance|audit|security|sign off|signoff|review|"
-    r"confirmation|authorization|authorisation|vier augen|freigabe|genehmigung|prufung|"
+    r"authorization|authorisation|vier augen|freigabe|genehmigung|prufung|"
     r"double validation|validation|approbation|verification|controle|doble aprobacion|"
     r"aprobacion|verificacion|control|quattro occhi|approvazione|verifica|aprovacao|"
     r"verificacao|dupla aprovacao)"
@@ -48,10 +48,7 @@ RULES: tuple[Rule, ...] = (
             r"deactivate|circumvent|drop|lift|deaktiviere|deaktivieren|umgehe|umgehen|"
             r"uberspringe|schalte|desactive|desactivez|contourne|contournez|saute|sautez|"
             r"desactiva|desactive|omite|omita|salta|salte|evita|disattiva|salta|ignora|"
-            r"aggira|desative|desativa|ignore|pule|contorne) ~4" + _CONTROLS + r" ~2(?:rule|"
-            r"rules|check|checks|requirement|requirements|step|steps|process|control|controls|"
-            r"policy|workflow|gate|regel|prinzip|schritt|regle|etape|regla|paso|regola|"
-            r"passaggio|regra|etapa|)"
+            r"aggira|desative|desativa|ignore|pule|contorne) ~4" + _CONTROLS + " "
         ),
         untrusted_weight=0.7,
     ),
@@ -95,7 +92,7 @@ RULES: tuple[Rule, ...] = (
         words_pattern(
             r" (?:admin|administrator|root|sudo|superuser|maintenance|emergency|override|debug|"
             r"god) (?:mode|access|override|privileges|rights) (?:is |has been |)(?:granted|"
-            r"enabled|activated|authorized|authorised|unlocked|on)"
+            r"enabled|activated|authorized|authorised|unlocked)"
         ),
     ),
 )

@@ -37,7 +37,7 @@ class Rule:
 def words_pattern(pattern: str) -> re.Pattern[str]:
     """Compile a words-view pattern: ``_`` stands for one space, ``~`` for up to N
     filler words (``~3`` = 0..3 words)."""
-    pattern = re.sub(r"~(\d)", lambda m: rf"(?:\w+ ){{0,{m.group(1)}}}", pattern)
+    pattern = re.sub(r"~(\d+)", lambda m: rf"(?:\w+ ){{0,{m.group(1)}}}", pattern)
     return re.compile(pattern.replace("_", " "))
 
 

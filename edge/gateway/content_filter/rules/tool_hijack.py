@@ -18,7 +18,7 @@ RULES: tuple[Rule, ...] = (
         "orders a call to a named tool",
         0.4,
         words_pattern(
-            r" (?:call|invoke|execute|trigger|run|use) (?:the |your |)\w+_\w+ (?:tool |function |"
+            r" (?:call|invoke|execute|trigger|run|use) (?:the |your |)\w+\x5f\w+ (?:tool |function |"  # noqa: E501
             r"action |api |endpoint |command |)(?:with|now|immediately|using|on|to|and|for|"
             r"passing|setting)"
         ),
@@ -66,6 +66,15 @@ RULES: tuple[Rule, ...] = (
         view="markup",
         needs=("<", "tool", "function", "name"),
         untrusted_weight=0.6,
+    ),
+    Rule(
+        "tool_hijack",
+        "asks to execute what it just gave",
+        0.3,
+        words_pattern(
+            r" (?:execute|run|call|invoke) (?:this|it|that) (?:now|immediately|right away)"
+        ),
+        untrusted_weight=0.45,
     ),
     Rule(
         "tool_hijack",
