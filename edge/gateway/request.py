@@ -219,3 +219,27 @@ def scanned_slots(request: GatewayRequest) -> list[TextSlot]:
                     if slot.channel != "assistant"
                 )
     return slots
+
+
+def answer_slots(api: str, answer: dict[str, Any]) -> Iterator[TextSlot]:
+    """The texts of a model's answer and the arguments of the tool calls it makes:
+    what leaves the model toward the agent and its tools."""
+    if api == OPENAI:
+        for choice in answer.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if not isinstance(message, dict):
+                continue
+            if isinstance(message.get("content"), str):
+                yield TextSlot(message, "content", "response")
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and "arguments" in function:
+                    yield from _string_slots(function, "arguments")
+    else:
+        for block in answer.get("content") or []:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                yield TextSlot(block, "text", "response")
+            elif block.get("type") == "tool_use" and "input" in block:
+                yield from _string_slots(block, "input")
