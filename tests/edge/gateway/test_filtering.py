@@ -1,5 +1,6 @@
 """The content filter stage: the tenant's policy applied to what the detectors find, in
-user and tool messages only."""
+every channel the agent did not write (user turns, tool results, documents, tool-call
+arguments)."""
 
 from __future__ import annotations
 
