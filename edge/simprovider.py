@@ -75,8 +75,17 @@ def prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(texts)
 
 
+# A prompt carrying this marker gets the rest of its line back, reversed: an answer with
+# content the request did not show (tests of the gateway's response filter).
+ECHO_REVERSED = "sim-echo-reversed:"
+
+
 def reply_text(prompt: str, max_tokens: int | None) -> tuple[str, bool]:
     """The deterministic reply to ``prompt`` and whether ``max_tokens`` cut it."""
+    marker = prompt.find(ECHO_REVERSED)
+    if marker >= 0:
+        line = prompt[marker + len(ECHO_REVERSED) :].split("\n", 1)[0].strip()
+        return line[::-1], False
     wanted = 16 + zlib.crc32(prompt.encode()) % DEFAULT_OUTPUT_TOKENS
     tokens = wanted if max_tokens is None else max(0, min(wanted, max_tokens))
     length = tokens * CHARS_PER_TOKEN

@@ -127,6 +127,7 @@ def _policy(tenant_id: uuid.UUID) -> dict[str, Any]:
     return {
         "tenant_id": str(tenant_id),
         "injection": policy.injection,
+        "injection_stage": policy.injection_stage,
         "pii": policy.pii,
         # Empty in the database means every type: say so explicitly to the edge.
         "pii_types": sorted(set(policy.pii_types)) or list(Policy.PII_TYPES),

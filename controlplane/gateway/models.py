@@ -152,10 +152,29 @@ class Policy(TenantOwnedModel):
         REDACT = "redact"
         BLOCK = "block"
 
-    PII_TYPES = ("email", "phone", "card", "iban", "national_id")
+    class InjectionStage(models.TextChoices):
+        RULES = "rules"
+        RULES_AND_CLASSIFIER = "rules_and_classifier"
+
+    PII_TYPES = (
+        "email",
+        "phone",
+        "card",
+        "iban",
+        "national_id",
+        "ip_address",
+        "mac_address",
+        "secret",
+    )
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     injection = models.CharField(max_length=10, choices=Injection.choices, default="block")
+    injection_stage = models.CharField(
+        max_length=30,
+        choices=InjectionStage.choices,
+        default="rules",
+        help_text="Rules only, or rules and the learned classifier for what they leave open.",
+    )
     pii = models.CharField(max_length=10, choices=Pii.choices, default="flag")
     pii_types = ArrayField(
         models.CharField(max_length=30, choices=[(t, t) for t in PII_TYPES]),
@@ -189,6 +208,7 @@ class Policy(TenantOwnedModel):
 
     AUDIT_FIELDS = (
         "injection",
+        "injection_stage",
         "pii",
         "pii_types",
         "tool_data_classes",

@@ -23,6 +23,7 @@ from edge.errors import ConfigError
 TIERS = ("simple", "standard", "complex")
 PROVIDER_KINDS = ("openai", "anthropic")
 INJECTION_MODES = ("block", "flag", "off")
+INJECTION_STAGES = ("rules", "rules_and_classifier")
 PII_MODES = ("off", "flag", "redact", "block")
 BUDGET_SCOPES = ("agent", "department", "tenant")
 BUDGET_PERIODS = ("day", "month")
@@ -84,6 +85,8 @@ class TenantPolicy:
     """``auto`` tier: a complexity score below this is ``simple``..."""
     auto_complex_min: float = AUTO_COMPLEX_MIN
     """... and from this on ``complex``; ``standard`` in between."""
+    injection_classifier: bool = False
+    """Rules + the learned stage (bundle ``injection_stage: rules_and_classifier``)."""
 
 
 NO_POLICY = TenantPolicy("", injection="off", pii="off", pii_types=(), tool_data_classes={})
@@ -366,6 +369,10 @@ def _policy(item: Mapping[str, Any], where: str) -> TenantPolicy:
         cache_ttl_seconds=int(_number(item, "cache_ttl_seconds", where, 0, 0)),
         auto_simple_max=_number(item, "auto_simple_max", where, AUTO_SIMPLE_MAX, 0),
         auto_complex_min=_number(item, "auto_complex_min", where, AUTO_COMPLEX_MIN, 0),
+        injection_classifier=_choice(
+            item, "injection_stage", where, INJECTION_STAGES, default="rules"
+        )
+        == "rules_and_classifier",
     )
 
 

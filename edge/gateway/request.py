@@ -134,10 +134,12 @@ def parse_request(
 
 @dataclass
 class TextSlot:
-    """One user or tool text inside the body, which redaction may replace."""
+    """One text inside the body that the content filter reads and redaction may
+    replace; ``channel`` says where it came from (edge/gateway/content_filter/channels.py)."""
 
     container: dict[str, Any] | list[Any]
     key: str | int
+    channel: str = "user"
 
     @property
     def text(self) -> str:
@@ -148,23 +150,49 @@ class TextSlot:
         self.container[self.key] = text  # type: ignore[index]
 
 
-def _content_slots(message: dict[str, Any], key: str = "content") -> Iterator[TextSlot]:
+def _content_slots(
+    message: dict[str, Any], channel: str, key: str = "content"
+) -> Iterator[TextSlot]:
     content = message.get(key)
     if isinstance(content, str):
-        yield TextSlot(message, key)
+        yield TextSlot(message, key, channel)
     elif isinstance(content, list):
         for part in content:
             if not isinstance(part, dict):
                 continue
-            if part.get("type") == "text" and isinstance(part.get("text"), str):
-                yield TextSlot(part, "text")
-            elif part.get("type") == "tool_result":
-                yield from _content_slots(part)
+            kind = part.get("type")
+            if kind in ("text", "input_text") and isinstance(part.get("text"), str):
+                yield TextSlot(part, "text", channel)
+            elif kind == "tool_result":
+                yield from _content_slots(part, "tool_result")
+            elif kind == "document":
+                source = part.get("source")
+                if isinstance(source, dict) and isinstance(source.get("data"), str):
+                    if source.get("type") == "text":
+                        yield TextSlot(source, "data", "document")
+                elif isinstance(source, dict) and source.get("type") == "content":
+                    yield from _content_slots(source, "document")
+            elif kind == "tool_use":
+                yield from _string_slots(part, "input")
+
+
+def _string_slots(container: dict[str, Any] | list[Any], key: str | int) -> Iterator[TextSlot]:
+    """Every string nested in a tool call's arguments (a JSON object or its text)."""
+    value = container[key]  # type: ignore[index]
+    if isinstance(value, str):
+        yield TextSlot(container, key, "tool_arguments")
+    elif isinstance(value, dict):
+        for inner in value:
+            yield from _string_slots(value, inner)
+    elif isinstance(value, list):
+        for index in range(len(value)):
+            yield from _string_slots(value, index)
 
 
 def scanned_slots(request: GatewayRequest) -> list[TextSlot]:
-    """The texts the content filter reads: user and tool messages (and embedding input).
-    System prompts and the assistant's own turns are not agent input from outside."""
+    """The texts the content filter reads: user turns, tool results (``role: tool``,
+    Anthropic ``tool_result``), documents, the arguments of earlier tool calls, and
+    embedding input. System prompts and the assistant's own words are the agent's."""
     body = request.body
     if request.operation == EMBEDDINGS:
         value = body.get("input")
@@ -175,6 +203,44 @@ def scanned_slots(request: GatewayRequest) -> list[TextSlot]:
         return []
     slots: list[TextSlot] = []
     for message in body.get("messages") or []:
-        if message.get("role") in ("user", "tool", "function"):
-            slots.extend(_content_slots(message))
+        role = message.get("role")
+        if role == "user":
+            slots.extend(_content_slots(message, "user"))
+        elif role in ("tool", "function"):
+            slots.extend(_content_slots(message, "tool_result"))
+        elif role == "assistant":
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and "arguments" in function:
+                    slots.extend(_string_slots(function, "arguments"))
+            if isinstance(message.get("content"), list):
+                slots.extend(
+                    slot
+                    for slot in _content_slots(message, "assistant")
+                    if slot.channel != "assistant"
+                )
     return slots
+
+
+def answer_slots(api: str, answer: dict[str, Any]) -> Iterator[TextSlot]:
+    """The texts of a model's answer and the arguments of the tool calls it makes:
+    what leaves the model toward the agent and its tools."""
+    if api == OPENAI:
+        for choice in answer.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if not isinstance(message, dict):
+                continue
+            if isinstance(message.get("content"), str):
+                yield TextSlot(message, "content", "response")
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and "arguments" in function:
+                    yield from _string_slots(function, "arguments")
+    else:
+        for block in answer.get("content") or []:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                yield TextSlot(block, "text", "response")
+            elif block.get("type") == "tool_use" and "input" in block:
+                yield from _string_slots(block, "input")

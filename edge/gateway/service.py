@@ -30,7 +30,7 @@ from edge.gateway.catalog import AUTO, Budget, GatewayConfig, Price, Route, Tena
 from edge.gateway.providers import AttemptError, ProviderClient
 from edge.gateway.request import CHAT, EMBEDDINGS, OPENAI, GatewayRequest, parse_request
 from edge.gateway.route import Target, attempts, offered_models, plan, select_route
-from edge.gateway.verdicts import FLAG, Refusal, Verdict, error_body
+from edge.gateway.verdicts import BLOCK, FLAG, Refusal, Verdict, error_body
 from edge.settings import Settings
 from edge.spool import Spool, SpoolFullError
 
@@ -621,6 +621,10 @@ class Gateway:
             else:
                 answer = translate.agent_answer(request, target.provider.kind, answer)
                 content = orjson.dumps(answer)
+            if request.operation == CHAT:
+                content = filtering.screen_answer(
+                    request.api, content, planned.policy, exchange.verdicts
+                )
 
             _note_tool_calls(exchange, request.api, answer)
             self._remember(exchange, planned, answer, content)
@@ -765,6 +769,7 @@ class StreamRun:
         self.price = price
         self.started = started
         self.relay = translate.StreamRelay(planned.request, target.provider.kind)
+        self.screen = filtering.StreamScreen(planned.policy)
         self.iterator = self._run()
         self._begun = False
         self._finished = False
@@ -789,8 +794,13 @@ class StreamRun:
             try:
                 async for chunk in self.response.aiter_raw():
                     out = relay.feed(parser.feed(chunk))
+                    if self.screen.feed(relay.capture.text):
+                        break  # this chunk is held back
                     if out:
                         yield out
+                if self.screen.blocked:
+                    yield _stream_error(self.planned.request.api, filtering.STREAM_CUT)
+                    return
                 out = relay.feed(parser.close())
                 if out:
                     yield out
@@ -840,6 +850,11 @@ class StreamRun:
             breaker.success()
         attempt = exchange.attempts[-1]
         attempt.status, attempt.error, attempt.breaker_tripped = status, message, tripped
+        verdict = self.screen.finish(relay.capture.text)
+        if verdict is not None:
+            exchange.verdicts.append(verdict)
+            if verdict.verdict == BLOCK:
+                status, message = "refused", verdict.reason
         exchange.response_model = relay.capture.model
         answer = relay.body()
         _note_tool_calls(exchange, planned.request.api, answer)

@@ -251,6 +251,7 @@ class RouteSerializer(serializers.ModelSerializer):
 
 POLICY_EXAMPLE = {
     "injection": "block",
+    "injection_stage": "rules",
     "pii": "redact",
     "pii_types": ["email", "iban"],
     "tool_data_classes": {"ledger.query": ["finance"]},
@@ -268,6 +269,11 @@ class PolicySerializer(serializers.ModelSerializer):
     """The tenant's content rules, enforced at every edge serving its agents."""
 
     injection = serializers.ChoiceField(choices=Policy.Injection.choices, required=False)
+    injection_stage = serializers.ChoiceField(
+        choices=Policy.InjectionStage.choices,
+        required=False,
+        help_text="rules, or rules_and_classifier (the learned stage for what rules leave open).",
+    )
     pii = serializers.ChoiceField(choices=Policy.Pii.choices, required=False)
     pii_types = serializers.ListField(
         child=serializers.ChoiceField(choices=[(t, t) for t in Policy.PII_TYPES]),

@@ -63,7 +63,9 @@ def cases() -> tuple[dict[str, Any], ...]:
 def predictions() -> tuple[tuple[bool, Counter[tuple[str, str]]], ...]:
     out = []
     for case in cases():
-        result = scan(case["text"])
+        # This set labels the five original kinds only (docs/content-filter.md); network
+        # identifiers and secrets are scored on the newer set (test_filter_benchmark.py).
+        result = scan(case["text"], pii_types=KINDS)
         out.append((result.injection is not None, Counter((f.kind, f.text) for f in result.pii)))
     return tuple(out)
 
