@@ -16,12 +16,14 @@ LATE_AFTER = dt.timedelta(seconds=30)
 DOWN_AFTER = dt.timedelta(minutes=5)
 
 HEALTHY = "healthy"
+DEGRADED = "degraded"
 LATE = "late"
 DOWN = "down"
 PENDING = "pending"
 
 STATUS_LABELS = {
     HEALTHY: "Healthy",
+    DEGRADED: "Degraded",
     LATE: "Late",
     DOWN: "Down",
     PENDING: "Not reached yet",
@@ -29,8 +31,9 @@ STATUS_LABELS = {
 
 
 def node_state(node: EdgeNode, now: dt.datetime) -> str:
-    """``healthy`` (pulled within 30 s), ``late`` (within 5 min), ``down`` (longer ago, or
-    the latest pull failed), ``pending`` (never pulled and never failed: just added)."""
+    """``healthy`` (pulled within 30 s), ``degraded`` (pulled, but records of its batches
+    wait as dead letters), ``late`` (pulled within 5 min), ``down`` (longer ago, or the
+    latest pull failed), ``pending`` (never pulled and never failed: just added)."""
     if node.consecutive_failures > 0:
         return DOWN
     if node.last_success_at is None:
@@ -40,7 +43,7 @@ def node_state(node: EdgeNode, now: dt.datetime) -> str:
         return DOWN
     if age > LATE_AFTER:
         return LATE
-    return HEALTHY
+    return DEGRADED if node.dead_letter_count else HEALTHY
 
 
 def _number(value: Any) -> float | None:
@@ -149,7 +152,7 @@ def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
     )
 
 
-WORST_FIRST = (DOWN, LATE, PENDING, HEALTHY)
+WORST_FIRST = (DOWN, LATE, DEGRADED, PENDING, HEALTHY)
 
 
 def worst_state(states: list[str]) -> str | None:
