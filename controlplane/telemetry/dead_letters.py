@@ -27,7 +27,7 @@ from controlplane.telemetry.isolation import analytics_refused, ledger_refused, 
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.models import DeadLetter
 from controlplane.telemetry.records import build_batch, event_id_of
-from controlplane.telemetry.spans import spans_insert, spans_table
+from controlplane.telemetry.spans import event_stored, spans_insert, spans_table
 from tenants.models import Tenant
 
 
@@ -135,7 +135,10 @@ def _replay(letter: DeadLetter, prices: PriceBook, retention: dict[Any, int]) ->
             # In the ledger now: only ClickHouse is left, should it refuse.
             letter.store = DeadLetter.Store.ANALYTICS
             letter.save(update_fields=["store"])
-    if letter.store == DeadLetter.Store.ANALYTICS:
+    event_id = uuid.UUID(batch.spans["event_id"][0])
+    if letter.store == DeadLetter.Store.ANALYTICS and not event_stored(letter.tenant_id, event_id):
+        # Checked, not only left to the token: ClickHouse remembers tokens for the last
+        # 10,000 inserts, and a replay may come much later.
         try:
             spans_insert(spans_table(batch.spans), dedup_token=f"dead-letter:{letter.pk}")
         except Exception as exc:

@@ -114,6 +114,17 @@ def event_ids_in_hour(tenant_id: uuid.UUID, hour: dt.datetime) -> set[uuid.UUID]
     return {uuid.UUID(str(row["event_id"])) for row in rows}
 
 
+def event_stored(tenant_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+    """Whether ``spans`` has the event, however it got there (a replay, a repair)."""
+    rows = tenant_query(
+        "SELECT count() AS n FROM spans WHERE tenant_id = {tenant_id:UUID} "
+        "AND event_id = {event_id:UUID}",
+        tenant_id=tenant_id,
+        params={"event_id": event_id},
+    )
+    return bool(rows[0]["n"])
+
+
 @dataclass(frozen=True)
 class TraceSearch:
     """What a trace must contain. Each given field must be matched by some span of the

@@ -84,7 +84,9 @@ class NodeStatus:
     state: str
     last_success_age: str
     last_error: str
+    last_error_at: dt.datetime | None
     consecutive_failures: int
+    dead_letters: int
     next_attempt_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
     spool_records: int | None
@@ -135,7 +137,9 @@ def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
             format_age(now - node.last_success_at) + " ago" if node.last_success_at else "never"
         ),
         last_error=node.last_error,
+        last_error_at=node.last_error_at,
         consecutive_failures=node.consecutive_failures,
+        dead_letters=node.dead_letter_count,
         next_attempt_at=node.next_attempt_at,
         heartbeat_at=node.heartbeat_at,
         spool_records=int(records) if records is not None else None,

@@ -149,33 +149,34 @@ ATTEMPTS = [
     {"provider": "openai", "model": "gpt-4o-mini", "status": "ok", "breaker_tripped": False},
 ]
 
-# How each tenant query function is called for a tenant; the data below makes each of
-# them return something for the tenant that has it.
-CALLS: dict[str, Callable[[uuid.UUID], Any]] = {
-    "controlplane.dashboards.queries.usage_totals": lambda t: queries.usage_totals(
+# How each tenant query function is called for a tenant (and the event id of the first
+# span seeded below); the data below makes each return something for the tenant that has it.
+CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
+    "controlplane.dashboards.queries.usage_totals": lambda t, e: queries.usage_totals(
         t, WINDOW, Filters()
     ),
-    "controlplane.dashboards.queries.usage_series": lambda t: queries.usage_series(
+    "controlplane.dashboards.queries.usage_series": lambda t, e: queries.usage_series(
         t, WINDOW, Filters()
     ),
-    "controlplane.dashboards.queries.usage_by": lambda t: queries.usage_by(
+    "controlplane.dashboards.queries.usage_by": lambda t, e: queries.usage_by(
         t, WINDOW, Filters(), "provider"
     ),
-    "controlplane.dashboards.queries.fault_hotspots": lambda t: queries.fault_hotspots(
+    "controlplane.dashboards.queries.fault_hotspots": lambda t, e: queries.fault_hotspots(
         t, WINDOW, Filters(), "provider"
     ),
-    "controlplane.dashboards.queries.provider_availability": lambda t: (
+    "controlplane.dashboards.queries.provider_availability": lambda t, e: (
         queries.provider_availability(t, WINDOW, Filters())
     ),
-    "controlplane.dashboards.queries.provider_attempts": lambda t: queries.provider_attempts(
+    "controlplane.dashboards.queries.provider_attempts": lambda t, e: queries.provider_attempts(
         t, WINDOW, Filters()
     ),
-    "controlplane.telemetry.spans.hourly_totals": lambda t: spans.hourly_totals(t, SINCE, UNTIL),
-    "controlplane.telemetry.spans.event_ids_in_hour": lambda t: spans.event_ids_in_hour(t, HOUR),
-    "controlplane.telemetry.spans.trace_list": lambda t: spans.trace_list(
+    "controlplane.telemetry.spans.hourly_totals": lambda t, e: spans.hourly_totals(t, SINCE, UNTIL),
+    "controlplane.telemetry.spans.event_ids_in_hour": lambda t, e: spans.event_ids_in_hour(t, HOUR),
+    "controlplane.telemetry.spans.event_stored": lambda t, e: spans.event_stored(t, e),
+    "controlplane.telemetry.spans.trace_list": lambda t, e: spans.trace_list(
         t, since=SINCE, until=UNTIL
     ),
-    "controlplane.telemetry.spans.matching_as_shown": lambda t: spans.matching_as_shown(
+    "controlplane.telemetry.spans.matching_as_shown": lambda t, e: spans.matching_as_shown(
         t,
         [{"trace_id": f"{TRACE:032x}"}],
         since=SINCE,
@@ -183,14 +184,14 @@ CALLS: dict[str, Callable[[uuid.UUID], Any]] = {
         text="refund",
         shown=str,
     ),
-    "controlplane.telemetry.spans.trace_spans": lambda t: spans.trace_spans(t, f"{TRACE:032x}"),
-    "compliance.dataflow_queries.flow_rows": lambda t: flow_rows(t, since=SINCE, until=UNTIL),
+    "controlplane.telemetry.spans.trace_spans": lambda t, e: spans.trace_spans(t, f"{TRACE:032x}"),
+    "compliance.dataflow_queries.flow_rows": lambda t, e: flow_rows(t, since=SINCE, until=UNTIL),
 }
 
 
 def _nothing(result: Any) -> bool:
     """No row, or only rows of zeros and blanks (an aggregate over nothing)."""
-    if isinstance(result, dict):
+    if isinstance(result, dict | bool):
         result = [result]
     for row in result:
         values = row.values() if isinstance(row, dict) else [row]
@@ -234,7 +235,8 @@ def test_every_tenant_query_returns_only_its_tenants_rows(
     ]
     batch = build_batch(lines, prices=PriceBook([]), retention_days={})
     spans.spans_insert(batch.spans, dedup_token=str(uuid.uuid4()))
+    event = uuid.UUID(batch.spans["event_id"][0])
 
     for name, call in CALLS.items():
-        assert not _nothing(call(tenant_b.pk)), f"{name} finds nothing of its own tenant"
-        assert _nothing(call(tenant_a.pk)), f"{name} returns another tenant's rows"
+        assert not _nothing(call(tenant_b.pk, event)), f"{name} finds nothing of its own tenant"
+        assert _nothing(call(tenant_a.pk, event)), f"{name} returns another tenant's rows"
