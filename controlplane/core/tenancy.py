@@ -132,6 +132,10 @@ def rls_policy_sql(table: str, column: str = "tenant_id") -> str:
         f"current_setting('{GUC_ALL}', true) = 'on' OR "
         f"{column} = NULLIF(current_setting('{GUC_TENANT}', true), '')::uuid"
     )
+    return _forced_policy_sql(table, condition)
+
+
+def _forced_policy_sql(table: str, condition: str) -> str:
     return (
         f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;'
         f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;'
@@ -148,12 +152,7 @@ def rls_through_policy_sql(table: str, owners: dict[str, str]) -> str:
         f'EXISTS (SELECT 1 FROM "{owner}" WHERE "{owner}".id = "{table}"."{column}")'  # noqa: S608 (table names from the models)
         for column, owner in owners.items()
     )
-    return (
-        f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;'
-        f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;'
-        f'DROP POLICY IF EXISTS tenant_isolation ON "{table}";'
-        f'CREATE POLICY tenant_isolation ON "{table}" USING ({condition}) WITH CHECK ({condition});'
-    )
+    return _forced_policy_sql(table, condition)
 
 
 class EnableRowLevelSecurity(Operation):

@@ -9,13 +9,19 @@ attempts: ClickHouse's deduplication tokens for the parts (``token:start-stop``)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 import pyarrow as pa
 from django import db
+from django.db import transaction
 
 from controlplane.analytics import StoreError
+from controlplane.core.tenancy import tenant_context
+from controlplane.telemetry.ledger import ledger_insert
+from controlplane.telemetry.spans import spans_insert, spans_table
 
 # ClickHouse error codes that are about the inserted data, not the server or the query:
 # cannot parse or convert a value (6, 27, 38, 41, 53, 70, 72, 376), out of range (69,
@@ -83,3 +89,41 @@ def _try(attempt: Callable[[range], None], part: range) -> BaseException | None:
     except Exception as exc:
         return exc
     return None
+
+
+def ledger_insert_isolating(
+    tenant_id: uuid.UUID, rows: Sequence[tuple[Any, ...]]
+) -> tuple[int, dict[int, str]]:
+    """``ledger_insert`` of the tenant's rows: how many were new, and the rows
+    PostgreSQL refused (by index) with the reason, every other one inserted."""
+    try:
+        with tenant_context(tenant_id):
+            return ledger_insert(rows), {}
+    except Exception as exc:
+        failure = exc
+    inserted = 0
+
+    def attempt(part: range) -> None:
+        nonlocal inserted
+        with transaction.atomic():  # a savepoint: a refused part leaves nothing behind
+            inserted += ledger_insert(rows[part.start : part.stop])
+
+    with tenant_context(tenant_id):
+        refusals = isolate(len(rows), attempt, ledger_refused, failure)
+    return inserted, refusals
+
+
+def spans_insert_isolating(
+    columns: dict[str, list[Any]], failure: BaseException, token: str
+) -> dict[int, str]:
+    """After the batch's ClickHouse insert (``token``) failed: the rows ClickHouse
+    refuses (by index) with the reason, every other one inserted. The parts get tokens
+    of their own, ``token:start-stop``."""
+
+    def attempt(part: range) -> None:
+        table = spans_table(
+            {name: values[part.start : part.stop] for name, values in columns.items()}
+        )
+        spans_insert(table, dedup_token=f"{token}:{part.start}-{part.stop}")
+
+    return isolate(len(columns["event_id"]), attempt, analytics_refused, failure)

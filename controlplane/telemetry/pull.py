@@ -33,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from billing.pricing import PriceBook
@@ -45,8 +45,12 @@ from controlplane.gateway.bundle import plain_document, publish, signed_bundle
 from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
 from controlplane.telemetry.dead_letters import Refusal, dead_letters_record
 from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
-from controlplane.telemetry.isolation import analytics_refused, isolate, ledger_refused, reason
-from controlplane.telemetry.ledger import ledger_insert
+from controlplane.telemetry.isolation import (
+    analytics_refused,
+    ledger_insert_isolating,
+    reason,
+    spans_insert_isolating,
+)
 from controlplane.telemetry.models import DeadLetter
 from controlplane.telemetry.records import Batch, build_batch
 from controlplane.telemetry.spans import spans_insert, spans_table
@@ -346,64 +350,25 @@ def _insert_batch(
     token = f"{node.pk}:{prepared.after}:{prepared.upto}:{prepared.digest}"
     spans = pipeline.insert_spans(prepared, dedup_token=token)
     try:
-        new_rows, ledger_refusals = _ledger_insert(node, prepared.batch)
+        new_rows, ledger_refusals = ledger_insert_isolating(node.tenant_id, prepared.batch.ledger)
     finally:
         if spans is not None:
             wait([spans])  # never leave an insert running behind a failure
+    failure = spans.exception() if spans is not None else prepared.table_error
+    analytics_refusals = (
+        spans_insert_isolating(prepared.batch.spans, failure, token) if failure else {}
+    )
     refusals = [
         Refusal(line, DeadLetter.Store.RECORD, why) for line, why in prepared.batch.rejected
     ]
     refusals += _refusals(prepared.batch, ledger_refusals, DeadLetter.Store.LEDGER)
-    refusals += _refusals(
-        prepared.batch, _spans_insert(prepared, spans, token), DeadLetter.Store.ANALYTICS
-    )
+    refusals += _refusals(prepared.batch, analytics_refusals, DeadLetter.Store.ANALYTICS)
     if refusals:
         dead_letters_record(node=node, after=prepared.after, upto=prepared.upto, refusals=refusals)
     result.batches += 1
     result.records += len(prepared.pulled.lines)
     result.new_in_ledger += new_rows
     result.dead_letters += len(refusals)
-
-
-def _ledger_insert(node: EdgeNode, batch: Batch) -> tuple[int, dict[int, str]]:
-    """New ledger rows, and the rows PostgreSQL refused (by index) with the reason."""
-    rows = batch.ledger
-    try:
-        with tenant_context(node.tenant_id):
-            return ledger_insert(rows), {}
-    except Exception as exc:
-        failure = exc
-    inserted = 0
-
-    def attempt(part: range) -> None:
-        nonlocal inserted
-        with transaction.atomic():  # a savepoint: a refused part leaves nothing behind
-            inserted += ledger_insert(rows[part.start : part.stop])
-
-    with tenant_context(node.tenant_id):
-        refusals = isolate(len(rows), attempt, ledger_refused, failure)
-    return inserted, refusals
-
-
-def _spans_insert(prepared: _Prepared, spans: Future[None] | None, token: str) -> dict[int, str]:
-    """The rows ClickHouse refused (by index) with the reason, the others inserted. The
-    parts of a refused batch get tokens of their own: ``token:start-stop``."""
-    if spans is not None:
-        failure = spans.exception()
-        if failure is None:
-            return {}
-    else:
-        assert prepared.table_error is not None
-        failure = prepared.table_error
-    columns = prepared.batch.spans
-
-    def attempt(part: range) -> None:
-        table = spans_table(
-            {name: values[part.start : part.stop] for name, values in columns.items()}
-        )
-        spans_insert(table, dedup_token=f"{token}:{part.start}-{part.stop}")
-
-    return isolate(len(prepared.batch), attempt, analytics_refused, failure)
 
 
 def _refusals(batch: Batch, refused: dict[int, str], store: str) -> list[Refusal]:
