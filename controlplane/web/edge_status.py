@@ -28,6 +28,7 @@ STATUS_LABELS = {
     DOWN: "Down",
     PENDING: "Not reached yet",
 }
+STATES = tuple(STATUS_LABELS)
 
 
 def node_state(node: EdgeNode, now: dt.datetime) -> str:

@@ -26,7 +26,7 @@ from controlplane.api.serializers.common import (
     request_example,
     response_example,
 )
-from controlplane.web.edge_status import STATUS_LABELS, node_state
+from controlplane.web.edge_status import STATES, node_state
 from tenants.models import Department, Membership
 
 SITE_EXAMPLE = {
@@ -108,7 +108,7 @@ class EdgeNodeSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ChoiceField(choices=list(STATUS_LABELS)))
+    @extend_schema_field(serializers.ChoiceField(choices=list(STATES)))
     def get_health(self, node: EdgeNode) -> str:
         return node_state(node, timezone.now())
 
