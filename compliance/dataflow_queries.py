@@ -29,7 +29,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from controlplane.analytics import get_store
+from controlplane.analytics.scoped import tenant_query
 from controlplane.telemetry.spans import department_limit
 
 ROW_LIMIT = 5000
@@ -108,7 +108,9 @@ def flow_rows(
     """The tenant's span records of ``[since, until)`` (of ``departments`` only, when
     given) grouped by flow (see the module docstring); at most ``limit`` rows."""
     in_departments, limit_params = department_limit(departments)
-    params = {"tenant_id": tenant_id, "since": since, "until": until, "limit": limit}
-    return get_store().query(
-        FLOW_SQL.replace("$DEPARTMENTS", in_departments), params | limit_params
+    params = {"since": since, "until": until, "limit": limit}
+    return tenant_query(
+        FLOW_SQL.replace("$DEPARTMENTS", in_departments),
+        tenant_id=tenant_id,
+        params=params | limit_params,
     )

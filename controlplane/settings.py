@@ -290,6 +290,7 @@ SPECTACULAR_SETTINGS = {
         "TierEnum": "controlplane.gateway.models.Tier",
         "ProviderKindEnum": "controlplane.gateway.models.Provider.Kind",
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
+        "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -22,6 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from edge.auth import Principal
+from edge.storable import loads_json, storable_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -77,7 +78,10 @@ def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
-    except DecodeError:
+    except DecodeError as error:
+        if "UTF-8" in str(error):
+            # Protobuf strings must be UTF-8; the decoder names the message, not the field.
+            raise OtlpError(f"a string field is not valid UTF-8: {error}") from None
         raise OtlpError("the body is not a protobuf ExportTraceServiceRequest") from None
     return request
 
@@ -110,7 +114,7 @@ def _children(parent: object, *keys: str) -> Iterator[tuple[int, str, object]]:
 
 def parse_json(body: bytes) -> ExportTraceServiceRequest:
     try:
-        doc = orjson.loads(body)
+        doc = loads_json(body)
     except orjson.JSONDecodeError:
         raise OtlpError("the body is not valid JSON") from None
     if not isinstance(doc, dict):
@@ -321,7 +325,8 @@ def request_records(
     request: ExportTraceServiceRequest, principal: Principal, received_at_unix_nano: int
 ) -> list[tuple[str, bytes]]:
     """Every span of the request as ``(event_id, record JSON bytes)``; OtlpError if any
-    span is malformed, so that a request is taken whole or not at all."""
+    span is malformed, so that a request is taken whole or not at all. Text no store can
+    hold is replaced (``edge.storable``)."""
     records = []
     for i, resource_spans in enumerate(request.resource_spans):
         resource = attributes(resource_spans.resource.attributes)
@@ -329,5 +334,5 @@ def request_records(
             for k, span in enumerate(scope_spans.spans):
                 where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
                 record = span_record(span, resource, principal, received_at_unix_nano, where)
-                records.append((record["event_id"], orjson.dumps(record)))
+                records.append((record["event_id"], storable_json(record)))
     return records

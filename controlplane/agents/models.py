@@ -55,6 +55,7 @@ class EdgeNode(TenantOwnedModel):
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     heartbeat = models.JSONField(null=True, blank=True)
@@ -67,6 +68,9 @@ class EdgeNode(TenantOwnedModel):
     pending_after = models.BigIntegerField(null=True, blank=True)
     pending_upto = models.BigIntegerField(null=True, blank=True)
     pending_count = models.PositiveIntegerField(null=True, blank=True)
+    # Records of this node's batches that no store would take, not yet replayed
+    # (telemetry.DeadLetter); the rest of their batches went on.
+    dead_letter_count = models.PositiveIntegerField(default=0)
 
     AUDIT_FIELDS = ("name", "pull_url", "agent_url", "expected_version", "site")
 

@@ -132,12 +132,27 @@ def rls_policy_sql(table: str, column: str = "tenant_id") -> str:
         f"current_setting('{GUC_ALL}', true) = 'on' OR "
         f"{column} = NULLIF(current_setting('{GUC_TENANT}', true), '')::uuid"
     )
+    return _forced_policy_sql(table, condition)
+
+
+def _forced_policy_sql(table: str, condition: str) -> str:
     return (
         f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;'
         f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;'
         f'DROP POLICY IF EXISTS tenant_isolation ON "{table}";'
         f'CREATE POLICY tenant_isolation ON "{table}" USING ({condition}) WITH CHECK ({condition});'
     )
+
+
+def rls_through_policy_sql(table: str, owners: dict[str, str]) -> str:
+    """Forced RLS for a many-to-many table, which has no tenant column: a row is visible
+    (and may be written) only when the rows it links are, in ``owners`` (column →
+    tenant-owned table, itself under RLS)."""
+    condition = " AND ".join(
+        f'EXISTS (SELECT 1 FROM "{owner}" WHERE "{owner}".id = "{table}"."{column}")'  # noqa: S608 (table names from the models)
+        for column, owner in owners.items()
+    )
+    return _forced_policy_sql(table, condition)
 
 
 class EnableRowLevelSecurity(Operation):
@@ -177,3 +192,56 @@ class EnableRowLevelSecurity(Operation):
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
         return (self.__class__.__qualname__, [self.model_name], {"column": self.column})
+
+
+def tenant_through_tables() -> dict[str, dict[str, str]]:
+    """The many-to-many tables Django made for tenant-owned models: table → (column →
+    linked table). Their rows belong to the tenant of the rows they link."""
+    from django.apps import apps
+
+    tables: dict[str, dict[str, str]] = {}
+    for model in apps.get_models():
+        for field in model._meta.local_many_to_many:
+            through: Any = field.remote_field.through
+            if not through._meta.auto_created:
+                continue
+            links = {
+                link.column: link.related_model._meta.db_table
+                for link in through._meta.fields
+                if link.is_relation
+            }
+            ends: list[Any] = [model, field.related_model]
+            if any(isinstance(end, type) and issubclass(end, TenantOwnedModel) for end in ends):
+                tables[through._meta.db_table] = links
+    return tables
+
+
+# Tables with a ``tenant_id`` column whose rows are not a tenant's, each with the reason.
+NOT_TENANT_OWNED = {
+    # A person's credential: found by its prefix before any tenant is known, and its
+    # ``tenant`` narrows what it may reach rather than owning it.
+    "api_apitoken",
+}
+
+
+def unprotected_relations() -> list[str]:
+    """Tables (partitions included) holding a tenant's rows — those with a ``tenant_id``
+    column and the many-to-many tables of tenant-owned models — that lack forced
+    row-level security or a policy. Empty when the second wall has no hole."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+              AND NOT c.relname = ANY(%s)
+              AND (c.relname = ANY(%s) OR EXISTS (
+                  SELECT 1 FROM pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+              AND NOT (c.relrowsecurity AND c.relforcerowsecurity
+                       AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
+            ORDER BY c.relname
+            """,
+            [sorted(NOT_TENANT_OWNED), list(tenant_through_tables())],
+        )
+        return [row[0] for row in cursor.fetchall()]

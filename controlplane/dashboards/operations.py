@@ -1,6 +1,7 @@
 """The operations panel, from PostgreSQL: edge node versions against the expected
 release and their patch level against the current one, their deployment history,
-configuration changes with their diff, and the age of provider credentials.
+records waiting as dead letters, configuration changes with their diff, and the age of
+provider credentials.
 
 The querysets come from the caller's ``Scope`` (``controlplane.web.scope``), so the
 portal reads through the tenant's scoped managers and the console by the tenant in the
@@ -20,7 +21,8 @@ from django.db.models import QuerySet
 import edge
 from controlplane.agents.models import EdgeNode, EdgeNodeVersionChange
 from controlplane.gateway.models import ConfigChange, ProviderCredential
-from controlplane.web.edge_status import DOWN, LATE, STATUS_LABELS, format_age, node_state
+from controlplane.telemetry.models import DeadLetter
+from controlplane.web.edge_status import DEGRADED, DOWN, LATE, STATUS_LABELS, format_age, node_state
 
 CREDENTIAL_MAX_AGE = dt.timedelta(days=90)
 RECENT_CHANGES = 20
@@ -95,7 +97,7 @@ class NodeVersion:
 
     @property
     def needs_attention(self) -> bool:
-        return self.state in (DOWN, LATE) or self.outdated or self.config_behind
+        return self.state in (DOWN, LATE, DEGRADED) or self.outdated or self.config_behind
 
 
 def _number(value: Any) -> float | None:
@@ -133,11 +135,21 @@ def node_versions(nodes: QuerySet[EdgeNode], now: dt.datetime) -> list[NodeVersi
                 disk_percent=_number(host.get("disk_percent")),
             )
         )
-    rank = {DOWN: 0, LATE: 1}
+    rank = {DOWN: 0, LATE: 1, DEGRADED: 2}
     rows.sort(
-        key=lambda r: (rank.get(r.state, 2), not r.outdated, not r.config_behind, r.node.name)
+        key=lambda r: (rank.get(r.state, 3), not r.outdated, not r.config_behind, r.node.name)
     )
     return rows
+
+
+def dead_letters(letters: QuerySet[DeadLetter], limit: int = RECENT_CHANGES) -> list[DeadLetter]:
+    """The newest records no store would take and that wait to be replayed."""
+    return list(
+        letters.filter(replayed_at__isnull=True)
+        .select_related("edge_node")
+        .defer("raw")
+        .order_by("-created_at")[:limit]
+    )
 
 
 def deployments(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from controlplane.analytics import get_store
+from controlplane.analytics.scoped import all_tenants_query, tenant_query
 from controlplane.telemetry.spans import IN_DEPARTMENTS
 
 FAULT_STATUSES = ("error", "timeout")
@@ -177,22 +177,20 @@ def _active(filters: Filters) -> dict[str, object]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _query(
+def _render(
     template: str,
     window: Window,
-    params: dict[str, object],
     *,
     filters: Filters | None = None,
     dimension: str | None = None,
     columns: frozenset[str] = frozenset({"status"}),
     rollup: Rollup | None = None,
-) -> list[dict[str, Any]]:
-    """Run ``template`` on the rollup that fits (or on ``rollup``), with ``$ROLLUP``,
+) -> str:
+    """``template`` for the rollup that fits (or for ``rollup``), with ``$ROLLUP``,
     ``$TIME``, ``$P50``/``$P95`` (latency), ``$WHERE`` (the active filters' conditions
     included) and ``$FAULTS`` (and, for a breakdown, ``$KEY``/``$PRESENT`` of
     ``dimension``) filled in. ``columns``: what the template reads besides the filters
-    and the breakdown. Every fragment is constant text of this module; every value is a
-    bound parameter."""
+    and the breakdown. Every fragment is constant text of this module."""
     active = _active(filters) if filters is not None else {}
     where = _WHERE + "".join(_FILTERS[name][1] for name in active)
     needed = set(columns) | {_FILTERS[name][0] for name in active}
@@ -213,7 +211,20 @@ def _query(
         sql = sql.replace(marker, text)
     if "$" in sql:
         raise ValueError(f"unfilled fragment in {sql!r}")
-    return get_store().query(sql, params)
+    return sql
+
+
+def _query(
+    template: str,
+    window: Window,
+    params: dict[str, object],
+    **fragments: Any,
+) -> list[dict[str, Any]]:
+    """``template`` rendered (``_render``) and run for the tenant of ``params`` (from
+    ``_params``); every value is a bound parameter."""
+    tenant_id = params["tenant_id"]
+    assert isinstance(tenant_id, uuid.UUID)
+    return tenant_query(_render(template, window, **fragments), tenant_id=tenant_id, params=params)
 
 
 # --- utilization ----------------------------------------------------------------------
@@ -356,7 +367,7 @@ def provider_availability(
 def fleet_overview(window: Window) -> list[dict[str, Any]]:
     """Every tenant's requests, faults, refusals, cost and p95 latency in the range.
     Reads all tenants: for the MSP staff console only."""
-    return _query(
+    sql = _render(
         """
         SELECT tenant_id, sum(r.requests) AS requests, $FAULTS AS faults,
                sumIf(r.requests, status = 'refused') AS refused,
@@ -367,6 +378,9 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
         GROUP BY tenant_id
         """,
         window,
+    )
+    return all_tenants_query(
+        sql,
         {
             "since": window.since.replace(microsecond=0),
             "until": window.until.replace(microsecond=0),
@@ -377,7 +391,7 @@ def fleet_overview(window: Window) -> list[dict[str, Any]]:
 def fleet_series(window: Window) -> list[dict[str, Any]]:
     """Every tenant's requests per chart bucket of the range (buckets with data only),
     for the fleet's sparklines. Reads all tenants: for the MSP staff console only."""
-    return _query(
+    sql = _render(
         """
         SELECT tenant_id,
                toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
@@ -387,12 +401,15 @@ def fleet_series(window: Window) -> list[dict[str, Any]]:
         GROUP BY tenant_id, bucket
         """,
         window,
+        columns=frozenset(),
+    )
+    return all_tenants_query(
+        sql,
         {
             "since": window.since.replace(microsecond=0),
             "until": window.until.replace(microsecond=0),
             "bucket": window.bucket_seconds,
         },
-        columns=frozenset(),
     )
 
 
@@ -403,7 +420,7 @@ def provider_attempts_recent(*, since: dt.datetime, until: dt.datetime) -> list[
     """Per provider, every tenant's gateway attempts in ``[since, until)``: what the
     providers' health is rated on (``gateway.health``). Reads all tenants: providers
     serve many (MSP-wide ones every tenant), and only counts leave this query."""
-    return get_store().query(
+    return all_tenants_query(
         """
         SELECT provider, sum(attempts) AS attempts, sum(failures) AS failures,
                sum(breaker_trips) AS breaker_trips

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
-from controlplane.analytics import get_store
+from controlplane.analytics.scoped import tenant_query
 
 ZERO = Decimal(0)
 
@@ -64,7 +64,7 @@ def gateway_savings(
         "limited": departments is not None,
         "departments": sorted(departments or ()),
     }
-    rows = get_store().query(_SQL, params)
+    rows = tenant_query(_SQL, tenant_id=tenant_id, params=params)
     row = rows[0] if rows else {}
 
     def money(name: str) -> Decimal:

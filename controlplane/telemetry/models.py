@@ -84,3 +84,45 @@ class ReconciliationRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.hour:%Y-%m-%d %H:00} {self.outcome}"
+
+
+class DeadLetter(TenantOwnedModel):
+    """A spool record the pull worker could not store, kept with its raw bytes so that
+    it can be replayed once the cause is fixed (docs/decisions/0014-poison-records.md).
+
+    A dead letter is in neither store: the rest of its batch went on without it.
+    """
+
+    class Store(models.TextChoices):
+        RECORD = "record", "unreadable record"
+        LEDGER = "ledger", "PostgreSQL ledger"
+        ANALYTICS = "analytics", "ClickHouse"
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    edge_node = models.ForeignKey(
+        "agents.EdgeNode", on_delete=models.CASCADE, related_name="dead_letters"
+    )
+    event_id = models.UUIDField(null=True, blank=True)
+    raw = models.BinaryField(help_text="The spool record exactly as the edge served it.")
+    raw_sha256 = models.CharField(max_length=64)
+    store = models.CharField(max_length=20, choices=Store.choices)
+    reason = models.TextField()
+    batch_after = models.BigIntegerField(help_text="The batch's cursor range at the edge.")
+    batch_upto = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=1)
+    last_attempt_at = models.DateTimeField()
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "edge_node", "raw_sha256", "store"],
+                name="deadletter_unique_record",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "replayed_at"], name="deadletter_open")]
+
+    def __str__(self) -> str:
+        return f"{self.store} {self.event_id or self.raw_sha256[:12]}: {self.reason[:60]}"

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from controlplane.core.tenancy import rls_policy_sql
+
 PARENT = "telemetry_usageevent"
 _PARTITION_NAME = re.compile(rf"^{PARENT}_y(\d{{4}})m(\d{{2}})$")
 
@@ -29,7 +31,8 @@ def partition_name(month: dt.date) -> str:
 
 
 def ensure_partitions(months: Iterable[dt.date]) -> None:
-    """Create the monthly partitions for ``months`` that do not exist yet.
+    """Create the monthly partitions for ``months`` that do not exist yet, each under
+    forced row-level security like its parent.
 
     Existence is checked first because creating a partition locks the whole ledger.
     """
@@ -52,6 +55,14 @@ def ensure_partitions(months: Iterable[dt.date]) -> None:
                 f'CREATE TABLE IF NOT EXISTS "{partition_name(month)}" PARTITION OF {PARENT} '
                 f"FOR VALUES FROM ('{month.isoformat()}') TO ('{_next_month(month).isoformat()}')"
             )
+            protect(partition_name(month))
+
+
+def protect(partition: str) -> None:
+    """Forced RLS with the tenant policy on one partition: queried by its own name, a
+    partition does not go through its parent's policy."""
+    with connection.cursor() as cursor:
+        cursor.execute(rls_policy_sql(partition))
 
 
 def existing_partitions() -> list[dt.date]:

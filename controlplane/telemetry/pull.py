@@ -43,9 +43,16 @@ from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.bundle import FORMAT as BUNDLE_FORMAT
 from controlplane.gateway.bundle import plain_document, publish, signed_bundle
 from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
+from controlplane.telemetry.dead_letters import Refusal, dead_letters_record
 from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
-from controlplane.telemetry.ledger import ledger_insert
-from controlplane.telemetry.records import Batch, RecordError, build_batch
+from controlplane.telemetry.isolation import (
+    analytics_refused,
+    ledger_insert_isolating,
+    reason,
+    spans_insert_isolating,
+)
+from controlplane.telemetry.models import DeadLetter
+from controlplane.telemetry.records import Batch, build_batch
 from controlplane.telemetry.spans import spans_insert, spans_table
 from tenants.models import Tenant
 
@@ -59,6 +66,7 @@ class PullResult:
     batches: int = 0
     records: int = 0
     new_in_ledger: int = 0
+    dead_letters: int = 0
     error: str = ""
 
 
@@ -96,10 +104,13 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
             _drain(node, edge, pipeline, result, worker=worker, leased_at=leased_at)
             pipeline.wait_for_acks()
         _record_success(node)
-    except (EdgeUnavailable, RecordError) as exc:
-        result.error = str(exc)
-        logger.warning("pull of edge node %s failed: %s", node_id, exc)
-        _record_failure(node_id, str(exc))
+    except Exception as exc:  # every failure is recorded on the node, whatever its kind
+        result.error = reason(exc)
+        if isinstance(exc, EdgeUnavailable):
+            logger.warning("pull of edge node %s failed: %s", node_id, exc)
+        else:
+            logger.exception("pull of edge node %s failed", node_id)
+        _record_failure(node_id, result.error)
     finally:
         release_lease(node_id, worker)
     return result
@@ -131,11 +142,11 @@ def _drain(
             pipeline.prepare_ahead(after=upto, limit=batch_size)
         _insert_batch(node, prepared, pipeline, result)
         following: _Prepared | None = None
-        failure: EdgeUnavailable | RecordError | None = None
+        failure: EdgeUnavailable | None = None
         if go_on:
             try:
                 following = pipeline.prepared(after=upto, limit=batch_size)
-            except (EdgeUnavailable, RecordError) as exc:
+            except EdgeUnavailable as exc:
                 failure = exc  # raised once this batch's cursor is committed
             if following is not None and not following.pulled.lines:
                 following = None
@@ -207,13 +218,19 @@ def _push_config(node: EdgeNode, edge: EdgeClient, heartbeat: dict[str, Any], to
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A pulled batch, parsed and priced, with what ClickHouse is sent."""
+    """A pulled batch, parsed and priced, with what ClickHouse is sent: ``table``, or
+    ``table_error`` when some record cannot be made into ClickHouse's columns."""
 
     after: int
     pulled: Pulled
     batch: Batch
-    table: pa.Table
+    table: pa.Table | None
+    table_error: Exception | None
     digest: str
+
+    @property
+    def upto(self) -> int:
+        return self.pulled.next_cursor
 
 
 class _Pipeline:
@@ -253,14 +270,22 @@ class _Pipeline:
 
     def prepare(self, after: int, pulled: Pulled) -> _Prepared:
         """Everything about a batch that needs no store."""
-        node = self._node
-        batch = build_batch(pulled.lines, prices=self._prices, retention_days=self._retention_days)
-        foreign = set(batch.spans["tenant_id"]) - {str(node.tenant_id)}
-        if foreign:
-            raise RecordError(f"edge node {node.pk} sent records of other tenants: {foreign}")
+        batch = build_batch(
+            pulled.lines,
+            prices=self._prices,
+            retention_days=self._retention_days,
+            tenant_id=self._node.tenant_id,
+        )
         # The content digest keeps the token unique if a node ever reuses cursors.
         digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
-        return _Prepared(after, pulled, batch, spans_table(batch.spans), digest)
+        table, table_error = None, None
+        try:
+            table = spans_table(batch.spans)
+        except Exception as exc:
+            if not analytics_refused(exc):
+                raise
+            table_error = exc
+        return _Prepared(after, pulled, batch, table, table_error, digest)
 
     def prepare_ahead(self, *, after: int, limit: int) -> None:
         self._ahead = (after, limit, self._prepare.submit(self._pull_and_prepare, after, limit))
@@ -275,8 +300,10 @@ class _Pipeline:
     def _pull_and_prepare(self, after: int, limit: int) -> _Prepared:
         return self.prepare(after, self._edge.pull(after=after, limit=limit))
 
-    def insert_spans(self, table: pa.Table, *, dedup_token: str) -> Future[None]:
-        return self._clickhouse.submit(spans_insert, table, dedup_token=dedup_token)
+    def insert_spans(self, prepared: _Prepared, *, dedup_token: str) -> Future[None] | None:
+        if prepared.table is None:
+            return None
+        return self._clickhouse.submit(spans_insert, prepared.table, dedup_token=dedup_token)
 
     def ack(self, cursor: int) -> None:
         for future in [future for future in self._acks if future.done()]:
@@ -314,20 +341,38 @@ def _insert_batch(
     """Both idempotent inserts at once, of a batch already committed as pending: from
     then on a retry re-pulls exactly this batch, so the ledger's ``ON CONFLICT DO
     NOTHING`` and the ClickHouse token make the two inserts safe to run concurrently and
-    in any order."""
-    after, upto = prepared.after, prepared.pulled.next_cursor
-    spans = pipeline.insert_spans(
-        prepared.table, dedup_token=f"{node.pk}:{after}:{upto}:{prepared.digest}"
-    )
+    in any order.
+
+    A store that refuses the batch for its data gets every record it takes, found by
+    bisection (``isolation.py``); the records it refused, and the lines that are not
+    records at all, become dead letters, and the batch goes on without them.
+    """
+    token = f"{node.pk}:{prepared.after}:{prepared.upto}:{prepared.digest}"
+    spans = pipeline.insert_spans(prepared, dedup_token=token)
     try:
-        with tenant_context(node.tenant_id):
-            new_rows = ledger_insert(prepared.batch.ledger)
+        new_rows, ledger_refusals = ledger_insert_isolating(node.tenant_id, prepared.batch.ledger)
     finally:
-        wait([spans])  # never leave an insert running behind a failure
-    spans.result()
+        if spans is not None:
+            wait([spans])  # never leave an insert running behind a failure
+    failure = spans.exception() if spans is not None else prepared.table_error
+    analytics_refusals = (
+        spans_insert_isolating(prepared.batch.spans, failure, token) if failure else {}
+    )
+    refusals = [
+        Refusal(line, DeadLetter.Store.RECORD, why) for line, why in prepared.batch.rejected
+    ]
+    refusals += _refusals(prepared.batch, ledger_refusals, DeadLetter.Store.LEDGER)
+    refusals += _refusals(prepared.batch, analytics_refusals, DeadLetter.Store.ANALYTICS)
+    if refusals:
+        dead_letters_record(node=node, after=prepared.after, upto=prepared.upto, refusals=refusals)
     result.batches += 1
     result.records += len(prepared.pulled.lines)
     result.new_in_ledger += new_rows
+    result.dead_letters += len(refusals)
+
+
+def _refusals(batch: Batch, refused: dict[int, str], store: str) -> list[Refusal]:
+    return [Refusal(batch.lines[index], store, why) for index, why in sorted(refused.items())]
 
 
 def _advance(node: EdgeNode, cursor: int, *, pending: _Prepared | None) -> None:
@@ -358,6 +403,7 @@ def _record_success(node: EdgeNode) -> None:
 
 
 def _record_failure(node_id: uuid.UUID, error: str) -> None:
+    now = timezone.now()
     with all_tenants_context():
         node = EdgeNode.unscoped.get(pk=node_id)
         failures = node.consecutive_failures + 1
@@ -366,8 +412,9 @@ def _record_failure(node_id: uuid.UUID, error: str) -> None:
             MAX_BACKOFF,
         )
         EdgeNode.unscoped.filter(pk=node_id).update(
-            last_pull_at=timezone.now(),
+            last_pull_at=now,
             last_error=error[:2000],
+            last_error_at=now,
             consecutive_failures=failures,
-            next_attempt_at=timezone.now() + delay,
+            next_attempt_at=now + delay,
         )

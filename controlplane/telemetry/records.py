@@ -14,11 +14,9 @@ import msgspec
 from billing.pricing import PriceBook
 
 NANOS = 1_000_000_000
+MAX_TOKENS = 2**31 - 1
+"""The most tokens one record may count: the ledger's columns are 32-bit integers."""
 COST_QUANTUM = Decimal("0.000000001")
-
-
-class RecordError(ValueError):
-    """A spool record that does not follow the protocol."""
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -39,6 +37,11 @@ class Batch:
 
     ledger: list[tuple[Any, ...]] = field(default_factory=list)
     spans: dict[str, list[Any]] = field(default_factory=dict)
+    lines: list[bytes] = field(default_factory=list)
+    """The spool line of each row."""
+    rejected: list[tuple[bytes, str]] = field(default_factory=list)
+    """Lines that are not a record of the protocol (or not of the expected tenant), with
+    the reason: they make no row, and the rest of the batch goes on without them."""
 
     def __len__(self) -> int:
         return len(self.ledger)
@@ -137,6 +140,21 @@ _decode_record = msgspec.json.Decoder(_Record, strict=False).decode
 _NULL = msgspec.Raw(b"null")
 
 
+class _EventId(msgspec.Struct):
+    event_id: str
+
+
+_decode_event_id = msgspec.json.Decoder(_EventId).decode
+
+
+def event_id_of(line: bytes) -> uuid.UUID | None:
+    """The event id of a spool line, if it has a readable one (for lines rejected)."""
+    try:
+        return uuid.UUID(_decode_event_id(line).event_id)
+    except ValueError:
+        return None
+
+
 def _event_id(text: str) -> tuple[bytes, str]:
     """A UUID's 16 bytes and canonical text. Unique per record, so the common canonical
     form is read with ``bytes.fromhex``, at a fraction of ``uuid.UUID``'s cost."""
@@ -149,9 +167,16 @@ def _event_id(text: str) -> tuple[bytes, str]:
 
 
 def build_batch(
-    lines: list[bytes], *, prices: PriceBook, retention_days: dict[uuid.UUID, int]
+    lines: list[bytes],
+    *,
+    prices: PriceBook,
+    retention_days: dict[uuid.UUID, int],
+    tenant_id: uuid.UUID | None = None,
 ) -> Batch:
     """Rows for the ledger (narrow) and ClickHouse (everything), from spool lines.
+
+    A line that breaks the protocol, or names a tenant other than ``tenant_id`` (the
+    edge node's, when given), goes to ``rejected`` instead (a node serves one tenant).
 
     Ledger rows hold ids as their 16 bytes (what ledger_insert's binary COPY sends);
     the ClickHouse columns hold their canonical text (what ``spans_insert`` sends),
@@ -209,24 +234,38 @@ def build_batch(
 
     retention = {str(tenant): days for tenant, days in retention_days.items()}
     sha256 = hashlib.sha256
+    expected_tenant = str(tenant_id) if tenant_id is not None else None
+    reject = batch.rejected.append
+    line_append = batch.lines.append
     for line in lines:
         try:
             record = _decode_record(line)
             event_id, event_text = _event_id(record.event_id)
-            tenant_id, tenant_text = repeated_uuid(record.tenant_id)
+            record_tenant, tenant_text = repeated_uuid(record.tenant_id)
             agent_id, agent_text = repeated_uuid(record.agent_id)
             edge_node_id, edge_node_text = repeated_uuid(record.edge_node_id)
+            department_id, department_text = optional_uuid(record.department_id)
+            site_id, site_text = optional_uuid(record.site_id)
+            device_id = optional_uuid(record.device_id)[0]
             start = _time(record.start_time_unix_nano)
             end = _time(record.end_time_unix_nano)
         except ValueError as exc:  # msgspec's errors are ValueErrors
-            raise RecordError(f"bad spool record: {exc}") from exc
+            reject((line, f"bad spool record: {exc}"))
+            continue
+        if expected_tenant is not None and tenant_text != expected_tenant:
+            reject((line, f"a record of tenant {tenant_text}, not the edge node's"))
+            continue
         input_tokens = record.input_tokens or 0
         if input_tokens < 0:
             input_tokens = 0
         output_tokens = record.output_tokens or 0
         if output_tokens < 0:
             output_tokens = 0
-        department_id, department_text = optional_uuid(record.department_id)
+        if input_tokens > MAX_TOKENS or output_tokens > MAX_TOKENS:
+            # The binary COPY would not refuse it: it would keep the low 32 bits.
+            reject((line, f"token counts {input_tokens}/{output_tokens} exceed {MAX_TOKENS}"))
+            continue
+        line_append(line)
         provider = record.provider or ""
         model = record.model or ""
         cost = prices.cost(provider, model, start, input_tokens, output_tokens).quantize(
@@ -241,15 +280,14 @@ def build_batch(
         name = (record.name or "")[:200]
         tool = (record.tool or "")[:200]
         status = (record.status or "ok")[:10]
-        site_id, site_text = optional_uuid(record.site_id)
         ledger_append(
             (
                 event_id,
                 start,
-                tenant_id,
+                record_tenant,
                 department_id,
                 agent_id,
-                optional_uuid(record.device_id)[0],
+                device_id,
                 site_id,
                 edge_node_id,
                 trace_id,

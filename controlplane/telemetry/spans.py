@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from controlplane.analytics import get_store
+from controlplane.analytics.scoped import tenant_query
 from controlplane.telemetry.records import SPAN_COLUMNS
 
 
@@ -80,7 +81,7 @@ def hourly_totals(
 ) -> dict[dt.datetime, tuple[int, int, int]]:
     """Per hour: distinct events and token sums. ``uniqExact`` and ``LIMIT 1 BY`` make a
     replayed span count once even before ReplacingMergeTree merges it away."""
-    rows = get_store().query(
+    rows = tenant_query(
         """
         SELECT toStartOfHour(start_time) AS hour, count() AS events,
                sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
@@ -93,7 +94,8 @@ def hourly_totals(
         )
         GROUP BY hour ORDER BY hour
         """,
-        {"tenant_id": tenant_id, "since": since, "until": until},
+        tenant_id=tenant_id,
+        params={"since": since, "until": until},
     )
     return {
         _utc(row["hour"]): (int(row["events"]), int(row["input_tokens"]), int(row["output_tokens"]))
@@ -102,13 +104,25 @@ def hourly_totals(
 
 
 def event_ids_in_hour(tenant_id: uuid.UUID, hour: dt.datetime) -> set[uuid.UUID]:
-    rows = get_store().query(
+    rows = tenant_query(
         "SELECT DISTINCT event_id FROM spans WHERE tenant_id = {tenant_id:UUID} "
         "AND start_time >= {hour:DateTime64(6, 'UTC')} "
         "AND start_time < {hour:DateTime64(6, 'UTC')} + INTERVAL 1 HOUR",
-        {"tenant_id": tenant_id, "hour": hour},
+        tenant_id=tenant_id,
+        params={"hour": hour},
     )
     return {uuid.UUID(str(row["event_id"])) for row in rows}
+
+
+def event_stored(tenant_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+    """Whether ``spans`` has the event, however it got there (a replay, a repair)."""
+    rows = tenant_query(
+        "SELECT count() AS n FROM spans WHERE tenant_id = {tenant_id:UUID} "
+        "AND event_id = {event_id:UUID}",
+        tenant_id=tenant_id,
+        params={"event_id": event_id},
+    )
+    return bool(rows[0]["n"])
 
 
 @dataclass(frozen=True)
@@ -281,7 +295,7 @@ def trace_list(
     params["limit"] = limit
     if before is not None:
         params |= {"before": before[0], "before_trace": before[1]}
-    return get_store().query(sql, params)
+    return tenant_query(sql, tenant_id=tenant_id, params=params)
 
 
 def trace_totals(
@@ -306,7 +320,7 @@ def trace_totals(
         search=search,
         departments=departments,
     )
-    rows = get_store().query(sql, params)
+    rows = tenant_query(sql, tenant_id=tenant_id, params=params)
     return rows[0] if rows else {}
 
 
@@ -328,7 +342,7 @@ def matching_as_shown(
     if not traces or not text or shown is None:
         return traces
     in_departments, limit_params = department_limit(departments)
-    rows = get_store().query(
+    rows = tenant_query(
         """
         SELECT trace_id, name, status_message, tool, model, request_body, response_body
         FROM spans
@@ -342,8 +356,8 @@ def matching_as_shown(
         """.replace("$DEPARTMENTS", in_departments).replace(
             "$MATCHES", _SEARCH_CONDITIONS["pattern"]
         ),
-        {
-            "tenant_id": tenant_id,
+        tenant_id=tenant_id,
+        params={
             "since": since,
             "until": until,
             "trace_ids": [str(row["trace_id"]) for row in traces],
@@ -376,7 +390,7 @@ def trace_spans(
     """Every span of one trace of the tenant (of ``departments`` only, when given), in
     start order, bodies included."""
     in_departments, limit_params = department_limit(departments)
-    return get_store().query(
+    return tenant_query(
         """
         SELECT event_id, span_id, parent_span_id, kind, name, start_time, end_time,
                duration_ms, status, status_message, provider, model, tool, input_tokens,
@@ -388,7 +402,8 @@ def trace_spans(
         ORDER BY start_time, span_id
         LIMIT 1 BY event_id
         """.replace("$DEPARTMENTS", in_departments),
-        {"tenant_id": tenant_id, "trace_id": trace_id, **limit_params},
+        tenant_id=tenant_id,
+        params={"trace_id": trace_id, **limit_params},
     )
 
 

@@ -31,6 +31,7 @@ from controlplane.dashboards import operations, queries
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
+from controlplane.telemetry.models import DeadLetter
 from controlplane.web.edge_status import DOWN, LATE
 from controlplane.web.formatting import (
     currency_symbol,
@@ -446,6 +447,8 @@ def operations_panel(ctx: Context) -> dict[str, Any]:
         "behind_release": sum(1 for n in nodes if n.behind_release),
         "current_release": operations.CURRENT_EDGE_RELEASE,
         "deployments": operations.deployments(scope.rows(EdgeNodeVersionChange)),
+        "dead_letters": operations.dead_letters(scope.rows(DeadLetter)),
+        "dead_letter_total": sum(node.node.dead_letter_count for node in nodes),
         "changes": operations.config_changes(scope.rows(ConfigChange)),
         "credentials": credentials,
         "msp_credentials": msp,

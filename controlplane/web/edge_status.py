@@ -16,21 +16,25 @@ LATE_AFTER = dt.timedelta(seconds=30)
 DOWN_AFTER = dt.timedelta(minutes=5)
 
 HEALTHY = "healthy"
+DEGRADED = "degraded"
 LATE = "late"
 DOWN = "down"
 PENDING = "pending"
 
 STATUS_LABELS = {
     HEALTHY: "Healthy",
+    DEGRADED: "Degraded",
     LATE: "Late",
     DOWN: "Down",
     PENDING: "Not reached yet",
 }
+STATES = tuple(STATUS_LABELS)
 
 
 def node_state(node: EdgeNode, now: dt.datetime) -> str:
-    """``healthy`` (pulled within 30 s), ``late`` (within 5 min), ``down`` (longer ago, or
-    the latest pull failed), ``pending`` (never pulled and never failed: just added)."""
+    """``healthy`` (pulled within 30 s), ``degraded`` (pulled, but records of its batches
+    wait as dead letters), ``late`` (pulled within 5 min), ``down`` (longer ago, or the
+    latest pull failed), ``pending`` (never pulled and never failed: just added)."""
     if node.consecutive_failures > 0:
         return DOWN
     if node.last_success_at is None:
@@ -40,7 +44,7 @@ def node_state(node: EdgeNode, now: dt.datetime) -> str:
         return DOWN
     if age > LATE_AFTER:
         return LATE
-    return HEALTHY
+    return DEGRADED if node.dead_letter_count else HEALTHY
 
 
 def _number(value: Any) -> float | None:
@@ -81,7 +85,9 @@ class NodeStatus:
     state: str
     last_success_age: str
     last_error: str
+    last_error_at: dt.datetime | None
     consecutive_failures: int
+    dead_letters: int
     next_attempt_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
     spool_records: int | None
@@ -132,7 +138,9 @@ def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
             format_age(now - node.last_success_at) + " ago" if node.last_success_at else "never"
         ),
         last_error=node.last_error,
+        last_error_at=node.last_error_at,
         consecutive_failures=node.consecutive_failures,
+        dead_letters=node.dead_letter_count,
         next_attempt_at=node.next_attempt_at,
         heartbeat_at=node.heartbeat_at,
         spool_records=int(records) if records is not None else None,
@@ -149,7 +157,7 @@ def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
     )
 
 
-WORST_FIRST = (DOWN, LATE, PENDING, HEALTHY)
+WORST_FIRST = (DOWN, LATE, DEGRADED, PENDING, HEALTHY)
 
 
 def worst_state(states: list[str]) -> str | None:

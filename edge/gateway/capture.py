@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from edge.auth import Principal
 from edge.gateway.verdicts import Verdict
 from edge.otlp import RECORD_VERSION, event_id
+from edge.storable import storable_json
 
 RESOURCE = {"service.name": "acp-edge-gateway"}
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -110,7 +109,8 @@ def record(
     latency_ms: float,
     received_at: int,
 ) -> tuple[str, bytes]:
-    """``(event_id, record JSON)`` for the spool."""
+    """``(event_id, record JSON)`` for the spool, with text no store can hold replaced
+    (``edge.storable``)."""
     principal = exchange.principal
     trace_id, parent_span_id = trace_context(exchange.traceparent)
     span_id = _nonzero_hex(8)
@@ -167,4 +167,4 @@ def record(
         "resource": resource,
         "received_at_unix_nano": received_at,
     }
-    return event, orjson.dumps(doc)
+    return event, storable_json(doc)

@@ -12,6 +12,7 @@ import orjson
 
 from edge.gateway.catalog import AUTO, TIERS
 from edge.gateway.verdicts import Refusal
+from edge.storable import loads_json
 
 OPENAI, ANTHROPIC = "openai", "anthropic"
 CHAT, EMBEDDINGS = "chat", "embeddings"
@@ -91,7 +92,7 @@ def parse_request(
 ) -> GatewayRequest:
     """Validate what every stage relies on; the provider judges the rest."""
     try:
-        body = orjson.loads(raw)
+        body = loads_json(raw)
     except orjson.JSONDecodeError:
         raise malformed("the body is not valid JSON") from None
     if not isinstance(body, dict):

@@ -227,7 +227,13 @@ def test_edge_node_token_is_shown_once(world: World) -> None:
         },
     )
     assert created.status_code == 201 and created.json()["token"].startswith("acpn_")
-    assert "token" not in api.get(f"tenants/globex/edge-nodes/{created.json()['id']}").json()
+    fetched = api.get(f"tenants/globex/edge-nodes/{created.json()['id']}").json()
+    assert "token" not in fetched
+    assert (fetched["health"], fetched["dead_letter_count"], fetched["last_error_at"]) == (
+        "pending",
+        0,
+        None,
+    )
 
 
 # --- tokens and prices ----------------------------------------------------------------------

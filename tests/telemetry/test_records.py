@@ -1,5 +1,6 @@
 """Spool records into rows: what the edge wrote is what both stores get, and a record
-that breaks the protocol is refused as a whole batch."""
+that breaks the protocol is set aside with the reason while the rest of the batch goes
+on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 import pytest
 
 from billing.pricing import PriceBook
-from controlplane.telemetry.records import RecordError, build_batch
+from controlplane.telemetry.records import MAX_TOKENS, build_batch
 from tenants.models import Tenant
 from tests.telemetry.records import spool_line
 
@@ -62,19 +63,35 @@ def test_token_counts_sent_as_text_are_read_as_numbers(tenant_a: Tenant) -> None
         {"name": 42},
         {"start_time_unix_nano": "yesterday"},
         {"data_classes": "pii"},
+        {"department_id": "not-a-uuid"},
+        {"input_tokens": MAX_TOKENS + 1},
     ],
     ids=lambda fields: ",".join(f"{k}={v!r}" for k, v in fields.items()),
 )
-def test_a_record_that_breaks_the_protocol_fails_the_batch(
+def test_a_record_that_breaks_the_protocol_is_set_aside_with_the_reason(
     tenant_a: Tenant, fields: dict[str, Any]
 ) -> None:
     good = spool_line(tenant_a, when=WHEN, trace=1, span=1)
     bad = spool_line(tenant_a, when=WHEN, trace=1, span=2, **fields)
-    with pytest.raises(RecordError):
-        _build(good, bad)
+    batch = _build(good, bad, good)
+    assert batch.lines == [good, good] and len(batch.ledger) == 2
+    assert len(batch.spans["event_id"]) == 2
+    ((line, reason),) = batch.rejected
+    assert line == bad and reason
 
 
 @pytest.mark.parametrize("line", [b"not json", b"[1, 2]", b"{}", b'{"event_id": '])
-def test_a_line_that_is_not_a_record_fails_the_batch(line: bytes) -> None:
-    with pytest.raises(RecordError):
-        _build(line)
+def test_a_line_that_is_not_a_record_is_set_aside(line: bytes) -> None:
+    batch = _build(line)
+    assert batch.lines == [] and batch.ledger == []
+    assert [rejected for rejected, _ in batch.rejected] == [line]
+
+
+def test_a_record_of_another_tenant_is_set_aside(tenant_a: Tenant, tenant_b: Tenant) -> None:
+    ours = spool_line(tenant_a, when=WHEN, trace=1, span=1)
+    theirs = spool_line(tenant_b, when=WHEN, trace=1, span=2)
+    batch = build_batch(
+        [ours, theirs], prices=PriceBook([]), retention_days={}, tenant_id=tenant_a.pk
+    )
+    assert batch.lines == [ours]
+    assert batch.rejected == [(theirs, f"a record of tenant {tenant_b.pk}, not the edge node's")]

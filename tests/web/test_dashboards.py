@@ -27,6 +27,8 @@ from controlplane.dashboards import operations, queries
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
 from controlplane.gateway.services import budget_create
+from controlplane.telemetry.dead_letters import Refusal, dead_letters_record
+from controlplane.telemetry.models import DeadLetter
 from controlplane.web import dashboard_views, fleet
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
@@ -344,6 +346,40 @@ def test_operations_versions_changes_and_credential_ages(
     staff_ops = panels(signed_in(make_staff("auditor")).get(console(world)))["operations"]
     assert [c.provider_name for c in staff_ops["msp_credentials"]] == ["msp-shared"]  # type: ignore[attr-defined]
     assert [c.provider_name for c in staff_ops["credentials"]] == ["acme-old", "acme-fresh"]  # type: ignore[attr-defined]
+
+
+def _dead_letter(fleet: Fleet, reason: str) -> None:
+    dead_letters_record(
+        node=fleet.node,
+        after=0,
+        upto=1,
+        refusals=[Refusal(f'{{"note": "{reason}"}}'.encode(), DeadLetter.Store.LEDGER, reason)],
+    )
+
+
+def test_operations_lists_the_tenants_dead_letters_and_the_node_is_degraded(
+    world: World, fleet_a: Fleet, fleet_b: Fleet, make_staff: Callable[..., User]
+) -> None:
+    _dead_letter(fleet_a, "CheckViolation: acme's refused row")
+    _dead_letter(fleet_b, "CheckViolation: globex's refused row")
+    with all_tenants_context():
+        EdgeNode.unscoped.filter(pk__in=[fleet_a.node.pk, fleet_b.node.pk]).update(
+            last_success_at=timezone.now()
+        )
+
+    member = signed_in(world.a_member).get(portal(world))
+    staff = signed_in(make_staff("auditor")).get(console(world))
+    for response in (member, staff):
+        ops = panels(response)["operations"]
+        assert [d.reason for d in ops["dead_letters"]] == ["CheckViolation: acme's refused row"]  # type: ignore[attr-defined]
+        assert ops["dead_letter_total"] == 1
+        [node] = ops["nodes"]  # type: ignore[misc]
+        assert node.state == "degraded"
+        body = response.content.decode()
+        assert "acme&#x27;s refused row" in body and "globex" not in body
+        assert "replay_dead_letters --tenant acme" in body
+    other = signed_in(world.b_member).get(portal(world, world.b.slug)).content.decode()
+    assert "globex&#x27;s refused row" in other and "acme&#x27;s" not in other
 
 
 # --- fleet ----------------------------------------------------------------------------------

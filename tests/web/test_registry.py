@@ -222,6 +222,7 @@ def test_site_page_shows_each_nodes_status(world: World, fleet_a: Fleet) -> None
             last_success_at=now - dt.timedelta(minutes=10),
             consecutive_failures=4,
             last_error="connection refused by edge.example.com:4318",
+            last_error_at=dt.datetime(2026, 12, 1, 8, 30, 15, tzinfo=dt.UTC),
             heartbeat={"version": "0.1.0", "spool": {"records": 77}, "host": {"cpu_percent": 9}},
             heartbeat_at=now - dt.timedelta(minutes=10),
         )
@@ -244,14 +245,33 @@ def test_site_page_shows_each_nodes_status(world: World, fleet_a: Fleet) -> None
             encrypted_token=key_ring().encrypt("y"),
             last_success_at=now - dt.timedelta(seconds=2),
         )
+        degraded = EdgeNode.objects.create(
+            tenant=world.a,
+            site=fleet_a.site,
+            name="poisoned-node",
+            pull_url="https://p.example",
+            agent_url="https://p.example",
+            encrypted_token=key_ring().encrypt("z"),
+            last_success_at=now - dt.timedelta(seconds=2),
+            dead_letter_count=3,
+        )
     response = signed_in(world.a_member).get(url("site", world, fleet_a.site.pk))
     statuses = {s.node.name: s.state for s in response.context["nodes"]}
-    assert statuses == {fleet_a.node.name: "down", late.name: "late", healthy.name: "healthy"}
+    assert statuses == {
+        fleet_a.node.name: "down",
+        late.name: "late",
+        healthy.name: "healthy",
+        degraded.name: "degraded",
+    }
     body = response.content.decode()
-    assert "connection refused by edge.example.com:4318" in body
+    assert (
+        "Last error at 2026-12-01 08:30:15 UTC: <code>connection refused by "
+        "edge.example.com:4318</code>" in body
+    )
     assert "4 failed pulls in a row" in body
     assert "77 records" in body
-    for label in ("Down", "Late", "Healthy"):
+    assert re.search(r'data-dead-letters="poisoned-node">3 <span class="badge', body)
+    for label in ("Down", "Late", "Healthy", "Degraded"):
         assert f">{label}</span>" in body
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -25,6 +26,7 @@ from controlplane.api.serializers.common import (
     request_example,
     response_example,
 )
+from controlplane.web.edge_status import STATES, node_state
 from tenants.models import Department, Membership
 
 SITE_EXAMPLE = {
@@ -66,7 +68,10 @@ EDGE_NODE_EXAMPLE = {
     "last_pull_at": EXAMPLE_TIME,
     "last_success_at": EXAMPLE_TIME,
     "last_error": "",
+    "last_error_at": None,
     "consecutive_failures": 0,
+    "dead_letter_count": 0,
+    "health": "healthy",
     "heartbeat_at": EXAMPLE_TIME,
 }
 
@@ -76,6 +81,10 @@ class EdgeNodeSerializer(serializers.ModelSerializer):
     """The routing gateway and telemetry collector at a site, with its pull state."""
 
     site = serializers.UUIDField(source="site_id", read_only=True)
+    health = serializers.SerializerMethodField(
+        help_text="healthy, degraded (records wait as dead letters), late, down (the latest "
+        "pull failed, or none succeeded for 5 minutes) or pending (never pulled)."
+    )
 
     class Meta:
         model = EdgeNode
@@ -91,10 +100,17 @@ class EdgeNodeSerializer(serializers.ModelSerializer):
             "last_pull_at",
             "last_success_at",
             "last_error",
+            "last_error_at",
             "consecutive_failures",
+            "dead_letter_count",
+            "health",
             "heartbeat_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=list(STATES)))
+    def get_health(self, node: EdgeNode) -> str:
+        return node_state(node, timezone.now())
 
 
 @extend_schema_serializer(

@@ -402,3 +402,16 @@ def test_an_unpriced_model_is_not_used_under_a_hard_budget(
     assert refused_record["status"] == "refused"
     assert (served["provider"], served["model"]) == ("sim-eu", "gpt-4o-mini"), "priced by name"
     assert sim.sim.stats["requests"] == 1
+
+
+def test_unstorable_text_in_a_model_request_is_captured_replaced(edge: EdgeServer) -> None:
+    # A model name with NUL and a lone surrogate (as JSON escapes): no route serves it,
+    # and the refusal's record holds the name with both replaced.
+    raw = orjson.dumps({**CHAT, "model": "gpt-4o-mini-MARK"}).replace(b"MARK", b"\\u0000\\ud800")
+    with edge.client() as client:
+        response = client.post("/v1/chat/completions", content=raw, headers=OPENAI_HEADERS)
+
+    assert response.status_code < 500
+    (record,) = edge.wait_records(1)
+    assert record["model"] == "gpt-4o-mini-\ufffd\ufffd"
+    assert "model" in record["attributes"]["acp.edge.replaced_characters"]

@@ -1,0 +1,63 @@
+"""The one way the app reads ClickHouse: every query names its tenant.
+
+ClickHouse has no row-level security here, so this layer is its wall
+(docs/decisions/0015-tenant-scoped-analytics.md). ``tenant_query`` runs a query for one
+tenant and refuses SQL in which any table is read without ``WHERE tenant_id =
+{tenant_id:UUID}`` right after it (a ``WITH`` subquery counts as filtered where it is
+defined; a ``JOIN`` never does), binding the tenant itself. ``all_tenants_query`` is
+the explicit, grep-able exception for the MSP staff console's fleet-wide reads.
+Inserts and health checks go to ``get_store()`` directly.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from controlplane.analytics.store import Params, get_store
+
+# A table read: FROM or JOIN followed by a name (not a subquery).
+_TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?!\()([A-Za-z_][A-Za-z0-9_.]*)", re.IGNORECASE)
+# What must follow the table's name (an optional FINAL and alias first).
+_TENANT_FILTER = re.compile(
+    r"(?:\s+FINAL)?(?:\s+AS\s+[A-Za-z_]\w*)?\s+WHERE\s+tenant_id\s*=\s*\{tenant_id:UUID\}",
+    re.IGNORECASE,
+)
+_WITH_NAME = re.compile(r"\b([A-Za-z_]\w*)\s+AS\s*\(\s*SELECT\b", re.IGNORECASE)
+
+
+class UnscopedQuery(ValueError):
+    """A query for one tenant that would read rows of others."""
+
+
+def unscoped_reads(sql: str) -> list[str]:
+    """The tables ``sql`` reads without filtering them by ``{tenant_id:UUID}`` first."""
+    defined = set(_WITH_NAME.findall(sql))
+    return [
+        match.group(1)
+        for match in _TABLE_READ.finditer(sql)
+        if match.group(1) not in defined and not _TENANT_FILTER.match(sql, match.end())
+    ]
+
+
+def tenant_query(
+    sql: str, *, tenant_id: uuid.UUID, params: Params | None = None
+) -> list[dict[str, Any]]:
+    """The rows of ``sql`` for ``tenant_id`` only. UnscopedQuery if any table in ``sql``
+    is read without the tenant filter, or ``params`` name another tenant."""
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TypeError(f"tenant_id must be a UUID, not {type(tenant_id).__name__}")
+    unscoped = unscoped_reads(sql)
+    if unscoped:
+        raise UnscopedQuery(f"reads {', '.join(unscoped)} without WHERE tenant_id = ...")
+    bound = dict(params or {})
+    if bound.setdefault("tenant_id", tenant_id) != tenant_id:
+        raise UnscopedQuery("the parameters name another tenant")
+    return get_store().query(sql, bound)
+
+
+def all_tenants_query(sql: str, params: Params | None = None) -> list[dict[str, Any]]:
+    """The rows of ``sql`` across every tenant. Staff console only: each caller is listed
+    in tests/analytics/test_tenant_scope.py (``ALL_TENANT_QUERIES``)."""
+    return get_store().query(sql, params)
