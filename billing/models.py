@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 
 from controlplane.core.ids import new_id
+from edge.tokens import TokenCounts, TokenRates
 
 
 class ModelPrice(models.Model):
@@ -20,6 +21,17 @@ class ModelPrice(models.Model):
     model = models.CharField(max_length=200)
     input_per_million = models.DecimalField(max_digits=12, decimal_places=6)
     output_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    # The token classes some providers price apart; blank means the same as the plain
+    # input (cache read and write) or output (reasoning) price.
+    cached_input_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    cache_write_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    reasoning_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
     effective_from = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -28,6 +40,9 @@ class ModelPrice(models.Model):
         "model",
         "input_per_million",
         "output_per_million",
+        "cached_input_per_million",
+        "cache_write_per_million",
+        "reasoning_per_million",
         "effective_from",
     )
 
@@ -41,12 +56,34 @@ class ModelPrice(models.Model):
                 condition=models.Q(input_per_million__gte=0, output_per_million__gte=0),
                 name="modelprice_not_negative",
             ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(cached_input_per_million__isnull=True)
+                    | models.Q(cached_input_per_million__gte=0)
+                )
+                & (
+                    models.Q(cache_write_per_million__isnull=True)
+                    | models.Q(cache_write_per_million__gte=0)
+                )
+                & (
+                    models.Q(reasoning_per_million__isnull=True)
+                    | models.Q(reasoning_per_million__gte=0)
+                ),
+                name="modelprice_classes_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
 
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        return (
-            self.input_per_million * input_tokens + self.output_per_million * output_tokens
-        ) / Decimal(1_000_000)
+    def rates(self) -> TokenRates:
+        return TokenRates(
+            input=self.input_per_million,
+            output=self.output_per_million,
+            cached_input=self.cached_input_per_million,
+            cache_write=self.cache_write_per_million,
+            reasoning=self.reasoning_per_million,
+        )
+
+    def cost(self, tokens: TokenCounts) -> Decimal:
+        return self.rates().cost(tokens)

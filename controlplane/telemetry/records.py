@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from billing.pricing import PriceBook
+from edge.tokens import TokenCounts
 
 NANOS = 1_000_000_000
 COST_QUANTUM = Decimal("0.000000001")
@@ -63,6 +64,9 @@ LEDGER_COLUMNS = (
     "tool",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
     "cost",
     "status",
     "latency_ms",
@@ -89,6 +93,9 @@ SPAN_COLUMNS = (
     "tool",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
     "cost",
     "data_classes",
     "attributes",
@@ -126,6 +133,9 @@ class _Record(msgspec.Struct):
     status_message: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     data_classes: list[str] | None = None
     request_body: str | None = None
     response_body: str | None = None
@@ -186,6 +196,9 @@ def build_batch(
         tools,
         input_tokens_column,
         output_tokens_column,
+        cached_input_column,
+        cache_write_column,
+        reasoning_column,
         costs,
         data_classes,
         attributes,
@@ -220,18 +233,17 @@ def build_batch(
             end = _time(record.end_time_unix_nano)
         except ValueError as exc:  # msgspec's errors are ValueErrors
             raise RecordError(f"bad spool record: {exc}") from exc
-        input_tokens = record.input_tokens or 0
-        if input_tokens < 0:
-            input_tokens = 0
-        output_tokens = record.output_tokens or 0
-        if output_tokens < 0:
-            output_tokens = 0
+        tokens = TokenCounts.of(
+            record.input_tokens,
+            record.output_tokens,
+            record.cached_input_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+        )
         department_id, department_text = optional_uuid(record.department_id)
         provider = record.provider or ""
         model = record.model or ""
-        cost = prices.cost(provider, model, start, input_tokens, output_tokens).quantize(
-            COST_QUANTUM
-        )
+        cost = prices.cost(provider, model, start, tokens).quantize(COST_QUANTUM)
         content_hash = sha256(line).hexdigest()
         latency_ms = max((end - start).total_seconds() * 1000, 0.0)
         trace_id = (record.trace_id or "")[:32]
@@ -260,8 +272,11 @@ def build_batch(
                 provider[:100],
                 model[:200],
                 tool,
-                input_tokens,
-                output_tokens,
+                tokens.input_tokens,
+                tokens.output_tokens,
+                tokens.cached_input_tokens,
+                tokens.cache_write_tokens,
+                tokens.reasoning_tokens,
                 cost,
                 status,
                 latency_ms,
@@ -287,8 +302,11 @@ def build_batch(
         providers(provider)
         models(model)
         tools(tool)
-        input_tokens_column(input_tokens)
-        output_tokens_column(output_tokens)
+        input_tokens_column(tokens.input_tokens)
+        output_tokens_column(tokens.output_tokens)
+        cached_input_column(tokens.cached_input_tokens)
+        cache_write_column(tokens.cache_write_tokens)
+        reasoning_column(tokens.reasoning_tokens)
         costs(cost)
         data_classes(record.data_classes or [])
         # The edge writes records with orjson, so the attributes' text is already what

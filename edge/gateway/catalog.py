@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.errors import ConfigError
+from edge.tokens import TokenRates
 
 TIERS = ("simple", "standard", "complex")
 PROVIDER_KINDS = ("openai", "anthropic")
@@ -28,6 +29,7 @@ BUDGET_SCOPES = ("agent", "department", "tenant")
 BUDGET_PERIODS = ("day", "month")
 BUDGET_KINDS = ("hard", "soft")
 ANY = "*"
+CLASS_PRICE_KEYS = ("cached_input_per_million", "cache_write_per_million", "reasoning_per_million")
 
 Decrypt = Callable[[str], str | None]
 
@@ -125,6 +127,19 @@ class Price:
     input_per_million: Decimal
     output_per_million: Decimal
     effective_from: datetime
+    cached_input_per_million: Decimal | None = None
+    cache_write_per_million: Decimal | None = None
+    reasoning_per_million: Decimal | None = None
+
+    @property
+    def rates(self) -> TokenRates:
+        return TokenRates(
+            input=self.input_per_million,
+            output=self.output_per_million,
+            cached_input=self.cached_input_per_million,
+            cache_write=self.cache_write_per_million,
+            reasoning=self.reasoning_per_million,
+        )
 
 
 class PriceTable:
@@ -416,6 +431,10 @@ def _price(item: Mapping[str, Any], where: str) -> Price:
         input_per_million=_decimal(item, "input_per_million", where),
         output_per_million=_decimal(item, "output_per_million", where),
         effective_from=_timestamp(item, "effective_from", where),
+        # Optional: bundles from before token classes had no such prices.
+        **{
+            key: _decimal(item, key, where) for key in CLASS_PRICE_KEYS if item.get(key) is not None
+        },
     )
 
 
