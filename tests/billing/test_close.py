@@ -148,7 +148,7 @@ def test_usage_of_a_closed_month_is_an_adjustment_on_the_next_invoice(billed: Te
     ]
     with tenant_context(billed):
         again = Invoice.objects.get(pk=october.pk)
-        assert (again.total, again.number, again.lines.count()) == (october.total, "NW-000001", 3)
+        assert (again.total, again.number, again.lines.count()) == (october.total, "NW-000001", 4)
     assert november.number == "NW-000002"
 
 
