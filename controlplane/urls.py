@@ -1,12 +1,14 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from billing.views import stripe_webhook
 from controlplane.api.views.fallback import NotFoundView
 from controlplane.web import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("", include("controlplane.accounts.urls")),
     path("", include("controlplane.web.urls")),
     path("api/v1/", include("controlplane.api.urls")),
