@@ -141,6 +141,14 @@ def invoice_document(*, invoice_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
         Invoice.objects.filter(pk=invoice_id, pdf__isnull=True).update(pdf=pdf)
 
 
+def credit_tax(*, net: Decimal, net_left: Decimal, tax_left: Decimal, rate: Decimal) -> Decimal:
+    """The tax a credit of ``net`` gives back: its share at ``rate`` percent, rounded,
+    never more than is left, and all that is left with the last of the net."""
+    if net == net_left:
+        return tax_left
+    return min(cents(net * rate / HUNDRED), tax_left)
+
+
 def credit_note_issue(
     *, invoice_id: uuid.UUID, tenant_id: uuid.UUID, net: Decimal, reason: str, actor: Actor
 ) -> CreditNote:

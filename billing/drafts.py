@@ -108,9 +108,18 @@ class _Lines:
         self.lines: list[InvoiceLine] = []
 
     def add(
-        self, kind: str, description: str, quantity: Decimal, unit_price: Decimal, **fields: object
+        self,
+        kind: str,
+        description: str,
+        quantity: Decimal,
+        unit_price: Decimal,
+        *,
+        exact: Decimal | None = None,
+        details: dict[str, object] | None = None,
     ) -> Decimal:
-        amount = cents(quantity * unit_price)
+        """Append a line of ``quantity * unit_price`` (or ``exact``, when the unit price
+        is only a quotient) rounded to the cent; returns the rounded amount."""
+        amount = cents(quantity * unit_price if exact is None else exact)
         self.lines.append(
             InvoiceLine(
                 tenant_id=self.invoice.tenant_id,
@@ -121,7 +130,7 @@ class _Lines:
                 quantity=quantity.quantize(Decimal("0.000001")),
                 unit_price=unit_price.quantize(Decimal("0.000000001")),
                 amount=amount,
-                **fields,
+                **(details or {}),
             )
         )
         return amount
@@ -156,7 +165,7 @@ def _segment_lines(
         department = departments.get(department_id, "") if department_id else ""
         rate = token_rate(plan, model)
         where = f"{department or 'No department'} · {provider}/{model} · {token_class}"
-        fields = {
+        fields: dict[str, object] = {
             "department_id": department_id,
             "department": department,
             "provider": provider,
@@ -164,10 +173,12 @@ def _segment_lines(
             "token_class": token_class,
         }
         if rate is not None:
-            usage += out.add(Kind.USAGE, where, tokens, rate / MILLION, **fields)
+            usage += out.add(Kind.USAGE, where, tokens, rate / MILLION, details=fields)
         else:
             unit = cost / tokens if tokens else ZERO
-            usage += out.add(Kind.USAGE, f"{where} (provider cost)", tokens, unit, **fields)
+            usage += out.add(
+                Kind.USAGE, f"{where} (provider cost)", tokens, unit, exact=cost, details=fields
+            )
             marked_up += cost
     if plan.markup_percent and marked_up:
         usage += out.add(
@@ -218,11 +229,14 @@ def _adjustment_lines(
             f"{provider}/{model} · {token_class}",
             Decimal(tokens),
             groups[key] / tokens if tokens else ZERO,
-            department_id=department_id,
-            department=department,
-            provider=provider,
-            model=model,
-            token_class=token_class,
+            exact=groups[key],
+            details={
+                "department_id": department_id,
+                "department": department,
+                "provider": provider,
+                "model": model,
+                "token_class": token_class,
+            },
         )
 
 
