@@ -384,3 +384,30 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+class ProviderCostLine(models.Model):
+    """What a provider's own usage or cost export says for a day, model and token class
+    (MSP-wide: one provider account serves many tenants). Importing an export again
+    replaces its days' lines; ``cost`` is null when the export has tokens only."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    provider = models.CharField(max_length=100)
+    day = models.DateField()
+    model = models.CharField(max_length=200)
+    token_class = models.CharField(max_length=20)
+    tokens = models.BigIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=20, decimal_places=9, null=True, blank=True)
+    source = models.CharField(max_length=200)
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "day", "model", "token_class"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "day", "model", "token_class"], name="providercostline_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.day} {self.model} {self.token_class}"

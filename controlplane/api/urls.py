@@ -42,6 +42,11 @@ router.register(f"{TENANT}/rated-usage", billing.RatedUsageViewSet, basename="ra
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
+    path(
+        "provider-reconciliation",
+        billing.ProviderReconciliationView.as_view(),
+        name="provider-reconciliation",
+    ),
     # One policy per tenant: no collection, no id.
     path(
         f"{TENANT}/policy",

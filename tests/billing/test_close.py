@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import subprocess
 import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -77,7 +79,7 @@ def test_a_month_closes_into_a_numbered_invoice_with_cost_per_token_class(
     assert (event.action, event.hash) == ("invoice.finalised", invoice.audit_hash)
 
 
-def test_the_pdf_and_csv_show_every_line_and_the_totals(billed: Tenant) -> None:
+def test_the_pdf_and_csv_show_every_line_and_the_totals(billed: Tenant, tmp_path: Path) -> None:
     _typical_usage(billed)
     invoice = month_close(tenant_id=billed.pk, month=NOVEMBER)
     assert invoice is not None and invoice.pdf
@@ -88,6 +90,13 @@ def test_the_pdf_and_csv_show_every_line_and_the_totals(billed: Tenant) -> None:
         text = subprocess.run(
             ["pdftotext", "-layout", pdf.name, "-"], capture_output=True, check=True, text=True
         ).stdout
+        # The first page as an image (docs/billing.md): to $SCREENSHOT_DIR when set, as
+        # the browser tests do (make screenshots).
+        target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path) / "invoice"
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "70", "-singlefile", pdf.name, str(target)], check=True
+        )
+        assert target.with_suffix(".png").stat().st_size > 10_000
     for expected in (
         "Invoice NW-000001",
         "Northwind MSP Ltd",

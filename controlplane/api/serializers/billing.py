@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
 
 from billing.models import CreditNote, Invoice, InvoiceLine, Plan, RatedUsage
+from billing.provider_bills import FORMATS
 
 
 class PlanSerializer(serializers.ModelSerializer[Plan]):
@@ -114,3 +116,42 @@ class RatedUsageSerializer(serializers.ModelSerializer[RatedUsage]):
             "invoice",
             "rated_at",
         )
+
+
+class ProviderBillImportSerializer(serializers.Serializer[None]):
+    provider = serializers.CharField(max_length=100, help_text="As the ledger names it.")
+    format = serializers.ChoiceField(choices=FORMATS)
+    content = serializers.CharField(
+        max_length=20_000_000,
+        trim_whitespace=False,
+        help_text="The export's text: CSV (day, model, token_class, tokens, cost) or the "
+        "JSON page of the provider's usage or cost API.",
+    )
+    source_name = serializers.CharField(max_length=200, required=False, default="api")
+
+
+class ReconciliationQuerySerializer(serializers.Serializer[None]):
+    provider = serializers.CharField(max_length=100)
+    since = serializers.DateField()
+    until = serializers.DateField()
+    flagged = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        if attrs["until"] <= attrs["since"]:  # type: ignore[operator]
+            raise serializers.ValidationError({"until": "must be after since"})
+        return attrs
+
+
+class FindingSerializer(serializers.Serializer[Any]):
+    provider = serializers.CharField()
+    day = serializers.DateField()
+    model = serializers.CharField()
+    token_class = serializers.CharField()
+    provider_tokens = serializers.IntegerField(allow_null=True)
+    ledger_tokens = serializers.IntegerField()
+    provider_cost = serializers.DecimalField(max_digits=20, decimal_places=9, allow_null=True)
+    ledger_cost = serializers.DecimalField(max_digits=20, decimal_places=6)
+    cause = serializers.CharField(
+        help_text="Empty when both agree; else missing ingestion, double counting, formula "
+        "or price table."
+    )

@@ -17,18 +17,21 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import closing, services
+from billing import closing, provider_bills, services
 from billing.documents import invoice_csv
 from billing.models import CreditNote, Invoice, Plan, RatedUsage
-from controlplane.api.base import TenantScopedViewSet
+from controlplane.api.base import ApiView, TenantScopedViewSet
 from controlplane.api.filtering import Filter
 from controlplane.api.serializers.billing import (
     CreditNoteCreateSerializer,
     CreditNoteSerializer,
+    FindingSerializer,
     InvoiceDetailSerializer,
     InvoiceSerializer,
     PlanSerializer,
+    ProviderBillImportSerializer,
     RatedUsageSerializer,
+    ReconciliationQuerySerializer,
 )
 from tenants.models import TenantRole
 
@@ -196,3 +199,50 @@ class RatedUsageViewSet(_BillingViewSet):
     @extend_schema(summary="List rated usage")
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
+
+
+class ProviderReconciliationView(ApiView):
+    """Staff: the providers' own bills against the ledger (docs/billing.md)."""
+
+    tenant_read_roles = NOBODY
+    tenant_write_roles = NOBODY
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Every tenant's usage is in these totals: not for a token limited to one tenant.
+        if self.principal.restricted_tenant_id is not None:
+            raise exceptions.PermissionDenied("This token is limited to one tenant.")
+
+    @extend_schema(
+        summary="Compare a provider's bill with the ledger",
+        description="Per day, model and token class of `[since, until)`; `flagged=true` "
+        "lists only differences beyond 1 %, each with its likely cause.",
+        parameters=[ReconciliationQuerySerializer],
+        responses={200: FindingSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        query = ReconciliationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = dict(query.validated_data)
+        only_flagged = params.pop("flagged")
+        findings = provider_bills.provider_reconcile(**params)
+        if only_flagged:
+            findings = provider_bills.flagged(findings)
+        return Response(FindingSerializer(findings, many=True).data)
+
+    @extend_schema(
+        summary="Import a provider's usage or cost export",
+        request=ProviderBillImportSerializer,
+        responses={201: OpenApiResponse(description='`{"lines": n}` imported')},
+    )
+    def post(self, request: Request) -> Response:
+        body = ProviderBillImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        lines = provider_bills.export_import(
+            provider=data["provider"],
+            kind=data["format"],
+            content=data["content"],
+            source=data["source_name"],
+        )
+        return Response({"lines": lines}, status=status.HTTP_201_CREATED)
