@@ -14,7 +14,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Sum
 
-from billing.models import BillingAccount, Invoice, InvoiceLine, RatedUsage
+from billing.models import BillingAccount, Invoice, InvoiceLine, ProviderCostLine, RatedUsage
+from billing.provider_bills import flagged, provider_reconcile
 from controlplane.core.tenancy import all_tenants_context
 
 # Lines that are the month's usage (the rest are fees, allowances and discounts).
@@ -161,3 +162,22 @@ def invoices_awaiting_review() -> list[Invoice]:
             .defer("pdf")
             .order_by("month")
         )
+
+
+def recent_reconciliation(*, today: dt.date, days: int = 35) -> list[Any]:
+    """Staff: the flagged differences of every provider with an imported bill in the
+    last ``days`` days."""
+    since = today - dt.timedelta(days=days)
+    providers = (
+        ProviderCostLine.objects.filter(day__gte=since)
+        .values_list("provider", flat=True)
+        .distinct()
+        .order_by("provider")
+    )
+    findings: list[Any] = []
+    for provider in providers:
+        found = provider_reconcile(
+            provider=provider, since=since, until=today + dt.timedelta(days=1)
+        )
+        findings.extend(flagged(found))
+    return findings

@@ -80,6 +80,7 @@ def console_billing(request: HttpRequest) -> HttpResponse:
         "margins": selectors.margin_by_tenant_month(),
         "providers": selectors.cost_by_provider_month(),
         "review": selectors.invoices_awaiting_review(),
+        "findings": selectors.recent_reconciliation(today=timezone.now().date()),
     }
     return render(request, "billing/console_billing.html", context)
 

@@ -4,15 +4,22 @@ compared with the ledger, differences flagged with their likely cause."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from billing.provider_bills import export_import, flagged, parse_export, provider_reconcile
+from controlplane.accounts.models import User
 from tenants.models import Tenant
 from tests.billing.conftest import record_usage
+from tests.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -212,3 +219,23 @@ def test_a_bad_export_names_what_is_wrong(kind: str, content: str, field: str) -
     with pytest.raises(ValidationError) as error:
         parse_export(kind, content)
     assert field in error.value.message_dict
+
+
+def test_the_command_imports_and_the_console_shows_the_flags(
+    tenant_a: Tenant, prices: None, make_staff: Callable[..., User], tmp_path: Path
+) -> None:
+    now = timezone.now()
+    record_usage(tenant_a, now - dt.timedelta(minutes=1), input_tokens=1_000_000)
+    export = tmp_path / "openai.csv"
+    export.write_text(f"day,model,token_class,tokens\n{now:%Y-%m-%d},gpt-4o-mini,input,5000000\n")
+    out = io.StringIO()
+    call_command("import_provider_bill", "openai", "csv", str(export), stdout=out)
+    assert "imported 1 lines" in out.getvalue()
+
+    export.write_text("day,model\n")
+    with pytest.raises(CommandError, match="content: CSV columns missing: token_class"):
+        call_command("import_provider_bill", "openai", "csv", str(export))
+
+    page = signed_in(make_staff("auditor")).get("/console/billing/").content.decode()
+    table = page[page.index('data-testid="reconciliation"') :]
+    assert "missing ingestion" in table and "5000000" in table
