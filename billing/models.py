@@ -78,13 +78,7 @@ class ModelPrice(models.Model):
         return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
 
     def rates(self) -> TokenRates:
-        return TokenRates(
-            input=self.input_per_million,
-            output=self.output_per_million,
-            cached_input=self.cached_input_per_million,
-            cache_write=self.cache_write_per_million,
-            reasoning=self.reasoning_per_million,
-        )
+        return TokenRates.of(self)
 
     def cost(self, tokens: TokenCounts) -> Decimal:
         return self.rates().cost(tokens)

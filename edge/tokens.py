@@ -71,6 +71,17 @@ class TokenRates:
     cache_write: Decimal | None = None
     reasoning: Decimal | None = None
 
+    @classmethod
+    def of(cls, price: Any) -> TokenRates:
+        """The rates of a price row or bundle entry (``input_per_million``, ...)."""
+        return cls(
+            input=price.input_per_million,
+            output=price.output_per_million,
+            cached_input=price.cached_input_per_million,
+            cache_write=price.cache_write_per_million,
+            reasoning=price.reasoning_per_million,
+        )
+
     def per_million(self) -> dict[str, Decimal]:
         return {
             "input": self.input,

@@ -133,13 +133,7 @@ class Price:
 
     @property
     def rates(self) -> TokenRates:
-        return TokenRates(
-            input=self.input_per_million,
-            output=self.output_per_million,
-            cached_input=self.cached_input_per_million,
-            cache_write=self.cache_write_per_million,
-            reasoning=self.reasoning_per_million,
-        )
+        return TokenRates.of(self)
 
 
 class PriceTable:

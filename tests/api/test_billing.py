@@ -114,3 +114,46 @@ def test_staff_create_plans_and_credit_notes_customers_cannot(world: World) -> N
     with tenant_context(world.a):
         listed = world.api("a:billing").get("tenants/acme/credit-notes", invoice=invoice).json()
     assert [n["net"] for n in listed["results"]] == ["99.00", "1.00"]
+
+
+def test_staff_import_a_provider_bill_and_read_the_reconciliation(world: World) -> None:
+    csv_text = "day,model,token_class,tokens,cost\n2026-11-03,gpt-4o-mini,input,5000,0.01\n"
+    body = {"provider": "openai", "format": "csv", "content": csv_text}
+    assert world.api("a:owner").post("provider-reconciliation", body).status_code == 403
+    assert world.api("staff:auditor").post("provider-reconciliation", body).status_code == 403
+    imported = world.api("staff:operator").post("provider-reconciliation", body)
+    assert imported.status_code == 201 and imported.json() == {"lines": 1}
+
+    bad = world.api("staff:operator").post(
+        "provider-reconciliation", {**body, "content": "day,model\n"}
+    )
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "content"
+
+    found = world.api("staff:auditor").get(
+        "provider-reconciliation", provider="openai", since="2026-11-01", until="2026-12-01"
+    )
+    assert found.status_code == 200
+    assert found.json() == [
+        {
+            "provider": "openai",
+            "day": "2026-11-03",
+            "model": "gpt-4o-mini",
+            "token_class": "input",
+            "provider_tokens": 5000,
+            "ledger_tokens": 0,
+            "provider_cost": "0.010000000",
+            "ledger_cost": "0.000000",
+            "cause": "missing ingestion",
+        }
+    ]
+    limited = world.api("staff:admin", tenant=world.a)
+    assert (
+        limited.get(
+            "provider-reconciliation", provider="openai", since="2026-11-01", until="2026-12-01"
+        ).status_code
+        == 403
+    )
+    backwards = world.api("staff:auditor").get(
+        "provider-reconciliation", provider="openai", since="2026-12-01", until="2026-11-01"
+    )
+    assert backwards.status_code == 400

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from controlplane.api.serializers.billing import (
     CreditNoteCreateSerializer,
     CreditNoteSerializer,
     FindingSerializer,
+    ImportedSerializer,
     InvoiceDetailSerializer,
     InvoiceSerializer,
     PlanSerializer,
@@ -52,11 +53,11 @@ class PlanViewSet(_BillingViewSet):
     ordering = "-effective_from"
     ordering_fields: ClassVar[list[str]] = ["effective_from"]
 
-    @extend_schema(summary="List plans")
+    @extend_schema(summary="List plans", description="The tenant's plans, newest first.")
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
 
-    @extend_schema(summary="Get a plan")
+    @extend_schema(summary="Get a plan", description="One plan of the tenant.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(PlanSerializer(self.get_object()).data)
 
@@ -87,17 +88,32 @@ class InvoiceViewSet(_BillingViewSet):
     def get_queryset(self) -> Any:
         return super().get_queryset().defer("pdf")
 
-    @extend_schema(summary="List invoices")
+    @extend_schema(
+        summary="List invoices",
+        description="The month-to-date draft, invoices under review, final and void ones.",
+    )
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
 
-    @extend_schema(summary="Get an invoice", responses={200: InvoiceDetailSerializer})
+    @extend_schema(
+        summary="Get an invoice",
+        description="With its bill-to details and every line.",
+        responses={200: InvoiceDetailSerializer},
+    )
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(InvoiceDetailSerializer(self.get_object()).data)
 
     @extend_schema(
         summary="The invoice as PDF",
-        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY)},
+        description="Only a final (or void) invoice has one; 404 before.",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                examples=[
+                    OpenApiExample("PDF", value="%PDF-1.7 ...", media_type="application/pdf")
+                ],
+            )
+        },
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -111,7 +127,22 @@ class InvoiceViewSet(_BillingViewSet):
 
     @extend_schema(
         summary="Every line of the invoice as CSV",
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+        description="One row per line; a draft's lines are month to date.",
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                examples=[
+                    OpenApiExample(
+                        "CSV",
+                        value="invoice,month,position,kind,description,department,provider,"
+                        "model,token_class,quantity,unit_price,amount,currency\r\n"
+                        "NW-000042,2026-11,1,platform_fee,Platform fee — Managed,,,,,1,500,"
+                        "500.00,USD\r\n",
+                        media_type="text/csv",
+                    )
+                ],
+            )
+        },
     )
     @action(detail=True, methods=["get"])
     def csv(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -126,6 +157,7 @@ class InvoiceViewSet(_BillingViewSet):
 
     @extend_schema(
         summary="Approve an invoice under review",
+        description="Staff (admin, operator); the close then finalises and numbers it.",
         request=None,
         responses={200: InvoiceSerializer},
     )
@@ -148,11 +180,11 @@ class CreditNoteViewSet(_BillingViewSet):
         Filter("invoice", "invoice_id", kind="uuid", description="Of this invoice."),
     ]
 
-    @extend_schema(summary="List credit notes")
+    @extend_schema(summary="List credit notes", description="Newest first; `?invoice=` filters.")
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
 
-    @extend_schema(summary="Get a credit note")
+    @extend_schema(summary="Get a credit note", description="One credit note of the tenant.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(CreditNoteSerializer(self.get_object()).data)
 
@@ -196,7 +228,10 @@ class RatedUsageViewSet(_BillingViewSet):
         Filter("invoice", "invoice_id", kind="uuid", description="Billed by this invoice."),
     ]
 
-    @extend_schema(summary="List rated usage")
+    @extend_schema(
+        summary="List rated usage",
+        description="Append-only rows; a late event is a new revision of its key.",
+    )
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
 
@@ -232,8 +267,9 @@ class ProviderReconciliationView(ApiView):
 
     @extend_schema(
         summary="Import a provider's usage or cost export",
+        description="Staff writers. Importing an export again replaces what it said.",
         request=ProviderBillImportSerializer,
-        responses={201: OpenApiResponse(description='`{"lines": n}` imported')},
+        responses={201: ImportedSerializer},
     )
     def post(self, request: Request) -> Response:
         body = ProviderBillImportSerializer(data=request.data)
