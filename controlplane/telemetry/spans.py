@@ -24,9 +24,15 @@ def spans_insert(columns: dict[str, list[Any]] | pa.Table, *, dedup_token: str) 
 
 
 def spans_table(columns: dict[str, list[Any]]) -> pa.Table:
-    """The batch as the Arrow table ``spans_insert`` sends."""
+    """The batch as the Arrow table ``spans_insert`` sends. The token-class columns may
+    be left out (spans made before them, or without cache and reasoning): zeros."""
+    rows = len(columns["event_id"])
     data = {
-        name: _texts(columns[name]) if name in _UUID_COLUMNS else columns[name]
+        name: _texts(columns[name])
+        if name in _UUID_COLUMNS
+        else columns.get(name, [0] * rows)
+        if name in _TOKEN_CLASS_COLUMNS
+        else columns[name]
         for name in SPAN_COLUMNS
     }
     return pa.table(data, schema=SPANS_SCHEMA)
@@ -39,6 +45,7 @@ def _texts(values: list[Any]) -> list[Any]:
     return [str(value) for value in values]
 
 
+_TOKEN_CLASS_COLUMNS = frozenset({"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"})
 _UUID_COLUMNS = frozenset(
     {"tenant_id", "event_id", "department_id", "agent_id", "site_id", "edge_node_id"}
 )
