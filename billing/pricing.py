@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 from billing.models import ModelPrice
+from edge.tokens import TokenCounts
 
 ZERO = Decimal(0)
 
@@ -33,12 +34,11 @@ class PriceBook:
         index = bisect.bisect_right(starts, when) - 1
         return entries[index] if index >= 0 else None
 
-    def cost(
-        self, provider: str, model: str, when: dt.datetime, input_tokens: int, output_tokens: int
-    ) -> Decimal:
-        """The cost of a call; zero for a model with no price (shown as unpriced usage)."""
+    def cost(self, provider: str, model: str, when: dt.datetime, tokens: TokenCounts) -> Decimal:
+        """The cost of a call, class by class; zero for a model with no price (shown as
+        unpriced usage)."""
         price = self.price_at(provider, model, when)
-        return price.cost(input_tokens, output_tokens) if price else ZERO
+        return price.cost(tokens) if price else ZERO
 
 
 def price_list(now: dt.datetime) -> tuple[list[ModelPrice], list[ModelPrice]]:

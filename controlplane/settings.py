@@ -348,6 +348,9 @@ CELERY_TASK_ROUTES = {
     "telemetry.maintain_partitions": {"queue": "maintenance"},
     "core.heartbeat": {"queue": "maintenance"},
     "gateway.refresh_provider_health": {"queue": "maintenance"},
+    "billing.rate_open_months": {"queue": "billing"},
+    "billing.close_month": {"queue": "billing"},
+    "billing.close_due_months": {"queue": "billing"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -358,5 +361,15 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stores": {"task": "telemetry.reconcile_recent", "schedule": 15 * 60.0},
     "ledger-partitions": {"task": "telemetry.maintain_partitions", "schedule": 6 * 3600.0},
     "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
+    "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
+    "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
 }
+
+# Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so
+# usage that arrives that late still lands in its own invoice. Stripe only collects:
+# with no STRIPE_API_KEY invoices are not sent to Stripe.
+BILLING_GRACE_DAYS = env.integer("BILLING_GRACE_DAYS", 2, minimum=0)
+STRIPE_API_KEY = env.string("STRIPE_API_KEY", "")
+STRIPE_API_BASE = env.string("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_WEBHOOK_SECRET = env.string("STRIPE_WEBHOOK_SECRET", "")
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from billing.views import stripe_webhook
 from controlplane.api.views.fallback import NotFoundView
 from controlplane.web import health
 
@@ -13,6 +14,7 @@ urlpatterns = [
         "favicon.ico",
         RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=True),
     ),
+    path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("", include("controlplane.accounts.urls")),
     path("", include("controlplane.web.urls")),
     path("api/v1/", include("controlplane.api.urls")),

@@ -7,6 +7,7 @@ documents it in the OpenAPI schema.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from rest_framework import exceptions
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
-Kind = Literal["str", "uuid", "bool"]
+Kind = Literal["str", "uuid", "bool", "date"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class Filter:
                 return uuid.UUID(raw)
             except ValueError:
                 raise exceptions.ValidationError({self.param: ["Give a UUID."]}) from None
+        if self.kind == "date":
+            try:
+                return dt.date.fromisoformat(raw)
+            except ValueError:
+                raise exceptions.ValidationError(
+                    {self.param: ["Give a date, YYYY-MM-DD."]}
+                ) from None
         if self.kind == "bool":
             if raw.lower() in ("true", "1"):
                 return True
@@ -74,8 +82,8 @@ class QueryFilter(BaseFilterBackend):
         parameters = []
         for spec in getattr(view, "filters", ()):
             schema: dict[str, Any] = {"type": "string"}
-            if spec.kind == "uuid":
-                schema["format"] = "uuid"
+            if spec.kind in ("uuid", "date"):
+                schema["format"] = spec.kind
             elif spec.kind == "bool":
                 schema = {"type": "boolean"}
             elif spec.choices is not None:

@@ -5,7 +5,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from controlplane.api.base import TENANT_SLUG
-from controlplane.api.views import accounts, gateway, registry, telemetry, tenants
+from controlplane.api.views import accounts, billing, gateway, registry, telemetry, tenants
 from controlplane.api.views.fallback import NotFoundView
 
 app_name = "api"
@@ -35,9 +35,18 @@ router.register(f"{TENANT}/budgets", gateway.BudgetViewSet, basename="budget")
 router.register(f"{TENANT}/config-changes", gateway.ConfigChangeViewSet, basename="config-change")
 router.register(f"{TENANT}/usage", telemetry.UsageViewSet, basename="usage")
 router.register(f"{TENANT}/traces", telemetry.TraceViewSet, basename="trace")
+router.register(f"{TENANT}/plans", billing.PlanViewSet, basename="plan")
+router.register(f"{TENANT}/invoices", billing.InvoiceViewSet, basename="invoice")
+router.register(f"{TENANT}/credit-notes", billing.CreditNoteViewSet, basename="credit-note")
+router.register(f"{TENANT}/rated-usage", billing.RatedUsageViewSet, basename="rated-usage")
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
+    path(
+        "provider-reconciliation",
+        billing.ProviderReconciliationView.as_view(),
+        name="provider-reconciliation",
+    ),
     # One policy per tenant: no collection, no id.
     path(
         f"{TENANT}/policy",

@@ -57,6 +57,7 @@ from controlplane.gateway.models import (
 from controlplane.gateway.selectors import period_start
 from controlplane.gateway.services import PULL_ACTOR, bump_site
 from controlplane.gateway.signing import signing_ring
+from edge.gateway.catalog import CLASS_PRICE_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,11 @@ def _prices(providers: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "model": price.model,
             "input_per_million": str(price.input_per_million),
             "output_per_million": str(price.output_per_million),
+            **{
+                key: str(getattr(price, key))
+                for key in CLASS_PRICE_KEYS
+                if getattr(price, key) is not None
+            },
             "effective_from": iso(price.effective_from),
         }
         for price in prices

@@ -29,6 +29,9 @@ _COPY_TYPES = {
     "edge_node_id": "bytea",
     "input_tokens": "int4",
     "output_tokens": "int4",
+    "cached_input_tokens": "int4",
+    "cache_write_tokens": "int4",
+    "reasoning_tokens": "int4",
     "cost": "numeric",
     "latency_ms": "float8",
 }

@@ -37,6 +37,10 @@ class UsageEvent(models.Model):
     tool = models.CharField(max_length=200)
     input_tokens = models.IntegerField()
     output_tokens = models.IntegerField()
+    # Parts of input_tokens (cache read, cache write) and output_tokens (reasoning).
+    cached_input_tokens = models.IntegerField(default=0)
+    cache_write_tokens = models.IntegerField(default=0)
+    reasoning_tokens = models.IntegerField(default=0)
     cost = models.DecimalField(max_digits=18, decimal_places=9)
     status = models.CharField(max_length=10)
     latency_ms = models.FloatField()

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from billing.pricing import PriceBook
+from edge.tokens import TokenCounts
 
 NANOS = 1_000_000_000
 MAX_TOKENS = 2**31 - 1
@@ -66,6 +67,9 @@ LEDGER_COLUMNS = (
     "tool",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
     "cost",
     "status",
     "latency_ms",
@@ -92,6 +96,9 @@ SPAN_COLUMNS = (
     "tool",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
     "cost",
     "data_classes",
     "attributes",
@@ -129,6 +136,9 @@ class _Record(msgspec.Struct):
     status_message: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     data_classes: list[str] | None = None
     request_body: str | None = None
     response_body: str | None = None
@@ -211,6 +221,9 @@ def build_batch(
         tools,
         input_tokens_column,
         output_tokens_column,
+        cached_input_column,
+        cache_write_column,
+        reasoning_column,
         costs,
         data_classes,
         attributes,
@@ -255,22 +268,22 @@ def build_batch(
         if expected_tenant is not None and tenant_text != expected_tenant:
             reject((line, f"a record of tenant {tenant_text}, not the edge node's"))
             continue
-        input_tokens = record.input_tokens or 0
-        if input_tokens < 0:
-            input_tokens = 0
-        output_tokens = record.output_tokens or 0
-        if output_tokens < 0:
-            output_tokens = 0
-        if input_tokens > MAX_TOKENS or output_tokens > MAX_TOKENS:
+        tokens = TokenCounts.of(
+            record.input_tokens,
+            record.output_tokens,
+            record.cached_input_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+        )
+        if tokens.input_tokens > MAX_TOKENS or tokens.output_tokens > MAX_TOKENS:
             # The binary COPY would not refuse it: it would keep the low 32 bits.
-            reject((line, f"token counts {input_tokens}/{output_tokens} exceed {MAX_TOKENS}"))
+            too_many = f"{tokens.input_tokens}/{tokens.output_tokens}"
+            reject((line, f"token counts {too_many} exceed {MAX_TOKENS}"))
             continue
         line_append(line)
         provider = record.provider or ""
         model = record.model or ""
-        cost = prices.cost(provider, model, start, input_tokens, output_tokens).quantize(
-            COST_QUANTUM
-        )
+        cost = prices.cost(provider, model, start, tokens).quantize(COST_QUANTUM)
         content_hash = sha256(line).hexdigest()
         latency_ms = max((end - start).total_seconds() * 1000, 0.0)
         trace_id = (record.trace_id or "")[:32]
@@ -298,8 +311,11 @@ def build_batch(
                 provider[:100],
                 model[:200],
                 tool,
-                input_tokens,
-                output_tokens,
+                tokens.input_tokens,
+                tokens.output_tokens,
+                tokens.cached_input_tokens,
+                tokens.cache_write_tokens,
+                tokens.reasoning_tokens,
                 cost,
                 status,
                 latency_ms,
@@ -325,8 +341,11 @@ def build_batch(
         providers(provider)
         models(model)
         tools(tool)
-        input_tokens_column(input_tokens)
-        output_tokens_column(output_tokens)
+        input_tokens_column(tokens.input_tokens)
+        output_tokens_column(tokens.output_tokens)
+        cached_input_column(tokens.cached_input_tokens)
+        cache_write_column(tokens.cache_write_tokens)
+        reasoning_column(tokens.reasoning_tokens)
         costs(cost)
         data_classes(record.data_classes or [])
         # The edge writes records with orjson, so the attributes' text is already what

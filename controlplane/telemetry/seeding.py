@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import math
 import time
 import uuid
@@ -453,6 +454,10 @@ def generate_chunk(
             "tool": tools.tolist(),
             "input_tokens": pa.array(input_tokens, type=pa.uint32()),
             "output_tokens": pa.array(output_tokens, type=pa.uint32()),
+            # Seeded calls are priced as plain tokens: no cache or reasoning parts.
+            "cached_input_tokens": pa.array(np.zeros(size, dtype=np.uint32)),
+            "cache_write_tokens": pa.array(np.zeros(size, dtype=np.uint32)),
+            "reasoning_tokens": pa.array(np.zeros(size, dtype=np.uint32)),
             "cost": costs,
             "data_classes": data_classes,
             "attributes": np.where(is_model, '{"gen_ai.operation.name": "chat"}', "{}").tolist(),
@@ -492,6 +497,7 @@ def generate_chunk(
             tools.tolist(),
             input_tokens.tolist(),
             output_tokens.tolist(),
+            *(itertools.repeat(0, size) for _class in range(3)),
             cost_values,
             statuses.tolist(),
             ((end_us - start_us) / 1000).tolist(),

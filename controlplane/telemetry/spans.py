@@ -25,9 +25,15 @@ def spans_insert(columns: dict[str, list[Any]] | pa.Table, *, dedup_token: str) 
 
 
 def spans_table(columns: dict[str, list[Any]]) -> pa.Table:
-    """The batch as the Arrow table ``spans_insert`` sends."""
+    """The batch as the Arrow table ``spans_insert`` sends. The token-class columns may
+    be left out (spans made before them, or without cache and reasoning): zeros."""
+    rows = len(columns["event_id"])
     data = {
-        name: _texts(columns[name]) if name in _UUID_COLUMNS else columns[name]
+        name: _texts(columns[name])
+        if name in _UUID_COLUMNS
+        else columns.get(name, [0] * rows)
+        if name in _TOKEN_CLASS_COLUMNS
+        else columns[name]
         for name in SPAN_COLUMNS
     }
     return pa.table(data, schema=SPANS_SCHEMA)
@@ -40,6 +46,7 @@ def _texts(values: list[Any]) -> list[Any]:
     return [str(value) for value in values]
 
 
+_TOKEN_CLASS_COLUMNS = frozenset({"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"})
 _UUID_COLUMNS = frozenset(
     {"tenant_id", "event_id", "department_id", "agent_id", "site_id", "edge_node_id"}
 )
@@ -65,6 +72,9 @@ SPANS_SCHEMA = pa.schema(
         ("tool", pa.string()),
         ("input_tokens", pa.uint32()),
         ("output_tokens", pa.uint32()),
+        ("cached_input_tokens", pa.uint32()),
+        ("cache_write_tokens", pa.uint32()),
+        ("reasoning_tokens", pa.uint32()),
         ("cost", pa.decimal128(18, 9)),
         ("data_classes", pa.list_(pa.string())),
         ("attributes", pa.string()),

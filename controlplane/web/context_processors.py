@@ -38,6 +38,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     ),
     NavItem("Staff", "web:console_staff"),
     NavItem("Audit log", "web:console_audit"),
+    NavItem("Billing", "web:console_billing"),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
@@ -92,6 +93,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),
     NavItem("Audit log", "web:portal_audit"),
+    NavItem(
+        "Invoices",
+        "web:portal_invoices",
+        roles=frozenset({"owner", "admin", "billing"}),
+    ),
     NavItem("Settings", "web:portal_settings"),
 )
 

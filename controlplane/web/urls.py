@@ -1,6 +1,7 @@
 from django.urls import URLPattern, path
 
 from controlplane.web import (
+    billing_views,
     console,
     dashboard_views,
     dataflow_views,
@@ -109,6 +110,12 @@ urlpatterns = [
     path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
     path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
+    path("console/billing/", billing_views.console_billing, name="console_billing"),
+    path(
+        "console/billing/invoices/<uuid:invoice_id>/approve",
+        billing_views.console_invoice_approve,
+        name="console_invoice_approve",
+    ),
     path("console/gateway/", msp_gateway_views.gateway, name="console_msp_gateway"),
     path(
         "console/gateway/providers/",
@@ -224,6 +231,12 @@ urlpatterns = [
         name="portal_department_delete",
     ),
     path("t/<slug:slug>/audit/", portal.audit, name="portal_audit"),
+    path("t/<slug:slug>/invoices/", billing_views.portal_invoices, name="portal_invoices"),
+    path(
+        "t/<slug:slug>/invoices/<uuid:invoice_id>.<str:kind>",
+        billing_views.portal_invoice_document,
+        name="portal_invoice_document",
+    ),
     path("t/<slug:slug>/settings/", portal.settings, name="portal_settings"),
     *TENANT_PAGES,
 ]

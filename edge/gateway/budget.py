@@ -21,22 +21,31 @@ from decimal import Decimal
 from edge.auth import Principal
 from edge.gateway.catalog import Budget, Price
 from edge.gateway.verdicts import FLAG, Refusal, Verdict
+from edge.tokens import TokenCounts
 
 STAGE = "budget"
 ZERO = Decimal(0)
-MILLION = Decimal(1_000_000)
 
 BudgetKey = tuple[str, str]
 
 
-def cost(price: Price | None, input_tokens: int, output_tokens: int) -> Decimal:
-    """Exact cost in the price's currency; an unpriced model costs nothing, as in the
-    ledger's price book."""
+def cost(price: Price | None, tokens: TokenCounts) -> Decimal:
+    """Exact cost in the price's currency, class by class; an unpriced model costs
+    nothing, as in the ledger's price book."""
     if price is None:
         return ZERO
-    return (
-        price.input_per_million * input_tokens + price.output_per_million * output_tokens
-    ) / MILLION
+    return price.rates.cost(tokens)
+
+
+def most_cost(price: Price | None, input_tokens: int, output_tokens: int) -> Decimal:
+    """The most an attempt of at most these many tokens can cost, whatever classes the
+    provider reports them in (a cache write or reasoning may cost more than plain)."""
+    if price is None:
+        return ZERO
+    rates = price.rates.per_million()
+    worst_input = max(rates["input"], rates["cached_input"], rates["cache_write"])
+    worst_output = max(rates["output"], rates["reasoning"])
+    return (worst_input * input_tokens + worst_output * output_tokens) / Decimal(1_000_000)
 
 
 def applicable(budgets: Iterable[Budget], principal: Principal, now: datetime) -> list[Budget]:

@@ -15,6 +15,7 @@ from edge.auth import Principal
 from edge.gateway.verdicts import Verdict
 from edge.otlp import RECORD_VERSION, event_id
 from edge.storable import storable_json
+from edge.tokens import TokenCounts
 
 RESOURCE = {"service.name": "acp-edge-gateway"}
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -67,8 +68,7 @@ class Exchange:
     provider: str = ""
     model: str = ""
     response_model: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
+    tokens: TokenCounts = field(default_factory=TokenCounts)
     usage_reported: bool = True
     attempts: list[Attempt] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -158,8 +158,11 @@ def record(
         "model": model,
         "operation": exchange.operation,
         "tool": "",
-        "input_tokens": exchange.input_tokens,
-        "output_tokens": exchange.output_tokens,
+        "input_tokens": exchange.tokens.input_tokens,
+        "output_tokens": exchange.tokens.output_tokens,
+        "cached_input_tokens": exchange.tokens.cached_input_tokens,
+        "cache_write_tokens": exchange.tokens.cache_write_tokens,
+        "reasoning_tokens": exchange.tokens.reasoning_tokens,
         "data_classes": list(exchange.data_classes),
         "request_body": exchange.request_body,
         "response_body": exchange.response_body,

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.errors import ConfigError
+from edge.tokens import TokenRates
 
 TIERS = ("simple", "standard", "complex")
 PROVIDER_KINDS = ("openai", "anthropic")
@@ -32,6 +33,7 @@ ANY = "*"
 AUTO = "auto"
 """A request tier (never a route's): the gateway infers the tier from the request."""
 AUTO_SIMPLE_MAX, AUTO_COMPLEX_MIN = 0.3, 0.5
+CLASS_PRICE_KEYS = ("cached_input_per_million", "cache_write_per_million", "reasoning_per_million")
 
 Decrypt = Callable[[str], str | None]
 
@@ -137,6 +139,13 @@ class Price:
     input_per_million: Decimal
     output_per_million: Decimal
     effective_from: datetime
+    cached_input_per_million: Decimal | None = None
+    cache_write_per_million: Decimal | None = None
+    reasoning_per_million: Decimal | None = None
+
+    @property
+    def rates(self) -> TokenRates:
+        return TokenRates.of(self)
 
 
 class PriceTable:
@@ -435,6 +444,10 @@ def _price(item: Mapping[str, Any], where: str) -> Price:
         input_per_million=_decimal(item, "input_per_million", where),
         output_per_million=_decimal(item, "output_per_million", where),
         effective_from=_timestamp(item, "effective_from", where),
+        # Optional: bundles from before token classes had no such prices.
+        **{
+            key: _decimal(item, key, where) for key in CLASS_PRICE_KEYS if item.get(key) is not None
+        },
     )
 
 

@@ -24,7 +24,14 @@ from edge.config import ConfigStore, EdgeConfig
 from edge.gateway import cache, capture, filtering, policy, routing_auto, sse, translate
 from edge.gateway.authenticate import authenticate
 from edge.gateway.breaker import Breakers
-from edge.gateway.budget import BudgetKey, BudgetLedger, Reservation, applicable, cost
+from edge.gateway.budget import (
+    BudgetKey,
+    BudgetLedger,
+    Reservation,
+    applicable,
+    cost,
+    most_cost,
+)
 from edge.gateway.capture import Attempt, Exchange
 from edge.gateway.catalog import AUTO, Budget, GatewayConfig, Price, Route, TenantPolicy
 from edge.gateway.providers import AttemptError, ProviderClient
@@ -370,7 +377,7 @@ class Gateway:
             )
             try:
                 reservation = self.ledger.reserve(
-                    planned.budgets, cost(price, len(body), cap), planned.now
+                    planned.budgets, most_cost(price, len(body), cap), planned.now
                 )
             except Refusal:
                 breaker.release()
@@ -423,7 +430,7 @@ class Gateway:
             # No usage reported: count the most it can have cost, never less.
             usage = translate.Usage(body_size, cap)
             exchange.usage_reported = False
-        actual = cost(price, usage.input_tokens, usage.output_tokens)
+        actual = cost(price, usage)
         latency_ms = (time.monotonic() - started) * 1000
         self.latencies.observe(target.key, latency_ms)
         if planned.auto is not None:
@@ -436,7 +443,7 @@ class Gateway:
         exchange.verdicts.extend(self.ledger.soft_flags(planned.budgets))
         exchange.provider = price.provider if price is not None else _priced_as(target)
         exchange.model = target.model
-        exchange.input_tokens, exchange.output_tokens = usage.input_tokens, usage.output_tokens
+        exchange.tokens = usage
         exchange.attempts.append(
             Attempt(
                 provider_id=target.provider.provider_id,

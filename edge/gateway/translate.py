@@ -23,6 +23,7 @@ import orjson
 
 from edge.gateway import sse
 from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS, OPENAI, GatewayRequest
+from edge.tokens import TokenCounts
 
 ANTHROPIC_VERSION = "2023-06-01"
 OPENAI_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -33,31 +34,70 @@ _OPENAI_UNTRANSLATED_KEYS = ("functions", "function_call", "response_format")
 _ANTHROPIC_UNTRANSLATED_KEYS = ("thinking", "mcp_servers")
 
 
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int
-    output_tokens: int
+Usage = TokenCounts
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def _details(usage: dict[str, Any], key: str) -> dict[str, Any]:
+    details = usage.get(key)
+    return details if isinstance(details, dict) else {}
+
+
 def openai_usage(usage: Any) -> Usage | None:
+    """Cached and reasoning tokens are parts of the prompt and completion counts."""
     if not isinstance(usage, dict):
         return None
-    return Usage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
+    return Usage.of(
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        cached_input_tokens=_details(usage, "prompt_tokens_details").get("cached_tokens"),
+        reasoning_tokens=_details(usage, "completion_tokens_details").get("reasoning_tokens"),
+    )
 
 
 def anthropic_usage(usage: Any) -> Usage | None:
-    """Cache writes and reads are input too; they are priced as input here."""
+    """Anthropic counts cache reads and writes beside ``input_tokens``: they are added
+    in, so that input is every prompt token as for OpenAI (edge/tokens.py)."""
     if not isinstance(usage, dict):
         return None
-    input_tokens = sum(
-        _int(usage.get(name))
-        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    read = _int(usage.get("cache_read_input_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    return Usage.of(
+        _int(usage.get("input_tokens")) + read + written,
+        usage.get("output_tokens"),
+        cached_input_tokens=read,
+        cache_write_tokens=written,
     )
-    return Usage(input_tokens, _int(usage.get("output_tokens")))
+
+
+def openai_usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage object, with the details of the classes that are not zero."""
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+    if usage.cached_input_tokens:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
+
+
+def anthropic_usage_body(usage: Usage) -> dict[str, Any]:
+    """Anthropic's usage object: cache reads and writes apart from ``input_tokens``."""
+    body: dict[str, Any] = {
+        "input_tokens": usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+    if usage.cached_input_tokens:
+        body["cache_read_input_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_tokens:
+        body["cache_creation_input_tokens"] = usage.cache_write_tokens
+    return body
 
 
 def usage_of(kind: str, body: Any) -> Usage | None:
@@ -426,11 +466,7 @@ def to_openai_completion(message: dict[str, Any]) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
-            "total_tokens": usage.input_tokens + usage.output_tokens,
-        },
+        "usage": openai_usage_body(usage),
     }
 
 
@@ -460,7 +496,7 @@ def to_anthropic_message(completion: dict[str, Any]) -> dict[str, Any]:
         "content": content,
         "stop_reason": ANTHROPIC_STOP.get(str(choice.get("finish_reason")), "end_turn"),
         "stop_sequence": None,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": anthropic_usage_body(usage),
     }
 
 
@@ -514,11 +550,7 @@ class StreamCapture:
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
         }
         if self.usage is not None:
-            body["usage"] = {
-                "prompt_tokens": self.usage.input_tokens,
-                "completion_tokens": self.usage.output_tokens,
-                "total_tokens": self.usage.input_tokens + self.usage.output_tokens,
-            }
+            body["usage"] = openai_usage_body(self.usage)
         return body
 
     def anthropic_body(self) -> dict[str, Any]:
@@ -537,10 +569,7 @@ class StreamCapture:
             "stop_reason": self.finish_reason,
         }
         if self.usage is not None:
-            body["usage"] = {
-                "input_tokens": self.usage.input_tokens,
-                "output_tokens": self.usage.output_tokens,
-            }
+            body["usage"] = anthropic_usage_body(self.usage)
         return body
 
 
@@ -602,7 +631,7 @@ class StreamRelay:
         self.capture = StreamCapture()
         self._started = False
         self._input_tokens = 0
-        self._anthropic_input = 0
+        self._anthropic_start = Usage(0, 0)
         # Anthropic events made from an OpenAI stream: the open content block, the next
         # block index, and the block of each OpenAI tool call index.
         self._open: tuple[int, str] | None = None
@@ -756,7 +785,7 @@ class StreamRelay:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": anthropic_usage_body(usage),
         }
         out += sse.encode(orjson.dumps(delta), "message_delta")
         out += sse.encode(orjson.dumps({"type": "message_stop"}), "message_stop")
@@ -777,8 +806,8 @@ class StreamRelay:
             capture.ident = str(message.get("id") or "")
             capture.model = str(message.get("model") or "")
             usage = anthropic_usage(message.get("usage")) or Usage(0, 0)
-            self._anthropic_input = usage.input_tokens
-            capture.usage = Usage(usage.input_tokens, usage.output_tokens)
+            self._anthropic_start = usage
+            capture.usage = usage
         elif kind == "content_block_start":
             block = payload.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -823,8 +852,13 @@ class StreamRelay:
             capture.finish_reason = delta.get("stop_reason") or capture.finish_reason
             # Cumulative counts; input appears here only in newer API versions.
             counts = anthropic_usage(payload.get("usage") or {}) or Usage(0, 0)
-            total_input = counts.input_tokens or self._anthropic_input
-            capture.usage = Usage(total_input, counts.output_tokens)
+            start = self._anthropic_start if not counts.input_tokens else counts
+            capture.usage = Usage.of(
+                start.input_tokens,
+                counts.output_tokens,
+                cached_input_tokens=start.cached_input_tokens,
+                cache_write_tokens=start.cache_write_tokens,
+            )
         elif kind == "message_stop":
             capture.completed = True
         if self.agent_api == ANTHROPIC:
@@ -859,11 +893,7 @@ class StreamRelay:
                 chunk = {
                     **self._openai_chunk({}, None),
                     "choices": [],
-                    "usage": {
-                        "prompt_tokens": usage.input_tokens,
-                        "completion_tokens": usage.output_tokens,
-                        "total_tokens": usage.input_tokens + usage.output_tokens,
-                    },
+                    "usage": openai_usage_body(usage),
                 }
                 out += sse.encode(orjson.dumps(chunk))
             return out + b"data: [DONE]\n\n"

@@ -14,11 +14,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.services import model_price_create
+from billing.closing import credit_note_issue
+from billing.models import Invoice, Issuer
+from billing.services import model_price_create, plan_create
 from controlplane.accounts.models import User
 from controlplane.agents import services as registry
 from controlplane.api.tokens import api_token_create
-from controlplane.core.tenancy import all_tenants_context
+from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
 from controlplane.gateway.bundle import publish
 from tenants.models import Membership, Tenant
@@ -105,6 +107,33 @@ class World:
         return Api(issue_token(self.users[who], **kwargs))
 
 
+def _billing_objects(tenant: Tenant, suffix: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A plan, a final invoice (written directly: closing one renders a PDF) and a credit
+    note of it."""
+    issuer, _ = Issuer.objects.get_or_create(
+        invoice_prefix="T-", defaults={"name": "MSP", "credit_note_prefix": "T-CN-"}
+    )
+    plan = plan_create(
+        actor=SYSTEM, tenant_id=tenant.pk, name="Managed", effective_from=dt.date(2026, 1, 1)
+    )
+    with tenant_context(tenant):
+        invoice = Invoice.objects.create(
+            tenant=tenant,
+            month=dt.date(2026, 10, 1),
+            issuer=issuer,
+            number=f"T-{suffix}",
+            status=Invoice.Status.FINAL,
+            currency="USD",
+            tax_rate=Decimal(0),
+            subtotal=Decimal("100"),
+            total=Decimal("100"),
+        )
+    note = credit_note_issue(
+        invoice_id=invoice.pk, tenant_id=tenant.pk, net=Decimal("1"), reason="test", actor=SYSTEM
+    )
+    return plan.pk, invoice.pk, note.pk
+
+
 def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     department = department_create(actor=SYSTEM, tenant=tenant, name=f"R&D {suffix}", code="RD")
     invitation, _ = invitation_create(
@@ -155,7 +184,11 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         kind="hard",
     )
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
+    plan, invoice, credit_note = _billing_objects(tenant, suffix)
     return {
+        "plan": plan,
+        "invoice": invoice,
+        "credit_note": credit_note,
         "department": department.pk,
         "membership": membership.pk,
         "invitation": invitation.pk,

@@ -41,7 +41,15 @@ OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "budgets": "budget",
     "config-changes": "config_change",
+    "plans": "plan",
+    "invoices": "invoice",
+    "credit-notes": "credit_note",
 }
+# Only MSP staff write these (billing): every customer role is refused (403).
+STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")
+# MSP-wide and staff only, every tenant's usage summed: refused to customers and to
+# tokens limited to one tenant.
+STAFF_ONLY_PATHS = {"/api/v1/provider-reconciliation"}
 # MSP-wide, not any tenant's: every authenticated token reads them.
 GLOBAL_OBJECTS = {"/api/v1/model-prices/{id}"}
 
@@ -141,7 +149,10 @@ def test_tenant_a_tokens_never_reach_tenant_b(
 
     for who, api in tokens.items():
         role = who if who in TENANT_ROLES else "admin"
-        writes_denied = method in WRITE_METHODS and role in READ_ROLES
+        writes_denied = method in WRITE_METHODS and (
+            role in READ_ROLES
+            or (who in TENANT_ROLES and any(part in path for part in STAFF_ONLY_WRITES))
+        )
         # Not found, or (for a role that may see the tenant but lacks the right) forbidden.
         hidden = {403, 404} if role in READ_ROLES else {404}
 
@@ -170,6 +181,9 @@ def test_tenant_a_tokens_never_reach_tenant_b(
 
         url = fill(path, slug=world.b.slug, objects=world.b_objects, trace_id=world.trace_id)
         response = call(api, method, url, body)
+        if path in STAFF_ONLY_PATHS:
+            assert response.status_code == 403, (who, url, response.content)
+            continue
         if path in GLOBAL_OBJECTS and method == "GET":
             assert response.status_code == 200
             continue

@@ -10,11 +10,12 @@ from django.utils import timezone
 
 from billing.models import ModelPrice
 from billing.pricing import PriceBook
+from controlplane.analytics.store import get_store
 from controlplane.core.tenancy import tenant_context
 from controlplane.telemetry.ledger import ledger_insert
-from controlplane.telemetry.models import ReconciliationRun
+from controlplane.telemetry.models import ReconciliationRun, UsageEvent
 from controlplane.telemetry.reconcile import reconcile_tenant
-from controlplane.telemetry.records import build_batch
+from controlplane.telemetry.records import LEDGER_COLUMNS, build_batch
 from controlplane.telemetry.spans import hourly_totals, spans_insert
 from tenants.models import Tenant
 from tests.telemetry.records import spool_line
@@ -103,5 +104,45 @@ def test_cost_comes_from_the_price_in_force(tenant_a: Tenant) -> None:
         output_tokens=1_000_000,
     )
     batch = build_batch([early, late], prices=PriceBook.load(), retention_days={})
-    assert [row[18] for row in batch.ledger] == [Decimal("0.75"), Decimal("1.50")]
+    cost = LEDGER_COLUMNS.index("cost")
+    assert [row[cost] for row in batch.ledger] == [Decimal("0.75"), Decimal("1.50")]
     assert timezone.is_aware(batch.ledger[0][1])
+
+
+def test_token_classes_are_priced_apart_and_kept_in_both_stores(tenant_a: Tenant) -> None:
+    ModelPrice.objects.create(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_per_million=Decimal("2.50"),
+        output_per_million=Decimal("10"),
+        cached_input_per_million=Decimal("1.25"),
+        reasoning_per_million=Decimal("40"),
+        effective_from=HOUR - dt.timedelta(days=1),
+    )
+    line = spool_line(
+        tenant_a,
+        when=HOUR,
+        trace=1,
+        span=1,
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cached_input_tokens=400_000,
+        reasoning_tokens=250_000,
+    )
+    _store(tenant_a, [line])
+    with tenant_context(tenant_a):
+        event = UsageEvent.objects.get()
+    # 600k plain input x 2.50 + 400k cached x 1.25 + 750k output x 10 + 250k reasoning x 40
+    assert event.cost == Decimal("19.500000000")
+    assert (event.cached_input_tokens, event.cache_write_tokens, event.reasoning_tokens) == (
+        400_000,
+        0,
+        250_000,
+    )
+    [run] = reconcile_tenant(tenant_a, since=HOUR, until=HOUR + dt.timedelta(hours=1))
+    assert run.outcome == ReconciliationRun.Outcome.MATCHED
+    row = get_store().query(
+        "SELECT cached_input_tokens, reasoning_tokens FROM spans WHERE tenant_id = {t:UUID}",
+        {"t": str(tenant_a.pk)},
+    )
+    assert [tuple(r.values()) for r in row] == [(400_000, 250_000)]

@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from edge.auth import Principal
-from edge.gateway.budget import BudgetLedger, applicable, cost
+from edge.gateway.budget import BudgetLedger, applicable, cost, most_cost
 from edge.gateway.catalog import Budget, Price
 from edge.gateway.verdicts import Refusal
+from edge.tokens import TokenCounts
 from tests.edge.conftest import AGENT, DEPARTMENT, DEVICE, NODE, OTHER_AGENT, SITE, TENANT
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -35,8 +36,55 @@ def budget(
 
 def test_cost_is_exact_decimal() -> None:
     price = Price("openai", "m", Decimal("0.15"), Decimal("0.60"), NOW)
-    assert cost(price, 812, 120) == Decimal("0.0001938")
-    assert cost(None, 812, 120) == Decimal(0)
+    assert cost(price, TokenCounts(812, 120)) == Decimal("0.0001938")
+    assert cost(None, TokenCounts(812, 120)) == Decimal(0)
+
+
+def test_cost_prices_each_token_class_and_falls_back_to_plain_prices() -> None:
+    # 1,000 prompt tokens of which 600 read from cache and 100 written to it; 500
+    # completion tokens of which 200 reasoning.
+    tokens = TokenCounts.of(1000, 500, 600, 100, reasoning_tokens=200)
+    priced = Price(
+        "anthropic",
+        "m",
+        Decimal("3"),
+        Decimal("15"),
+        NOW,
+        cached_input_per_million=Decimal("0.30"),
+        cache_write_per_million=Decimal("3.75"),
+        reasoning_per_million=Decimal("20"),
+    )
+    # 300 x 3 + 600 x 0.30 + 100 x 3.75 + 300 x 15 + 200 x 20, per million
+    assert cost(priced, tokens) == Decimal("0.009955")
+    plain = Price("openai", "m", Decimal("3"), Decimal("15"), NOW)
+    assert cost(plain, tokens) == cost(plain, TokenCounts(1000, 500))
+
+
+def test_a_part_never_exceeds_its_whole() -> None:
+    tokens = TokenCounts.of(
+        100, 10, cached_input_tokens=80, cache_write_tokens=50, reasoning_tokens=99
+    )
+    assert tokens.by_class() == {
+        "input": 0,
+        "cached_input": 80,
+        "cache_write": 20,
+        "output": 0,
+        "reasoning": 10,
+    }
+    assert TokenCounts.of(-5, True, "7").by_class()["input"] == 0
+
+
+def test_the_reservation_covers_the_dearest_class() -> None:
+    price = Price(
+        "openai",
+        "m",
+        Decimal("1"),
+        Decimal("2"),
+        NOW,
+        cache_write_per_million=Decimal("1.25"),
+        reasoning_per_million=Decimal("8"),
+    )
+    assert most_cost(price, 1_000_000, 1_000_000) == Decimal("9.25")
 
 
 def test_the_budgets_over_an_agent_in_their_period() -> None:

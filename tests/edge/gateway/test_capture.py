@@ -10,6 +10,7 @@ import orjson
 from edge.auth import Principal
 from edge.gateway.capture import Attempt, Exchange, record, trace_context
 from edge.gateway.verdicts import Verdict
+from edge.tokens import TokenCounts
 from tests.edge.conftest import AGENT, DEPARTMENT, DEVICE, NODE, SITE, TENANT
 
 PRINCIPAL = Principal(TENANT, AGENT, DEPARTMENT, DEVICE, SITE, NODE)
@@ -34,8 +35,7 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         tier="simple",
         provider="openai",
         model="gpt-4o-mini",
-        input_tokens=10,
-        output_tokens=5,
+        tokens=TokenCounts(10, 5, cached_input_tokens=4, reasoning_tokens=2),
         route_id="r1",
         data_classes=("pii",),
         request_body="{}",
@@ -71,6 +71,11 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         "gpt-4o-mini",
         10,
         5,
+    )
+    assert (doc["cached_input_tokens"], doc["cache_write_tokens"], doc["reasoning_tokens"]) == (
+        4,
+        0,
+        2,
     )
     attributes = doc["attributes"]
     assert attributes["acp.gateway.route"] == "r1"
@@ -119,6 +124,9 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         "tool",
         "input_tokens",
         "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
         "data_classes",
         "request_body",
         "response_body",

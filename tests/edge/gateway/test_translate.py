@@ -123,17 +123,57 @@ def test_answers_translate_with_usage() -> None:
     completion = agent_answer(openai_request(), "anthropic", message)
     assert completion["choices"][0]["message"]["content"] == "Hello!"
     assert completion["choices"][0]["finish_reason"] == "length"
-    assert completion["usage"] == {"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10}
+    assert completion["usage"] == {
+        "prompt_tokens": 8,
+        "completion_tokens": 2,
+        "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 3},
+    }
     back = agent_answer(anthropic_request(), "openai", completion)
     assert back["content"] == [{"type": "text", "text": "Hello!"}]
     assert (back["stop_reason"], back["usage"]) == (
         "max_tokens",
-        {"input_tokens": 8, "output_tokens": 2},
+        {"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 3},
     )
     assert openai_usage(None) is None and anthropic_usage({"output_tokens": 4}) == Usage(0, 4)
 
 
-def openai_stream(text: str, usage: bool = True) -> bytes:
+def test_usage_is_read_per_token_class() -> None:
+    openai = {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 256},
+    }
+    assert openai_usage(openai) == Usage(1200, 300, cached_input_tokens=1024, reasoning_tokens=256)
+    anthropic = {
+        "input_tokens": 20,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 500,
+        "output_tokens": 70,
+    }
+    assert anthropic_usage(anthropic) == Usage(
+        1520, 70, cached_input_tokens=1000, cache_write_tokens=500
+    )
+    # Details that are missing, null or nonsense count as none.
+    assert openai_usage({"prompt_tokens": 5, "prompt_tokens_details": None}) == Usage(5, 0)
+
+
+def test_streamed_usage_keeps_the_classes() -> None:
+    final = {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "prompt_tokens_details": {"cached_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 1},
+    }
+    relay_, _ = relay(openai_request(stream=True), "openai", openai_stream("a b", final))
+    assert relay_.capture.usage == Usage(3, 4, cached_input_tokens=2, reasoning_tokens=1)
+    start = {"input_tokens": 9, "cache_read_input_tokens": 40, "cache_creation_input_tokens": 7}
+    relay_, _ = relay(anthropic_request(stream=True), "anthropic", anthropic_stream("x", start))
+    assert relay_.capture.usage == Usage(56, 6, cached_input_tokens=40, cache_write_tokens=7)
+
+
+def openai_stream(text: str, usage: bool | dict[str, Any] = True) -> bytes:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         body = {
             "id": "c1",
@@ -150,13 +190,15 @@ def openai_stream(text: str, usage: bool = True) -> bytes:
             "id": "c1",
             "model": "gpt",
             "choices": [],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+            "usage": usage
+            if isinstance(usage, dict)
+            else {"prompt_tokens": 3, "completion_tokens": 4},
         }
         out += sse.encode(orjson.dumps(final))
     return out + b"data: [DONE]\n\n"
 
 
-def anthropic_stream(text: str) -> bytes:
+def anthropic_stream(text: str, start: dict[str, int] | None = None) -> bytes:
     events = [
         (
             "message_start",
@@ -165,7 +207,7 @@ def anthropic_stream(text: str) -> bytes:
                 "message": {
                     "id": "m1",
                     "model": "claude",
-                    "usage": {"input_tokens": 9, "output_tokens": 1},
+                    "usage": {**(start or {"input_tokens": 9}), "output_tokens": 1},
                 },
             },
         ),
