@@ -1,7 +1,7 @@
 """The monthly close: rate, refresh the draft, review, finalise, documents, Stripe.
 
 Every step is idempotent and looks at the invoice's state first, so a close killed at
-any point and run again continues where it stopped (docs/decisions/0015-invoice-close.md):
+any point and run again continues where it stopped (docs/decisions/0020-invoice-close.md):
 - a number is taken under the issuer's row lock in the finalising transaction (a
   killed finalisation gives it back: no gaps, no second number);
 - the PDF is rendered once the invoice is final and only if it has none;

@@ -7,7 +7,7 @@ prompt cache) and ``cache_write_tokens`` (written to it) are parts of the input,
 ``reasoning_tokens`` a part of the output. OpenAI reports that way already
 (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``);
 Anthropic reports cache reads and writes beside ``input_tokens``, so they are added in
-(docs/decisions/0014-token-classes.md).
+(docs/decisions/0019-token-classes.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one way the app reads ClickHouse: every query names its tenant.
 
 ClickHouse has no row-level security here, so this layer is its wall
-(docs/decisions/0015-tenant-scoped-analytics.md). ``tenant_query`` runs a query for one
+(docs/decisions/0015-second-wall-complete.md). ``tenant_query`` runs a query for one
 tenant and refuses SQL in which any table is read without ``WHERE tenant_id =
 {tenant_id:UUID}`` right after it (a ``WITH`` subquery counts as filtered where it is
 defined; a ``JOIN`` never does), binding the tenant itself. ``all_tenants_query`` is

@@ -1,5 +1,5 @@
 """The response cache: a whole answer kept per tenant, served again for an identical
-request (docs/gateway.md, "Response cache"; decision 0014).
+request (docs/gateway.md, "Response cache"; decision 0022).
 
 Exact match only: the key is a digest of the tenant, the agent's API, the route and
 the request body without the fields that do not change the answer (``stream``,

@@ -1,6 +1,6 @@
 """The ``auto`` tier: the gateway infers a request's tier from the request itself, then
 orders the tier route's candidates by what the request is expected to cost
-(docs/gateway.md, "Auto routing"; decision 0015).
+(docs/gateway.md, "Auto routing"; decision 0023).
 
 The score is a weighted sum of features read from the request — its length, the depth
 of the conversation, the tools offered, code, reasoning cues and the output size asked
@@ -23,6 +23,7 @@ from typing import Any
 from edge.gateway.catalog import Price, PriceTable, Provider, Route, TenantPolicy
 from edge.gateway.request import GatewayRequest
 from edge.gateway.route import Target, plan, select_route
+from edge.tokens import TokenCounts
 
 EXPECTED_OUTPUT_TOKENS = 400
 """Output expected from a request that sets no cap (the caps are far above typical)."""
@@ -327,13 +328,12 @@ def frontier_price(
     return None
 
 
-def savings(
-    frontier: Price | None, actual: Decimal, input_tokens: int, output_tokens: int
-) -> dict[str, Any]:
-    """What the request would have cost at the frontier tier, and what auto saved."""
-    baseline = expected_cost(frontier, (input_tokens, output_tokens))
-    if baseline is None:
+def savings(frontier: Price | None, actual: Decimal, tokens: TokenCounts) -> dict[str, Any]:
+    """What the request would have cost at the frontier tier, token class by token
+    class as it was served, and what auto saved."""
+    if frontier is None:
         return {}
+    baseline = frontier.rates.cost(tokens)
     return {
         "acp.gateway.auto.frontier_cost": str(baseline),
         "acp.gateway.auto.saved": str(max(baseline - actual, Decimal(0))),

@@ -434,11 +434,7 @@ class Gateway:
         latency_ms = (time.monotonic() - started) * 1000
         self.latencies.observe(target.key, latency_ms)
         if planned.auto is not None:
-            exchange.annotations.update(
-                routing_auto.savings(
-                    planned.frontier, actual, usage.input_tokens, usage.output_tokens
-                )
-            )
+            exchange.annotations.update(routing_auto.savings(planned.frontier, actual, usage))
         planned.spend.extend(self.ledger.settle(reservation, actual))
         exchange.verdicts.extend(self.ledger.soft_flags(planned.budgets))
         exchange.provider = price.provider if price is not None else _priced_as(target)
@@ -575,8 +571,8 @@ class Gateway:
             provider=exchange.provider,
             model=exchange.model,
             response_model=exchange.response_model,
-            input_tokens=exchange.input_tokens,
-            output_tokens=exchange.output_tokens,
+            input_tokens=exchange.tokens.input_tokens,
+            output_tokens=exchange.tokens.output_tokens,
             cost=exchange.attempts[-1].cost,
             stored_at=now,
             expires_at=now + lookup.ttl_seconds,

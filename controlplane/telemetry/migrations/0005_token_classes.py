@@ -1,6 +1,6 @@
 from django.db import migrations
 
-# Parts of input_tokens and output_tokens priced apart (docs/decisions/0014-token-classes.md).
+# Parts of input_tokens and output_tokens priced apart (docs/decisions/0019-token-classes.md).
 # Adding a column with a constant default is a catalogue change in PostgreSQL 11+, so
 # this does not rewrite the partitions.
 TOKEN_CLASSES = """
@@ -21,6 +21,6 @@ ALTER TABLE telemetry_usageevent
 
 
 class Migration(migrations.Migration):
-    dependencies = [("telemetry", "0002_ledger_table")]
+    dependencies = [("telemetry", "0004_partition_row_level_security")]
 
     operations = [migrations.RunSQL(TOKEN_CLASSES, DROP)]
