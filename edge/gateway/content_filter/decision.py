@@ -1,6 +1,6 @@
 """The injection decision: the rules first; when they leave a text undecided (below the
-threshold) and the policy asks for it, the learned classifier (docs/decisions/0018-content-filter-learned-stage.md, "learned
-stage")."""
+threshold) and the policy asks for it, the learned classifier
+(docs/decisions/0018-content-filter-learned-stage.md)."""
 
 from __future__ import annotations
 
