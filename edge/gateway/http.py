@@ -11,7 +11,6 @@ from starlette.types import Receive, Scope, Send
 from edge.bodies import BodyTooLargeError, read_body
 from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS, OPENAI
 from edge.gateway.service import Gateway, Reply, StreamRun
-from edge.gateway.verdicts import error_body
 
 JSON = "application/json"
 
@@ -49,9 +48,9 @@ async def _serve(request: Request, api: str, operation: str) -> Response:
     try:
         raw = await read_body(request, limit)
     except BodyTooLargeError:
-        message = f"the body exceeds {limit} bytes"
-        body = error_body(api, 413, "invalid_request_error", "request.too_large", message)
-        return Response(body, 413, media_type=JSON)
+        # Refused (and captured when the agent is known) without reading the body.
+        reply = await gateway.handle(api, operation, request.headers, b"", oversized=limit)
+        return _response(reply)
     return _response(await gateway.handle(api, operation, request.headers, raw))
 
 

@@ -144,8 +144,16 @@ class Gateway:
         return Reply(200, orjson.dumps(body))
 
     async def handle(
-        self, api: str, operation: str, headers: Mapping[str, str], raw: bytes
+        self,
+        api: str,
+        operation: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        oversized: int | None = None,
     ) -> Reply:
+        """One request through the pipeline. ``oversized``: the body was not read because
+        it exceeds this many bytes (refused with 413 once the agent is known)."""
         config = self.config.current
         try:
             principal = authenticate(config, headers)
@@ -166,12 +174,21 @@ class Gateway:
         )
         spend: list[tuple[BudgetKey, Decimal]] = []
         try:
+            if oversized is not None:
+                raise Refusal(
+                    413,
+                    "invalid_request_error",
+                    "request.too_large",
+                    f"the body exceeds {oversized} bytes",
+                    stage="request",
+                )
             planned = self._plan(config, principal, exchange, api, operation, headers, raw)
             spend = planned.spend
             if planned.request.stream:
                 return await self._stream(exchange, planned)
             return await self._complete(exchange, planned)
-        except Refusal as refusal:
+        except Exception as error:
+            refusal = error if isinstance(error, Refusal) else _internal_error(error)
             exchange.verdicts.append(refusal.verdict)
             exchange.http_status = refusal.status
             if refusal.kind != "acp_capture":
@@ -583,6 +600,20 @@ class Gateway:
         asyncio.get_running_loop().call_soon(write)
 
 
+def _internal_error(error: Exception) -> Refusal:
+    """A request the gateway itself failed on: answered in the agent's API and captured
+    like any other, so the agent's SDK can read it and the connection stays usable."""
+    logger.error("the gateway failed on a request", exc_info=error)
+    return Refusal(
+        500,
+        "api_error",
+        "gateway.internal_error",
+        f"the gateway failed on this request ({type(error).__name__}); it was recorded",
+        stage="gateway",
+        record_status="error",
+    )
+
+
 def _log_capture_failure(future: Future[int]) -> None:
     error = future.exception()
     if isinstance(error, SpoolFullError):
@@ -671,6 +702,10 @@ class StreamRun:
                 failure = AttemptError("timeout", "timed out while streaming")
             except httpx.HTTPError as error:
                 failure = AttemptError("error", f"{type(error).__name__} while streaming: {error}")
+            except Exception as error:
+                # Whatever breaks the relay, the stream ends in the API's error event.
+                logger.error("the gateway failed while streaming", exc_info=error)
+                failure = AttemptError("error", f"the gateway failed while streaming: {error!r}")
             if failure is not None:
                 yield _stream_error(self.planned.request.api, failure.message)
         except BaseException:
