@@ -188,12 +188,12 @@ class Gateway:
                 return await self._stream(exchange, planned)
             return await self._complete(exchange, planned)
         except Exception as error:
-            refusal = error if isinstance(error, Refusal) else _internal_error(error)
-            exchange.verdicts.append(refusal.verdict)
-            exchange.http_status = refusal.status
-            if refusal.kind != "acp_capture":
-                self._capture(exchange, refusal.record_status, refusal.reason, spend)
-            return refusal_reply(api, refusal)
+            refused = error if isinstance(error, Refusal) else _internal_error(error)
+            exchange.verdicts.append(refused.verdict)
+            exchange.http_status = refused.status
+            if refused.kind != "acp_capture":
+                self._capture(exchange, refused.record_status, refused.reason, spend)
+            return refusal_reply(api, refused)
 
     # --- stages before the provider --------------------------------------------------------
 
