@@ -482,9 +482,12 @@ class TraceFilterForm(forms.Form):
         *args: Any,
         agents: Iterable[Any],
         departments: Iterable[Department] = (),
+        text_search: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if not text_search:  # without the right to read bodies (telemetry.body_access)
+            del self.fields["q"]
         agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
         assert isinstance(department_field, forms.ChoiceField)
@@ -494,10 +497,11 @@ class TraceFilterForm(forms.Form):
         ]
         for name in ("provider", "model", "tool"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
-        search = self.fields["q"].widget
-        assert isinstance(search, forms.TextInput)
-        search.input_type = "search"
-        search.attrs["placeholder"] = "Search"
+        if text_search:
+            search = self.fields["q"].widget
+            assert isinstance(search, forms.TextInput)
+            search.input_type = "search"
+            search.attrs["placeholder"] = "Search"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -523,7 +527,7 @@ class TraceFilterForm(forms.Form):
             provider=data["provider"] or None,
             model=data["model"] or None,
             tool=data["tool"] or None,
-            text=data["q"] or None,
+            text=data.get("q") or None,
         )
 
     def older_than(self) -> tuple[dt.datetime, str] | None:
