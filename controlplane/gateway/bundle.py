@@ -155,6 +155,7 @@ def _providers() -> list[dict[str, Any]]:
                 "name": provider.name,
                 "kind": provider.kind,
                 "base_url": provider.base_url,
+                "on_premises": provider.on_premises,
                 "models": sorted(provider.model_names),
                 "credential": (
                     {"credential_id": str(credential[0]), "version": credential[1]}

@@ -712,10 +712,19 @@ class ProviderForm(forms.Form):
         help_text="One a line or separated by commas. Empty: any model a route names.",
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+    on_premises = forms.BooleanField(
+        required=False,
+        label="On-premises",
+        help_text="Staff only: the endpoint runs in the customer's private network, so its "
+        "base URL may be a private or loopback address.",
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_premises: bool = False, **kwargs: Any) -> None:
+        """``on_premises``: offer the staff-only flag (a tenant's provider, in the console)."""
         kwargs.setdefault("auto_id", "id_provider_%s")
         super().__init__(*args, **kwargs)
+        if not on_premises:
+            del self.fields["on_premises"]
 
 
 class ProviderEnabledForm(forms.Form):

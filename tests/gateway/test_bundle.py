@@ -152,6 +152,7 @@ def test_another_tenants_providers_and_routes_stay_out(world: World) -> None:
         name="globex-vllm",
         kind="openai",
         base_url="http://10.0.0.5:8000/v1",
+        on_premises=True,
     )
     route_create(
         actor=SYSTEM,

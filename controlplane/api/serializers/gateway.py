@@ -92,6 +92,7 @@ PROVIDER_EXAMPLE = {
     "base_url": "https://acme.openai.azure.com/openai/v1",
     "model_names": ["gpt-4o", "gpt-4o-mini"],
     "enabled": True,
+    "on_premises": False,
     "msp_wide": False,
     "health": "healthy",
     "health_checked_at": EXAMPLE_TIME,
@@ -99,6 +100,13 @@ PROVIDER_EXAMPLE = {
     "created_at": EXAMPLE_TIME,
     "updated_at": EXAMPLE_TIME,
 }
+
+
+ON_PREMISES = (
+    "MSP staff only (403 for others): the endpoint runs in a private network, so the base "
+    "URL may be a private or loopback address. Link-local and metadata addresses are "
+    "refused whatever it says."
+)
 
 
 @extend_schema_serializer(examples=[response_example(PROVIDER_EXAMPLE)])
@@ -118,6 +126,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             "base_url",
             "model_names",
             "enabled",
+            "on_premises",
             "msp_wide",
             "health",
             "health_checked_at",
@@ -158,6 +167,7 @@ class ProviderCreateSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500)
     model_names = _names(200, required=False, help_text="Empty: any model a route names.")
     enabled = serializers.BooleanField(required=False, default=True)
+    on_premises = serializers.BooleanField(required=False, default=False, help_text=ON_PREMISES)
 
 
 @extend_schema_serializer(examples=[request_example({"enabled": False})])
@@ -166,6 +176,7 @@ class ProviderUpdateSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500, required=False)
     model_names = _names(200, required=False)
     enabled = serializers.BooleanField(required=False)
+    on_premises = serializers.BooleanField(required=False, help_text=ON_PREMISES)
 
 
 # --- routes ----------------------------------------------------------------------------------
