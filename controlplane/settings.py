@@ -82,6 +82,17 @@ try:
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
     API_TOKEN_DEFAULT_DAYS = env.integer("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
     API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
+    API_RATE_LIMIT_PER_USER_PER_MINUTE = env.integer(
+        "API_RATE_LIMIT_PER_USER_PER_MINUTE", 600, minimum=1
+    )
+    API_RATE_LIMIT_PER_TENANT_PER_MINUTE = env.integer(
+        "API_RATE_LIMIT_PER_TENANT_PER_MINUTE", 3000, minimum=1
+    )
+    API_AUTH_MAX_FAILURES_PER_IP = env.integer("API_AUTH_MAX_FAILURES_PER_IP", 50, minimum=1)
+    API_AUTH_MAX_FAILURES_PER_PREFIX = env.integer(
+        "API_AUTH_MAX_FAILURES_PER_PREFIX", 10, minimum=1
+    )
+    API_AUTH_LOCKOUT_SECONDS = env.integer("API_AUTH_LOCKOUT_SECONDS", 300, minimum=1)
     API_IDEMPOTENCY_HOURS = env.integer("API_IDEMPOTENCY_HOURS", 24, minimum=1)
     API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1 << 20, minimum=1024)
     PORT = env.integer("PORT", 8000, minimum=1)
