@@ -104,16 +104,24 @@ async def _traces(request: Request, media_type: str, answer_as: str) -> Response
     def refuse(status: int, message: str, extra: dict[str, str] | None = None) -> Response:
         return status_response(status, message, answer_as, extra)
 
+    gateway: Gateway = request.app.state.gateway
+    authorization = headers.get("authorization")
     try:
-        principal = authenticate_agent(
-            state.config.current,
-            headers.get("authorization"),
-            headers.get("x-acp-device-id"),
-            headers.get("x-acp-device-key"),
+        principal = gateway.auth_throttle.authenticate(
+            request.client.host if request.client else "",
+            authorization,
+            lambda: authenticate_agent(
+                state.config.current,
+                authorization,
+                headers.get("x-acp-device-id"),
+                headers.get("x-acp-device-key"),
+            ),
         )
     except AuthError as error:
-        challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return refuse(error.status, error.detail, challenge)
+        extra = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if error.retry_after is not None:
+            extra = {"Retry-After": str(error.retry_after)}
+        return refuse(error.status, error.detail, extra)
     if media_type not in otlp.MEDIA_TYPES:
         return refuse(415, f"Content-Type must be {otlp.PROTOBUF} or {otlp.JSON}")
     encoding = headers.get("content-encoding", "identity").strip().lower()

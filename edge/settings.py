@@ -38,6 +38,9 @@ class Settings:
     default_max_tokens: int = 4096
     """Output cap the gateway sets on requests that carry none, so that a reservation
     bounds what the provider may bill."""
+    auth_max_failures_per_address: int = 50
+    auth_max_failures_per_key: int = 10
+    auth_lockout_seconds: float = 300.0
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
@@ -122,4 +125,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "EDGE_GATEWAY_BREAKER_COOLDOWN_SECONDS", 30.0, 0.0, 86400.0
         ),
         default_max_tokens=_int(env, "EDGE_GATEWAY_DEFAULT_MAX_TOKENS", 4096, 1, 1 << 24),
+        auth_max_failures_per_address=_int(
+            env, "EDGE_AUTH_MAX_FAILURES_PER_ADDRESS", 50, 1, 1 << 30
+        ),
+        auth_max_failures_per_key=_int(env, "EDGE_AUTH_MAX_FAILURES_PER_KEY", 10, 1, 1 << 30),
+        auth_lockout_seconds=_float(env, "EDGE_AUTH_LOCKOUT_SECONDS", 300.0, 1.0, 86400.0),
     )

@@ -66,6 +66,8 @@ class AgentProfile:
     """Empty: any tool (data classes still apply)."""
     data_classes: frozenset[str]
     operating_window: OperatingWindow | None
+    max_requests_per_minute: int | None = None
+    """The agent's request-rate ceiling (``ratelimit.py``); None: none."""
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,17 @@ def _agent(item: Mapping[str, Any], where: str) -> AgentProfile:
         allowed_tools=frozenset(_strings(item, "allowed_tools", where)),
         data_classes=frozenset(_strings(item, "data_classes", where)),
         operating_window=_window(item.get("operating_window"), f"{where}operating_window"),
+        max_requests_per_minute=_ceiling(item, "max_requests_per_minute", where),
     )
+
+
+def _ceiling(item: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}{key} must be a positive integer or null")
+    return value
 
 
 def _policy(item: Mapping[str, Any], where: str) -> TenantPolicy:

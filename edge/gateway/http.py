@@ -49,9 +49,16 @@ async def _serve(request: Request, api: str, operation: str) -> Response:
         raw = await read_body(request, limit)
     except BodyTooLargeError:
         # Refused (and captured when the agent is known) without reading the body.
-        reply = await gateway.handle(api, operation, request.headers, b"", oversized=limit)
+        reply = await gateway.handle(
+            api, operation, request.headers, b"", oversized=limit, address=_address(request)
+        )
         return _response(reply)
-    return _response(await gateway.handle(api, operation, request.headers, raw))
+    reply = await gateway.handle(api, operation, request.headers, raw, address=_address(request))
+    return _response(reply)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 async def chat_completions(request: Request) -> Response:
@@ -67,7 +74,7 @@ async def messages(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    return _response(_gateway(request).models(request.headers))
+    return _response(_gateway(request).models(request.headers, _address(request)))
 
 
 def routes() -> list[Route]:

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from edge.auth import Principal
+from edge.auth_throttle import AuthThrottle
 from edge.config import ConfigStore, EdgeConfig
 from edge.gateway import capture, filtering, policy, sse, translate
 from edge.gateway.authenticate import authenticate
@@ -28,6 +29,7 @@ from edge.gateway.budget import BudgetKey, BudgetLedger, Reservation, applicable
 from edge.gateway.capture import Attempt, Exchange
 from edge.gateway.catalog import Budget, GatewayConfig, Price, Route, TenantPolicy
 from edge.gateway.providers import AttemptError, ProviderClient
+from edge.gateway.ratelimit import AgentRates
 from edge.gateway.request import CHAT, EMBEDDINGS, OPENAI, GatewayRequest, parse_request
 from edge.gateway.route import Target, attempts, offered_models, plan, select_route
 from edge.gateway.verdicts import FLAG, Refusal, Verdict, error_body
@@ -99,14 +101,20 @@ class Gateway:
         )
         self.rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self.clock = clock
+        self.auth_throttle = AuthThrottle(
+            per_address=settings.auth_max_failures_per_address,
+            per_key=settings.auth_max_failures_per_key,
+            lockout_seconds=settings.auth_lockout_seconds,
+        )
+        self.agent_rates = AgentRates()
 
     # --- entry points ------------------------------------------------------------------
 
-    def models(self, headers: Mapping[str, str]) -> Reply:
+    def models(self, headers: Mapping[str, str], address: str = "") -> Reply:
         api = "anthropic" if "anthropic-version" in headers else OPENAI
         config = self.config.current
         try:
-            principal = authenticate(config, headers)
+            principal = authenticate(config, headers, self.auth_throttle, address)
         except Refusal as refusal:
             return refusal_reply(api, refusal)
         assert config is not None
@@ -151,12 +159,14 @@ class Gateway:
         raw: bytes,
         *,
         oversized: int | None = None,
+        address: str = "",
     ) -> Reply:
-        """One request through the pipeline. ``oversized``: the body was not read because
-        it exceeds this many bytes (refused with 413 once the agent is known)."""
+        """One request through the pipeline, from the client at ``address``.
+        ``oversized``: the body was not read because it exceeds this many bytes (refused
+        with 413 once the agent is known)."""
         config = self.config.current
         try:
-            principal = authenticate(config, headers)
+            principal = authenticate(config, headers, self.auth_throttle, address)
         except Refusal as refusal:
             # Not captured: a caller who is nobody must not be able to fill the spool.
             return refusal_reply(api, refusal)
@@ -209,11 +219,12 @@ class Gateway:
     ) -> _Plan:
         gateway = config.gateway
         now = datetime.now(UTC)
+        agent = gateway.agents.get(principal.agent_id)
+        self.agent_rates.admit(principal.agent_id, agent.max_requests_per_minute if agent else None)
         request = parse_request(api, operation, raw, headers)
         exchange.requested_model = request.model
         exchange.stream = request.stream
         exchange.tools = request.tools
-        agent = gateway.agents.get(principal.agent_id)
         tenant_policy = (
             gateway.policies.get(principal.tenant_id, policy.NO_POLICY)
             if agent
