@@ -182,7 +182,15 @@ class Policy(TenantOwnedModel):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
-    AUDIT_FIELDS = ("injection", "pii", "pii_types", "tool_data_classes")
+    max_requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Request-rate ceiling of every agent whose role and own settings set none "
+        "(edge/gateway/ratelimit.py); empty: none.",
+    )
+
+    AUDIT_FIELDS = ("injection", "pii", "pii_types", "tool_data_classes", "max_requests_per_minute")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="policy_one_per_tenant")]
@@ -209,6 +217,13 @@ class RoleDefault(TenantOwnedModel):
     operating_window = models.JSONField(
         default=dict, blank=True, validators=[validate_operating_window]
     )
+    max_requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Request-rate ceiling of agents with this role that set none; empty: the "
+        "tenant's policy.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     AUDIT_FIELDS = (
@@ -218,6 +233,7 @@ class RoleDefault(TenantOwnedModel):
         "data_classes",
         "tier",
         "operating_window",
+        "max_requests_per_minute",
     )
     UPDATABLE = AUDIT_FIELDS[1:]
 

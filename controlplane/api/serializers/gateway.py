@@ -265,6 +265,7 @@ POLICY_EXAMPLE = {
     "pii": "redact",
     "pii_types": ["email", "iban"],
     "tool_data_classes": {"ledger.query": ["finance"]},
+    "max_requests_per_minute": 600,
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -291,13 +292,27 @@ class PolicySerializer(serializers.ModelSerializer):
         required=False,
         help_text='Data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
+    max_requests_per_minute = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Request-rate ceiling of each agent whose own and role settings set none: "
+        "the gateway answers 429 beyond it. Null: none.",
+    )
     updated_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="Null: never set (the defaults apply)."
     )
 
     class Meta:
         model = Policy
-        fields = ["injection", "pii", "pii_types", "tool_data_classes", "updated_at"]
+        fields = [
+            "injection",
+            "pii",
+            "pii_types",
+            "tool_data_classes",
+            "max_requests_per_minute",
+            "updated_at",
+        ]
 
 
 class WindowSerializer(serializers.Serializer):
@@ -322,6 +337,7 @@ ROLE_DEFAULT_EXAMPLE = {
     "data_classes": ["public", "finance"],
     "tier": "standard",
     "operating_window": {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
+    "max_requests_per_minute": 120,
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -343,6 +359,13 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
     data_classes = _names(50, required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
     operating_window = WindowSerializer(required=False)
+    max_requests_per_minute = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Request-rate ceiling of the role's agents that set none; null: the "
+        "tenant policy's.",
+    )
 
     class Meta:
         model = RoleDefault
@@ -354,6 +377,7 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
             "data_classes",
             "tier",
             "operating_window",
+            "max_requests_per_minute",
             "updated_at",
         ]
         read_only_fields = ["id", "updated_at"]
