@@ -573,6 +573,13 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text='JSON: which data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
     )
+    max_requests_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Requests a minute per agent",
+        help_text="The gateway refuses an agent's requests beyond this rate (429), unless "
+        "the agent or its role sets its own. Empty: no ceiling.",
+    )
 
     @classmethod
     def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
@@ -582,6 +589,7 @@ class PolicyForm(forms.Form):
             "pii": policy.pii,
             "pii_types": list(policy.pii_types),
             "tool_data_classes": json.dumps(classes, indent=2) if classes else "",
+            "max_requests_per_minute": policy.max_requests_per_minute,
         }
         return cls(data=data, initial=initial)
 

@@ -105,6 +105,7 @@ def test_owner_sets_the_policy(world: World) -> None:
             "pii": "redact",
             "pii_types": ["email", "iban"],
             "tool_data_classes": '{"ledger.query": ["finance"]}',
+            "max_requests_per_minute": "600",
         },
     )
     assert response.status_code == 302
@@ -115,16 +116,19 @@ def test_owner_sets_the_policy(world: World) -> None:
     assert (policy.injection, policy.pii) == ("flag", "redact")
     assert policy.pii_types == ["email", "iban"]
     assert policy.tool_data_classes == {"ledger.query": ["finance"]}
+    assert policy.max_requests_per_minute == 600
 
     page = client.get(url(world))
     body = page.content.decode()
     assert "The policy was saved" in body
     form = page.context["policy_form"]
     assert form["pii"].value() == "redact" and form["pii_types"].value() == ["email", "iban"]
+    assert form["max_requests_per_minute"].value() == 600
     assert "ledger.query" in body
     member_view = signed_in(world.a_member).get(url(world)).content.decode()
     assert "Redact" in member_view and "email, iban" in member_view
     assert "<code>ledger.query</code>: finance" in member_view
+    assert "Requests a minute per agent</dt><dd>600</dd>" in member_view
 
 
 @pytest.mark.parametrize(
