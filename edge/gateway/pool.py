@@ -52,7 +52,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._allow_private = allow_private
         self._inner = httpcore.AnyIOBackend()
 
-    async def _addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
+    async def _address(self, host: str, port: int, timeout: float | None) -> str:
         refusal = outbound.name_refusal(host, allow_private=self._allow_private)
         if refusal is not None:
             raise httpcore.ConnectError(f"{host} is {refusal}: the edge does not connect there")
@@ -67,14 +67,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                     )
             except (OSError, TimeoutError) as error:
                 raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from None
-            found = [ipaddress.ip_address(info[4][0]) for info in infos]
+            # A scope id (``fe80::1%eth0``) does not change what the address is.
+            found = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
         for address in found:
             refusal = outbound.address_refusal(address, allow_private=self._allow_private)
             if refusal is not None:
                 raise httpcore.ConnectError(
                     f"{host} resolves to {address}, {refusal}: the edge does not connect there"
                 )
-        return [str(address) for address in found]
+        return str(found[0])
 
     async def connect_tcp(
         self,
@@ -84,10 +85,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._addresses(host.lower().rstrip("."), port, timeout)
-        return await self._inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
-        )
+        address = await self._address(host.lower().rstrip("."), port, timeout)
+        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
