@@ -92,7 +92,7 @@ def test_an_agent_over_its_ceiling_gets_429_and_a_record(limited_edge: EdgeServe
     refused = post(edge, CHAT)
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate.agent_ceiling"
-    assert int(refused.headers["retry-after"]) == 30
+    assert 1 <= int(refused.headers["retry-after"]) <= 30  # one request every 30 s
     with edge.client() as client:
         anthropic = client.post("/v1/messages", json=CHAT, headers=ANTHROPIC_HEADERS)
     assert anthropic.status_code == 429
