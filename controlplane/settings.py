@@ -82,7 +82,19 @@ try:
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
     API_TOKEN_DEFAULT_DAYS = env.integer("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
     API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
+    API_RATE_LIMIT_PER_USER_PER_MINUTE = env.integer(
+        "API_RATE_LIMIT_PER_USER_PER_MINUTE", 600, minimum=1
+    )
+    API_RATE_LIMIT_PER_TENANT_PER_MINUTE = env.integer(
+        "API_RATE_LIMIT_PER_TENANT_PER_MINUTE", 3000, minimum=1
+    )
+    API_AUTH_MAX_FAILURES_PER_IP = env.integer("API_AUTH_MAX_FAILURES_PER_IP", 50, minimum=1)
+    API_AUTH_MAX_FAILURES_PER_PREFIX = env.integer(
+        "API_AUTH_MAX_FAILURES_PER_PREFIX", 10, minimum=1
+    )
+    API_AUTH_LOCKOUT_SECONDS = env.integer("API_AUTH_LOCKOUT_SECONDS", 300, minimum=1)
     API_IDEMPOTENCY_HOURS = env.integer("API_IDEMPOTENCY_HOURS", 24, minimum=1)
+    API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1 << 20, minimum=1024)
     PORT = env.integer("PORT", 8000, minimum=1)
     EDGE_PULL_INTERVAL_SECONDS = env.integer("EDGE_PULL_INTERVAL_SECONDS", 5, minimum=1)
     EDGE_PULL_BATCH_SIZE = env.integer("EDGE_PULL_BATCH_SIZE", 5000, minimum=1)
@@ -262,7 +274,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["controlplane.api.parsers.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "controlplane.api.pagination.Cursor",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.problems.problem_exception_handler",

@@ -30,6 +30,7 @@ from edge.gateway import http as gateway_http
 from edge.gateway.providers import ProviderClient
 from edge.gateway.service import Gateway
 from edge.host import host_stats, prime_cpu_percent
+from edge.otlp_status import status_response
 from edge.settings import Settings
 from edge.spool import AckBeyondLastError, Spool, SpoolFullError, SpoolUnavailableError
 
@@ -86,24 +87,46 @@ def _decode_records(
 
 
 async def traces(request: Request) -> Response:
+    declared = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    answer_as = otlp.PROTOBUF if declared == otlp.PROTOBUF else otlp.JSON
+    try:
+        return await _traces(request, declared, answer_as)
+    except Exception:
+        # A bug must still answer in OTLP's shape and keep the connection usable.
+        logger.exception("/v1/traces failed")
+        return status_response(500, "the edge failed on this request", answer_as)
+
+
+async def _traces(request: Request, media_type: str, answer_as: str) -> Response:
     state = _state(request)
     headers = request.headers
+
+    def refuse(status: int, message: str, extra: dict[str, str] | None = None) -> Response:
+        return status_response(status, message, answer_as, extra)
+
+    gateway: Gateway = request.app.state.gateway
+    authorization = headers.get("authorization")
     try:
-        principal = authenticate_agent(
-            state.config.current,
-            headers.get("authorization"),
-            headers.get("x-acp-device-id"),
-            headers.get("x-acp-device-key"),
+        principal = gateway.auth_throttle.authenticate(
+            request.client.host if request.client else "",
+            authorization,
+            lambda: authenticate_agent(
+                state.config.current,
+                authorization,
+                headers.get("x-acp-device-id"),
+                headers.get("x-acp-device-key"),
+            ),
         )
     except AuthError as error:
-        challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return problem(error.status, error.detail, challenge)
-    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        extra = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if error.retry_after is not None:
+            extra = {"Retry-After": str(error.retry_after)}
+        return refuse(error.status, error.detail, extra)
     if media_type not in otlp.MEDIA_TYPES:
-        return problem(415, f"Content-Type must be {otlp.PROTOBUF} or {otlp.JSON}")
+        return refuse(415, f"Content-Type must be {otlp.PROTOBUF} or {otlp.JSON}")
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in otlp.CONTENT_ENCODINGS:
-        return problem(415, "Content-Encoding must be gzip or absent")
+        return refuse(415, "Content-Encoding must be gzip or absent")
     limit = state.settings.max_body_bytes
     received_at = time.time_ns()
     try:
@@ -112,17 +135,17 @@ async def traces(request: Request) -> Response:
             _decode_records, body, media_type, encoding, limit, principal, received_at
         )
     except (BodyTooLargeError, otlp.BodyTooLargeError):
-        return problem(413, f"the body exceeds {limit} bytes")
+        return refuse(413, f"the body exceeds {limit} bytes")
     except otlp.OtlpError as error:
-        return problem(400, str(error))
+        return refuse(400, str(error))
     if records:
         try:
             await asyncio.wrap_future(state.spool.append(records, received_at))
         except SpoolFullError as error:
-            return problem(503, str(error), {"Retry-After": RETRY_AFTER_SECONDS})
+            return refuse(503, str(error), {"Retry-After": RETRY_AFTER_SECONDS})
         except SpoolUnavailableError as error:
             logger.error("spool write failed: %s", error)
-            return problem(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
+            return refuse(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
     return Response(_EMPTY_RESPONSE[media_type], media_type=media_type)
 
 

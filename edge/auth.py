@@ -11,13 +11,15 @@ from edge.config import EdgeConfig
 
 
 class AuthError(Exception):
-    """The request is refused; ``status`` is 401 (not authenticated) or 403 (a valid key
-    used from a device other than the one it is bound to)."""
+    """The request is refused; ``status`` is 401 (not authenticated), 403 (a valid key
+    used from a device other than the one it is bound to) or 429 (too many failed
+    attempts from this address or with this key, ``edge.auth_throttle``)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from edge.auth import Principal
+from edge.jsondepth import depth_message, too_deep
 from edge.storable import loads_json, storable_json
 
 PROTOBUF = "application/x-protobuf"
@@ -113,6 +114,8 @@ def _children(parent: object, *keys: str) -> Iterator[tuple[int, str, object]]:
 
 
 def parse_json(body: bytes) -> ExportTraceServiceRequest:
+    if too_deep(body):
+        raise OtlpError(depth_message())
     try:
         doc = loads_json(body)
     except orjson.JSONDecodeError:

@@ -40,6 +40,9 @@ class Settings:
     bounds what the provider may bill."""
     cache_max_bytes: int = 64 << 20
     """The response cache's size bound (all tenants together); 0 turns it off."""
+    auth_max_failures_per_address: int = 50
+    auth_max_failures_per_key: int = 10
+    auth_lockout_seconds: float = 300.0
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
@@ -125,4 +128,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         default_max_tokens=_int(env, "EDGE_GATEWAY_DEFAULT_MAX_TOKENS", 4096, 1, 1 << 24),
         cache_max_bytes=_int(env, "EDGE_GATEWAY_CACHE_MAX_BYTES", 64 << 20, 0, 1 << 40),
+        auth_max_failures_per_address=_int(
+            env, "EDGE_AUTH_MAX_FAILURES_PER_ADDRESS", 50, 1, 1 << 30
+        ),
+        auth_max_failures_per_key=_int(env, "EDGE_AUTH_MAX_FAILURES_PER_KEY", 10, 1, 1 << 30),
+        auth_lockout_seconds=_float(env, "EDGE_AUTH_LOCKOUT_SECONDS", 300.0, 1.0, 86400.0),
     )

@@ -29,6 +29,7 @@ class FailureCounter:
 
     scope: str
     limit_setting: str = "LOGIN_MAX_FAILURES"
+    window_setting: str = "LOGIN_LOCKOUT_SECONDS"
 
     @property
     def limit(self) -> int:
@@ -36,7 +37,7 @@ class FailureCounter:
 
     @property
     def window(self) -> int:
-        return int(settings.LOGIN_LOCKOUT_SECONDS)
+        return int(getattr(settings, self.window_setting))
 
     def _keys(self, identifier: str) -> tuple[str, str]:
         digest = _digest(identifier)
@@ -72,6 +73,14 @@ class FailureCounter:
 login_by_account = FailureCounter("login-account")
 login_by_ip = FailureCounter("login-ip", limit_setting="LOGIN_MAX_FAILURES_PER_IP")
 mfa_by_user = FailureCounter("mfa-user")
+# API tokens: per client address, and per token prefix (the part before the secret), so
+# guessing one token's secret is slowed however many addresses the guesser has.
+api_auth_by_ip = FailureCounter(
+    "api-auth-ip", "API_AUTH_MAX_FAILURES_PER_IP", "API_AUTH_LOCKOUT_SECONDS"
+)
+api_auth_by_prefix = FailureCounter(
+    "api-auth-prefix", "API_AUTH_MAX_FAILURES_PER_PREFIX", "API_AUTH_LOCKOUT_SECONDS"
+)
 
 
 def account_identifier(email: str) -> str:

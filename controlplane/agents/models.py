@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from controlplane.core.ids import new_id
@@ -187,6 +188,13 @@ class Agent(TenantOwnedModel):
     device = models.ForeignKey(
         Device, on_delete=models.PROTECT, null=True, blank=True, related_name="agents"
     )
+    max_requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The gateway refuses this agent's requests beyond this rate (429); empty: as its "
+        "role default, else the tenant's policy.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -202,6 +210,7 @@ class Agent(TenantOwnedModel):
         "allowed_models",
         "tier",
         "device",
+        "max_requests_per_minute",
         "status",
     )
 

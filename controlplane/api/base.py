@@ -32,6 +32,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.filtering import QueryFilter
 from controlplane.api.idempotency import idempotency_key, run_idempotently
+from controlplane.api.parsers import refuse_oversized
 from controlplane.api.permissions import (
     STAFF_ALL,
     STAFF_WRITERS,
@@ -81,6 +82,7 @@ class ApiMixin:
         """As DRF's, but throttles count before the rights are checked (refused requests
         cost too), and the principal and scope are resolved in between."""
         view: APIView = self  # type: ignore[assignment]
+        refuse_oversized(request)
         view.format_kwarg = view.get_format_suffix(**kwargs)
         neg = view.perform_content_negotiation(request)
         request.accepted_renderer, request.accepted_media_type = neg

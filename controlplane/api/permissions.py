@@ -21,6 +21,7 @@ from rest_framework.request import Request
 
 from controlplane.accounts.models import StaffRole, User
 from controlplane.api.models import ApiToken
+from controlplane.telemetry.body_access import can_read_bodies
 from tenants.models import Membership, Tenant, TenantRole
 from tenants.selectors import user_membership
 
@@ -98,6 +99,14 @@ class Principal:
         if self.membership is None:
             return None
         return frozenset(self.membership.departments.values_list("pk", flat=True)) or None
+
+    @property
+    def can_read_bodies(self) -> bool:
+        """Whether this token may read prompts and responses (telemetry.body_access)."""
+        return can_read_bodies(
+            staff_role=self.user.staff_role if self.is_staff else None,
+            tenant_role=self.membership.role if self.membership else None,
+        )
 
     @property
     def acting_role(self) -> str | None:

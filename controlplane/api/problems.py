@@ -65,6 +65,7 @@ PROBLEM_KINDS: dict[int, tuple[str, str]] = {
     405: ("method-not-allowed", "Method not allowed."),
     406: ("not-acceptable", "Cannot produce the requested media type."),
     409: ("conflict", "Conflict."),
+    413: ("payload-too-large", "The request body is too large."),
     415: ("unsupported-media-type", "Unsupported media type."),
     422: ("unprocessable", "The request cannot be processed."),
     429: ("throttled", "Too many requests."),

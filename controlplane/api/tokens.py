@@ -61,12 +61,20 @@ def _tenant_of(user: User) -> uuid.UUID | None:
     return membership.tenant_id if membership is not None else None
 
 
+def token_prefix(plaintext: str) -> str | None:
+    """The public part of a token (``acp_<prefix>_<secret>``), or None if malformed."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1]:
+        return None
+    return parts[1]
+
+
 def api_token_authenticate(plaintext: str) -> ApiToken | None:
     """The usable token matching ``plaintext``, or None. Compares in constant time."""
-    parts = plaintext.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    prefix = token_prefix(plaintext)
+    if prefix is None:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=parts[1]).first()
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(plaintext)):
         return None
     if not token.is_usable or not token.user.is_active:

@@ -94,9 +94,12 @@ def node_fernet(node_token: str) -> Fernet:
 # --- the site content ------------------------------------------------------------------------
 
 
-def agent_profile(agent: Agent, default: RoleDefault | None) -> dict[str, Any]:
+def agent_profile(
+    agent: Agent, default: RoleDefault | None, ceiling: int | None = None
+) -> dict[str, Any]:
     """What the edge enforces for one agent: each of its own fields when set (non-empty),
-    else its role's default; tier falls back to "standard", the window to always."""
+    else its role's default; tier falls back to "standard", the window to always, the
+    request-rate ceiling to the tenant policy's (``ceiling``)."""
 
     def pick(own: Any, field: str, fallback: Any) -> Any:
         if own:
@@ -114,13 +117,19 @@ def agent_profile(agent: Agent, default: RoleDefault | None) -> dict[str, Any]:
         "allowed_tools": sorted(set(pick(agent.tools, "allowed_tools", []))),
         "data_classes": sorted(set(pick(agent.data_classes, "data_classes", []))),
         "operating_window": window or None,
+        "max_requests_per_minute": pick(
+            agent.max_requests_per_minute, "max_requests_per_minute", None
+        )
+        or ceiling,
     }
 
 
 def _agents(site: Site) -> list[dict[str, Any]]:
     defaults = {default.role: default for default in RoleDefault.objects.all()}
+    policy = Policy.objects.first()
+    ceiling = policy.max_requests_per_minute if policy else None
     agents = Agent.objects.filter(device__site=site).order_by("pk")
-    return [agent_profile(agent, defaults.get(agent.role)) for agent in agents]
+    return [agent_profile(agent, defaults.get(agent.role), ceiling) for agent in agents]
 
 
 def _policy(tenant_id: uuid.UUID) -> dict[str, Any]:
@@ -160,6 +169,7 @@ def _providers() -> list[dict[str, Any]]:
                 "name": provider.name,
                 "kind": provider.kind,
                 "base_url": provider.base_url,
+                "on_premises": provider.on_premises,
                 "models": sorted(provider.model_names),
                 "credential": (
                     {"credential_id": str(credential[0]), "version": credential[1]}

@@ -82,14 +82,25 @@ class Provider(SharedOrTenantModel):
         help_text="Models this endpoint serves; empty: any name a route gives it.",
     )
     enabled = models.BooleanField(default=True)
+    on_premises = models.BooleanField(
+        default=False,
+        help_text="Set by MSP staff only: the tenant's endpoint runs in a private network, "
+        "so its base URL may be a private or loopback address (edge/outbound.py).",
+    )
     # Health as last reported (optional; the edges also keep their own circuit breakers).
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN)
     health_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    AUDIT_FIELDS = ("tenant", "name", "kind", "base_url", "model_names", "enabled")
-    UPDATABLE = ("kind", "base_url", "model_names", "enabled")
+    AUDIT_FIELDS = ("tenant", "name", "kind", "base_url", "model_names", "enabled", "on_premises")
+    UPDATABLE = ("kind", "base_url", "model_names", "enabled", "on_premises")
+
+    @property
+    def allow_private(self) -> bool:
+        """The MSP's own providers and those staff marked on-premises may use private
+        and loopback addresses; no provider may use link-local or metadata ones."""
+        return self.tenant_id is None or self.on_premises
 
     class Meta:
         ordering = ["name"]
@@ -206,6 +217,14 @@ class Policy(TenantOwnedModel):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    max_requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Request-rate ceiling of every agent whose role and own settings set none "
+        "(edge/gateway/ratelimit.py); empty: none.",
+    )
+
     AUDIT_FIELDS = (
         "injection",
         "injection_stage",
@@ -215,6 +234,7 @@ class Policy(TenantOwnedModel):
         "cache_ttl_seconds",
         "auto_simple_max",
         "auto_complex_min",
+        "max_requests_per_minute",
     )
 
     class Meta:
@@ -248,6 +268,13 @@ class RoleDefault(TenantOwnedModel):
     operating_window = models.JSONField(
         default=dict, blank=True, validators=[validate_operating_window]
     )
+    max_requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Request-rate ceiling of agents with this role that set none; empty: the "
+        "tenant's policy.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     AUDIT_FIELDS = (
@@ -257,6 +284,7 @@ class RoleDefault(TenantOwnedModel):
         "data_classes",
         "tier",
         "operating_window",
+        "max_requests_per_minute",
     )
     UPDATABLE = AUDIT_FIELDS[1:]
 

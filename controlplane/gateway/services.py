@@ -38,6 +38,7 @@ from controlplane.gateway.models import (
     RoleDefault,
     Route,
 )
+from controlplane.gateway.outbound import check_base_url
 from controlplane.gateway.selectors import (
     CredentialInfo,
     budget_relevant,
@@ -122,8 +123,10 @@ def provider_create(
     base_url: str,
     model_names: Sequence[str] = (),
     enabled: bool = True,
+    on_premises: bool = False,
 ) -> Provider:
-    """Register a provider: MSP-wide (``tenant=None``) or the tenant's own."""
+    """Register a provider: MSP-wide (``tenant=None``) or the tenant's own.
+    ``on_premises`` is for staff to set (the views only offer it to them)."""
     tenant_id = tenant.pk if tenant else None
     with _scope(tenant_id):
         provider = Provider(
@@ -133,8 +136,10 @@ def provider_create(
             base_url=base_url.strip(),
             model_names=list(model_names),
             enabled=enabled,
+            on_premises=on_premises,
         )
         provider.full_clean(validate_unique=False)
+        check_base_url(provider.base_url, allow_private=provider.allow_private)
         with _unique_as_validation("name", "A provider with this name exists."):
             provider.save(force_insert=True)
         bump_sites(tenant_id=tenant_id)
@@ -157,6 +162,7 @@ def provider_update(*, actor: Actor, provider: Provider, **changes: Any) -> Prov
         for field, value in changes.items():
             setattr(provider, field, list(value) if field == "model_names" else value)
         provider.full_clean(validate_unique=False)
+        check_base_url(provider.base_url, allow_private=provider.allow_private)
         provider.save(update_fields=[*changes, "updated_at"])
         bump_sites(tenant_id=provider.tenant_id)
         audit_record(

@@ -493,9 +493,12 @@ class TraceFilterForm(forms.Form):
         *args: Any,
         agents: Iterable[Any],
         departments: Iterable[Department] = (),
+        text_search: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if not text_search:  # without the right to read bodies (telemetry.body_access)
+            del self.fields["q"]
         agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
         assert isinstance(department_field, forms.ChoiceField)
@@ -505,10 +508,11 @@ class TraceFilterForm(forms.Form):
         ]
         for name in ("provider", "model", "tool"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
-        search = self.fields["q"].widget
-        assert isinstance(search, forms.TextInput)
-        search.input_type = "search"
-        search.attrs["placeholder"] = "Search"
+        if text_search:
+            search = self.fields["q"].widget
+            assert isinstance(search, forms.TextInput)
+            search.input_type = "search"
+            search.attrs["placeholder"] = "Search"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -534,7 +538,7 @@ class TraceFilterForm(forms.Form):
             provider=data["provider"] or None,
             model=data["model"] or None,
             tool=data["tool"] or None,
-            text=data["q"] or None,
+            text=data.get("q") or None,
         )
 
     def older_than(self) -> tuple[dt.datetime, str] | None:
@@ -595,6 +599,13 @@ class PolicyForm(forms.Form):
     auto_complex_min = forms.FloatField(
         required=False, min_value=0, max_value=1, initial=0.5, label="Auto tier: complex from"
     )
+    max_requests_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Requests a minute per agent",
+        help_text="The gateway refuses an agent's requests beyond this rate (429), unless "
+        "the agent or its role sets its own. Empty: no ceiling.",
+    )
     OPTIONAL = ("cache_ttl_seconds", "auto_simple_max", "auto_complex_min")
 
     def clean(self) -> dict[str, Any]:
@@ -616,6 +627,7 @@ class PolicyForm(forms.Form):
             "cache_ttl_seconds": policy.cache_ttl_seconds,
             "auto_simple_max": policy.auto_simple_max,
             "auto_complex_min": policy.auto_complex_min,
+            "max_requests_per_minute": policy.max_requests_per_minute,
         }
         return cls(data=data, initial=initial)
 
@@ -746,10 +758,19 @@ class ProviderForm(forms.Form):
         help_text="One a line or separated by commas. Empty: any model a route names.",
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+    on_premises = forms.BooleanField(
+        required=False,
+        label="On-premises",
+        help_text="Staff only: the endpoint runs in the customer's private network, so its "
+        "base URL may be a private or loopback address.",
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_premises: bool = False, **kwargs: Any) -> None:
+        """``on_premises``: offer the staff-only flag (a tenant's provider, in the console)."""
         kwargs.setdefault("auto_id", "id_provider_%s")
         super().__init__(*args, **kwargs)
+        if not on_premises:
+            del self.fields["on_premises"]
 
 
 class ProviderEnabledForm(forms.Form):

@@ -396,7 +396,7 @@ def _page(
         "budget_form": add_form or budget_form(scope),
         "providers": provider_rows(providers, action_url=own_action, key_form=key_form),
         "routes": route_rows(_offered(scope, Route), providers, action_url=own_action),
-        "provider_form": provider_form or ProviderForm(),
+        "provider_form": provider_form or ProviderForm(on_premises=scope.area == "console"),
         "route_form": new_route_form or route_form(providers),
         "savings": _savings(scope),
         "savings_days": SAVINGS_DAYS,
@@ -540,7 +540,7 @@ def budget_delete(scope: Scope, pk: uuid.UUID) -> HttpResponse:
 
 
 def provider_create(scope: Scope) -> HttpResponse:
-    form = ProviderForm(data=scope.request.POST)
+    form = ProviderForm(data=scope.request.POST, on_premises=scope.area == "console")
     if form.is_valid():
         try:
             provider = services.provider_create(

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from controlplane.audit.services import Actor
+from controlplane.telemetry.body_access import can_read_bodies
 from controlplane.web.access import (
     TENANT_ADMINS,
     portal_membership,
@@ -58,6 +59,13 @@ class Scope:
             return None
         membership = portal_membership(self.request)
         return frozenset(membership.departments.values_list("pk", flat=True)) or None
+
+    @functools.cached_property
+    def can_read_bodies(self) -> bool:
+        """Whether this person may read prompts and responses (telemetry.body_access)."""
+        if self.area == "console":
+            return can_read_bodies(staff_role=self.request.user.staff_role, tenant_role=None)  # type: ignore[union-attr]
+        return can_read_bodies(staff_role=None, tenant_role=portal_membership(self.request).role)
 
     @property
     def actor(self) -> Actor:

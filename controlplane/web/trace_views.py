@@ -28,6 +28,7 @@ from controlplane.analytics import StoreError
 from controlplane.core.spreadsheet import safe_cell
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans as span_store
+from controlplane.telemetry.body_access import SEARCH_NOTE, WITHHELD_NOTE
 from controlplane.telemetry.redaction import Redaction, display_redaction
 from controlplane.web.formatting import format_duration, format_money, to_decimal
 from controlplane.web.forms import TraceFilterForm
@@ -248,7 +249,12 @@ def traces(scope: Scope) -> HttpResponse:
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
-    form = TraceFilterForm(data=query, agents=agents, departments=departments)
+    form = TraceFilterForm(
+        data=query,
+        agents=agents,
+        departments=departments,
+        text_search=scope.can_read_bodies,
+    )
     window = explicit_window(scope.request.GET)
     names = {str(a.pk): a.name for a in agents}
     rows: list[TraceRow] = []
@@ -294,6 +300,7 @@ def traces(scope: Scope) -> HttpResponse:
         "export_url": _page_url(scope, None, export=True),
         "paged": form.is_valid() and form.older_than() is not None,
         "filtered": bool(window or (form.is_valid() and form.narrowed)),
+        "search_note": "" if scope.can_read_bodies else SEARCH_NOTE,
     }
     return render(scope.request, "traces/list.html", context)
 
@@ -403,7 +410,11 @@ def trace_view(
     rows: list[dict[str, Any]],
     names: dict[str, str],
     redaction: Redaction | None = None,
+    *,
+    bodies: bool = True,
 ) -> TraceView:
+    """``bodies``: whether the viewer may read prompts and responses; without it they
+    are left out (telemetry.body_access) and the rest of each span is shown."""
     starts = [as_utc(row["start_time"]) for row in rows]
     ends = [as_utc(row["end_time"]) for row in rows]
     begin, finish = min(starts), max(max(ends), max(starts))
@@ -434,8 +445,8 @@ def trace_view(
                 duration=format_duration(length),
                 bar_offset=f"{offset:.3f}",
                 bar_width=f"{max(width, 0.0):.3f}",
-                request_body=pretty_body(row.get("request_body"), redaction),
-                response_body=pretty_body(row.get("response_body"), redaction),
+                request_body=pretty_body(row.get("request_body"), redaction) if bodies else "",
+                response_body=pretty_body(row.get("response_body"), redaction) if bodies else "",
                 attributes=_attributes(row.get("attributes"), redaction),
             )
         )
@@ -459,8 +470,14 @@ def trace(scope: Scope, trace_id: str) -> HttpResponse:
     if not rows:
         raise Http404
     redaction = _redaction(scope)
-    view = trace_view(trace_id, rows, _agent_names(scope), redaction)
-    context = {"scope": scope, "trace": view, "redacted": redaction is not None}
+    bodies = scope.can_read_bodies
+    view = trace_view(trace_id, rows, _agent_names(scope), redaction, bodies=bodies)
+    context = {
+        "scope": scope,
+        "trace": view,
+        "redacted": redaction is not None and bodies,
+        "withheld_note": "" if bodies else WITHHELD_NOTE,
+    }
     return render(scope.request, "traces/detail.html", context)
 
 

@@ -9,21 +9,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from edge.auth import AuthError, Principal, authenticate_agent
+from edge.auth_throttle import AuthThrottle
 from edge.config import EdgeConfig
 from edge.gateway.verdicts import Refusal
 
+_CODES = {403: "auth.wrong_device", 429: "auth.throttled"}
 
-def authenticate(config: EdgeConfig | None, headers: Mapping[str, str]) -> Principal:
+
+def authenticate(
+    config: EdgeConfig | None,
+    headers: Mapping[str, str],
+    throttle: AuthThrottle | None = None,
+    address: str = "",
+) -> Principal:
     authorization = headers.get("authorization")
     if not authorization and headers.get("x-api-key"):
         authorization = f"Bearer {headers['x-api-key'].strip()}"
-    try:
+
+    def check() -> Principal:
         return authenticate_agent(
             config,
             authorization,
             headers.get("x-acp-device-id"),
             headers.get("x-acp-device-key"),
         )
+
+    try:
+        return check() if throttle is None else throttle.authenticate(address, authorization, check)
     except AuthError as error:
-        code = "auth.wrong_device" if error.status == 403 else "auth.unauthenticated"
-        raise Refusal(error.status, "acp_auth", code, error.detail, stage="authenticate") from None
+        raise Refusal(
+            error.status,
+            "acp_auth",
+            _CODES.get(error.status, "auth.unauthenticated"),
+            error.detail,
+            stage="authenticate",
+            retry_after=error.retry_after,
+        ) from None

@@ -72,6 +72,8 @@ class AgentProfile:
     """Empty: any tool (data classes still apply)."""
     data_classes: frozenset[str]
     operating_window: OperatingWindow | None
+    max_requests_per_minute: int | None = None
+    """The agent's request-rate ceiling (``ratelimit.py``); None: none."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ class Provider:
     """The bundle holds a secret this edge cannot decrypt (no or another node token)."""
     name: str = ""
     """The catalog name (prices of this endpoint); its kind when the bundle has none."""
+    on_premises: bool = False
+    """Marked by MSP staff as running in a private network (edge/outbound.py)."""
+
+    @property
+    def allow_private(self) -> bool:
+        """Loopback and private addresses: for the MSP's own providers and those staff
+        marked on-premises; never for the rest of a tenant's."""
+        return self.tenant_id is None or self.on_premises
 
     @property
     def price_keys(self) -> tuple[str, ...]:
@@ -359,7 +369,17 @@ def _agent(item: Mapping[str, Any], where: str) -> AgentProfile:
         allowed_tools=frozenset(_strings(item, "allowed_tools", where)),
         data_classes=frozenset(_strings(item, "data_classes", where)),
         operating_window=_window(item.get("operating_window"), f"{where}operating_window"),
+        max_requests_per_minute=_ceiling(item, "max_requests_per_minute", where),
     )
+
+
+def _ceiling(item: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}{key} must be a positive integer or null")
+    return value
 
 
 def _policy(item: Mapping[str, Any], where: str) -> TenantPolicy:
@@ -393,6 +413,9 @@ def _provider(item: Mapping[str, Any], where: str, decrypt: Decrypt | None) -> P
     if secret is not None and not isinstance(secret, str):
         raise ConfigError(f"{where}api_key_enc must be a string or null")
     api_key = decrypt(secret) if secret and decrypt else None
+    on_premises = item.get("on_premises", False)
+    if not isinstance(on_premises, bool):
+        raise ConfigError(f"{where}on_premises must be true or false")
     return Provider(
         provider_id=_text(item, "provider_id", where),
         tenant_id=_opt_uuid(item, "tenant_id", where),
@@ -402,6 +425,7 @@ def _provider(item: Mapping[str, Any], where: str, decrypt: Decrypt | None) -> P
         api_key=api_key,
         key_unavailable=bool(secret) and api_key is None,
         name=str(item.get("name") or ""),
+        on_premises=on_premises,
     )
 
 

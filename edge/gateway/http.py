@@ -64,10 +64,22 @@ async def _read(request: Request, api: str) -> bytes | Response:
 
 
 async def _serve(request: Request, api: str, operation: str) -> Response:
-    raw = await _read(request, api)
-    if isinstance(raw, Response):
-        return raw
-    return _response(await _gateway(request).handle(api, operation, request.headers, raw))
+    gateway = _gateway(request)
+    limit = gateway.settings.max_body_bytes
+    address = _address(request)
+    try:
+        raw = await read_body(request, limit)
+    except BodyTooLargeError:
+        # Refused (and captured when the agent is known) without reading the body.
+        reply = await gateway.handle(
+            api, operation, request.headers, b"", oversized=limit, address=address
+        )
+        return _response(reply)
+    return _response(await gateway.handle(api, operation, request.headers, raw, address=address))
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 async def responses(request: Request) -> Response:
@@ -81,7 +93,12 @@ async def responses(request: Request) -> Response:
         return _response(refusal_reply(OPENAI, refusal))
     asked = orjson.loads(raw)
     reply = await _gateway(request).handle(
-        OPENAI, CHAT, request.headers, orjson.dumps(chat), surface=responses_api.RESPONSES
+        OPENAI,
+        CHAT,
+        request.headers,
+        orjson.dumps(chat),
+        surface=responses_api.RESPONSES,
+        address=_address(request),
     )
     if reply.status != 200:
         return _response(reply)
@@ -109,7 +126,7 @@ async def messages(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    return _response(_gateway(request).models(request.headers))
+    return _response(_gateway(request).models(request.headers, _address(request)))
 
 
 def routes() -> list[Route]:

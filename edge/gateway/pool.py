@@ -14,24 +14,87 @@ transport is httpx's, so timeouts, TLS and exception mapping stay httpx's.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
+from edge import outbound
+
 _STALE_RETRIES = 2
 _STALE_ERRORS = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError)
 _FRESH = 1.0
 
-_Key = tuple[bytes, bytes, int]
+_Key = tuple[bytes, bytes, int, bool]
+
+ALLOW_PRIVATE = "acp_allow_private"
+"""Request extension: whether this provider may be reached at loopback and private
+addresses (``Provider.allow_private``). Connections are pooled apart by it."""
 
 
-def _key(origin: httpcore.Origin) -> _Key:
-    return origin.scheme, origin.host, origin.port  # Origin itself is not hashable
+def _key(origin: httpcore.Origin, allow_private: bool) -> _Key:
+    # Origin itself is not hashable.
+    return origin.scheme, origin.host, origin.port, allow_private
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to addresses ``edge.outbound`` allows, checked on the addresses
+    the name resolves to now (not when the provider was saved: DNS rebinding), and
+    connects to the very address it checked."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def _address(self, host: str, port: int, timeout: float | None) -> str:
+        refusal = outbound.name_refusal(host, allow_private=self._allow_private)
+        if refusal is not None:
+            raise httpcore.ConnectError(f"{host} is {refusal}: the edge does not connect there")
+        literal = outbound.literal_address(host)
+        if literal is not None:
+            found = [literal]
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    infos = await asyncio.get_running_loop().getaddrinfo(
+                        host, port, type=socket.SOCK_STREAM
+                    )
+            except (OSError, TimeoutError) as error:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from None
+            # A scope id (``fe80::1%eth0``) does not change what the address is.
+            found = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+        for address in found:
+            refusal = outbound.address_refusal(address, allow_private=self._allow_private)
+            if refusal is not None:
+                raise httpcore.ConnectError(
+                    f"{host} resolves to {address}, {refusal}: the edge does not connect there"
+                )
+        return str(found[0])
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await self._address(host.lower().rstrip("."), port, timeout)
+        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("providers are reached over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 class _ReturningStream:
@@ -41,13 +104,13 @@ class _ReturningStream:
         self,
         stream: Any,
         pool: OriginPool,
-        origin: httpcore.Origin,
+        key: _Key,
         connection: httpcore.AsyncHTTPConnection,
         slot: asyncio.Semaphore,
     ) -> None:
         self._stream = stream
         self._pool = pool
-        self._origin = origin
+        self._key = key
         self._connection = connection
         self._slot = slot
         self._closed = False
@@ -65,7 +128,7 @@ class _ReturningStream:
                 await self._stream.aclose()
         finally:
             self._slot.release()
-            await self._pool.check_in(self._origin, self._connection)
+            await self._pool.check_in(self._key, self._connection)
 
 
 class OriginPool:
@@ -80,6 +143,7 @@ class OriginPool:
         self._idle: dict[_Key, deque[tuple[httpcore.AsyncHTTPConnection, float]]] = {}
         self._slots: dict[_Key, asyncio.Semaphore] = {}
         self._open: set[httpcore.AsyncHTTPConnection] = set()
+        self._backends = {allow: GuardedBackend(allow_private=allow) for allow in (False, True)}
 
     @property
     def connections(self) -> int:
@@ -87,13 +151,14 @@ class OriginPool:
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         origin = request.url.origin
-        slot = self._slots.get(_key(origin))
+        key = _key(origin, bool(request.extensions.get(ALLOW_PRIVATE, False)))
+        slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[_key(origin)] = asyncio.Semaphore(self._max_per_origin)
+            slot = self._slots[key] = asyncio.Semaphore(self._max_per_origin)
         await self._acquire(slot, request.extensions.get("timeout", {}).get("pool"))
         try:
             for attempt in range(_STALE_RETRIES + 1):
-                connection, reused = await self._check_out(origin)
+                connection, reused = await self._check_out(origin, key)
                 try:
                     response = await connection.handle_async_request(request)
                 except httpcore.ConnectionNotAvailable:
@@ -113,7 +178,7 @@ class OriginPool:
                 return httpcore.Response(
                     status=response.status,
                     headers=response.headers,
-                    content=_ReturningStream(response.stream, self, origin, connection, slot),
+                    content=_ReturningStream(response.stream, self, key, connection, slot),
                     extensions=response.extensions,
                 )
             raise httpcore.ConnectionNotAvailable
@@ -133,10 +198,10 @@ class OriginPool:
             raise httpcore.PoolTimeout("no connection to the provider became free") from None
 
     async def _check_out(
-        self, origin: httpcore.Origin
+        self, origin: httpcore.Origin, key: _Key
     ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
         """A connection, and whether it was kept alive from an earlier request."""
-        idle = self._idle.get(_key(origin))
+        idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
             connection, since = idle.pop()
@@ -152,17 +217,16 @@ class OriginPool:
             keepalive_expiry=self._keepalive_expiry,
             http1=True,
             http2=False,
+            network_backend=self._backends[key[3]],
         )
         self._open.add(connection)
         return connection, False
 
-    async def check_in(
-        self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection
-    ) -> None:
+    async def check_in(self, key: _Key, connection: httpcore.AsyncHTTPConnection) -> None:
         if not connection.is_idle():
             await self._discard(connection)
             return
-        idle = self._idle.setdefault(_key(origin), deque())
+        idle = self._idle.setdefault(key, deque())
         now = time.monotonic()
         idle.append((connection, now))
         # The least recently used connection is the first to outlive its keep-alive.

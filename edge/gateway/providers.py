@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from edge.gateway.catalog import Provider
-from edge.gateway.pool import PooledTransport
+from edge.gateway.pool import ALLOW_PRIVATE, PooledTransport
 from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS
 from edge.gateway.translate import ANTHROPIC_VERSION
 
@@ -129,7 +129,10 @@ class ProviderClient:
             self._url(provider, operation),
             content=body,
             headers=headers(provider, agent_headers),
-            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+            extensions={
+                "timeout": httpx.Timeout(timeout).as_dict(),
+                ALLOW_PRIVATE: provider.allow_private,
+            },
         )
 
     async def send(

@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 
 from edge.gateway.catalog import AUTO, TIERS
+from edge.gateway.validation import validate
 from edge.gateway.verdicts import Refusal
+from edge.jsondepth import depth_message, too_deep
 from edge.storable import loads_json
 
 OPENAI, ANTHROPIC = "openai", "anthropic"
@@ -90,26 +92,24 @@ def _count(body: Mapping[str, Any], *names: str) -> int | None:
 def parse_request(
     api: str, operation: str, raw: bytes, headers: Mapping[str, str]
 ) -> GatewayRequest:
-    """Validate what every stage relies on; the provider judges the rest."""
+    """Validate every field the API defines (``validation``); the provider judges the
+    fields it does not."""
+    if too_deep(raw):
+        raise malformed(depth_message())
     try:
         body = loads_json(raw)
     except orjson.JSONDecodeError:
         raise malformed("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise malformed("the body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
+    validate(api, operation, body)
+    model = body["model"]
+    if not model:
         raise malformed("model is required")
     if model.startswith(TIER_PREFIX) and model[len(TIER_PREFIX) :] not in REQUEST_TIERS:
         raise malformed(f"{model} is not a tier; use acp/{', acp/'.join(REQUEST_TIERS)}")
-    if operation == CHAT:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-            raise malformed("messages must be an array of objects")
-    elif "input" not in body:
-        raise malformed("input is required")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool) or (stream and operation != CHAT):
+    stream = body.get("stream") or False
+    if stream and operation != CHAT:
         raise malformed("stream must be true or false (chat only)")
     options = body.get("stream_options")
     tier = headers.get("x-acp-tier", "").strip().lower() or None

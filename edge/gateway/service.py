@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from edge.auth import Principal
+from edge.auth_throttle import AuthThrottle
 from edge.config import ConfigStore, EdgeConfig
 from edge.gateway import cache, capture, filtering, policy, routing_auto, sse, translate
 from edge.gateway.authenticate import authenticate
@@ -35,6 +36,7 @@ from edge.gateway.budget import (
 from edge.gateway.capture import Attempt, Exchange
 from edge.gateway.catalog import AUTO, Budget, GatewayConfig, Price, Route, TenantPolicy
 from edge.gateway.providers import AttemptError, ProviderClient
+from edge.gateway.ratelimit import AgentRates
 from edge.gateway.request import CHAT, EMBEDDINGS, OPENAI, GatewayRequest, parse_request
 from edge.gateway.route import Target, attempts, offered_models, plan, select_route
 from edge.gateway.verdicts import BLOCK, FLAG, Refusal, Verdict, error_body
@@ -112,14 +114,20 @@ class Gateway:
         self.clock = clock
         self.cache = cache.ResponseCache(settings.cache_max_bytes)
         self.latencies = routing_auto.Latencies()
+        self.auth_throttle = AuthThrottle(
+            per_address=settings.auth_max_failures_per_address,
+            per_key=settings.auth_max_failures_per_key,
+            lockout_seconds=settings.auth_lockout_seconds,
+        )
+        self.agent_rates = AgentRates()
 
     # --- entry points ------------------------------------------------------------------
 
-    def models(self, headers: Mapping[str, str]) -> Reply:
+    def models(self, headers: Mapping[str, str], address: str = "") -> Reply:
         api = "anthropic" if "anthropic-version" in headers else OPENAI
         config = self.config.current
         try:
-            principal = authenticate(config, headers)
+            principal = authenticate(config, headers, self.auth_throttle, address)
         except Refusal as refusal:
             return refusal_reply(api, refusal)
         assert config is not None
@@ -164,12 +172,17 @@ class Gateway:
         raw: bytes,
         *,
         surface: str | None = None,
+        oversized: int | None = None,
+        address: str = "",
     ) -> Reply:
-        """``surface``: the endpoint the agent called when it is not ``api``'s own (the
-        Responses API arrives here as a chat completion)."""
+        """One request through the pipeline, from the client at ``address``.
+        ``surface``: the endpoint the agent called when it is not ``api``'s own (the
+        Responses API arrives here as a chat completion). ``oversized``: the body was
+        not read because it exceeds this many bytes (refused with 413 once the agent is
+        known)."""
         config = self.config.current
         try:
-            principal = authenticate(config, headers)
+            principal = authenticate(config, headers, self.auth_throttle, address)
         except Refusal as refusal:
             # Not captured: a caller who is nobody must not be able to fill the spool.
             return refusal_reply(api, refusal)
@@ -189,6 +202,14 @@ class Gateway:
             exchange.annotations["acp.gateway.endpoint"] = surface
         spend: list[tuple[BudgetKey, Decimal]] = []
         try:
+            if oversized is not None:
+                raise Refusal(
+                    413,
+                    "invalid_request_error",
+                    "request.too_large",
+                    f"the body exceeds {oversized} bytes",
+                    stage="request",
+                )
             planned = self._plan(config, principal, exchange, api, operation, headers, raw)
             spend = planned.spend
             cached = self._from_cache(exchange, planned)
@@ -197,12 +218,13 @@ class Gateway:
             if planned.request.stream:
                 return await self._stream(exchange, planned)
             return await self._complete(exchange, planned)
-        except Refusal as refusal:
-            exchange.verdicts.append(refusal.verdict)
-            exchange.http_status = refusal.status
-            if refusal.kind != "acp_capture":
-                self._capture(exchange, refusal.record_status, refusal.reason, spend)
-            return refusal_reply(api, refusal)
+        except Exception as error:
+            refused = error if isinstance(error, Refusal) else _internal_error(error)
+            exchange.verdicts.append(refused.verdict)
+            exchange.http_status = refused.status
+            if refused.kind != "acp_capture":
+                self._capture(exchange, refused.record_status, refused.reason, spend)
+            return refusal_reply(api, refused)
 
     # --- stages before the provider --------------------------------------------------------
 
@@ -218,11 +240,12 @@ class Gateway:
     ) -> _Plan:
         gateway = config.gateway
         now = datetime.now(UTC)
+        agent = gateway.agents.get(principal.agent_id)
+        self.agent_rates.admit(principal.agent_id, agent.max_requests_per_minute if agent else None)
         request = parse_request(api, operation, raw, headers)
         exchange.requested_model = request.model
         exchange.stream = request.stream
         exchange.tools = request.tools
-        agent = gateway.agents.get(principal.agent_id)
         tenant_policy = (
             gateway.policies.get(principal.tenant_id, policy.NO_POLICY)
             if agent
@@ -711,6 +734,20 @@ class Gateway:
         asyncio.get_running_loop().call_soon(write)
 
 
+def _internal_error(error: Exception) -> Refusal:
+    """A request the gateway itself failed on: answered in the agent's API and captured
+    like any other, so the agent's SDK can read it and the connection stays usable."""
+    logger.error("the gateway failed on a request", exc_info=error)
+    return Refusal(
+        500,
+        "api_error",
+        "gateway.internal_error",
+        f"the gateway failed on this request ({type(error).__name__}); it was recorded",
+        stage="gateway",
+        record_status="error",
+    )
+
+
 def _log_capture_failure(future: Future[int]) -> None:
     error = future.exception()
     if isinstance(error, SpoolFullError):
@@ -813,6 +850,10 @@ class StreamRun:
                 failure = AttemptError("timeout", "timed out while streaming")
             except httpx.HTTPError as error:
                 failure = AttemptError("error", f"{type(error).__name__} while streaming: {error}")
+            except Exception as error:
+                # Whatever breaks the relay, the stream ends in the API's error event.
+                logger.error("the gateway failed while streaming", exc_info=error)
+                failure = AttemptError("error", f"the gateway failed while streaming: {error!r}")
             if failure is not None:
                 yield _stream_error(self.planned.request.api, failure.message)
         except BaseException:

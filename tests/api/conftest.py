@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -204,6 +205,15 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "budget": budget.pk,
         "config_change": change.change_id,
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> Iterator[None]:
+    """Rate-limit and failed-authentication counters live in the cache, which outlives a
+    test's transaction."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -246,3 +246,24 @@ def test_agents_carry_allowed_models_and_tier(world: World) -> None:
     assert changed.json()["allowed_models"] == ["gpt-4o"] and changed.json()["tier"] == "complex"
     bad = api.patch(url, {"tier": "huge"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "tier"
+
+
+def test_the_api_names_the_field_and_only_staff_mark_on_premises(world: World) -> None:
+    path = "tenants/acme/providers"
+    body = {"name": "acme-vllm", "kind": "openai", "base_url": "http://169.254.169.254/v1"}
+    for who in ("a:owner", "a:admin"):
+        refused = world.api(who).post(path, body)
+        assert refused.status_code == 400
+        assert refused["Content-Type"] == "application/problem+json"
+        (error,) = refused.json()["errors"]
+        assert error["field"] == "base_url" and "cloud metadata" in error["message"]
+
+    private = {**body, "base_url": "http://10.1.2.3/v1"}
+    assert world.api("a:admin").post(path, private).status_code == 400
+    marked = {**private, "on_premises": True}
+    forbidden = world.api("a:owner").post(path, marked)
+    assert forbidden.status_code == 403 and "MSP staff" in forbidden.json()["detail"]
+    created = world.api("staff:admin").post(path, marked)
+    assert created.status_code == 201 and created.json()["on_premises"] is True
+    assert world.api("a:member").post(path, body).status_code == 403
+    assert world.api("b:owner").post(path, private).status_code == 404

@@ -221,3 +221,42 @@ def test_traces_are_searched_like_the_trace_explorer(usage: World) -> None:
     assert found(department=str(usage.b_objects["department"])) == []
     too_long = api.get("tenants/acme/traces", q="x" * 201)
     assert too_long.status_code == 400 and too_long.json()["errors"][0]["field"] == "q"
+
+
+@pytest.mark.parametrize(
+    ("who", "reads"),
+    [
+        ("a:owner", True),
+        ("a:admin", True),
+        ("a:member", True),
+        ("a:billing", False),
+        ("a:viewer", False),
+        ("staff:admin", True),
+        ("staff:operator", True),
+        ("staff:auditor", False),
+    ],
+)
+def test_prompts_and_responses_only_for_roles_that_may_read_them(
+    usage: World, who: str, reads: bool
+) -> None:
+    api = usage.api(who)
+    listed = api.get("tenants/acme/traces")
+    assert listed.status_code == 200  # usage and cost: every role
+    oldest = min(listed.json()["results"], key=lambda t: t["started_at"])
+    detail = api.get(f"tenants/acme/traces/{oldest['trace_id']}").json()
+
+    assert detail["bodies_withheld"] is not reads
+    chat = detail["spans"][0]
+    assert chat["input_tokens"] == 1_000_000 and chat["cost"]  # metadata stays
+    assert chat["attributes"] == {"gen_ai.request.temperature": 0.2}
+    assert bool(chat["request_body"]) is reads and bool(chat["response_body"]) is reads
+
+    search = api.get("tenants/acme/traces", q="chat")
+    if reads:
+        assert search.status_code == 200
+    else:
+        assert search.status_code == 403
+        assert search["Content-Type"] == "application/problem+json"
+        assert "read prompts and responses" in search.json()["detail"]
+    # Another tenant's trace: the same 404 whatever the role.
+    assert api.get(f"tenants/acme/traces/{usage.trace_id}").status_code == 404

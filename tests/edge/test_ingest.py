@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
@@ -148,6 +149,17 @@ HALF_BAD = protobuf_body([make_span(1), Span(trace_id=b"\x01" * 16, name="no spa
         pytest.param({}, b"\xff\xff\xff not protobuf", 400, id="garbage protobuf"),
         pytest.param(JSON, b'{"resourceSpans": [', 400, id="truncated json"),
         pytest.param(JSON, b'{"resourceSpans": 7}', 400, id="wrong json shape"),
+        pytest.param(JSON, b"[" * 30_000 + b"]" * 30_000, 400, id="json nested 30,000 deep"),
+        pytest.param(
+            JSON,
+            b'{"resourceSpans": [{"resource": {"attributes": [{"key": "k", "value": '
+            + b'{"arrayValue": {"values": [' * 50
+            + b"{}"
+            + b"]}}" * 50
+            + b"}]}}]}",
+            400,
+            id="an attribute nested past the limit",
+        ),
         pytest.param({}, HALF_BAD, 400, id="one bad span refuses the whole request"),
         pytest.param({"Content-Encoding": "gzip"}, GOOD, 400, id="not really gzip"),
         pytest.param({"Content-Type": "text/plain"}, GOOD, 415, id="text/plain"),
@@ -200,7 +212,7 @@ HALF_BAD = protobuf_body([make_span(1), Span(trace_id=b"\x01" * 16, name="no spa
         ),
     ],
 )
-def test_refused_requests_answer_problem_json_and_write_nothing(
+def test_refused_requests_answer_an_otlp_status_and_write_nothing(
     tmp_path: Path, headers: dict[str, str], body: Any, status: int
 ) -> None:
     with running_edge(tmp_path / "edge", max_body_bytes=TOO_BIG) as edge:
@@ -212,10 +224,18 @@ def test_refused_requests_answer_problem_json_and_write_nothing(
         )
 
         assert response.status_code == status, response.text
-        assert response.headers["content-type"] == "application/problem+json"
-        problem = response.json()
-        assert problem["status"] == status
-        assert problem["title"] and problem["detail"] and problem["type"]
+        # The OTLP specification: every 4xx carries a google.rpc.Status in the
+        # request's encoding (JSON for anything but protobuf).
+        media_type = {**PROTOBUF, **headers}["Content-Type"]
+        if media_type == PROTOBUF["Content-Type"]:
+            assert response.headers["content-type"] == media_type
+            answer = RpcStatus.FromString(response.content)
+            code, message = answer.code, answer.message
+        else:
+            assert response.headers["content-type"] == "application/json"
+            code, message = response.json()["code"], response.json()["message"]
+        assert code == {400: 3, 401: 16, 403: 7, 413: 8, 415: 3}[status]
+        assert message
         if status == 401:
             assert response.headers["WWW-Authenticate"] == "Bearer"
         assert spool_stats(edge) == before
@@ -226,7 +246,7 @@ def test_an_edge_that_was_never_configured_refuses_every_agent(tmp_path: Path) -
     with running_edge(tmp_path / "edge", configure=False) as edge:
         response = send(edge, GOOD)
         assert response.status_code == 401
-        assert "configuration" in response.json()["detail"]
+        assert "configuration" in RpcStatus.FromString(response.content).message
         assert spool_stats(edge)["records"] == 0
 
 

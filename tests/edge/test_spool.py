@@ -152,7 +152,7 @@ def test_a_full_spool_answers_503_and_keeps_what_it_accepted(tmp_path: Path) -> 
         )
         assert (status, refused.status_code) == (503, 503)
         assert int(refused.headers["Retry-After"]) > 0
-        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["content-type"] == "application/x-protobuf"  # an OTLP Status
         stats = spool_stats(edge)
         assert stats["records"] == accepted and stats["bytes"] <= stats["max_bytes"] == 6000
         assert span_numbers(edge) == list(range(1, accepted + 1))

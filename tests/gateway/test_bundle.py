@@ -9,6 +9,7 @@ import pathlib
 import pytest
 from cryptography.fernet import InvalidToken
 
+from controlplane.agents.services import agent_update
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.bundle import (
@@ -28,6 +29,7 @@ from controlplane.gateway.services import (
     policy_set,
     provider_create,
     provider_update,
+    role_default_set,
     route_create,
 )
 from controlplane.gateway.signing import bundle_public_keys, signing_ring
@@ -152,6 +154,7 @@ def test_another_tenants_providers_and_routes_stay_out(world: World) -> None:
         name="globex-vllm",
         kind="openai",
         base_url="http://10.0.0.5:8000/v1",
+        on_premises=True,
     )
     route_create(
         actor=SYSTEM,
@@ -263,3 +266,20 @@ def test_sign_is_canonical_json(world: World) -> None:
     )
     data = base64.b64decode(sign(payload)["payload"])
     assert data == json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_the_request_rate_ceiling_comes_from_the_agent_its_role_or_the_policy(
+    world: World,
+) -> None:
+    def ceilings() -> dict[str, int | None]:
+        profiles = _payload(world)["agents"]
+        return {p["role"]: p["max_requests_per_minute"] for p in profiles}
+
+    assert ceilings() == {"marketing": None, "finance": None}
+    policy_set(actor=SYSTEM, tenant=world.tenant, max_requests_per_minute=600)
+    assert ceilings() == {"marketing": 600, "finance": 600}
+    role_default_set(actor=SYSTEM, tenant=world.tenant, role="finance", max_requests_per_minute=120)
+    assert ceilings() == {"marketing": 600, "finance": 120}
+    with tenant_context(world.tenant):
+        agent_update(actor=SYSTEM, agent=world.finance, max_requests_per_minute=30)
+    assert ceilings() == {"marketing": 600, "finance": 30}

@@ -105,6 +105,7 @@ def test_owner_sets_the_policy(world: World) -> None:
             "pii": "redact",
             "pii_types": ["email", "iban"],
             "tool_data_classes": '{"ledger.query": ["finance"]}',
+            "max_requests_per_minute": "600",
         },
     )
     assert response.status_code == 302
@@ -115,16 +116,19 @@ def test_owner_sets_the_policy(world: World) -> None:
     assert (policy.injection, policy.pii) == ("flag", "redact")
     assert policy.pii_types == ["email", "iban"]
     assert policy.tool_data_classes == {"ledger.query": ["finance"]}
+    assert policy.max_requests_per_minute == 600
 
     page = client.get(url(world))
     body = page.content.decode()
     assert "The policy was saved" in body
     form = page.context["policy_form"]
     assert form["pii"].value() == "redact" and form["pii_types"].value() == ["email", "iban"]
+    assert form["max_requests_per_minute"].value() == 600
     assert "ledger.query" in body
     member_view = signed_in(world.a_member).get(url(world)).content.decode()
     assert "Redact" in member_view and "email, iban" in member_view
     assert "<code>ledger.query</code>: finance" in member_view
+    assert "Requests a minute per agent</dt><dd>600</dd>" in member_view
 
 
 @pytest.mark.parametrize(
@@ -1086,3 +1090,33 @@ def test_console_writers_manage_the_tenants_providers_and_routes_read_only_staff
     with tenant_context(world.a):
         events = AuditEvent.objects.filter(action="provider_credential.set")
         assert events.get().actor_label.startswith("staff-operator")
+
+
+def test_the_portal_form_names_the_field_and_only_the_console_offers_on_premises(
+    world: World,
+    make_staff: Callable[..., User],
+) -> None:
+    portal = reverse("web:portal_gateway_provider_create", args=[world.a.slug])
+    form = {
+        "name": "acme-vllm",
+        "kind": "openai",
+        "base_url": "http://169.254.169.254/v1",
+        "enabled": "on",
+        "on_premises": "on",  # not a field of the portal's form: ignored
+    }
+    response = signed_in(world.a_owner).post(portal, form)
+    assert response.status_code == 200
+    errors = response.context["provider_form"].errors
+    assert "cloud metadata" in errors["base_url"][0]
+    assert "on_premises" not in response.context["provider_form"].fields
+    private = signed_in(world.a_owner).post(portal, {**form, "base_url": "http://10.1.2.3/v1"})
+    assert "a private address" in private.context["provider_form"].errors["base_url"][0]
+    assert signed_in(world.b_owner).post(portal, form).status_code in (403, 404)
+    console = reverse("web:console_gateway_provider_create", args=[world.a.slug])
+    staff = signed_in(make_staff("admin"))
+    page = staff.get(reverse("web:console_gateway", args=[world.a.slug]))
+    assert "on_premises" in page.context["provider_form"].fields
+    marked = staff.post(console, {**form, "base_url": "http://10.1.2.3/v1"})
+    assert marked.status_code == 302
+    provider = providers_of(world.a)["acme-vllm"]
+    assert provider.on_premises and provider.base_url == "http://10.1.2.3/v1"

@@ -92,6 +92,7 @@ PROVIDER_EXAMPLE = {
     "base_url": "https://acme.openai.azure.com/openai/v1",
     "model_names": ["gpt-4o", "gpt-4o-mini"],
     "enabled": True,
+    "on_premises": False,
     "msp_wide": False,
     "health": "healthy",
     "health_checked_at": EXAMPLE_TIME,
@@ -99,6 +100,13 @@ PROVIDER_EXAMPLE = {
     "created_at": EXAMPLE_TIME,
     "updated_at": EXAMPLE_TIME,
 }
+
+
+ON_PREMISES = (
+    "MSP staff only (403 for others): the endpoint runs in a private network, so the base "
+    "URL may be a private or loopback address. Link-local and metadata addresses are "
+    "refused whatever it says."
+)
 
 
 @extend_schema_serializer(examples=[response_example(PROVIDER_EXAMPLE)])
@@ -118,6 +126,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             "base_url",
             "model_names",
             "enabled",
+            "on_premises",
             "msp_wide",
             "health",
             "health_checked_at",
@@ -158,6 +167,7 @@ class ProviderCreateSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500)
     model_names = _names(200, required=False, help_text="Empty: any model a route names.")
     enabled = serializers.BooleanField(required=False, default=True)
+    on_premises = serializers.BooleanField(required=False, default=False, help_text=ON_PREMISES)
 
 
 @extend_schema_serializer(examples=[request_example({"enabled": False})])
@@ -166,6 +176,7 @@ class ProviderUpdateSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500, required=False)
     model_names = _names(200, required=False)
     enabled = serializers.BooleanField(required=False)
+    on_premises = serializers.BooleanField(required=False, help_text=ON_PREMISES)
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -255,6 +266,7 @@ POLICY_EXAMPLE = {
     "pii": "redact",
     "pii_types": ["email", "iban"],
     "tool_data_classes": {"ledger.query": ["finance"]},
+    "max_requests_per_minute": 600,
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -285,6 +297,13 @@ class PolicySerializer(serializers.ModelSerializer):
         child=_names(50),
         required=False,
         help_text='Data classes each tool touches, e.g. {"ledger.query": ["finance"]}.',
+    )
+    max_requests_per_minute = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Request-rate ceiling of each agent whose own and role settings set none: "
+        "the gateway answers 429 beyond it. Null: none.",
     )
     updated_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="Null: never set (the defaults apply)."
@@ -317,6 +336,7 @@ ROLE_DEFAULT_EXAMPLE = {
     "data_classes": ["public", "finance"],
     "tier": "standard",
     "operating_window": {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
+    "max_requests_per_minute": 120,
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -338,6 +358,13 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
     data_classes = _names(50, required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
     operating_window = WindowSerializer(required=False)
+    max_requests_per_minute = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Request-rate ceiling of the role's agents that set none; null: the "
+        "tenant policy's.",
+    )
 
     class Meta:
         model = RoleDefault
@@ -349,6 +376,7 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
             "data_classes",
             "tier",
             "operating_window",
+            "max_requests_per_minute",
             "updated_at",
         ]
         read_only_fields = ["id", "updated_at"]

@@ -266,6 +266,7 @@ AGENT_EXAMPLE = {
     "allowed_models": ["gpt-4o-mini"],
     "tier": "simple",
     "device": EXAMPLE_DEVICE_ID,
+    "max_requests_per_minute": None,
     "status": "active",
     "created_at": EXAMPLE_TIME,
 }
@@ -301,6 +302,7 @@ class AgentSerializer(serializers.ModelSerializer):
             "allowed_models",
             "tier",
             "device",
+            "max_requests_per_minute",
             "status",
             "created_at",
         ]
@@ -351,6 +353,13 @@ class AgentWriteSerializer(serializers.Serializer):
     )
     device = ScopedRelatedField(
         _devices, required=False, allow_null=True, help_text="The device the agent runs on."
+    )
+    max_requests_per_minute = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Requests a minute the gateway lets this agent send (429 beyond); null: as "
+        "its role default, else the tenant policy.",
     )
 
     def validate_operating_window(self, value: dict[str, Any] | None) -> dict[str, Any]:

@@ -235,6 +235,7 @@ class SpanSerializer(serializers.Serializer):
         response_example(
             {
                 "trace_id": TRACE_ID_EXAMPLE,
+                "bodies_withheld": False,
                 "spans": [
                     {
                         "event_id": "0193f0a2-6c1e-7b3a-9f10-2b7c1d5e8b01",
@@ -266,4 +267,8 @@ class SpanSerializer(serializers.Serializer):
 )
 class TraceDetailSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
+    bodies_withheld = serializers.BooleanField(
+        help_text="True when the token's role may not read prompts and responses: every "
+        "request_body and response_body is then empty (usage, cost and attributes are not)."
+    )
     spans = SpanSerializer(many=True)

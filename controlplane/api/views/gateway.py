@@ -111,8 +111,13 @@ class ProviderViewSet(TenantScopedViewSet):
     )
     def create(self, request: Request, **kwargs: Any) -> Response:
         data = _valid(ProviderCreateSerializer, request.data)
+        self._staff_only_on_premises(data)
         provider = services.provider_create(actor=self.actor, tenant=self.tenant, **data)
         return Response(self.represent([provider]), status=status.HTTP_201_CREATED)
+
+    def _staff_only_on_premises(self, data: dict[str, Any]) -> None:
+        if data.get("on_premises") and not self.principal.is_staff:
+            raise exceptions.PermissionDenied("Only MSP staff can mark a provider on-premises.")
 
     @extend_schema(summary="Get a provider", description="One provider, by id.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
@@ -128,6 +133,7 @@ class ProviderViewSet(TenantScopedViewSet):
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         provider = _own(self.get_object())
         changes = _valid(ProviderUpdateSerializer, request.data)
+        self._staff_only_on_premises(changes)
         if changes:
             provider = services.provider_update(actor=self.actor, provider=provider, **changes)
         return Response(self.represent([provider]))

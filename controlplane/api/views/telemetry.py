@@ -34,6 +34,7 @@ from controlplane.api.serializers.telemetry import (
 from controlplane.core.spreadsheet import safe_cell
 from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans
+from controlplane.telemetry.body_access import SEARCH_NOTE
 from controlplane.telemetry.models import UsageEvent
 from controlplane.telemetry.redaction import Redaction, display_redaction, redact_span
 from controlplane.telemetry.usage import usage_report
@@ -197,7 +198,9 @@ class TraceViewSet(TenantScopedViewSet):
                 OpenApiTypes.STR,
                 description="Text in a span's name, status message, tool, model or bodies, "
                 "in any case; `%` and `_` are literal. When the tenant's policy redacts "
-                "personal data, the text must be in them as redacted.",
+                "personal data, the text must be in them as redacted. Only for roles that "
+                "may read prompts and responses (owner, admin, member; staff admin and "
+                "operator): 403 for the others.",
             ),
             OpenApiParameter("status", OpenApiTypes.STR, enum=list(spans.TRACE_STATUSES)),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50."),
@@ -221,6 +224,8 @@ class TraceViewSet(TenantScopedViewSet):
         query.is_valid(raise_exception=True)
         q = query.validated_data
         text = q.get("q") or None
+        if text and not self.principal.can_read_bodies:
+            raise exceptions.PermissionDenied(SEARCH_NOTE)
         redaction = self._redaction() if text else None
         with _trace_store():
             found = spans.trace_list(
@@ -266,7 +271,9 @@ class TraceViewSet(TenantScopedViewSet):
         summary="Get a trace",
         description="Every span of one trace, in start order, with request and response "
         "bodies and attributes. When the tenant's policy redacts or blocks personal data, "
-        "bodies, attributes and status messages come with it redacted.",
+        "bodies, attributes and status messages come with it redacted. Roles that may not "
+        "read prompts and responses (billing, viewer; staff auditor) get the spans with "
+        "empty bodies and `bodies_withheld: true`.",
         parameters=[
             OpenApiParameter(
                 "trace_id",
@@ -289,9 +296,13 @@ class TraceViewSet(TenantScopedViewSet):
             raise exceptions.NotFound()
         redaction = self._redaction()
         rows = [redact_span(row, redaction) for row in rows]
+        withheld = not self.principal.can_read_bodies
         for row in rows:
             row["attributes"] = _json_or_text(row.get("attributes"))
-        return Response(TraceDetailSerializer({"trace_id": trace_id, "spans": rows}).data)
+            if withheld:
+                row["request_body"] = row["response_body"] = ""
+        body = {"trace_id": trace_id, "bodies_withheld": withheld, "spans": rows}
+        return Response(TraceDetailSerializer(body).data)
 
 
 @contextlib.contextmanager
