@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "controlplane.agents",
     "controlplane.telemetry",
     "controlplane.gateway",
+    "controlplane.security",
     "controlplane.web",
     "controlplane.api",
     "tenants",
@@ -343,6 +344,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.reconcile_recent": {"queue": "maintenance"},
     "telemetry.maintain_partitions": {"queue": "maintenance"},
     "core.heartbeat": {"queue": "maintenance"},
+    "security.*": {"queue": "security"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -352,5 +354,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-stores": {"task": "telemetry.reconcile_recent", "schedule": 15 * 60.0},
     "ledger-partitions": {"task": "telemetry.maintain_partitions", "schedule": 6 * 3600.0},
+    "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
 }
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -18,7 +18,7 @@ def authenticate(config: EdgeConfig | None, headers: Mapping[str, str]) -> Princ
     if not authorization and headers.get("x-api-key"):
         authorization = f"Bearer {headers['x-api-key'].strip()}"
     try:
-        return authenticate_agent(
+        principal = authenticate_agent(
             config,
             authorization,
             headers.get("x-acp-device-id"),
@@ -27,3 +27,14 @@ def authenticate(config: EdgeConfig | None, headers: Mapping[str, str]) -> Princ
     except AuthError as error:
         code = "auth.wrong_device" if error.status == 403 else "auth.unauthenticated"
         raise Refusal(error.status, "acp_auth", code, error.detail, stage="authenticate") from None
+    if config is not None and config.quarantined(
+        principal.agent_id, principal.device_id, principal.tenant_id
+    ):
+        raise Refusal(
+            403,
+            "acp_security",
+            "security.quarantined",
+            "this agent is in quarantine by the security team; ask your MSP to release it",
+            stage="authenticate",
+        )
+    return principal
