@@ -278,7 +278,7 @@ def _learn_from_false_positive(alert: Alert) -> None:
                     item=step["classification"],
                     alert=alert,
                 )
-        elif alert.kind == Kind.VOLUME and evidence.get("measure") == "rate":
+        elif alert.kind == Kind.VOLUME and evidence.get("measure", "rate") == "rate":
             AcceptedBehaviour.objects.create(
                 tenant_id=alert.tenant_id,
                 agent_id=agent_id,

@@ -110,10 +110,11 @@ def replay(
     loaded: Loaded,
     *,
     judge_from: dt.datetime,
+    until: dt.datetime | None = None,
     step: dt.timedelta = dt.timedelta(hours=1),
 ) -> Run:
-    """Run the detectors chunk by chunk from ``judge_from`` to the end, as beat would
-    have, minute windows judged in event time."""
+    """Run the detectors chunk by chunk from ``judge_from`` to ``until`` (the end), as
+    beat would have, minute windows judged in event time."""
     run = Run()
     started, cpu = time.perf_counter(), time.process_time()
     for tenant in loaded.tenants.values():
@@ -121,10 +122,11 @@ def replay(
             DetectionCursor.objects.update_or_create(
                 tenant=tenant, defaults={"judged_until": judge_from}
             )
-        until = judge_from
-        while until < scenario.until:
-            until = min(until + step, scenario.until)
-            detection_run(tenant_id=tenant.pk, until=until, now=until + LATENESS)
+        end = until or scenario.until
+        moment = judge_from
+        while moment < end:
+            moment = min(moment + step, end)
+            detection_run(tenant_id=tenant.pk, until=moment, now=moment + LATENESS)
             run.runs += 1
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu
