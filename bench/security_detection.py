@@ -38,7 +38,7 @@ from controlplane.security import scenarios, scoring  # noqa: E402
 KINDS = ("volume", "scope", "temporal", "escalation", "coordination")
 
 
-def main() -> None:  # noqa: PLR0915 - a report
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)

@@ -208,16 +208,17 @@ def _volume_signals(
                 ratio = observed / expected
                 z = (observed - base.median) / base.scale(floor)
                 # The last SHORT_WINDOW minutes against the same baseline scaled down: a
-                # flood twice as far over the limits is raised before ten minutes fill.
+                # flood three times as far over the ratio is raised before ten minutes
+                # fill. Its floor is not scaled down: a few minutes of a quiet agent are
+                # too noisy to judge.
                 share = SHORT_WINDOW / WINDOW
-                short_ratio = window.short_sums[metric] / (expected * share)
+                short_expected = max(base.median * share, floor / 2, accepted.get(metric, 0.0))
+                short_ratio = window.short_sums[metric] / short_expected
                 short_z = (window.short_sums[metric] - base.median * share) / (
                     base.scale(floor) * share**0.5
                 )
-                if (
-                    short_ratio >= 2 * ratio_limit
-                    and short_z >= z_limit
-                    and not (z >= z_limit and ratio >= ratio_limit)
+                if short_ratio >= 3 * ratio_limit and short_z >= z_limit and not (
+                    z >= z_limit and ratio >= ratio_limit
                 ):
                     observed, ratio, z = window.short_sums[metric], short_ratio, short_z
                     window_minutes = SHORT_WINDOW

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from controlplane.telemetry.records import SPAN_COLUMNS
+
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 NAMESPACE = uuid.UUID("0b7d4c59-2d7e-4f4e-9d61-3c0a39a8c1f2")
@@ -133,6 +135,14 @@ class Plan:
 
 def _monday(day: dt.datetime, weeks: int, weekday: int, hour: int, minute: int = 0) -> dt.datetime:
     return day + dt.timedelta(weeks=weeks, days=weekday, hours=hour, minutes=minute)
+
+
+def _weekday_from(moment: dt.datetime) -> dt.datetime:
+    """``moment``, or the same time on the Monday after if it falls on a weekend (the
+    daily uses of an escalation step skip weekends)."""
+    while moment.weekday() >= 5:
+        moment += DAY
+    return moment
 
 
 def _last_business_days(year: int, month: int, count: int = 2) -> list[dt.date]:
@@ -348,7 +358,7 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
         "blatant",
         "public → internal → customer_pii → finance → health",
         *items,
-        decisive_at=base + 3 * DAY,
+        decisive_at=_weekday_from(base + 3 * DAY),
     )
     base = _monday(m, 4, 1, 14, 40)
     steps = [("ledger.query", 0), ("claims.lookup", 4)]
@@ -364,7 +374,7 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
         "subtle",
         "customer_pii → finance → health over a week",
         *items,
-        decisive_at=base + 4 * DAY,
+        decisive_at=_weekday_from(base + 4 * DAY),
     )
     base = _monday(m, 4, 0, 11, 5)
     steps = [("hris.lookup", 0), ("claims.lookup", 5)]
@@ -372,7 +382,7 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
         Effect("co-mkt-1", base + d * DAY, start + weeks * dt.timedelta(weeks=1), daily_tool=tool)
         for tool, d in steps
     ]
-    incident(co, "escalation", "subtle", "public → hr → health", *items, decisive_at=base + 5 * DAY)
+    incident(co, "escalation", "subtle", "public → hr → health", *items, decisive_at=_weekday_from(base + 5 * DAY))
     # coordination
     t0 = _monday(m, 5, 1, 10, 30)
     incident(
@@ -750,38 +760,7 @@ def span_columns(
 ) -> dict[str, list[Any]]:
     """Rows as the columns ``spans_insert`` takes."""
     zero = str(uuid.UUID(int=0))
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "tenant_id",
-            "event_id",
-            "trace_id",
-            "span_id",
-            "parent_span_id",
-            "department_id",
-            "agent_id",
-            "site_id",
-            "edge_node_id",
-            "kind",
-            "name",
-            "start_time",
-            "end_time",
-            "status",
-            "status_message",
-            "provider",
-            "model",
-            "tool",
-            "input_tokens",
-            "output_tokens",
-            "cost",
-            "data_classes",
-            "attributes",
-            "request_body",
-            "response_body",
-            "content_hash",
-            "retention_days",
-        )
-    }
+    columns: dict[str, list[Any]] = {name: [] for name in SPAN_COLUMNS}
     tenant_text = str(tenant_id)
     for row in rows:
         values = {
