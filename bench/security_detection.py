@@ -47,34 +47,57 @@ def main() -> None:
     parser.add_argument("--show-false", action="store_true")
     parser.add_argument("--only", default="", help="one tenant: the end of its slug")
     parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="score the alerts a previous run left (tenants it judged to the end)",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="the scenario of --prefix is loaded: judge again"
     )
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    call_command("migrate_clickhouse", verbosity=0)
     plan = scenarios.plan(seed=args.seed, weeks=args.weeks, prefix=args.prefix)
     if args.only:
         plan.tenants = [t for t in plan.tenants if t.slug.endswith(args.only)]
         plan.labels = [label for label in plan.labels if label.tenant.endswith(args.only)]
     started = time.perf_counter()
+    judge_from = plan.start + dt.timedelta(days=1)
+    if args.score_only:
+        loaded = scoring.finished(plan)
+        report(plan, loaded, judge_from, None, args.show_false)
+        return
+    call_command("migrate_clickhouse", verbosity=0)
     if args.reuse:
         loaded = scoring.reset(plan)
     else:
         loaded = scoring.load(plan)
         print(f"loaded {loaded.spans:,} spans in {time.perf_counter() - started:.1f} s")
-    judge_from = plan.start + dt.timedelta(days=1)
     run = scoring.replay(
         plan, loaded, judge_from=judge_from, step=dt.timedelta(minutes=args.step_minutes)
     )
-    tenant_hours = (plan.until - judge_from) / dt.timedelta(hours=1) * len(loaded.tenants)
+    report(plan, loaded, judge_from, run, args.show_false)
+
+
+def report(
+    plan: scenarios.Plan,
+    loaded: scoring.Loaded,
+    judge_from: dt.datetime,
+    run: scoring.Run | None,
+    show_false: bool,
+) -> None:
+    plan.labels = [label for label in plan.labels if label.tenant in loaded.tenants]
     result = scoring.score(plan, loaded, judge_from=judge_from)
-    print(
-        f"{run.runs} detector runs, {run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU; "
-        f"{1000 * run.cpu_seconds / tenant_hours:.1f} ms CPU per tenant-hour judged"
-    )
+    print(f"tenants scored: {', '.join(sorted(loaded.tenants))}")
+    if run is not None:
+        tenant_hours = (plan.until - judge_from) / dt.timedelta(hours=1) * len(loaded.tenants)
+        print(
+            f"{run.runs} detector runs, {run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU; "
+            f"{1000 * run.cpu_seconds / tenant_hours:.1f} ms CPU per tenant-hour judged"
+        )
     print(
         f"alerts: {result.alerts}; false alerts: {len(result.false_alerts)} over "
-        f"{result.agent_weeks:.0f} agent-weeks = {result.false_per_agent_week():.3f} per agent-week"
+        f"{result.agent_weeks:.0f} agent-weeks = {result.false_per_agent_week():.3f} per "
+        "agent-week"
     )
     print("| kind | blatant recall | subtle recall | median delay (min) |")
     print("| --- | --- | --- | --- |")
@@ -93,7 +116,7 @@ def main() -> None:
     )
     for line in result.missed:
         print("missed:", line)
-    if args.show_false:
+    if show_false:
         for alert in result.false_alerts:
             print("false:", alert)
 

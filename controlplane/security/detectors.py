@@ -217,8 +217,10 @@ def _volume_signals(
                 short_z = (window.short_sums[metric] - base.median * share) / (
                     base.scale(floor) * share**0.5
                 )
-                if short_ratio >= 3 * ratio_limit and short_z >= z_limit and not (
-                    z >= z_limit and ratio >= ratio_limit
+                if (
+                    short_ratio >= 3 * ratio_limit
+                    and short_z >= z_limit
+                    and not (z >= z_limit and ratio >= ratio_limit)
                 ):
                     observed, ratio, z = window.short_sums[metric], short_ratio, short_z
                     window_minutes = SHORT_WINDOW

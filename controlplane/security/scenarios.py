@@ -382,7 +382,14 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
         Effect("co-mkt-1", base + d * DAY, start + weeks * dt.timedelta(weeks=1), daily_tool=tool)
         for tool, d in steps
     ]
-    incident(co, "escalation", "subtle", "public → hr → health", *items, decisive_at=_weekday_from(base + 5 * DAY))
+    incident(
+        co,
+        "escalation",
+        "subtle",
+        "public → hr → health",
+        *items,
+        decisive_at=_weekday_from(base + 5 * DAY),
+    )
     # coordination
     t0 = _monday(m, 5, 1, 10, 30)
     incident(

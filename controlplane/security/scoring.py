@@ -226,6 +226,21 @@ def score(scenario: Plan, loaded: Loaded, *, judge_from: dt.datetime) -> Score:
     return result
 
 
+def finished(scenario: Plan) -> Loaded:
+    """The tenants of a scenario loaded before whose detectors ran to its end."""
+    loaded = Loaded(tenants={}, agents={})
+    for tenant_plan in scenario.tenants:
+        with all_tenants_context():
+            tenant = Tenant.objects.get(slug=tenant_plan.slug)
+        with tenant_context(tenant):
+            cursor = DetectionCursor.objects.filter(tenant=tenant).first()
+            if cursor is None or cursor.judged_until < scenario.until:
+                continue
+            loaded.agents[tenant_plan.slug] = dict(Agent.objects.values_list("name", "pk"))
+        loaded.tenants[tenant_plan.slug] = tenant
+    return loaded
+
+
 def reset(scenario: Plan) -> Loaded:
     """A scenario loaded before, its alerts and incidents removed: to judge it again."""
     loaded = Loaded(tenants={}, agents={})
