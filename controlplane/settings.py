@@ -344,7 +344,11 @@ CELERY_TASK_ROUTES = {
     "telemetry.reconcile_recent": {"queue": "maintenance"},
     "telemetry.maintain_partitions": {"queue": "maintenance"},
     "core.heartbeat": {"queue": "maintenance"},
-    "security.*": {"queue": "security"},
+    "security.schedule_detection": {"queue": "security"},
+    "security.run_detection": {"queue": "security"},
+    "security.notify_incident": {"queue": "security"},
+    "security.auto_quarantine": {"queue": "security"},
+    "security.push_config": {"queue": "security"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},

@@ -41,10 +41,6 @@ OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "budgets": "budget",
     "config-changes": "config_change",
-    "alerts": "alert",
-    "incidents": "incident",
-    "maintenance-windows": "maintenance_window",
-    "quarantines": "quarantine",
 }
 # MSP-wide, not any tenant's: every authenticated token reads them.
 GLOBAL_OBJECTS = {"/api/v1/model-prices/{id}"}

@@ -93,6 +93,7 @@ class _Triage(TenantScopedViewSet):
             raise Conflict(str(exc)) from None
 
 
+@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class AlertViewSet(_Triage):
     """Behavioral alerts of the tenant, newest first."""
 
@@ -197,6 +198,7 @@ class AlertViewSet(_Triage):
         return response
 
 
+@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class IncidentViewSet(_Triage):
     """Incidents: related alerts handled as one."""
 
@@ -239,6 +241,7 @@ class IncidentViewSet(_Triage):
         )
 
 
+@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class MaintenanceWindowViewSet(TenantScopedViewSet):
     """The change calendar: anomalies inside a window are not raised."""
 
@@ -289,6 +292,7 @@ class MaintenanceWindowViewSet(TenantScopedViewSet):
         )
 
 
+@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class QuarantineViewSet(TenantScopedViewSet):
     """Agents, devices or the whole tenant refused at every edge of the tenant."""
 
@@ -336,6 +340,7 @@ class QuarantineViewSet(TenantScopedViewSet):
         return Response(QuarantineSerializer(quarantine).data)
 
 
+@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class SecuritySettingsViewSet(TenantScopedViewSet):
     """The tenant's sensitivity, learning period, auto-quarantine and notifications."""
 
