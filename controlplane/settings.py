@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "controlplane.telemetry",
     "controlplane.gateway",
     "controlplane.recovery",
+    "controlplane.security",
     "controlplane.web",
     "controlplane.api",
     "tenants",
@@ -363,6 +364,11 @@ CELERY_TASK_ROUTES = {
     "billing.rate_open_months": {"queue": "billing"},
     "billing.close_month": {"queue": "billing"},
     "billing.close_due_months": {"queue": "billing"},
+    "security.schedule_detection": {"queue": "security"},
+    "security.run_detection": {"queue": "security"},
+    "security.notify_incident": {"queue": "security"},
+    "security.auto_quarantine": {"queue": "security"},
+    "security.push_config": {"queue": "security"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -375,6 +381,7 @@ CELERY_BEAT_SCHEDULE = {
     "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
+    "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_KEY = "tasks:heartbeat"
 HEARTBEAT_EVERY = dt.timedelta(seconds=15)
 HEARTBEAT_STALE_AFTER = dt.timedelta(seconds=60)
-QUEUES = ("default", "telemetry", "maintenance", "billing")
+QUEUES = ("default", "telemetry", "maintenance", "billing", "security")
 
 _started = threading.Event()
 _threads: list[threading.Thread] = []

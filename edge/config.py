@@ -73,6 +73,38 @@ class EdgeConfig:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     signed: bool = False
     """Applied from a verified bundle (not a plain document)."""
+    quarantine: Quarantine = field(default_factory=lambda: Quarantine())
+
+    def quarantined(self, agent_id: str, device_id: str, tenant_id: str) -> bool:
+        q = self.quarantine
+        return agent_id in q.agents or device_id in q.devices or tenant_id in q.tenants
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """What the control plane's security team quarantined: the edge refuses these
+    agents' model calls (controlplane/security/quarantine.py)."""
+
+    agents: frozenset[str] = frozenset()
+    devices: frozenset[str] = frozenset()
+    tenants: frozenset[str] = frozenset()
+
+
+def _quarantine(doc: Mapping[str, Any]) -> Quarantine:
+    """The optional ``quarantine`` section; absent (an older control plane) is empty."""
+    section = doc.get("quarantine") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("quarantine must be an object")
+    ids: dict[str, frozenset[str]] = {}
+    for name in ("agents", "devices", "tenants"):
+        items = section.get(name, [])
+        if not isinstance(items, list):
+            raise ConfigError(f"quarantine.{name} must be an array")
+        try:
+            ids[name] = frozenset(str(uuid.UUID(item)) for item in items)
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(f"quarantine.{name} must hold UUIDs") from None
+    return Quarantine(**ids)
 
 
 def _field(doc: Mapping[str, Any], key: str, where: str) -> Any:
@@ -175,6 +207,7 @@ def parse_config(
         agent_keys=agent_keys,
         gateway=gateway,
         signed=signed,
+        quarantine=_quarantine(doc),
     )
 
 

@@ -5,7 +5,15 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from controlplane.api.base import TENANT_SLUG
-from controlplane.api.views import accounts, billing, gateway, registry, telemetry, tenants
+from controlplane.api.views import (
+    accounts,
+    billing,
+    gateway,
+    registry,
+    security,
+    telemetry,
+    tenants,
+)
 from controlplane.api.views.fallback import NotFoundView
 
 app_name = "api"
@@ -39,6 +47,18 @@ router.register(f"{TENANT}/plans", billing.PlanViewSet, basename="plan")
 router.register(f"{TENANT}/invoices", billing.InvoiceViewSet, basename="invoice")
 router.register(f"{TENANT}/credit-notes", billing.CreditNoteViewSet, basename="credit-note")
 router.register(f"{TENANT}/rated-usage", billing.RatedUsageViewSet, basename="rated-usage")
+router.register(f"{TENANT}/security/alerts", security.AlertViewSet, basename="security-alert")
+router.register(
+    f"{TENANT}/security/incidents", security.IncidentViewSet, basename="security-incident"
+)
+router.register(
+    f"{TENANT}/security/maintenance-windows",
+    security.MaintenanceWindowViewSet,
+    basename="security-maintenance-window",
+)
+router.register(
+    f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
+)
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
@@ -52,6 +72,11 @@ urlpatterns = [
         f"{TENANT}/policy",
         gateway.PolicyViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="policy",
+    ),
+    path(
+        f"{TENANT}/security/settings",
+        security.SecuritySettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="security-settings",
     ),
     *router.urls,
     re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),

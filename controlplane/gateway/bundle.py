@@ -57,6 +57,8 @@ from controlplane.gateway.models import (
 from controlplane.gateway.selectors import period_start
 from controlplane.gateway.services import PULL_ACTOR, bump_site
 from controlplane.gateway.signing import signing_ring
+from controlplane.security.quarantine import EMPTY_QUARANTINE
+from controlplane.security.quarantine import bundle_section as quarantine_section
 from edge.gateway.catalog import CLASS_PRICE_KEYS
 
 logger = logging.getLogger(__name__)
@@ -303,6 +305,7 @@ def site_content(site: Site, *, now: dt.datetime | None = None) -> dict[str, Any
         "routes": _routes(providers),
         "prices": _prices(providers),
         "budgets": _budgets(site, now or timezone.now()),
+        "quarantine": quarantine_section(site.tenant_id),
     }
 
 
@@ -491,6 +494,7 @@ def node_payload(
         "routes": content["routes"],
         "prices": content["prices"],
         "budgets": budgets,
+        "quarantine": content.get("quarantine", EMPTY_QUARANTINE),
     }
 
 

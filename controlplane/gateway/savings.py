@@ -1,6 +1,6 @@
 """What the edge gateway saved a tenant: answers its response cache repeated, and what
 auto routing paid less than sending everything to the complex tier (ClickHouse
-migration 0007). Exact read (FINAL): a span inserted twice counts once."""
+migration 0006). Exact read (FINAL): a span inserted twice counts once."""
 
 from __future__ import annotations
 

@@ -116,6 +116,23 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
     return result
 
 
+def push_config_now(node_id: uuid.UUID) -> int:
+    """The fast path of a change that cannot wait for the next pull (a quarantine):
+    push the site's current bundle to the node if it is behind, without the pull lease
+    (a push is idempotent, and the edge ignores a version older than its own)."""
+    with all_tenants_context():
+        node = EdgeNode.unscoped.select_related("site").get(pk=node_id)
+    token = edge_node_token(node)
+    with EdgeClient(node.pull_url, token) as edge:
+        heartbeat = edge.heartbeat()
+        applied = int(heartbeat.get("config_version") or 0)
+        with tenant_context(node.tenant_id):
+            version = Site.objects.values_list("config_version", flat=True).get(pk=node.site_id)
+        if applied >= version:
+            return applied
+        return _push_config(node, edge, heartbeat, token)
+
+
 def _drain(
     node: EdgeNode,
     edge: EdgeClient,

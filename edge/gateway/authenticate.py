@@ -35,7 +35,9 @@ def authenticate(
         )
 
     try:
-        return check() if throttle is None else throttle.authenticate(address, authorization, check)
+        principal = (
+            check() if throttle is None else throttle.authenticate(address, authorization, check)
+        )
     except AuthError as error:
         raise Refusal(
             error.status,
@@ -45,3 +47,14 @@ def authenticate(
             stage="authenticate",
             retry_after=error.retry_after,
         ) from None
+    if config is not None and config.quarantined(
+        principal.agent_id, principal.device_id, principal.tenant_id
+    ):
+        raise Refusal(
+            403,
+            "acp_security",
+            "security.quarantined",
+            "this agent is in quarantine by the security team; ask your MSP to release it",
+            stage="authenticate",
+        )
+    return principal

@@ -22,6 +22,7 @@ from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_
 from controlplane.dashboards import queries
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.savings import gateway_savings
+from controlplane.security import queries as security
 from controlplane.telemetry import spans
 from controlplane.telemetry.records import build_batch
 from tenants.models import Tenant
@@ -37,6 +38,8 @@ ALL_TENANT_QUERIES = {
     "controlplane.dashboards.queries.fleet_series",
     # provider health: providers serve many tenants, and only counts leave the query
     "controlplane.dashboards.queries.provider_attempts_recent",
+    # which tenants a detector run looks at: ids only
+    "controlplane.security.queries.tenants_with_activity",
 }
 # What the app may call on get_store() outside the layer: writes and health.
 STORE_CALLS_OUTSIDE_THE_LAYER = {"insert", "ping"}
@@ -199,6 +202,22 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     ),
     "controlplane.telemetry.spans.trace_spans": lambda t, e: spans.trace_spans(t, f"{TRACE:032x}"),
     "compliance.dataflow_queries.flow_rows": lambda t, e: flow_rows(t, since=SINCE, until=UNTIL),
+    "controlplane.security.queries.agent_minutes": lambda t, e: security.agent_minutes(
+        t, SINCE, UNTIL
+    ),
+    "controlplane.security.queries.agent_hours": lambda t, e: security.agent_hours(t, SINCE, UNTIL),
+    "controlplane.security.queries.scope_history": lambda t, e: security.scope_history(
+        t, SINCE, UNTIL
+    ),
+    "controlplane.security.queries.scope_minutes": lambda t, e: security.scope_minutes(
+        t, SINCE, UNTIL
+    ),
+    "controlplane.security.queries.first_activity": lambda t, e: [
+        {"agent": str(agent), "at": at} for agent, at in security.first_activity(t, UNTIL).items()
+    ],
+    "controlplane.security.queries.sample_traces": lambda t, e: security.sample_traces(
+        t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
+    ),
 }
 
 

@@ -186,6 +186,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     )
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
+    alert, window, quarantine = security_objects(tenant, agent.pk)
     return {
         "plan": plan,
         "invoice": invoice,
@@ -204,6 +205,10 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "role_default": role_default.pk,
         "budget": budget.pk,
         "config_change": change.change_id,
+        "alert": alert.pk,
+        "incident": alert.incident_id,
+        "maintenance_window": window.pk,
+        "quarantine": quarantine.pk,
     }
 
 
@@ -214,6 +219,42 @@ def _fresh_counters() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+def security_objects(tenant: Tenant, agent_id: uuid.UUID) -> tuple[Any, Any, Any]:
+    """An alert (in its incident), a maintenance window and a quarantine of the tenant."""
+    from controlplane.core.tenancy import tenant_context
+    from controlplane.security.alerts import alerts_record
+    from controlplane.security.detectors import Finding
+    from controlplane.security.quarantine import quarantine_start
+    from controlplane.security.services import maintenance_window_create
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    finding = Finding(
+        kind="volume",
+        subject=f"volume:{agent_id}",
+        agent_ids=[agent_id],
+        site_id=None,
+        started_at=now - dt.timedelta(minutes=10),
+        detected_at=now,
+        ended_at=now,
+        severity="high",
+        title="tasks 12x normal",
+        evidence={"metric": "tasks", "observed": 120, "baseline_median": 10, "ratio": 12.0},
+    )
+    with tenant_context(tenant):
+        [alert] = alerts_record(tenant_id=tenant.pk, findings=[finding], now=now)
+    window = maintenance_window_create(
+        actor=SYSTEM,
+        tenant=tenant,
+        title="Reindex",
+        starts_at=now + dt.timedelta(days=1),
+        ends_at=now + dt.timedelta(days=1, hours=2),
+    )
+    quarantine = quarantine_start(
+        actor=SYSTEM, tenant=tenant, scope="agent", target_id=agent_id, reason="test"
+    )
+    return alert, window, quarantine
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What the gateway saved a tenant, from the spans' attributes (ClickHouse 0007): cache
+"""What the gateway saved a tenant, from the spans' attributes (ClickHouse 0006): cache
 hits and auto routing against the complex tier, one tenant at a time, a span inserted
 twice counted once."""
 

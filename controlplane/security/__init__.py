@@ -1,0 +1,1 @@
+"""Behavioral security: per-agent baselines, detectors, alerts, incidents, quarantine."""

@@ -1,0 +1,81 @@
+"""The detectors over real chDB data, in event time: what they raise, the evidence an
+analyst sees, and what they keep quiet about."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from controlplane.core.tenancy import tenant_context
+from controlplane.security.models import Alert, Incident, Kind
+from controlplane.security.scenarios import Effect
+from controlplane.security.services import detection_rewind
+from tests.security.conftest import MINUTE, WEEK3, Loaded
+
+TUESDAY_10 = WEEK3 + dt.timedelta(days=1, hours=10)
+WEDNESDAY_3AM = WEEK3 + dt.timedelta(days=2, hours=3)
+
+
+def alerts(loaded: Loaded) -> list[Alert]:
+    with tenant_context(loaded.tenant):
+        return list(Alert.objects.order_by("started_at"))
+
+
+@pytest.mark.slow
+def test_a_flood_an_export_and_a_night_shift_raise_one_alert_each_with_evidence(
+    scenario: Callable[..., Loaded],
+) -> None:
+    loaded = scenario(
+        [
+            Effect("sup-1", TUESDAY_10, TUESDAY_10 + 30 * MINUTE, rate_factor=10),
+            Effect(
+                "eng-1",
+                TUESDAY_10 + dt.timedelta(hours=3),
+                TUESDAY_10 + dt.timedelta(hours=3, minutes=20),
+                tool="db.export",
+                tool_calls=30,
+                tool_rows=2000,
+            ),
+            Effect("sup-2", WEDNESDAY_3AM, WEDNESDAY_3AM + 40 * MINUTE, extra_rate=60),
+        ]
+    )
+    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=3))
+    raised = alerts(loaded)
+    by_kind = {(a.kind, loaded_name(loaded, a)) for a in raised}
+    assert (Kind.VOLUME, "sup-1") in by_kind
+    assert (Kind.SCOPE, "eng-1") in by_kind
+    assert (Kind.TEMPORAL, "sup-2") in by_kind
+    volume = next(a for a in raised if a.kind == Kind.VOLUME)
+    assert (
+        volume.evidence["ratio"] >= 3
+        and volume.evidence["observed"] > volume.evidence["baseline_median"]
+    )
+    assert (
+        TUESDAY_10
+        <= dt.datetime.fromisoformat(volume.evidence["detected_at"])
+        <= (TUESDAY_10 + 10 * MINUTE)
+    ), "raised within minutes of the flood's start, in event time"
+    assert volume.evidence["sample_traces"], "links to traces of the minutes judged"
+    scope = next(a for a in raised if a.kind == Kind.SCOPE)
+    items = {(i["dimension"], i["item"]) for i in scope.evidence["items"]}
+    assert ("collection", "customers_all") in items and ("tool", "db.export") in items
+    tool = next(i for i in scope.evidence["items"] if i["item"] == "db.export")
+    assert tool["first_time_for_agent"] and tool["uncommon_in_tenant"]
+    temporal = next(a for a in raised if a.kind == Kind.TEMPORAL)
+    assert temporal.evidence["weeks_active_in_this_hour"] == 0
+    assert temporal.evidence["hour_of_week"] == "Wed 03:00"
+    quiet = {loaded_name(loaded, a) for a in raised} - {"sup-1", "eng-1", "sup-2"}
+    assert not quiet, f"no alert for agents doing their usual work: {quiet}"
+    with tenant_context(loaded.tenant):
+        assert Incident.objects.count() == len({a.incident_id for a in raised})
+
+    detection_rewind(tenant_id=loaded.tenant.pk, to=WEEK3 + dt.timedelta(days=1))
+    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=3))
+    assert len(alerts(loaded)) == len(raised), "judging the same minutes again raises nothing new"
+
+
+def loaded_name(loaded: Loaded, alert: Alert) -> str:
+    names = {agent_id: name for name, agent_id in loaded.agents.items()}
+    return ",".join(sorted(names[a] for a in alert.agent_ids))
