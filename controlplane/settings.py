@@ -304,6 +304,7 @@ SPECTACULAR_SETTINGS = {
         "ProviderKindEnum": "controlplane.gateway.models.Provider.Kind",
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
         "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -22,11 +22,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from controlplane.agents.models import EdgeNode
 from controlplane.analytics import get_store, reset_store
+from controlplane.analytics.chdb_server import ClickHouseError, ClickHouseHttpServer, Reply
 from controlplane.core.tenancy import tenant_context
 from controlplane.telemetry.models import DeadLetter, UsageEvent
 from controlplane.telemetry.pull import pull_edge_node
 from controlplane.web.edge_status import DEGRADED, DOWN, HEALTHY, node_state
-from tests.analytics.clickhouse_http import ClickHouseError, ClickHouseHttpServer, Reply
 from tests.edge.conftest import key_values
 from tests.telemetry.conftest import Site
 
