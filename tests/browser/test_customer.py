@@ -97,7 +97,7 @@ def test_a_chart_point_opens_its_traces_and_a_trace_waterfall(
     model_call = page.locator("table.waterfall tbody.span-model")
     expect(model_call).to_contain_text("openai / gpt-4o-mini")
     expect(model_call).to_contain_text("812 / 120")
-    expect(model_call).to_contain_text("$0.000194")
+    expect(model_call).to_contain_text("$0.00019")
     expect(page.locator("table.waterfall tbody.span-tool")).to_contain_text("ERP answered 503")
     expect(page.locator("table.waterfall .bar")).to_have_count(3)
     screenshot(page, "trace-waterfall")

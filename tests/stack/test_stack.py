@@ -188,9 +188,15 @@ def test_stack_survives_a_killed_worker_and_a_killed_edge_exactly_once(
 
     # The web process sees the same stack: PostgreSQL, ClickHouse over HTTP, and beat's
     # heartbeat through the restarted worker.
-    health = httpx.get(
-        f"http://127.0.0.1:{stack.web_port}/healthz", headers={"Host": "127.0.0.1"}, timeout=10
-    )
+    # (beat sends its first heartbeat 15 s after it starts: wait for it, not longer)
+    deadline = time.monotonic() + 60
+    while True:
+        health = httpx.get(
+            f"http://127.0.0.1:{stack.web_port}/healthz", headers={"Host": "127.0.0.1"}, timeout=10
+        )
+        if health.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert health.status_code == 200, health.text
     body: dict[str, Any] = health.json()
     assert body["clickhouse"]["engine"] == "http"

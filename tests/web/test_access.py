@@ -282,6 +282,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "provider": uuid.uuid4(),
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
+        "invoice": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
