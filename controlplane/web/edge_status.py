@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.agents.models import EdgeNode
+from controlplane.dashboards.health import host_problems
 
 LATE_AFTER = dt.timedelta(seconds=30)
 DOWN_AFTER = dt.timedelta(minutes=5)
@@ -32,8 +33,8 @@ STATES = tuple(STATUS_LABELS)
 
 
 def node_state(node: EdgeNode, now: dt.datetime) -> str:
-    """``healthy`` (pulled within 30 s), ``degraded`` (pulled, but records of its batches
-    wait as dead letters), ``late`` (pulled within 5 min), ``down`` (longer ago, or the
+    """``healthy`` (pulled within 30 s), ``degraded`` (pulled, but in trouble:
+    ``node_problems``), ``late`` (pulled within 5 min), ``down`` (longer ago, or the
     latest pull failed), ``pending`` (never pulled and never failed: just added)."""
     if node.consecutive_failures > 0:
         return DOWN
@@ -44,7 +45,63 @@ def node_state(node: EdgeNode, now: dt.datetime) -> str:
         return DOWN
     if age > LATE_AFTER:
         return LATE
-    return DEGRADED if node.dead_letter_count else HEALTHY
+    return DEGRADED if node_problems(node) else HEALTHY
+
+
+@dataclass(frozen=True)
+class _Heartbeat:
+    """The figures of a node's last heartbeat that its health is judged on."""
+
+    records: float | None
+    spool_bytes: float | None
+    spool_max_bytes: float | None
+    oldest_unpulled: dt.timedelta | None
+    cpu_percent: float | None
+    memory_percent: float | None
+    disk_percent: float | None
+    version: str
+
+
+def _heartbeat(node: EdgeNode) -> _Heartbeat:
+    heartbeat = node.heartbeat if isinstance(node.heartbeat, dict) else {}
+    spool = heartbeat.get("spool") if isinstance(heartbeat.get("spool"), dict) else {}
+    host = heartbeat.get("host") if isinstance(heartbeat.get("host"), dict) else {}
+    assert isinstance(spool, dict) and isinstance(host, dict)
+    oldest = _number(spool.get("oldest_unpulled_unix_nano"))
+    oldest_age = None
+    if oldest and node.heartbeat_at is not None:
+        oldest_age = node.heartbeat_at - dt.datetime.fromtimestamp(oldest / 1e9, dt.UTC)
+    return _Heartbeat(
+        records=_number(spool.get("records")),
+        spool_bytes=_number(spool.get("bytes")),
+        spool_max_bytes=_number(spool.get("max_bytes")),
+        oldest_unpulled=oldest_age,
+        cpu_percent=_number(host.get("cpu_percent")),
+        memory_percent=_number(host.get("memory_percent")),
+        disk_percent=_number(host.get("disk_percent")),
+        version=str(heartbeat.get("version") or ""),
+    )
+
+
+def node_problems(node: EdgeNode) -> list[str]:
+    """What makes a node that pulls fine ``degraded``, in words: records waiting as dead
+    letters, and its host's figures past the thresholds of ``dashboards.health``."""
+    beat = _heartbeat(node)
+    fill = (
+        beat.spool_bytes / beat.spool_max_bytes
+        if beat.spool_bytes is not None and beat.spool_max_bytes
+        else None
+    )
+    problems = host_problems(
+        cpu_percent=beat.cpu_percent,
+        memory_percent=beat.memory_percent,
+        disk_percent=beat.disk_percent,
+        spool_fill=fill,
+        oldest_unpulled=beat.oldest_unpulled,
+    )
+    if node.dead_letter_count:
+        problems.append(f"{node.dead_letter_count} dead letters")
+    return problems
 
 
 def _number(value: Any) -> float | None:
@@ -83,6 +140,7 @@ class NodeStatus:
 
     node: EdgeNode
     state: str
+    problems: list[str]
     last_success_age: str
     last_error: str
     last_error_at: dt.datetime | None
@@ -121,19 +179,11 @@ class NodeStatus:
 
 def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
     """``node``'s state and the figures of its last heartbeat. Reads ``node.site``."""
-    heartbeat = node.heartbeat if isinstance(node.heartbeat, dict) else {}
-    spool = heartbeat.get("spool") if isinstance(heartbeat.get("spool"), dict) else {}
-    host = heartbeat.get("host") if isinstance(heartbeat.get("host"), dict) else {}
-    assert isinstance(spool, dict) and isinstance(host, dict)
-    records = _number(spool.get("records"))
-    oldest = _number(spool.get("oldest_unpulled_unix_nano"))
-    oldest_age = None
-    if oldest and node.heartbeat_at is not None:
-        oldest_at = dt.datetime.fromtimestamp(oldest / 1e9, dt.UTC)
-        oldest_age = node.heartbeat_at - oldest_at
+    beat = _heartbeat(node)
     return NodeStatus(
         node=node,
         state=node_state(node, now),
+        problems=node_problems(node),
         last_success_age=(
             format_age(now - node.last_success_at) + " ago" if node.last_success_at else "never"
         ),
@@ -143,16 +193,18 @@ def node_status(node: EdgeNode, now: dt.datetime) -> NodeStatus:
         dead_letters=node.dead_letter_count,
         next_attempt_at=node.next_attempt_at,
         heartbeat_at=node.heartbeat_at,
-        spool_records=int(records) if records is not None else None,
-        spool_bytes=format_bytes(_number(spool.get("bytes"))),
-        spool_max_bytes=format_bytes(_number(spool.get("max_bytes"))),
-        oldest_unpulled_age=format_age(oldest_age) if oldest_age is not None else "—",
-        cpu_percent=_number(host.get("cpu_percent")),
-        memory_percent=_number(host.get("memory_percent")),
-        disk_percent=_number(host.get("disk_percent")),
+        spool_records=int(beat.records) if beat.records is not None else None,
+        spool_bytes=format_bytes(beat.spool_bytes),
+        spool_max_bytes=format_bytes(beat.spool_max_bytes),
+        oldest_unpulled_age=(
+            format_age(beat.oldest_unpulled) if beat.oldest_unpulled is not None else "—"
+        ),
+        cpu_percent=beat.cpu_percent,
+        memory_percent=beat.memory_percent,
+        disk_percent=beat.disk_percent,
         config_version_applied=node.config_version_applied,
         config_version_current=node.site.config_version,
-        reported_version=str(heartbeat.get("version") or ""),
+        reported_version=beat.version,
         expected_version=node.expected_version,
     )
 

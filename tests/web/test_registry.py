@@ -213,6 +213,27 @@ def test_edge_node_status_reads_the_heartbeat(fleet_a: Fleet) -> None:
     assert (status.cpu_percent, status.memory_percent, status.disk_percent) == (12.5, 40.0, 71.2)
     assert status.config_behind  # the site's version rose with every registry change
     assert status.version_mismatch  # expected 0.1.0, reports 0.2.0
+    assert status.problems == []
+
+
+def test_an_edge_node_that_pulls_fine_on_a_host_in_trouble_is_degraded(fleet_a: Fleet) -> None:
+    now = timezone.now()
+    node = _node(
+        fleet_a,
+        last_success_at=now - dt.timedelta(seconds=3),
+        heartbeat_at=now,
+        heartbeat={
+            "spool": {
+                "bytes": 900 << 20,
+                "max_bytes": 1 << 30,
+                "oldest_unpulled_unix_nano": int((now - dt.timedelta(minutes=8)).timestamp() * 1e9),
+            },
+            "host": {"cpu_percent": 99.0, "memory_percent": 40.0, "disk_percent": 71.2},
+        },
+    )
+    status = node_status(node, now)
+    assert status.state == "degraded"
+    assert status.problems == ["CPU at 99 %", "spool 88 % full", "records waiting 8 min"]
 
 
 def test_site_page_shows_each_nodes_status(world: World, fleet_a: Fleet) -> None:
