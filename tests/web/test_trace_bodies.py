@@ -63,7 +63,7 @@ def test_bodies_and_text_search_follow_the_role(
     page = detail.content.decode()
     assert detail.status_code == 200
     # Metadata for everyone: the spans, tokens, cost, status messages.
-    assert "chat gpt-4o-mini" in page and "812 / 120" in page and "$0.000194" in page
+    assert "chat gpt-4o-mini" in page and "812 / 120" in page and "$0.00019" in page
     assert "ERP answered 503" in page
     assert ("plain text answer" in page) is reads
     assert ("&quot;messages&quot;" in page) is reads
