@@ -143,5 +143,6 @@ def test_queue_depths_count_the_messages_waiting_in_the_broker() -> None:
 
 
 def test_queue_depths_say_when_the_broker_is_unreachable() -> None:
-    unreachable = Celery(broker="redis://127.0.0.1:1/0")
+    # not the current app: shared tasks of later tests in this process must not use it
+    unreachable = Celery(broker="redis://127.0.0.1:1/0", set_as_current=False)
     assert queue_depths(("default",), broker=unreachable) is None
