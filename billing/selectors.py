@@ -14,7 +14,14 @@ from typing import Any
 from django.db import connection
 from django.db.models import Sum
 
-from billing.models import BillingAccount, Invoice, InvoiceLine, ProviderCostLine, RatedUsage
+from billing.models import (
+    BillingAccount,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    ProviderCostLine,
+    RatedUsage,
+)
 from billing.provider_bills import flagged, provider_reconcile
 from controlplane.core.tenancy import all_tenants_context
 
@@ -25,6 +32,30 @@ USAGE_KINDS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.MARKUP)
 def billed_tenant_ids() -> list[uuid.UUID]:
     with all_tenants_context():
         return list(BillingAccount.unscoped.values_list("tenant_id", flat=True))
+
+
+def stripe_pending() -> dict[str, list[tuple[uuid.UUID, uuid.UUID]]]:
+    """(tenant id, object id) of what Stripe does not know yet: final invoices not
+    pushed, void invoices still open there, credit notes not pushed."""
+    with all_tenants_context():
+        return {
+            "invoices": list(
+                Invoice.unscoped.filter(
+                    status=Invoice.Status.FINAL, stripe_invoice_id=""
+                ).values_list("tenant_id", "id")
+            ),
+            "voids": list(
+                Invoice.unscoped.filter(status=Invoice.Status.VOID)
+                .exclude(stripe_invoice_id="")
+                .exclude(payment_status=Invoice.Payment.VOID)
+                .values_list("tenant_id", "id")
+            ),
+            "credit_notes": list(
+                CreditNote.unscoped.filter(stripe_credit_note_id="")
+                .exclude(invoice__stripe_invoice_id="")
+                .values_list("tenant_id", "id")
+            ),
+        }
 
 
 def tenants_with_month_open(month: dt.date) -> list[uuid.UUID]:

@@ -365,6 +365,9 @@ CELERY_TASK_ROUTES = {
     "billing.rate_open_months": {"queue": "billing"},
     "billing.close_month": {"queue": "billing"},
     "billing.close_due_months": {"queue": "billing"},
+    "billing.push_credit_note": {"queue": "billing"},
+    "billing.push_invoice_void": {"queue": "billing"},
+    "billing.push_pending_to_stripe": {"queue": "billing"},
     "security.schedule_detection": {"queue": "security"},
     "security.run_detection": {"queue": "security"},
     "security.notify_incident": {"queue": "security"},
@@ -382,6 +385,7 @@ CELERY_BEAT_SCHEDULE = {
     "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
+    "billing-stripe-catch-up": {"task": "billing.push_pending_to_stripe", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
 }
 
