@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from billing.models import (
     BillingAccount,
@@ -109,9 +109,12 @@ def chargeback(*, invoice: Invoice) -> list[dict[str, Any]]:
     """What each department's usage was charged on ``invoice``, with its agents and
     models (call in the tenant's context)."""
     departments: dict[str, dict[str, Any]] = {}
-    agents_by_department: dict[uuid.UUID | None, set[uuid.UUID]] = {}
-    for row in invoice.rated.values("department_id", "agent_id"):
-        agents_by_department.setdefault(row["department_id"], set()).add(row["agent_id"])
+    agents_by_department = dict(
+        invoice.rated.order_by()
+        .values("department_id")
+        .annotate(agents=Count("agent_id", distinct=True))
+        .values_list("department_id", "agents")
+    )
     for line in invoice.lines.filter(kind=InvoiceLine.Kind.USAGE):
         name = line.department or "No department"
         entry = departments.setdefault(
@@ -122,7 +125,7 @@ def chargeback(*, invoice: Invoice) -> list[dict[str, Any]]:
         entry["tokens"] += int(line.quantity)
         model = f"{line.provider}/{line.model}"
         entry["models"][model] = entry["models"].get(model, Decimal(0)) + line.amount
-        entry["agents"] = len(agents_by_department.get(line.department_id, set()))
+        entry["agents"] = agents_by_department.get(line.department_id, 0)
     return sorted(departments.values(), key=lambda entry: -entry["amount"])
 
 
