@@ -224,7 +224,7 @@ class AlertViewSet(_Triage):
             ),
         },
     )
-    @action(detail=False, methods=["get"], url_path="export")
+    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
     def export(self, request: Request, **kwargs: Any) -> HttpResponse:
         form = request.query_params.get("as", "csv")
         if form not in ("csv", "json"):
