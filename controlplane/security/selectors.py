@@ -88,16 +88,6 @@ def export_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=2)
 
 
-def open_counts(queryset: QuerySet[Alert]) -> dict[str, int]:
-    """Open (not closed) alerts per severity: the faults dashboard slot."""
-    counts = {"critical": 0, "high": 0, "medium": 0, "low": 0}
-    for severity in queryset.filter(state__in=(State.OPEN, State.ACKNOWLEDGED)).values_list(
-        "severity", flat=True
-    ):
-        counts[severity] += 1
-    return counts
-
-
 # --- the triage lists ----------------------------------------------------------------------
 
 ACTIVE_STATES = (State.OPEN, State.ACKNOWLEDGED)
@@ -218,7 +208,7 @@ def incident_timeline(
     tenant's (or all tenants') context."""
     by_id = {alert.pk: alert for alert in alerts}
     entries = [
-        TimelineEntry(alert.raised_at, "raised", "security.detectors", alert.title, alert)
+        TimelineEntry(alert.raised_at, "raised", "security.detectors", alert=alert)
         for alert in alerts
     ]
     notes = Note.objects.filter(tenant_id=incident.tenant_id).filter(

@@ -95,4 +95,5 @@ def test_a_customer_opens_an_incidents_evidence_and_reads_its_timeline(
     page.get_by_role("button", name="Add note").click()
     expect(timeline).to_contain_text("Checked with finance.")
     expect(timeline).to_contain_text("Acknowledged")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "security-incident")
