@@ -305,6 +305,11 @@ SPECTACULAR_SETTINGS = {
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
         "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "SecurityKindEnum": "controlplane.security.models.Kind",
+        "SecuritySeverityEnum": "controlplane.security.models.Severity",
+        "SecurityStateEnum": "controlplane.security.models.State",
+        "QuarantineScopeEnum": "controlplane.security.models.Quarantine.Scope",
+        "BudgetScopeEnum": "controlplane.gateway.models.Budget.Scope",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -23,10 +23,11 @@ class NavItem:
     roles: frozenset[str] | None = None
 
 
-# A new section adds one entry here. Planned: Alerts,
+# A new section adds one entry here. Planned:
 # Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
 CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Fleet", "web:console_fleet"),
+    NavItem("Security", "web:console_security_queue"),
     NavItem("Tenants", "web:console_tenants", also_current=("console_tenant",)),
     NavItem(
         "Gateway catalog",
@@ -43,6 +44,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
+_SECURITY_PAGES = ("security_incident",)
 # The gateway's forms that show the page again after an error.
 _GATEWAY_PAGES = (
     "gateway_policy",
@@ -68,6 +70,11 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         "web:console_dataflow",
         also_current=tuple(f"console_{n}" for n in _DATAFLOW_PAGES),
     ),
+    NavItem(
+        "Security",
+        "web:console_security",
+        also_current=tuple(f"console_{n}" for n in _SECURITY_PAGES),
+    ),
     NavItem("Sites & edge nodes", "web:console_sites", also_current=("console_site",)),
     NavItem(
         "Gateway",
@@ -85,6 +92,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
         "Data flow",
         "web:portal_dataflow",
         also_current=tuple(f"portal_{n}" for n in _DATAFLOW_PAGES),
+    ),
+    NavItem(
+        "Security",
+        "web:portal_security",
+        also_current=tuple(f"portal_{n}" for n in _SECURITY_PAGES),
     ),
     NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),
     NavItem(

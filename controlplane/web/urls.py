@@ -10,6 +10,8 @@ from controlplane.web import (
     msp_gateway_views,
     portal,
     registry_views,
+    security_console,
+    security_views,
     trace_views,
     views,
 )
@@ -98,6 +100,35 @@ TENANT_PAGES = [
         dataflow_views.DATAFLOW_SNAPSHOT_SVG,
         "dataflow_snapshot_svg",
     ),
+    *tenant_paths("security/", security_views.SECURITY, "security"),
+    *tenant_paths("security/bulk/", security_views.SECURITY_BULK, "security_bulk"),
+    *tenant_paths("security/incidents/<uuid:pk>/", security_views.INCIDENT, "security_incident"),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/state/",
+        security_views.INCIDENT_STATE,
+        "security_incident_state",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/assign/",
+        security_views.INCIDENT_ASSIGN,
+        "security_incident_assign",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/notes/",
+        security_views.INCIDENT_NOTE,
+        "security_incident_note",
+    ),
+    *tenant_paths(
+        "security/alerts/<uuid:pk>/state/", security_views.ALERT_STATE, "security_alert_state"
+    ),
+    *tenant_paths(
+        "security/quarantines/", security_views.QUARANTINE_START, "security_quarantine_start"
+    ),
+    *tenant_paths(
+        "security/quarantines/<uuid:pk>/release/",
+        security_views.QUARANTINE_RELEASE,
+        "security_quarantine_release",
+    ),
 ]
 
 urlpatterns = [
@@ -110,6 +141,8 @@ urlpatterns = [
     path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
     path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
+    path("console/security/", security_console.queue, name="console_security_queue"),
+    path("console/security/bulk/", security_console.bulk, name="console_security_bulk"),
     path("console/billing/", billing_views.console_billing, name="console_billing"),
     path(
         "console/billing/invoices/<uuid:invoice_id>/approve",

@@ -44,6 +44,10 @@ OBJECT_OF_SEGMENT = {
     "plans": "plan",
     "invoices": "invoice",
     "credit-notes": "credit_note",
+    "alerts": "alert",
+    "incidents": "incident",
+    "maintenance-windows": "maintenance_window",
+    "quarantines": "quarantine",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
 STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")

@@ -22,6 +22,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
+from tests.api.conftest import security_objects
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -55,6 +56,9 @@ _OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "staff": "staff_member",
     "invoices": "invoice",
+    "incidents": "incident",
+    "alerts": "alert",
+    "quarantines": "quarantine",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -76,7 +80,11 @@ def _fleet_objects(fleet: Fleet) -> dict[str, uuid.UUID]:
 
 
 def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
+    alert, _, quarantine = security_objects(world.b, fleet_b.agent.pk)
     return {
+        "alert": alert.pk,
+        "incident": alert.incident_id,
+        "quarantine": quarantine.pk,
         "membership": world.membership(world.b_owner).pk,
         "invitation": world.b_invitation.pk,
         "department": world.b_department.pk,
@@ -223,7 +231,14 @@ def test_auditor_gets_403_on_every_console_write(
 
 @pytest.mark.parametrize(
     "name",
-    ["console_tenants", "console_fleet", "console_msp_gateway", "console_staff", "console_audit"],
+    [
+        "console_tenants",
+        "console_fleet",
+        "console_msp_gateway",
+        "console_staff",
+        "console_audit",
+        "console_security_queue",
+    ],
 )
 def test_auditor_reads_console_pages(
     world: World, make_staff: Callable[..., User], name: str
@@ -258,6 +273,7 @@ def test_auditor_reads_tenant_detail_without_forms(
             "agents",
             "traces",
             "dashboards",
+            "security",
         )
     ],
 )
@@ -283,6 +299,9 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         "invoice": uuid.uuid4(),
+        "incident": uuid.uuid4(),
+        "alert": uuid.uuid4(),
+        "quarantine": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
