@@ -20,6 +20,7 @@ from controlplane.agents.services import agent_create
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
+from controlplane.gateway.bundle import site_content
 from controlplane.gateway.models import (
     Budget,
     ConfigChange,
@@ -129,6 +130,44 @@ def test_owner_sets_the_policy(world: World) -> None:
     assert "Redact" in member_view and "email, iban" in member_view
     assert "<code>ledger.query</code>: finance" in member_view
     assert "Requests a minute per agent</dt><dd>600</dd>" in member_view
+
+
+@pytest.mark.parametrize("name", ["url", "console_url"])
+def test_the_injection_stage_is_chosen_on_the_policy_form(
+    world: World, fleet_a: Fleet, make_staff: Callable[..., User], name: str
+) -> None:
+    client = signed_in(world.a_owner if name == "url" else make_staff("operator"))
+    page = client.get(globals()[name](world)).content.decode()
+    assert "Injection detection" in page and "Rules + learned stage" in page
+    form = {"injection": "block", "pii": "flag", "tool_data_classes": ""}
+    response = client.post(
+        globals()[name](world, "gateway_policy"),
+        {**form, "injection_stage": "rules_and_classifier"},
+    )
+    assert response.status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
+    # the edges get it in the next bundle
+    with all_tenants_context():
+        assert site_content(fleet_a.site)["policies"][0]["injection_stage"] == (
+            "rules_and_classifier"
+        )
+    again = client.get(globals()[name](world))
+    assert again.context["policy_form"]["injection_stage"].value() == "rules_and_classifier"
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "Injection detection</dt><dd>rules + learned stage</dd>" in member_view
+
+    # a form that leaves it out keeps it; an unknown stage is a form error naming the field
+    assert client.post(globals()[name](world, "gateway_policy"), form).status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
+    bad = client.post(
+        globals()[name](world, "gateway_policy"), {**form, "injection_stage": "model_only"}
+    )
+    assert bad.status_code == 200
+    assert list(bad.context["policy_form"].errors) == ["injection_stage"]
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
 
 
 @pytest.mark.parametrize(
