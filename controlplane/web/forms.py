@@ -17,8 +17,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 
 from controlplane.accounts.models import StaffRole
+from controlplane.agents.models import Agent
 from controlplane.gateway.models import (
     ANY,
+    DEFAULT_TIERS,
     ROUTE_TIERS,
     Budget,
     Policy,
@@ -387,6 +389,13 @@ class AgentForm(OperatingWindowForm):
         empty_label="— none —",
         help_text="The hardware the agent runs on. Its keys work only from this device.",
     )
+    tier = forms.ChoiceField(
+        choices=[("", "— as its role default —"), *Agent.Tier.choices],
+        required=False,
+        label="Routing tier",
+        help_text="Which models serve it. Auto: the edge scores each request and sends it "
+        "to the simple, standard or complex tier.",
+    )
     SERVICE_FIELDS = (
         "name",
         "department",
@@ -396,6 +405,7 @@ class AgentForm(OperatingWindowForm):
         "data_classes",
         "tools",
         "device",
+        "tier",
     )
 
     def __init__(
@@ -428,6 +438,7 @@ class AgentForm(OperatingWindowForm):
             "data_classes": agent.data_classes,
             "tools": agent.tools,
             "device": agent.device_id,
+            "tier": agent.tier,
             **OperatingWindowForm.window_initial(window),
         }
 
@@ -942,7 +953,12 @@ class RoleDefaultForm(OperatingWindowForm):
         label="Data classes",
         help_text="Comma-separated, e.g. pii, finance. Empty: no classified data.",
     )
-    tier = forms.ChoiceField(choices=Tier.choices, initial=Tier.STANDARD)
+    tier = forms.ChoiceField(
+        choices=DEFAULT_TIERS,
+        initial=Tier.STANDARD,
+        help_text="Auto: the edge scores each request and sends it to the simple, standard "
+        "or complex tier (thresholds in the policy).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_role_default_%s")

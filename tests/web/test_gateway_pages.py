@@ -265,6 +265,18 @@ def test_owner_sets_a_role_default_shown_with_the_agents_it_affects(world: World
     assert "pii, marketing" in member_view and "finance (1 agent)" in member_view
 
 
+def test_a_role_default_tier_can_be_auto(world: World) -> None:
+    client = signed_in(world.a_owner)
+    assert "Auto (scored per request)" in client.get(url(world)).content.decode()
+    response = client.post(url(world, "gateway_role_default_set"), new_role_default(tier="auto"))
+    assert response.status_code == 302
+    assert role_defaults(world.a)["marketing"].tier == "auto"
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "<td>Auto (scored per request)</td>" in member_view
+    edit = client.get(url(world) + "?role=marketing")
+    assert edit.context["role_default_form"]["tier"].value() == "auto"
+
+
 def test_editing_a_role_prefills_the_form_and_saving_replaces_its_defaults(
     world: World,
 ) -> None:
