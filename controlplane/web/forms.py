@@ -584,8 +584,8 @@ class PolicyForm(forms.Form):
         choices=INJECTION_STAGES,
         required=False,
         label="Injection detection",
-        help_text="The learned stage also reads what the rules leave undecided: a little "
-        "more recall, about 0.2 ms more per text on the edge (docs/content-filter.md).",
+        help_text="The learned stage also reads what the rules leave undecided, for about "
+        "0.3 ms more CPU per request on the edge (docs/content-filter.md).",
     )
     pii = forms.ChoiceField(
         choices=Policy.Pii.choices,

@@ -137,11 +137,12 @@ def test_the_injection_stage_is_chosen_on_the_policy_form(
     world: World, fleet_a: Fleet, make_staff: Callable[..., User], name: str
 ) -> None:
     client = signed_in(world.a_owner if name == "url" else make_staff("operator"))
-    page = client.get(globals()[name](world)).content.decode()
+    page_url = {"url": url, "console_url": console_url}[name]
+    page = client.get(page_url(world)).content.decode()
     assert "Injection detection" in page and "Rules + learned stage" in page
     form = {"injection": "block", "pii": "flag", "tool_data_classes": ""}
     response = client.post(
-        globals()[name](world, "gateway_policy"),
+        page_url(world, "gateway_policy"),
         {**form, "injection_stage": "rules_and_classifier"},
     )
     assert response.status_code == 302
@@ -152,18 +153,16 @@ def test_the_injection_stage_is_chosen_on_the_policy_form(
         assert site_content(fleet_a.site)["policies"][0]["injection_stage"] == (
             "rules_and_classifier"
         )
-    again = client.get(globals()[name](world))
+    again = client.get(page_url(world))
     assert again.context["policy_form"]["injection_stage"].value() == "rules_and_classifier"
     member_view = signed_in(world.a_member).get(url(world)).content.decode()
     assert "Injection detection</dt><dd>rules + learned stage</dd>" in member_view
 
     # a form that leaves it out keeps it; an unknown stage is a form error naming the field
-    assert client.post(globals()[name](world, "gateway_policy"), form).status_code == 302
+    assert client.post(page_url(world, "gateway_policy"), form).status_code == 302
     with tenant_context(world.a):
         assert Policy.objects.get().injection_stage == "rules_and_classifier"
-    bad = client.post(
-        globals()[name](world, "gateway_policy"), {**form, "injection_stage": "model_only"}
-    )
+    bad = client.post(page_url(world, "gateway_policy"), {**form, "injection_stage": "model_only"})
     assert bad.status_code == 200
     assert list(bad.context["policy_form"].errors) == ["injection_stage"]
     with tenant_context(world.a):

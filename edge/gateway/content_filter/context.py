@@ -3,7 +3,8 @@
 A security article quotes "ignore previous instructions", an incident write-up says the
 mail *told the assistant to* forward the mailbox, a runbook disables MFA *after the
 incident commander approves it in the ticket*. The words are an attack's; the text is
-not one. Three readings lower a hit's weight (docs/content-filter.md, "Context"):
+not one. Three readings lower a hit's weight (docs/content-filter.md, "Prompt injection:
+method"; decision 0032):
 
 - **quoted**: the hit lies inside a quotation set in a sentence (``says 'X'``,
   ``like "X"``, ``(a) 'X'``; not a JSON string value) and the same words do not occur
