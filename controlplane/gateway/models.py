@@ -49,6 +49,10 @@ class Tier(models.TextChoices):
 
 ANY = "*"
 ROUTE_TIERS = [*Tier.choices, (ANY, "any tier")]
+AUTO = "auto"
+# What an agent or a role asks for: a route's tier, or ``auto``, which the edge turns into
+# one of them request by request from the request's own features (docs/decisions/0023).
+DEFAULT_TIERS = [*Tier.choices, (AUTO, "Auto (scored per request)")]
 
 
 class Provider(SharedOrTenantModel):
@@ -264,7 +268,7 @@ class RoleDefault(TenantOwnedModel):
     data_classes = ArrayField(
         models.CharField(max_length=50), default=list, blank=True, validators=[validate_names]
     )
-    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    tier = models.CharField(max_length=20, choices=DEFAULT_TIERS, default=Tier.STANDARD)
     operating_window = models.JSONField(
         default=dict, blank=True, validators=[validate_operating_window]
     )

@@ -18,6 +18,7 @@ from controlplane.api.serializers.common import (
 )
 from controlplane.gateway.models import (
     ANY,
+    DEFAULT_TIERS,
     MONEY_DIGITS,
     MONEY_PLACES,
     ROUTE_TIERS,
@@ -27,7 +28,6 @@ from controlplane.gateway.models import (
     Provider,
     RoleDefault,
     Route,
-    Tier,
 )
 from controlplane.gateway.selectors import CredentialInfo
 
@@ -334,7 +334,7 @@ ROLE_DEFAULT_EXAMPLE = {
     "allowed_models": ["gpt-4o"],
     "allowed_tools": ["ledger.query"],
     "data_classes": ["public", "finance"],
-    "tier": "standard",
+    "tier": "auto",
     "operating_window": {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
     "max_requests_per_minute": 120,
     "updated_at": EXAMPLE_TIME,
@@ -356,7 +356,12 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
     allowed_models = _names(200, required=False, help_text="Empty: any model.")
     allowed_tools = _names(100, required=False)
     data_classes = _names(50, required=False)
-    tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+    tier = serializers.ChoiceField(
+        choices=DEFAULT_TIERS,
+        required=False,
+        help_text="simple, standard, complex, or auto: the edge scores each request into one "
+        "of them (the tenant policy's thresholds).",
+    )
     operating_window = WindowSerializer(required=False)
     max_requests_per_minute = serializers.IntegerField(
         min_value=1,
