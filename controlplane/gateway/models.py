@@ -51,6 +51,11 @@ ANY = "*"
 ROUTE_TIERS = [*Tier.choices, (ANY, "any tier")]
 
 
+class ScopeEnforcement(models.TextChoices):
+    FLAG = "flag"
+    REFUSE = "refuse"
+
+
 class Provider(SharedOrTenantModel):
     """A model endpoint: OpenAI-compatible (OpenAI, Azure OpenAI v1, vLLM, Ollama, …) or
     Anthropic. ``name`` is also the provider in the price catalog and in the ledger."""
@@ -224,6 +229,13 @@ class Policy(TenantOwnedModel):
         help_text="Request-rate ceiling of every agent whose role and own settings set none "
         "(edge/gateway/ratelimit.py); empty: none.",
     )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        default=ScopeEnforcement.FLAG,
+        help_text="What an edge does with a model call outside an agent's learned scope or "
+        "over its learned ceilings (edge/watch.py): flag it (served, alerted) or refuse it.",
+    )
 
     AUDIT_FIELDS = (
         "injection",
@@ -235,6 +247,7 @@ class Policy(TenantOwnedModel):
         "auto_simple_max",
         "auto_complex_min",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
 
     class Meta:
@@ -275,6 +288,13 @@ class RoleDefault(TenantOwnedModel):
         help_text="Request-rate ceiling of agents with this role that set none; empty: the "
         "tenant's policy.",
     )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        blank=True,
+        help_text="Flag or refuse what is outside the learned scope, for agents of this role; "
+        "empty: the tenant's policy.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     AUDIT_FIELDS = (
@@ -285,6 +305,7 @@ class RoleDefault(TenantOwnedModel):
         "tier",
         "operating_window",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
     UPDATABLE = AUDIT_FIELDS[1:]
 

@@ -260,14 +260,15 @@ def _learn_from_false_positive(alert: Alert) -> None:
     evidence: dict[str, Any] = alert.evidence
     for agent_id in alert.agent_ids:
         if alert.kind == Kind.SCOPE:
-            AcceptedBehaviour.objects.create(
-                tenant_id=alert.tenant_id,
-                agent_id=agent_id,
-                kind=alert.kind,
-                dimension=evidence.get("dimension", ""),
-                item=evidence.get("item", ""),
-                alert=alert,
-            )
+            for entry in evidence.get("items", []):
+                AcceptedBehaviour.objects.create(
+                    tenant_id=alert.tenant_id,
+                    agent_id=agent_id,
+                    kind=alert.kind,
+                    dimension=entry["dimension"],
+                    item=entry["item"],
+                    alert=alert,
+                )
         elif alert.kind == Kind.ESCALATION:
             for step in evidence.get("ledger", []):
                 AcceptedBehaviour.objects.create(

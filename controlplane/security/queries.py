@@ -141,6 +141,34 @@ def first_activity(tenant_id: uuid.UUID, until: dt.datetime) -> dict[uuid.UUID, 
     return {uuid.UUID(str(row["agent_id"])): _utc(row["first_minute"]) for row in rows}
 
 
+def agent_peaks(
+    tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
+) -> dict[uuid.UUID, dict[str, float]]:
+    """Per agent: its busiest minute's tokens and returned rows in [since, until)."""
+    rows = tenant_query(
+        """
+        SELECT agent_id, max(tokens) AS tokens, max(returned_rows) AS returned_rows
+        FROM (
+            SELECT agent_id, minute, sum(tokens) AS tokens, sum(returned_rows) AS returned_rows
+            FROM security_agent_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+            GROUP BY agent_id, minute
+        )
+        GROUP BY agent_id
+        """,
+        tenant_id=tenant_id,
+        params={"tenant_id": tenant_id, "since": since, "until": until},
+    )
+    return {
+        uuid.UUID(str(row["agent_id"])): {
+            "tokens": float(row["tokens"]),
+            "returned_rows": float(row["returned_rows"]),
+        }
+        for row in rows
+    }
+
+
 def sample_traces(
     tenant_id: uuid.UUID,
     agent_ids: list[uuid.UUID],

@@ -58,6 +58,7 @@ STALE_NODE = dt.timedelta(minutes=10)
 MAX_CHUNK = dt.timedelta(hours=6)
 SCOPE_HISTORY = dt.timedelta(days=90)
 SCOPE_RECENT = dt.timedelta(hours=1)
+MAX_FRESH = dt.timedelta(minutes=15)  # open minutes a fresh pass judges at most
 
 
 @dataclass(frozen=True)
@@ -174,26 +175,55 @@ def detection_run(
     now: dt.datetime | None = None,
     until: dt.datetime | None = None,
     agents: Mapping[uuid.UUID, AgentInfo] | None = None,
+    fresh: bool = False,
 ) -> RunResult:
     """Judge the tenant's closed minutes after its cursor and record the findings.
-    ``until`` (a replay, the scenario kit) overrides the closed-window rule."""
+    ``until`` (a replay, the scenario kit) overrides the closed-window rule. ``fresh``
+    (after a pull) then also judges the minutes still open, up to ``now``, for what
+    more data can only confirm (``fresh_findings``), without moving the cursor."""
     now = now or timezone.now()
     with tenant_context(tenant_id):
         cursor = DetectionCursor.objects.select_for_update().filter(tenant_id=tenant_id).first()
         end = until if until is not None else closed_until(tenant_id, now)
         since = cursor.judged_until if cursor else end - FIRST_LOOKBACK
-        if since >= end:
-            return RunResult(since=None, until=None)
-        end = min(end, since + MAX_CHUNK)
-        context = build_context(tenant_id, since, end, agents=agents)
-        findings: list[Finding] = detect(context)
-        created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
-        if cursor is None:
-            DetectionCursor.objects.create(tenant_id=tenant_id, judged_until=end)
-        else:
-            cursor.judged_until = end
-            cursor.save(update_fields=["judged_until", "updated_at"])
-    return RunResult(since=since, until=end, findings=len(findings), created=len(created))
+        result = RunResult(since=None, until=None)
+        if since < end:
+            end = min(end, since + MAX_CHUNK)
+            context = build_context(tenant_id, since, end, agents=agents)
+            findings: list[Finding] = detect(context)
+            created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
+            if cursor is None:
+                DetectionCursor.objects.create(tenant_id=tenant_id, judged_until=end)
+            else:
+                cursor.judged_until = end
+                cursor.save(update_fields=["judged_until", "updated_at"])
+            result = RunResult(since=since, until=end, findings=len(findings), created=len(created))
+            since = end
+        open_until = now.replace(second=0, microsecond=0) + MINUTE
+        if fresh and since < open_until and open_until - since <= MAX_FRESH:
+            context = build_context(tenant_id, since, open_until, agents=agents)
+            findings = fresh_findings(detect(context))
+            created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
+            result = RunResult(
+                since=result.since or since,
+                until=result.until,
+                findings=result.findings + len(findings),
+                created=result.created + len(created),
+            )
+    return result
+
+
+def fresh_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """What a minute still receiving data can raise: findings that more data of the same
+    minutes can only strengthen (rates over a ceiling, new scope items, work outside the
+    usual hours, escalation steps). Per-task intensity (a ratio) and coordination (which
+    a tenant-wide lift may still turn into no alert) wait for the closed minutes."""
+    return [
+        f
+        for f in findings
+        if f.kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
+        or (f.kind == Kind.VOLUME and f.evidence.get("measure") == "rate")
+    ]
 
 
 def detection_rewind(*, tenant_id: uuid.UUID, to: dt.datetime) -> None:
