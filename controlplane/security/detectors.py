@@ -128,33 +128,56 @@ def _label(moment: dt.datetime) -> str:
 
 
 def _windows(context: Context) -> dict[uuid.UUID, dict[dt.datetime, _Window]]:
-    """Per agent and judged minute: the metrics summed over the ten minutes ending there."""
+    """Per agent and judged minute: the metrics summed over the ten (three, sixty)
+    minutes ending there, from running sums; minutes with no data in their last ten
+    minutes are left out."""
     by_agent: dict[uuid.UUID, dict[dt.datetime, dict[str, Any]]] = defaultdict(dict)
     for row in context.minutes:
         by_agent[row["agent_id"]][row["minute"]] = row
-    result: dict[uuid.UUID, dict[dt.datetime, _Window]] = {}
-    judged = _minute_range(context.since, context.until)
+    first = context.since - (INTENSITY_WINDOW - 1) * MINUTE
+    span = _minute_range(first, context.until)
+    offset = INTENSITY_WINDOW - 1  # index of context.since in span
     metrics = ("tasks", "tokens", "returned_rows", "cost", "errors", "model_calls")
+    result: dict[uuid.UUID, dict[dt.datetime, _Window]] = {}
     for agent_id, rows in by_agent.items():
+        # running[i] = totals of span[:i]; present[i] = minutes with data in span[:i]
+        running = [[0.0] * len(metrics)]
+        present = [0]
+        sites: list[uuid.UUID | None] = []
+        site: uuid.UUID | None = None
+        for minute in span:
+            row = rows.get(minute)
+            totals = running[-1]
+            if row is None:
+                running.append(totals)
+                present.append(present[-1])
+            else:
+                running.append([t + float(row[m]) for t, m in zip(totals, metrics, strict=True)])
+                present.append(present[-1] + 1)
+                site = row["site_id"]
+            sites.append(site)
+
         windows: dict[dt.datetime, _Window] = {}
-        for minute in judged:
-            inside = [rows[m] for m in (minute - k * MINUTE for k in range(WINDOW)) if m in rows]
-            if not inside:
+        for index in range(offset, len(span)):
+            end = index + 1
+            if present[end] == present[max(end - WINDOW, 0)]:
                 continue
-            sums = {name: float(sum(float(r[name]) for r in inside)) for name in metrics}
-            recent = [
-                rows[m] for m in (minute - k * MINUTE for k in range(SHORT_WINDOW)) if m in rows
-            ]
-            short_sums = {name: float(sum(float(r[name]) for r in recent)) for name in metrics}
-            hour = [
-                rows[m] for m in (minute - k * MINUTE for k in range(INTENSITY_WINDOW)) if m in rows
-            ]
-            hour_sums = {name: float(sum(float(r[name]) for r in hour)) for name in metrics}
-            windows[minute] = _Window(
-                sums=sums, short_sums=short_sums, hour_sums=hour_sums, site_id=inside[0]["site_id"]
+            windows[span[index]] = _Window(
+                sums=_difference(metrics, running, end, WINDOW),
+                short_sums=_difference(metrics, running, end, SHORT_WINDOW),
+                hour_sums=_difference(metrics, running, end, INTENSITY_WINDOW),
+                site_id=sites[index],
             )
         result[agent_id] = windows
     return result
+
+
+def _difference(
+    metrics: tuple[str, ...], running: list[list[float]], end: int, minutes: int
+) -> dict[str, float]:
+    """Totals of the ``minutes`` minutes before index ``end`` from running sums."""
+    low = running[max(end - minutes, 0)]
+    return {m: high - lo for m, high, lo in zip(metrics, running[end], low, strict=True)}
 
 
 def _learned(context: Context, agent_id: uuid.UUID) -> bool:
@@ -413,8 +436,9 @@ def _flags(
 
 def _scope(context: Context, index: _ScopeIndex) -> list[Finding]:
     """One finding per agent and minute, listing each item of its scope that is new for
-    it, used more than once or in bulk, and uncommon among its peers (or, without
-    peers, in the tenant); items in its configured allow-set were adopted on purpose."""
+    it, used more than once or in bulk (an outside host new to the whole tenant: at its
+    first use), and uncommon among its peers (or, without peers, in the tenant); items in
+    its configured allow-set were adopted on purpose."""
     by_moment: dict[tuple[uuid.UUID, dt.datetime], Finding] = {}
     judged_from = context.since
     running: dict[tuple[uuid.UUID, tuple[str, str]], dict[str, float]] = defaultdict(
@@ -438,11 +462,21 @@ def _scope(context: Context, index: _ScopeIndex) -> list[Finding]:
         minute = row["minute"]
         if minute < judged_from or (agent_id, key) in raised:
             continue
-        if tally["uses"] < SCOPE_MIN_USES and tally["returned_rows"] < SCOPE_MIN_ROWS:
+        egress = row["dimension"] == "host"
+        if (
+            not egress
+            and tally["uses"] < SCOPE_MIN_USES
+            and tally["returned_rows"] < SCOPE_MIN_ROWS
+        ):
             continue
         if (agent_id, key) not in flags_cache:
             flags_cache[(agent_id, key)] = _flags(context, index, agent_id, key)
         flags = flags_cache[(agent_id, key)]
+        few = tally["uses"] < SCOPE_MIN_USES and tally["returned_rows"] < SCOPE_MIN_ROWS
+        if egress and few and flags["tenant_share"] > 0:
+            # Only an outside host no other agent of the tenant sends to (a way out for
+            # data) is raised at its first use.
+            continue
         learned = _learned(context, agent_id)
         unusual = flags["uncommon_among_peers"] or (
             flags["peers"] == 0 and flags["uncommon_in_tenant"]

@@ -26,7 +26,7 @@ from controlplane.audit.services import Actor, audit_record, snapshot
 from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway.models import RoleDefault
-from controlplane.security import queries
+from controlplane.security import history, queries
 from controlplane.security.alerts import alerts_record
 from controlplane.security.baselines import HISTORY_WEEKS, WEEK, histories
 from controlplane.security.detectors import (
@@ -153,11 +153,11 @@ def build_context(
         until=until,
         minutes=queries.agent_minutes(tenant_id, since - INTENSITY_WINDOW * MINUTE, until),
         histories=histories(
-            queries.agent_hours(tenant_id, history_start, since),
-            queries.first_activity(tenant_id, until),
+            history.agent_hours(tenant_id, history_start, since),
+            history.first_activity(tenant_id, until),
             excluded,
         ),
-        scope_history=queries.scope_history(tenant_id, since - SCOPE_HISTORY, since),
+        scope_history=history.scope_history(tenant_id, since - SCOPE_HISTORY, since),
         scope_recent=queries.scope_minutes(tenant_id, since - SCOPE_RECENT, until),
         agents=dict(agents) if agents is not None else _agent_infos(tenant_id),
         sensitivity=settings.sensitivity,
@@ -218,12 +218,14 @@ def fresh_findings(findings: Iterable[Finding]) -> list[Finding]:
     minutes can only strengthen (rates over a ceiling, new scope items, work outside the
     usual hours, escalation steps). Per-task intensity (a ratio) and coordination (which
     a tenant-wide lift may still turn into no alert) wait for the closed minutes."""
-    return [
-        f
-        for f in findings
-        if f.kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
-        or (f.kind == Kind.VOLUME and f.evidence.get("measure") == "rate")
-    ]
+    return [f for f in findings if raised_fresh(f.kind, f.evidence)]
+
+
+def raised_fresh(kind: str, evidence: Mapping[str, Any]) -> bool:
+    """Whether a fresh pass raises a finding of this kind and evidence."""
+    if kind == Kind.VOLUME:
+        return evidence.get("measure") == "rate"
+    return kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
 
 
 def detection_rewind(*, tenant_id: uuid.UUID, to: dt.datetime) -> None:
