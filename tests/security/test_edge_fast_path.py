@@ -19,7 +19,7 @@ from controlplane.telemetry.pull import pull_edge_node
 from tests.conftest import SYSTEM
 from tests.edge.conftest import make_span, protobuf_body
 from tests.security import spans
-from tests.telemetry.conftest import Site, site  # noqa: F401 - the running edge's fixture
+from tests.telemetry.conftest import Site
 
 pytestmark = pytest.mark.django_db
 

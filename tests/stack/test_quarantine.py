@@ -12,7 +12,6 @@ Skipped without REDIS_URL and DATABASE_URL (CI sets both).
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 from celery import Celery
