@@ -146,15 +146,15 @@ def _windows(context: Context) -> dict[uuid.UUID, dict[dt.datetime, _Window]]:
         sites: list[uuid.UUID | None] = []
         site: uuid.UUID | None = None
         for minute in span:
-            row = rows.get(minute)
+            found = rows.get(minute)
             totals = running[-1]
-            if row is None:
+            if found is None:
                 running.append(totals)
                 present.append(present[-1])
             else:
-                running.append([t + float(row[m]) for t, m in zip(totals, metrics, strict=True)])
+                running.append([t + float(found[m]) for t, m in zip(totals, metrics, strict=True)])
                 present.append(present[-1] + 1)
-                site = row["site_id"]
+                site = found["site_id"]
             sites.append(site)
 
         windows: dict[dt.datetime, _Window] = {}

@@ -45,13 +45,7 @@ def as_finding(raw: Mapping[str, Any], node: EdgeNode) -> Finding:
     first = _moment(raw["first_seen"])
     last = max(_moment(raw["last_seen"]), first)
     started = first.replace(second=0, microsecond=0)
-    common = {
-        "agent_ids": [agent_id],
-        "site_id": node.site_id,
-        "started_at": started,
-        "detected_at": first,
-        "ended_at": last.replace(second=0, microsecond=0) + MINUTE,
-    }
+    ended = last.replace(second=0, microsecond=0) + MINUTE
     action = str(raw["action"])
     if raw["kind"] == "scope":
         dimension, item = str(raw["dimension"]), _item(raw)
@@ -79,7 +73,11 @@ def as_finding(raw: Mapping[str, Any], node: EdgeNode) -> Finding:
                 ],
             },
             score=float(raw.get("count") or 1),
-            **common,
+            agent_ids=[agent_id],
+            site_id=node.site_id,
+            started_at=started,
+            detected_at=first,
+            ended_at=ended,
         )
     if raw["kind"] != "ceiling":
         raise ValueError(f"unknown finding kind {raw['kind']!r}")
@@ -104,7 +102,11 @@ def as_finding(raw: Mapping[str, Any], node: EdgeNode) -> Finding:
             "edge_node": node.name,
         },
         score=observed / ceiling,
-        **common,
+        agent_ids=[agent_id],
+        site_id=node.site_id,
+        started_at=started,
+        detected_at=first,
+        ended_at=ended,
     )
 
 

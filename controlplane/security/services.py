@@ -179,50 +179,39 @@ def detection_run(
 ) -> RunResult:
     """Judge the tenant's closed minutes after its cursor and record the findings.
     ``until`` (a replay, the scenario kit) overrides the closed-window rule. ``fresh``
-    (after a pull) then also judges the minutes still open, up to ``now``, for what
-    more data can only confirm (``fresh_findings``), without moving the cursor."""
+    (after a pull) also judges the minutes still open, up to ``now``, for what more
+    data can only strengthen (``raised_fresh``), without moving the cursor."""
     now = now or timezone.now()
     with tenant_context(tenant_id):
         cursor = DetectionCursor.objects.select_for_update().filter(tenant_id=tenant_id).first()
         end = until if until is not None else closed_until(tenant_id, now)
         since = cursor.judged_until if cursor else end - FIRST_LOOKBACK
-        result = RunResult(since=None, until=None)
+        end = max(min(end, since + MAX_CHUNK), since)
+        open_until = now.replace(second=0, microsecond=0) + MINUTE
+        fresh = fresh and end < open_until and open_until - end <= MAX_FRESH
+        judged_until = open_until if fresh else end
+        if since >= judged_until:
+            return RunResult(since=None, until=None)
+        # One read for both: the closed minutes, then the open ones (fresh).
+        findings: list[Finding] = detect(
+            build_context(tenant_id, since, judged_until, agents=agents)
+        )
+        findings = [f for f in findings if f.detected_at <= end or raised_fresh(f.kind, f.evidence)]
+        created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
         if since < end:
-            end = min(end, since + MAX_CHUNK)
-            context = build_context(tenant_id, since, end, agents=agents)
-            findings: list[Finding] = detect(context)
-            created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
             if cursor is None:
                 DetectionCursor.objects.create(tenant_id=tenant_id, judged_until=end)
             else:
                 cursor.judged_until = end
                 cursor.save(update_fields=["judged_until", "updated_at"])
-            result = RunResult(since=since, until=end, findings=len(findings), created=len(created))
-            since = end
-        open_until = now.replace(second=0, microsecond=0) + MINUTE
-        if fresh and since < open_until and open_until - since <= MAX_FRESH:
-            context = build_context(tenant_id, since, open_until, agents=agents)
-            findings = fresh_findings(detect(context))
-            created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
-            result = RunResult(
-                since=result.since or since,
-                until=result.until,
-                findings=result.findings + len(findings),
-                created=result.created + len(created),
-            )
-    return result
-
-
-def fresh_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """What a minute still receiving data can raise: findings that more data of the same
-    minutes can only strengthen (rates over a ceiling, new scope items, work outside the
-    usual hours, escalation steps). Per-task intensity (a ratio) and coordination (which
-    a tenant-wide lift may still turn into no alert) wait for the closed minutes."""
-    return [f for f in findings if raised_fresh(f.kind, f.evidence)]
+    return RunResult(since=since, until=end, findings=len(findings), created=len(created))
 
 
 def raised_fresh(kind: str, evidence: Mapping[str, Any]) -> bool:
-    """Whether a fresh pass raises a finding of this kind and evidence."""
+    """Whether a finding on minutes still receiving data can be raised: one that more
+    data of the same minutes can only strengthen (rates over a baseline, new scope items,
+    work outside the usual hours, escalation steps). Per-task intensity (a ratio) and
+    coordination (which a tenant-wide lift may still cancel) wait for closed minutes."""
     if kind == Kind.VOLUME:
         return evidence.get("measure") == "rate"
     return kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
