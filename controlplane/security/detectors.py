@@ -436,9 +436,8 @@ def _flags(
 
 def _scope(context: Context, index: _ScopeIndex) -> list[Finding]:
     """One finding per agent and minute, listing each item of its scope that is new for
-    it, used more than once or in bulk (an outside host new to the whole tenant: at its
-    first use), and uncommon among its peers (or, without peers, in the tenant); items in
-    its configured allow-set were adopted on purpose."""
+    it, used more than once or in bulk, and uncommon among its peers (or, without
+    peers, in the tenant); items in its configured allow-set were adopted on purpose."""
     by_moment: dict[tuple[uuid.UUID, dt.datetime], Finding] = {}
     judged_from = context.since
     running: dict[tuple[uuid.UUID, tuple[str, str]], dict[str, float]] = defaultdict(
@@ -462,21 +461,11 @@ def _scope(context: Context, index: _ScopeIndex) -> list[Finding]:
         minute = row["minute"]
         if minute < judged_from or (agent_id, key) in raised:
             continue
-        egress = row["dimension"] == "host"
-        if (
-            not egress
-            and tally["uses"] < SCOPE_MIN_USES
-            and tally["returned_rows"] < SCOPE_MIN_ROWS
-        ):
+        if tally["uses"] < SCOPE_MIN_USES and tally["returned_rows"] < SCOPE_MIN_ROWS:
             continue
         if (agent_id, key) not in flags_cache:
             flags_cache[(agent_id, key)] = _flags(context, index, agent_id, key)
         flags = flags_cache[(agent_id, key)]
-        few = tally["uses"] < SCOPE_MIN_USES and tally["returned_rows"] < SCOPE_MIN_ROWS
-        if egress and few and flags["tenant_share"] > 0:
-            # Only an outside host no other agent of the tenant sends to (a way out for
-            # data) is raised at its first use.
-            continue
         learned = _learned(context, agent_id)
         unusual = flags["uncommon_among_peers"] or (
             flags["peers"] == 0 and flags["uncommon_in_tenant"]
