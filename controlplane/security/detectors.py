@@ -615,13 +615,16 @@ def _coordination(
     marks += [(f.detected_at - MINUTE, a, 0.0) for f in other for a in f.agent_ids]
     findings: list[Finding] = []
     tenant_wide: set[dt.datetime] = set()
+    population = set(context.agents) | set(windows)
     for minute in _minute_range(context.since, context.until):
         recent = {a for at, a, _ in marks if minute - COORDINATION_SPAN < at <= minute}
         if len(recent) < COORDINATION_MIN_AGENTS:
             continue
         active = {a for a, by_minute in windows.items() if minute in by_minute} | recent
-        share = len(recent) / len(active)
-        if share >= TENANT_WIDE_SHARE and len(active) >= COORDINATION_MIN_AGENTS + 1:
+        # A tenant-wide change lifts most of the tenant's agents, not most of the few
+        # awake at night: the share is of every agent the tenant has.
+        share = len(recent) / len(population | active)
+        if share >= TENANT_WIDE_SHARE and len(population | active) >= COORDINATION_MIN_AGENTS + 1:
             tenant_wide.add(minute)
             continue
         agents = sorted(recent)
@@ -646,7 +649,7 @@ def _coordination(
                 evidence={
                     "agents": [str(a) for a in agents],
                     "active_agents": len(active),
-                    "share_of_active": round(share, 2),
+                    "share_of_agents": round(share, 2),
                     "tenant_wide_share": TENANT_WIDE_SHARE,
                     "span_minutes": int(COORDINATION_SPAN / MINUTE),
                     "same_site": len(sites) == 1,
