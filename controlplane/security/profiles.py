@@ -28,6 +28,7 @@ from controlplane.core.tenancy import tenant_context
 from controlplane.gateway.models import Policy, RoleDefault, ScopeEnforcement
 from controlplane.gateway.services import bump_sites
 from controlplane.security import queries
+from controlplane.security.alerts import alerted_scope
 from controlplane.security.baselines import HISTORY_WEEKS, WEEK
 from controlplane.security.models import (
     AcceptedBehaviour,
@@ -60,11 +61,10 @@ def learned_profiles(tenant_id: uuid.UUID, now: dt.datetime) -> dict[uuid.UUID, 
     if not learned:
         return {}
     alerted: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
-    for alert in Alert.objects.filter(kind=Kind.SCOPE).exclude(state=State.FALSE_POSITIVE):
+    scope_kinds = (Kind.SCOPE, Kind.ESCALATION)
+    for alert in Alert.objects.filter(kind__in=scope_kinds).exclude(state=State.FALSE_POSITIVE):
         for agent_id in alert.agent_ids:
-            alerted[agent_id].update(
-                (entry["dimension"], entry["item"]) for entry in alert.evidence.get("items", [])
-            )
+            alerted[agent_id].update(alerted_scope(alert))
     known: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in queries.scope_history(tenant_id, now - SCOPE_HISTORY, now):
         key = (row["dimension"], row["item"])

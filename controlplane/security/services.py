@@ -27,7 +27,7 @@ from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway.models import RoleDefault
 from controlplane.security import history, queries
-from controlplane.security.alerts import alerts_record
+from controlplane.security.alerts import alerted_scope, alerts_record
 from controlplane.security.baselines import HISTORY_WEEKS, WEEK, histories
 from controlplane.security.detectors import (
     INTENSITY_WINDOW,
@@ -124,11 +124,9 @@ def build_context(
         ended_at__gte=history_start
     ):
         for agent_id in alert.agent_ids:
-            if alert.kind == Kind.SCOPE:
-                alerted_items[agent_id].update(
-                    (entry["dimension"], entry["item"]) for entry in alert.evidence.get("items", [])
-                )
-            elif alert.kind != Kind.ESCALATION:
+            if alert.kind in (Kind.SCOPE, Kind.ESCALATION):
+                alerted_items[agent_id].update(alerted_scope(alert))
+            else:
                 excluded[agent_id].append((alert.started_at, alert.ended_at))
     accepted_items: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
     accepted_levels: dict[uuid.UUID, dict[str, float]] = defaultdict(dict)
