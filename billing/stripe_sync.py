@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import stripe
+from stripe.params import CreditNoteCreateParams
 from django.conf import settings
 from django.db import transaction
 
@@ -121,7 +122,7 @@ def credit_note_push(*, credit_note_id: uuid.UUID, tenant_id: uuid.UUID) -> str 
         note = CreditNote.objects.select_related("invoice").get(pk=credit_note_id)
         if note.stripe_credit_note_id or not note.invoice.stripe_invoice_id:
             return note.stripe_credit_note_id or None
-        params: dict[str, Any] = {
+        params: CreditNoteCreateParams = {
             "invoice": note.invoice.stripe_invoice_id,
             "amount": _cents(note.total),
             "memo": f"{note.number}: {note.reason}"[:500],

@@ -378,6 +378,8 @@ CELERY_TASK_ROUTES = {
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "security.schedule_learning": {"queue": "security"},
+    "security.learn_profiles": {"queue": "security"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -392,6 +394,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
     "billing-stripe-catch-up": {"task": "billing.push_pending_to_stripe", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "security-learning": {"task": "security.schedule_learning", "schedule": 3600.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

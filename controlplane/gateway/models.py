@@ -55,6 +55,11 @@ AUTO = "auto"
 DEFAULT_TIERS = [*Tier.choices, (AUTO, "Auto (scored per request)")]
 
 
+class ScopeEnforcement(models.TextChoices):
+    FLAG = "flag"
+    REFUSE = "refuse"
+
+
 class Provider(SharedOrTenantModel):
     """A model endpoint: OpenAI-compatible (OpenAI, Azure OpenAI v1, vLLM, Ollama, …) or
     Anthropic. ``name`` is also the provider in the price catalog and in the ledger."""
@@ -228,6 +233,13 @@ class Policy(TenantOwnedModel):
         help_text="Request-rate ceiling of every agent whose role and own settings set none "
         "(edge/gateway/ratelimit.py); empty: none.",
     )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        default=ScopeEnforcement.FLAG,
+        help_text="What an edge does with a model call outside an agent's learned scope or "
+        "over its learned ceilings (edge/watch.py): flag it (served, alerted) or refuse it.",
+    )
 
     AUDIT_FIELDS = (
         "injection",
@@ -239,6 +251,7 @@ class Policy(TenantOwnedModel):
         "auto_simple_max",
         "auto_complex_min",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
 
     class Meta:
@@ -279,6 +292,13 @@ class RoleDefault(TenantOwnedModel):
         help_text="Request-rate ceiling of agents with this role that set none; empty: the "
         "tenant's policy.",
     )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        blank=True,
+        help_text="Flag or refuse what is outside the learned scope, for agents of this role; "
+        "empty: the tenant's policy.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     AUDIT_FIELDS = (
@@ -289,6 +309,7 @@ class RoleDefault(TenantOwnedModel):
         "tier",
         "operating_window",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
     UPDATABLE = AUDIT_FIELDS[1:]
 

@@ -80,6 +80,14 @@ def alerts_record(
     return created
 
 
+def alerted_scope(alert: Alert) -> set[tuple[str, str]]:
+    """The scope items a scope or escalation alert names: while it is not a false
+    positive they are normal neither for the agent nor for its peers."""
+    if alert.kind == Kind.ESCALATION:
+        return {("classification", step["classification"]) for step in alert.evidence["ledger"]}
+    return {(entry["dimension"], entry["item"]) for entry in alert.evidence.get("items", [])}
+
+
 def _extend(alert: Alert, finding: Finding) -> None:
     changed = False
     if finding.ended_at > alert.ended_at:

@@ -1,7 +1,16 @@
-"""What the baseline has learned about each agent, for people to read: the hours of the
-week it works (next to the operating window its gateway policy configures) and the
-tools, collections, data classes, models and hosts it uses most, with when each was
-first seen. Reads the security rollups through controlplane/security/queries.py.
+"""What each agent's edges check in-process (edge/watch.py), learned from its baselines.
+
+For every agent past its learning period: the scope items it used in the last 90 days
+per dimension (tool, collection, classification, provider/model, outside host), less
+those named by an alert that is not a false positive, plus what a false positive taught
+and what its configuration allows; and ceilings of tokens and returned rows a minute,
+CEILING_HEADROOM times its busiest minute of the last five weeks (never below a floor).
+Agents still learning get no profile: their edges check nothing for them.
+
+``profiles_learn`` runs hourly (beat) and raises the config version of the tenant's
+sites when a profile changed, so the next pull pushes the new bundle; its ``watch``
+section is ``watch_section``. Each agent's mode (flag or refuse) is the gateway policy's
+``scope_enforcement``: its role's default, else the tenant's.
 """
 
 from __future__ import annotations
@@ -9,138 +18,130 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
+from django.utils import timezone
+
+from controlplane.agents.models import Agent
+from controlplane.core.tenancy import tenant_context
+from controlplane.gateway.models import Policy, RoleDefault, ScopeEnforcement
+from controlplane.gateway.services import bump_sites
 from controlplane.security import queries
-from controlplane.security.baselines import HISTORY_WEEKS, WEEK, hour_of_week
-from controlplane.security.detectors import in_configured_window
+from controlplane.security.alerts import alerted_scope
+from controlplane.security.baselines import HISTORY_WEEKS, WEEK
+from controlplane.security.models import (
+    AcceptedBehaviour,
+    Alert,
+    EdgeProfile,
+    Kind,
+    SecuritySettings,
+    State,
+)
 
+DIMENSIONS = ("tool", "collection", "classification", "model", "host")
 SCOPE_HISTORY = dt.timedelta(days=90)
-TOP_ITEMS = 6
-# An hour of the week is part of the learned window when the agent worked in it in this
-# many of the last HISTORY_WEEKS weeks: below it the temporal detector calls work unusual.
-LEARNED_WEEKS = 2
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CEILING_HEADROOM = 3
+MIN_TOKENS_PER_MINUTE = 10_000
+MIN_ROWS_PER_MINUTE = 1_000
 
 
-@dataclass(frozen=True)
-class ScopeItem:
-    dimension: str
-    item: str
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-    uses: int
-    days: int
-
-
-@dataclass(frozen=True)
-class AgentProfile:
-    agent_id: uuid.UUID
-    name: str
-    first_seen: dt.datetime | None
-    learning: bool  # fewer than the tenant's learning days of own history
-    learned: frozenset[int]  # hours of the week (UTC, Monday 00:00 = 0)
-    configured: frozenset[int] | None  # None: no operating window configured
-    window: Mapping[str, Any] | None
-    top_items: list[ScopeItem]
-
-    @property
-    def outside_window(self) -> frozenset[int]:
-        """Learned hours the configured window does not cover."""
-        return self.learned - self.configured if self.configured is not None else frozenset()
-
-    def grid(self) -> list[tuple[str, list[str]]]:
-        """Per weekday, per hour (UTC): learned-and-configured ``both``, ``learned``
-        only, ``configured`` only or ``""``."""
-        rows = []
-        for day, label in enumerate(DAYS):
-            cells = []
-            for hour in range(24):
-                index = day * 24 + hour
-                learned = index in self.learned
-                configured = self.configured is not None and index in self.configured
-                cells.append(
-                    "both"
-                    if learned and configured
-                    else "learned"
-                    if learned
-                    else "configured"
-                    if configured
-                    else ""
-                )
-            rows.append((label, cells))
-        return rows
-
-
-def configured_hours(window: Mapping[str, Any] | None, now: dt.datetime) -> frozenset[int] | None:
-    """The hours of the week (UTC) the configured window is open, judged at the middle
-    of each hour of the week that ended at ``now``."""
-    if not window:
+def _ceiling(peak: float | None, floor: int) -> int | None:
+    if peak is None:
         return None
-    start = now - WEEK
-    hours = set()
-    for offset in range(168):
-        moment = start.replace(minute=30, second=0, microsecond=0) + dt.timedelta(hours=offset)
-        if in_configured_window(window, moment):
-            hours.add(hour_of_week(moment))
-    return frozenset(hours)
+    return max(int(peak * CEILING_HEADROOM), floor)
 
 
-def learned_hours(hours: Iterable[Mapping[str, Any]]) -> dict[uuid.UUID, frozenset[int]]:
-    """Per agent, the hours of the week it worked in (a task) in LEARNED_WEEKS weeks."""
-    weeks: dict[uuid.UUID, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for row in hours:
-        if float(row.get("tasks") or 0) <= 0:
-            continue
-        hour: dt.datetime = row["hour"]
-        week = int(hour.timestamp() // WEEK.total_seconds())
-        weeks[row["agent_id"]][hour_of_week(hour)].add(week)
-    return {
-        agent: frozenset(h for h, seen in by_hour.items() if len(seen) >= LEARNED_WEEKS)
-        for agent, by_hour in weeks.items()
-    }
-
-
-def agent_profiles(
-    tenant_id: uuid.UUID,
-    agents: Iterable[tuple[uuid.UUID, str, Mapping[str, Any] | None]],
-    *,
-    now: dt.datetime,
-    learning_days: int,
-) -> list[AgentProfile]:
-    """Profiles of ``agents`` (id, name, configured operating window) of the tenant.
-    Raises analytics.StoreError when ClickHouse does not answer."""
-    hours = queries.agent_hours(tenant_id, now - HISTORY_WEEKS * WEEK, now)
-    learned = learned_hours(hours)
+def learned_profiles(tenant_id: uuid.UUID, now: dt.datetime) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each learned agent's allow-sets and ceilings (caller holds the tenant's context)."""
+    config = SecuritySettings.objects.filter(tenant_id=tenant_id).first()
+    learning = dt.timedelta(days=config.learning_days if config else 14)
     first = queries.first_activity(tenant_id, now)
-    items: dict[uuid.UUID, list[ScopeItem]] = defaultdict(list)
+    learned = {agent for agent, at in first.items() if at <= now - learning}
+    if not learned:
+        return {}
+    alerted: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
+    scope_kinds = (Kind.SCOPE, Kind.ESCALATION)
+    for alert in Alert.objects.filter(kind__in=scope_kinds).exclude(state=State.FALSE_POSITIVE):
+        for agent_id in alert.agent_ids:
+            alerted[agent_id].update(alerted_scope(alert))
+    known: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in queries.scope_history(tenant_id, now - SCOPE_HISTORY, now):
-        items[row["agent_id"]].append(
-            ScopeItem(
-                dimension=str(row["dimension"]),
-                item=str(row["item"]),
-                first_seen=row["first_seen"],
-                last_seen=row["last_seen"],
-                uses=int(row["uses"]),
-                days=int(row["days"]),
-            )
+        key = (row["dimension"], row["item"])
+        if row["dimension"] in DIMENSIONS and key not in alerted[row["agent_id"]]:
+            known[row["agent_id"]][row["dimension"]].add(row["item"])
+    for accepted in AcceptedBehaviour.objects.filter(level__isnull=True):
+        if accepted.dimension in DIMENSIONS:
+            known[accepted.agent_id][accepted.dimension].add(accepted.item)
+    defaults = {d.role: d for d in RoleDefault.objects.all()}
+    for agent in Agent.objects.filter(pk__in=learned):
+        default = defaults.get(agent.role)
+        known[agent.pk]["tool"].update(agent.tools or (default.allowed_tools if default else []))
+        known[agent.pk]["classification"].update(
+            agent.data_classes or (default.data_classes if default else [])
         )
-    profiles = []
-    for agent_id, name, window in agents:
-        first_seen = first.get(agent_id)
-        used = sorted(items.get(agent_id, []), key=lambda i: (-i.uses, i.dimension, i.item))
-        profiles.append(
-            AgentProfile(
-                agent_id=agent_id,
-                name=name,
-                first_seen=first_seen,
-                learning=first_seen is None or now - first_seen < dt.timedelta(days=learning_days),
-                learned=learned.get(agent_id, frozenset()),
-                configured=configured_hours(window, now),
-                window=window or None,
-                top_items=used[:TOP_ITEMS],
-            )
-        )
+    peaks = queries.agent_peaks(tenant_id, now - HISTORY_WEEKS * WEEK, now)
+    profiles = {}
+    for agent_id in learned:
+        peak = peaks.get(agent_id, {})
+        profiles[agent_id] = {
+            "allow": {d: sorted(known[agent_id].get(d, set())) for d in DIMENSIONS},
+            "max_tokens_per_minute": _ceiling(peak.get("tokens"), MIN_TOKENS_PER_MINUTE),
+            "max_rows_per_minute": _ceiling(peak.get("returned_rows"), MIN_ROWS_PER_MINUTE),
+        }
     return profiles
+
+
+def profiles_learn(*, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> int:
+    """Store the tenant's learned profiles; when any changed, raise its sites' config
+    version (the next pull pushes them). Returns how many changed."""
+    now = now or timezone.now()
+    with tenant_context(tenant_id):
+        learned = learned_profiles(tenant_id, now)
+        stored = {p.agent_id: p for p in EdgeProfile.objects.all()}
+        changed = 0
+        for agent_id, profile in learned.items():
+            current = stored.pop(agent_id, None)
+            if current is not None and all(
+                getattr(current, name) == value for name, value in profile.items()
+            ):
+                continue
+            EdgeProfile.objects.update_or_create(
+                tenant_id=tenant_id, agent_id=agent_id, defaults={**profile, "learned_at": now}
+            )
+            changed += 1
+        if stored:
+            EdgeProfile.objects.filter(pk__in=[p.pk for p in stored.values()]).delete()
+            changed += len(stored)
+        if changed:
+            bump_sites(tenant_id=tenant_id)
+    return changed
+
+
+def watch_section(tenant_id: uuid.UUID, agents: Iterable[Agent]) -> list[dict[str, Any]]:
+    """The bundle's ``watch`` entries of these agents (caller holds the tenant's
+    context): the learned profile and the mode of each agent that has one."""
+    agents = list(agents)
+    profiles = {
+        p.agent_id: p for p in EdgeProfile.objects.filter(agent_id__in=[a.pk for a in agents])
+    }
+    if not profiles:
+        return []
+    policy = Policy.objects.filter(tenant_id=tenant_id).first()
+    tenant_mode = policy.scope_enforcement if policy else ScopeEnforcement.FLAG
+    roles = dict(RoleDefault.objects.values_list("role", "scope_enforcement"))
+    section = []
+    for agent in sorted(agents, key=lambda a: str(a.pk)):
+        profile = profiles.get(agent.pk)
+        if profile is None:
+            continue
+        section.append(
+            {
+                "agent_id": str(agent.pk),
+                "mode": roles.get(agent.role) or tenant_mode,
+                "allow": profile.allow,
+                "max_tokens_per_minute": profile.max_tokens_per_minute,
+                "max_rows_per_minute": profile.max_rows_per_minute,
+            }
+        )
+    return section

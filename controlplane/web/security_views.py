@@ -33,8 +33,8 @@ from controlplane.security import alerts as alert_services
 from controlplane.security import quarantine as quarantine_services
 from controlplane.security import selectors, services
 from controlplane.security.alerts import TRANSITIONS
+from controlplane.security.learned import agent_profiles
 from controlplane.security.models import Alert, Incident, Quarantine, State
-from controlplane.security.profiles import agent_profiles
 from controlplane.web.scope import READ, WRITE, Scope, tenant_views
 from controlplane.web.security_console import back_to
 from controlplane.web.security_evidence import dataflow_url, evidence_of, window_text

@@ -215,6 +215,10 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.security.queries.first_activity": lambda t, e: [
         {"agent": str(agent), "at": at} for agent, at in security.first_activity(t, UNTIL).items()
     ],
+    "controlplane.security.queries.agent_peaks": lambda t, e: [
+        {"agent": str(agent), **peaks}
+        for agent, peaks in security.agent_peaks(t, SINCE, UNTIL).items()
+    ],
     "controlplane.security.queries.sample_traces": lambda t, e: security.sample_traces(
         t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
     ),

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0006_request_rate_ceiling"),
+        ("gateway", "0007_scope_enforcement"),
     ]
 
     operations = [
