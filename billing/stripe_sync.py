@@ -14,9 +14,9 @@ import uuid
 from typing import Any
 
 import stripe
-from stripe.params import CreditNoteCreateParams
 from django.conf import settings
 from django.db import transaction
+from stripe.params import CreditNoteCreateParams
 
 from billing.models import BillingAccount, CreditNote, Invoice, StripeEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
