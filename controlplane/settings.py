@@ -370,6 +370,9 @@ CELERY_TASK_ROUTES = {
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "compliance.run_scheduled": {"queue": "maintenance"},
+    "compliance.execute_test_run": {"queue": "maintenance"},
+    "compliance.notify_stale": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -383,6 +386,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
+    "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so
