@@ -44,13 +44,14 @@ SELECT agent_id,
        groupUniqArray(3)(JSONExtractString(verdict, 'reason')) AS reasons,
        groupUniqArray(3)(trace_id) AS sample_traces
 FROM (
-    SELECT agent_id, trace_id, attributes FROM spans FINAL
+    SELECT agent_id, trace_id,
+           arrayJoin(JSONExtractArrayRaw(attributes, 'acp.gateway.verdicts')) AS verdict
+    FROM spans FINAL
     WHERE tenant_id = {tenant_id:UUID}
       AND start_time >= {since:DateTime64(6, 'UTC')}
       AND start_time < {until:DateTime64(6, 'UTC')}
       AND kind = 'model' AND JSONHas(attributes, 'acp.gateway.verdicts')
 )
-ARRAY JOIN JSONExtractArrayRaw(attributes, 'acp.gateway.verdicts') AS verdict
 GROUP BY agent_id, stage, decision, code
 ORDER BY agent_id, code, decision
 """
@@ -117,8 +118,8 @@ def provider_attempts(tenant_id: uuid.UUID, since: dt.datetime, until: dt.dateti
 
 
 MODEL_CALLS_SQL = """
-SELECT provider, sum(requests) AS requests,
-       sumIf(requests, status IN ('error', 'timeout')) AS faults
+SELECT provider, sum(requests) AS calls,
+       sumIf(requests, status IN ('error', 'timeout')) AS failed
 FROM spans_minute
 WHERE tenant_id = {tenant_id:UUID}
   AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
@@ -156,8 +157,8 @@ def peak_request_rates(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datet
 
 
 INCOMPLETE_TRACES_SQL = """
-SELECT trace_id, any(agent) AS agent_id, count() AS judged,
-       countIf(parent != '' AND NOT has(ids, parent)) AS orphans
+SELECT trace_id, agent AS agent_id, length(parents) AS judged,
+       arrayCount(p -> p != '' AND NOT has(ids, p), parents) AS orphans
 FROM (
     SELECT trace_id, any(agent_id) AS agent, groupArray(span_id) AS ids,
            groupArrayIf(parent_span_id, start_time >= {since:DateTime64(6, 'UTC')}
@@ -169,9 +170,7 @@ FROM (
       AND start_time < {until:DateTime64(6, 'UTC')} + INTERVAL 1 HOUR
     GROUP BY trace_id
 )
-ARRAY JOIN parents AS parent
-GROUP BY trace_id
-HAVING orphans > 0
+WHERE orphans > 0
 ORDER BY trace_id
 LIMIT $LIMIT
 """.replace("$SETTLE", str(SETTLE_MINUTES)).replace("$LIMIT", str(INCOMPLETE_LIMIT))

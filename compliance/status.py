@@ -12,7 +12,6 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import QuerySet
 
@@ -82,14 +81,6 @@ class ControlStatus:
     @property
     def label(self) -> str:
         return STATE_LABELS[self.state]
-
-    @property
-    def failing_entities(self) -> list[dict[str, Any]]:
-        rows = []
-        for status in self.tests:
-            if status.latest is not None and status.latest.result in (FAIL, EXCEPTION):
-                rows.extend(status.latest.failing_entities)
-        return rows
 
 
 def _latest(records: QuerySet[EvidenceRecord]) -> list[EvidenceRecord]:
@@ -186,6 +177,6 @@ def evidence_timeline(
     return list(
         rows.filter(control__category=category)
         .defer(*LIGHT)
-        .select_related("control")
+        .select_related("control", "tenant")
         .order_by("-recorded_at", "-seq")[:limit]
     )

@@ -97,7 +97,7 @@ def provider_availability(ctx: Context) -> Outcome:
     failing: list[Failing] = []
     population: list[dict[str, Any]] = []
     for row in calls:
-        requests, faults = int(row["requests"]), int(row["faults"])
+        requests, faults = int(row["calls"]), int(row["failed"])
         success = (requests - faults) / requests if requests else 1.0
         gateway = attempts.get(row["provider"], {})
         if success < PROVIDER_DEGRADED_SUCCESS:

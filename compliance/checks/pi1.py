@@ -27,16 +27,15 @@ def store_reconciliation(ctx: Context) -> Outcome:
     settled = (ctx.now - SETTLE_TIME).replace(minute=0, second=0, microsecond=0) - dt.timedelta(
         hours=1
     )
+    first = ctx.period_start.replace(minute=0, second=0, microsecond=0)
     runs = ctx.rows(
-        ReconciliationRun.objects.filter(hour__gte=ctx.period_start, hour__lt=settled).order_by(
+        ReconciliationRun.objects.filter(hour__gte=first, hour__lt=settled).order_by(
             "hour", "ran_at"
         )
     )
     latest = {run.hour: run for run in runs}
     hours = ctx.values(
-        UsageEvent.objects.filter(
-            tenant_id=ctx.tenant_id, occurred_at__gte=ctx.period_start, occurred_at__lt=settled
-        )
+        UsageEvent.objects.filter(occurred_at__gte=first, occurred_at__lt=settled)
         .annotate(hour=TruncHour("occurred_at", tzinfo=dt.UTC))
         .values_list("hour", flat=True)
         .distinct()
