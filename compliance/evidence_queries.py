@@ -196,7 +196,7 @@ def trace_count(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime) ->
 
 
 OLDEST_SQL = """
-SELECT min(start_time) AS oldest, count() AS spans
+SELECT minOrNull(start_time) AS oldest, count() AS spans
 FROM spans
 WHERE tenant_id = {tenant_id:UUID}
   AND start_time >= {since:DateTime64(6, 'UTC')} AND start_time < {until:DateTime64(6, 'UTC')}
