@@ -8,8 +8,10 @@ run tests and request exceptions; only MSP staff decide exceptions, never the re
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
@@ -42,6 +44,7 @@ from controlplane.api.serializers.compliance import (
     TestRunCreateSerializer,
     TestRunSerializer,
 )
+from controlplane.core.tenancy import tenant_context
 
 NOBODY: frozenset[str] = frozenset()
 
@@ -62,11 +65,16 @@ def _control(code: str | None, field: str = "control") -> Control | None:
 
 
 class _Compliance(TenantScopedViewSet):
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        membership = self.principal.membership
-        if membership is not None and membership.departments.exists():
-            raise exceptions.NotFound()
+    @contextlib.contextmanager
+    def _whole_tenant(self) -> Iterator[None]:
+        with tenant_context(self.tenant):
+            membership = self.principal.membership
+            if membership is not None and membership.departments.exists():
+                raise exceptions.NotFound()
+            yield
+
+    def scope(self) -> AbstractContextManager[None]:
+        return self._whole_tenant()
 
 
 class ControlViewSet(_Compliance):
