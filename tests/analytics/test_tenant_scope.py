@@ -221,19 +221,19 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
         t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
     ),
     **{
-        f"compliance.evidence_queries.{name}": (
-            lambda t, e, query=getattr(evidence, name): query(t, SINCE, UNTIL).rows
+        f"compliance.evidence_queries.{query.__name__}": (
+            lambda t, e, query=query: query(t, SINCE, UNTIL).rows
         )
-        for name in (
-            "gateway_verdicts",
-            "refusals",
-            "data_classes_accessed",
-            "provider_attempts",
-            "model_calls_by_provider",
-            "peak_request_rates",
-            "incomplete_traces",
-            "trace_count",
-            "oldest_span",
+        for query in (
+            evidence.gateway_verdicts,
+            evidence.refusals,
+            evidence.data_classes_accessed,
+            evidence.provider_attempts,
+            evidence.model_calls_by_provider,
+            evidence.peak_request_rates,
+            evidence.incomplete_traces,
+            evidence.trace_count,
+            evidence.oldest_span,
         )
     },
 }
