@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from controlplane.analytics import get_store
+from controlplane.core.tenancy import all_tenants_context
 from controlplane.gateway.demo import POLICIES
 from controlplane.telemetry.demo_history import demo_gateway_lines
-from controlplane.core.tenancy import all_tenants_context
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
