@@ -380,6 +380,9 @@ CELERY_TASK_ROUTES = {
     "security.push_config": {"queue": "security"},
     "security.schedule_learning": {"queue": "security"},
     "security.learn_profiles": {"queue": "security"},
+    "compliance.run_scheduled": {"queue": "maintenance"},
+    "compliance.execute_test_run": {"queue": "maintenance"},
+    "compliance.notify_stale": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -395,6 +398,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-stripe-catch-up": {"task": "billing.push_pending_to_stripe", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
     "security-learning": {"task": "security.schedule_learning", "schedule": 3600.0},
+    "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
+    "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

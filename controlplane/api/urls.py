@@ -8,6 +8,7 @@ from controlplane.api.base import TENANT_SLUG
 from controlplane.api.views import (
     accounts,
     billing,
+    compliance,
     gateway,
     registry,
     security,
@@ -58,6 +59,18 @@ router.register(
 )
 router.register(
     f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
+)
+router.register(f"{TENANT}/compliance/controls", compliance.ControlViewSet, basename="control")
+router.register(
+    f"{TENANT}/compliance/test-runs", compliance.TestRunViewSet, basename="compliance-test-run"
+)
+router.register(
+    f"{TENANT}/compliance/evidence", compliance.EvidenceViewSet, basename="compliance-evidence"
+)
+router.register(
+    f"{TENANT}/compliance/exceptions",
+    compliance.ExceptionViewSet,
+    basename="compliance-exception",
 )
 
 urlpatterns = [

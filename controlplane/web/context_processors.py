@@ -23,8 +23,10 @@ class NavItem:
     roles: frozenset[str] | None = None
 
 
-# A new section adds one entry here. Planned:
-# Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
+_COMPLIANCE_NAMES = ("compliance_criterion", "compliance_evidence")
+_COMPLIANCE_PAGES = tuple(f"console_{n}" for n in _COMPLIANCE_NAMES)
+
+# A new section adds one entry here.
 CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Fleet", "web:console_fleet"),
     NavItem("Security", "web:console_security_queue"),
@@ -40,6 +42,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Staff", "web:console_staff"),
     NavItem("Audit log", "web:console_audit"),
     NavItem("Billing", "web:console_billing"),
+    NavItem("Compliance", "web:console_compliance", also_current=_COMPLIANCE_PAGES),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
@@ -105,6 +108,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),
     NavItem("Audit log", "web:portal_audit"),
+    NavItem(
+        "Compliance",
+        "web:portal_compliance",
+        also_current=tuple(f"portal_{n}" for n in _COMPLIANCE_NAMES),
+    ),
     NavItem(
         "Invoices",
         "web:portal_invoices",

@@ -48,9 +48,12 @@ OBJECT_OF_SEGMENT = {
     "incidents": "incident",
     "maintenance-windows": "maintenance_window",
     "quarantines": "quarantine",
+    "test-runs": "test_run",
+    "evidence": "evidence",
+    "exceptions": "exception",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
-STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")
+STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes", "/approve", "/reject")
 # MSP-wide and staff only, every tenant's usage summed: refused to customers and to
 # tokens limited to one tenant.
 STAFF_ONLY_PATHS = {"/api/v1/provider-reconciliation"}
@@ -82,6 +85,8 @@ def fill(path: str, *, slug: str, objects: dict[str, Any], trace_id: str) -> str
             out.append(str(objects["agent"]))
         elif part == "{trace_id}":
             out.append(trace_id)
+        elif part == "{code}":  # a control of the catalog: the same in every tenant
+            out.append("CC6.1-MFA")
         elif part == "{id}":
             out.append(str(objects[OBJECT_OF_SEGMENT[parts[index - 1]]]))
         elif part.startswith("{"):

@@ -34,6 +34,12 @@ STAFF_PAGES = {
     "console-staff": "/console/staff/",
     "console-gateway": "/console/gateway/",
     "security-queue": "/console/security/?state=all",
+    "compliance": "/console/compliance/",
+    "compliance-security": "/console/compliance/security/?tenant=acme",
+    "compliance-availability": "/console/compliance/availability/?tenant=acme",
+    "compliance-processing-integrity": "/console/compliance/processing_integrity/?tenant=acme",
+    "compliance-confidentiality": "/console/compliance/confidentiality/?tenant=acme",
+    "compliance-privacy": "/console/compliance/privacy/?tenant=acme",
 }
 CUSTOMER_PAGES = {
     "portal-home": "/t/acme/",
@@ -43,6 +49,7 @@ CUSTOMER_PAGES = {
     "dataflow": "/t/acme/dataflow/?range=30d",
     "portal-security": "/t/acme/security/?state=all",
     "api-tokens": "/account/tokens/",
+    "portal-compliance": "/t/acme/compliance/",
 }
 
 

@@ -59,6 +59,8 @@ _OBJECT_OF_SEGMENT = {
     "incidents": "incident",
     "alerts": "alert",
     "quarantines": "quarantine",
+    "evidence": "evidence",
+    "exceptions": "control_exception",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -95,7 +97,28 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         **_fleet_objects(fleet_b),
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
+        **_compliance_objects(world.b, world.b_owner),
     }
+
+
+def _compliance_objects(tenant: Tenant, owner: User) -> dict[str, uuid.UUID]:
+    """An evidence record of ``tenant`` and an exception it asked for."""
+    from compliance.models import Control
+    from compliance.reviews import exception_request
+    from controlplane.core.tenancy import tenant_context
+    from tests.compliance.controls import collect
+
+    record = collect("cc6.agent_keys", tenant)
+    with tenant_context(tenant):
+        exception = exception_request(
+            actor=SYSTEM,
+            requested_by=owner,
+            tenant=tenant,
+            control=Control.objects.get(code="CC6.1-AGENT-KEYS"),
+            justification="A key kept for the migration weekend, revoked after.",
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
+    return {"evidence": record.pk, "control_exception": exception.pk}
 
 
 def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
@@ -132,12 +155,16 @@ def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
     kind = _pk_kind(name)
     ids: list[object] = [objects[kind]] if kind else []
     if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
+        if "<slug:category>" in _ROUTES[name]:
+            ids.append("security")
         return reverse(f"web:{name}", args=ids)
     args: list[object] = [slug, *ids]
     if "<str:trace_id>" in _ROUTES[name]:
         args.append(TRACE_ID)
     if "<str:kind>" in _ROUTES[name]:
         args.append("pdf")
+    if "<slug:category>" in _ROUTES[name]:
+        args.append("security")
     return reverse(f"web:{name}", args=args)
 
 
@@ -302,6 +329,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "incident": uuid.uuid4(),
         "alert": uuid.uuid4(),
         "quarantine": uuid.uuid4(),
+        "evidence": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
