@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "tenants",
     "billing",
     "compliance",
+    "compliance.privacy",
 ]
 
 MIDDLEWARE = [
@@ -370,6 +371,10 @@ CELERY_TASK_ROUTES = {
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "privacy.retention_sweep": {"queue": "maintenance"},
+    "privacy.retention_run": {"queue": "maintenance"},
+    "privacy.dsr_step": {"queue": "maintenance"},
+    "privacy.resume": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -383,6 +388,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "privacy-retention": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0},
+    "privacy-resume": {"task": "privacy.resume", "schedule": 600.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import edge
-from edge import otlp
+from edge import otlp, privacy
 from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
 from edge.bodies import BodyTooLargeError, read_body
 from edge.bundle import provider_key
@@ -253,6 +253,10 @@ async def put_config(request: Request) -> Response:
     return _json({"version": config.version})
 
 
+def _privacy_parts(request: Request) -> tuple[Spool, Any]:
+    return _state(request).spool, request.app.state.gateway.cache
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -291,6 +295,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/ack", ack, methods=["POST"]),
             Route("/v1/heartbeat", heartbeat, methods=["GET"]),
             Route("/v1/config", put_config, methods=["PUT"]),
+            *privacy.routes(node_only, problem, _privacy_parts),
             *gateway_http.routes(),
         ],
         lifespan=lifespan,
