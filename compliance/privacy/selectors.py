@@ -39,8 +39,12 @@ def builtin_days(tenant: Tenant, kind: str) -> int:
     if kind in (DataKind.SPANS, DataKind.BODIES):
         return int(tenant.retention_days)
     if kind == DataKind.LEDGER:
-        return math.ceil(settings.LEDGER_RETENTION_MONTHS * 365.25 / 12)
+        return builtin_ledger_days()
     return ALERT_DAYS if kind == DataKind.ALERTS else EVIDENCE_DAYS
+
+
+def builtin_ledger_days() -> int:
+    return math.ceil(settings.LEDGER_RETENTION_MONTHS * 365.25 / 12)
 
 
 @dataclass(frozen=True)

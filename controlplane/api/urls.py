@@ -9,6 +9,7 @@ from controlplane.api.views import (
     accounts,
     billing,
     gateway,
+    privacy,
     registry,
     security,
     telemetry,
@@ -59,6 +60,19 @@ router.register(
 router.register(
     f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
 )
+router.register(
+    f"{TENANT}/privacy/legal-holds", privacy.LegalHoldViewSet, basename="privacy-legal-hold"
+)
+router.register(
+    f"{TENANT}/privacy/retention-runs",
+    privacy.RetentionRunViewSet,
+    basename="privacy-retention-run",
+)
+router.register(
+    f"{TENANT}/privacy/data-subject-requests",
+    privacy.DataSubjectRequestViewSet,
+    basename="privacy-data-subject-request",
+)
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
@@ -77,6 +91,11 @@ urlpatterns = [
         f"{TENANT}/security/settings",
         security.SecuritySettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="security-settings",
+    ),
+    path(
+        f"{TENANT}/privacy/retention-policy",
+        privacy.RetentionPolicyViewSet.as_view({"get": "retrieve", "post": "create"}),
+        name="privacy-retention-policy",
     ),
     *router.urls,
     re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),

@@ -39,10 +39,21 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Staff", "web:console_staff"),
     NavItem("Audit log", "web:console_audit"),
     NavItem("Billing", "web:console_billing"),
+    NavItem("Retention defaults", "web:console_privacy_defaults"),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
+# The privacy page's forms that show it again after an error, and its detail pages.
+_PRIVACY_PAGES = (
+    "privacy_run",
+    "privacy_request",
+    "privacy_policy",
+    "privacy_hold_place",
+    "privacy_request_create",
+    "privacy_request_verify",
+    "privacy_request_erase",
+)
 # The gateway's forms that show the page again after an error.
 _GATEWAY_PAGES = (
     "gateway_policy",
@@ -74,6 +85,9 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         "web:console_gateway",
         also_current=tuple(f"console_{n}" for n in _GATEWAY_PAGES),
     ),
+    NavItem(
+        "Privacy", "web:console_privacy", also_current=tuple(f"console_{n}" for n in _PRIVACY_PAGES)
+    ),
 )
 
 PORTAL_NAV: tuple[NavItem, ...] = (
@@ -93,6 +107,12 @@ PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("People", "web:portal_people"),
     NavItem("Departments", "web:portal_departments"),
     NavItem("Audit log", "web:portal_audit"),
+    NavItem(
+        "Privacy",
+        "web:portal_privacy",
+        also_current=tuple(f"portal_{n}" for n in _PRIVACY_PAGES),
+        roles=frozenset({"owner", "admin"}),
+    ),
     NavItem(
         "Invoices",
         "web:portal_invoices",

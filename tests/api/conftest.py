@@ -187,6 +187,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
     alert, window, quarantine = security_objects(tenant, agent.pk)
+    privacy = privacy_objects(tenant, agent)
     return {
         "plan": plan,
         "invoice": invoice,
@@ -209,6 +210,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "incident": alert.incident_id,
         "maintenance_window": window.pk,
         "quarantine": quarantine.pk,
+        **privacy,
     }
 
 
@@ -255,6 +257,28 @@ def security_objects(tenant: Tenant, agent_id: uuid.UUID) -> tuple[Any, Any, Any
         actor=SYSTEM, tenant=tenant, scope="agent", target_id=agent_id, reason="test"
     )
     return alert, window, quarantine
+
+
+def privacy_objects(tenant: Tenant, agent: Any) -> dict[str, uuid.UUID]:
+    """A legal hold, a retention run and a data-subject request of the tenant."""
+    from compliance.privacy.models import RetentionRun
+    from compliance.privacy.services import dsr_create, legal_hold_place
+
+    hold = legal_hold_place(actor=SYSTEM, tenant=tenant, reason="dispute", agent=agent)
+    with tenant_context(tenant):
+        run = RetentionRun.objects.create(
+            tenant=tenant,
+            sweep_id=uuid.uuid4(),
+            trigger="manual",
+            requested_by_label="tests",
+            started_at=timezone.now(),
+            policy={},
+            cutoffs={},
+        )
+    dsr = dsr_create(
+        actor=SYSTEM, tenant=tenant, identifiers=[{"kind": "email", "value": "jo@example.com"}]
+    )
+    return {"legal_hold": hold.pk, "retention_run": run.pk, "data_subject_request": dsr.pk}
 
 
 @pytest.fixture

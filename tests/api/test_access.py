@@ -44,6 +44,9 @@ OBJECT_OF_SEGMENT = {
     "plans": "plan",
     "invoices": "invoice",
     "credit-notes": "credit_note",
+    "legal-holds": "legal_hold",
+    "retention-runs": "retention_run",
+    "data-subject-requests": "data_subject_request",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
 STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")

@@ -22,6 +22,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
+from tests.api.conftest import privacy_objects
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -55,6 +56,9 @@ _OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "staff": "staff_member",
     "invoices": "invoice",
+    "holds": "legal_hold",
+    "runs": "retention_run",
+    "requests": "data_subject_request",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -87,6 +91,7 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         **_fleet_objects(fleet_b),
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
+        **privacy_objects(world.b, fleet_b.agent),
     }
 
 
@@ -283,6 +288,9 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         "invoice": uuid.uuid4(),
+        "legal_hold": uuid.uuid4(),
+        "retention_run": uuid.uuid4(),
+        "data_subject_request": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
