@@ -96,7 +96,9 @@ def test_a_run_whose_edge_was_down_finishes_its_other_stores_and_a_later_run_the
     [later] = start_sweep(trigger="manual", requested_by="test", tenants=[a])
     later = continue_run(later.pk)
     assert later.state == RetentionRun.State.COMPLETED
-    assert [i["rows"] for i in later.removed if i["store"] == "edge" and i["kind"] == "spans"] == [1]
+    assert [i["rows"] for i in later.removed if i["store"] == "edge" and i["kind"] == "spans"] == [
+        1
+    ]
     assert spooled(site) == []
 
 
