@@ -24,7 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from compliance.privacy import clickhouse, edge, hooks, subjects
+from compliance.privacy import clickhouse, edge, hooks, locks, subjects
 from compliance.privacy.export import export_clear, export_put
 from compliance.privacy.models import DataSubjectRequest
 from compliance.privacy.selectors import active_holds
@@ -263,7 +263,13 @@ def plan(dsr: DataSubjectRequest) -> list[tuple[str, Step]]:
 
 def advance(dsr_id: uuid.UUID) -> bool:
     """Do the request's next step; True while steps remain (the caller queues the next).
-    A failed step fails the request, with the store's error; ``retry`` resumes it."""
+    A failed step fails the request, with the store's error; ``retry`` resumes it. False
+    without doing anything while another worker is at the request."""
+    with locks.held("data-subject-request", dsr_id) as mine:
+        return mine and _advance(dsr_id)
+
+
+def _advance(dsr_id: uuid.UUID) -> bool:
     with all_tenants_context():
         dsr = DataSubjectRequest.unscoped.get(pk=dsr_id)
     pending = [(name, step) for name, step in plan(dsr) if dsr.steps.get(name) != DONE]

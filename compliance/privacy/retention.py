@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.privacy import clickhouse, edge, hooks, postgres
+from compliance.privacy import clickhouse, edge, hooks, locks, postgres
 from compliance.privacy.models import DataKind, RetentionRun
 from compliance.privacy.selectors import active_holds, effective_policy
 from controlplane.core.ids import new_id
@@ -164,11 +164,17 @@ def _drop_clickhouse_partitions(runs: dict[uuid.UUID, RetentionRun]) -> None:
 
 
 def continue_run(run_id: uuid.UUID) -> RetentionRun:
-    """Do the steps of the run not done yet; finish it. Idempotent."""
-    with all_tenants_context():
-        run = RetentionRun.unscoped.get(pk=run_id)
-    if run.state != RetentionRun.State.RUNNING:
-        return run
+    """Do the steps of the run not done yet and finish it; nothing if another worker is
+    at it (it returns the run as it stands). Idempotent."""
+    with locks.held("retention-run", run_id) as mine:
+        with all_tenants_context():
+            run = RetentionRun.unscoped.get(pk=run_id)
+        if mine and run.state == RetentionRun.State.RUNNING:
+            _continue(run)
+    return run
+
+
+def _continue(run: RetentionRun) -> None:
     for name, step in _steps(run):
         if run.steps.get(name) == DONE:
             continue
@@ -187,7 +193,6 @@ def continue_run(run_id: uuid.UUID) -> RetentionRun:
     run.error = "; ".join(f"{name}: {run.steps[name]}" for name in failed)
     run.finished_at = timezone.now()
     _save(run)
-    return run
 
 
 def _steps(run: RetentionRun) -> list[tuple[str, Step]]:

@@ -149,3 +149,23 @@ def test_a_request_whose_edge_was_down_fails_and_a_retry_finishes_it(
         dsr.refresh_from_db()
     assert dsr.state == DataSubjectRequest.State.FOUND
     assert dsr.found["edge"][site.node.name]["spool_records"] == 1
+
+
+def test_a_run_another_worker_is_at_is_left_to_it(tenant_a: Tenant) -> None:
+    """``privacy.resume`` may queue a slow run again: the second task does nothing while
+    the first holds the run, so nothing is removed or counted twice."""
+    import psycopg
+    from django.db import connection
+
+    direct(tenant_a, [timezone.now() - dt.timedelta(days=900)])
+    [started] = start_sweep(trigger="manual", requested_by="test", tenants=[tenant_a])
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as other:
+        key = f"privacy:retention-run:{started.pk}"
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+        busy = continue_run(started.pk)
+        assert busy.state == RetentionRun.State.RUNNING and busy.steps == {}
+        other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    done = continue_run(started.pk)
+    assert done.state == RetentionRun.State.COMPLETED
+    assert sum(i["rows"] for i in done.removed if i["target"] == "spans") == 1
