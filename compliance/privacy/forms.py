@@ -27,6 +27,7 @@ class RetentionPolicyForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"effective_from": timezone.now().date()})
+        kwargs.setdefault("auto_id", "policy_%s")  # the page has three forms
         super().__init__(*args, **kwargs)
 
 
@@ -40,7 +41,7 @@ class LegalHoldForm(forms.Form):
     def __init__(
         self, *args: Any, agents: Iterable[tuple[uuid.UUID, str]] = (), **kwargs: Any
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="hold_%s", **kwargs)
         agent_field = self.fields["agent"]
         assert isinstance(agent_field, forms.ChoiceField)
         agent_field.choices = [(WHOLE_TENANT, "The whole tenant")] + [
@@ -60,6 +61,9 @@ class DataSubjectRequestForm(forms.Form):
         required=False,
         help_text="How the request came in (kept until the data is erased).",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, auto_id="request_%s", **kwargs)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}

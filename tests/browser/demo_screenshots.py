@@ -40,6 +40,7 @@ CUSTOMER_PAGES = {
     "portal-gateway": "/t/acme/gateway/",
     "trace-list": "/t/acme/traces/?range=24h",
     "dataflow": "/t/acme/dataflow/?range=30d",
+    "portal-privacy": "/t/acme/privacy/",
     "api-tokens": "/account/tokens/",
 }
 
