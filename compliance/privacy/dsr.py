@@ -163,7 +163,9 @@ def _erase_clickhouse(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
     erased = {"spans": clickhouse.spans_of_traces(dsr.tenant_id, traces) if traces else 0}
     if traces:
         clickhouse.erase_traces(dsr.tenant_id, traces, ids)
-    for table in SEARCHED[1:]:
+    for table in SEARCHED:
+        if table is clickhouse.SPANS:
+            continue
         if held and not table.per_agent:
             continue
         erased[table.name] = clickhouse.matching_rows(table.name, dsr.tenant_id, ids, held)

@@ -41,7 +41,8 @@ class LegalHoldForm(forms.Form):
     def __init__(
         self, *args: Any, agents: Iterable[tuple[uuid.UUID, str]] = (), **kwargs: Any
     ) -> None:
-        super().__init__(*args, auto_id="hold_%s", **kwargs)
+        kwargs.setdefault("auto_id", "hold_%s")
+        super().__init__(*args, **kwargs)
         agent_field = self.fields["agent"]
         assert isinstance(agent_field, forms.ChoiceField)
         agent_field.choices = [(WHOLE_TENANT, "The whole tenant")] + [
@@ -63,7 +64,8 @@ class DataSubjectRequestForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, auto_id="request_%s", **kwargs)
+        kwargs.setdefault("auto_id", "request_%s")
+        super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
