@@ -31,7 +31,7 @@ _SEPARATORS = "[ .()-]*"
 # What may not stand right before or after each kind, or it is part of something longer.
 _NEIGHBOURS = {
     EMAIL: ("[^0-9A-Za-z._%+-]", "[^0-9A-Za-z_%+-]"),
-    PHONE: ("[^0-9]", "[^0-9]"),
+    PHONE: ("[^0-9+]", "[^0-9]"),
     CUSTOMER_ID: ("[^0-9A-Za-z_-]", "[^0-9A-Za-z_-]"),
 }
 
@@ -76,9 +76,6 @@ class Identifier:
         if trunk:
             prefixes.append(_digits(trunk))
         return f"(?:(?:{'|'.join(prefixes)}){_SEPARATORS})?{_digits(national)}"
-
-    def matches(self, text: str) -> bool:
-        return compiled(self).search(text) is not None
 
     @property
     def masked(self) -> str:

@@ -16,12 +16,7 @@ from controlplane.agents.models import EdgeNode
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.security.models import Alert, Incident
 from controlplane.telemetry.models import DeadLetter
-from controlplane.telemetry.partitions import (
-    PARENT,
-    existing_partitions,
-    month_start,
-    partition_name,
-)
+from controlplane.telemetry.partitions import PARENT, existing_partitions, partition_name
 
 
 def month_end(month: dt.date) -> dt.datetime:
@@ -75,18 +70,6 @@ def ledger_delete_before(
     return removed
 
 
-def ledger_rows_before(
-    tenant_id: uuid.UUID, cutoff: dt.datetime, held_agents: Sequence[uuid.UUID] = ()
-) -> int:
-    clause, params = _not_held(held_agents)
-    with tenant_context(tenant_id), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM {PARENT} WHERE tenant_id = %s AND occurred_at < %s{clause}",  # noqa: S608 (constant names)
-            [tenant_id, cutoff, *params],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def dead_letters_delete_before(tenant_id: uuid.UUID, cutoff: dt.datetime) -> int:
     """Delete the dead letters (whole records, bodies included) stored before ``cutoff``
     and recount each node's open ones."""
@@ -123,11 +106,3 @@ def alerts_delete_before(
         table = label.split(".")[-1].lower()
         removed[table] = removed.get(table, 0) + count
     return removed
-
-
-def months_between(since: dt.date, until: dt.date) -> list[dt.date]:
-    months, month = [], month_start(since)
-    while month <= until:
-        months.append(month)
-        month = month_end(month).date()
-    return months
