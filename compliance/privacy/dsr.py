@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 DONE = "done"
 SYSTEM = Actor.system("privacy")
-MAX_ERASE_ATTEMPTS = 2
+ERASE_PASSES = 2
 EXPORT_SPANS = 10000
 # Tables searched in ClickHouse: spans and the rollups whose keys hold text.
 SEARCHED = [table for table in clickhouse.TABLES if table.text]
@@ -219,7 +219,7 @@ def _total(counts: dict[str, Any]) -> int:
 def _verify(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
     dsr.remaining = search(dsr, ids)
     if _total(dsr.remaining):
-        if dsr.erase_attempts < MAX_ERASE_ATTEMPTS:
+        if dsr.erase_attempts + 1 < ERASE_PASSES:  # erase_attempts: the passes made again
             dsr.erase_attempts += 1
             dsr.steps = {k: v for k, v in dsr.steps.items() if k.startswith("find:")}
             _save(dsr, "remaining", "erase_attempts", "erased")

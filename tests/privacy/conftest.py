@@ -103,10 +103,13 @@ def spooled(site: Site) -> list[dict[str, Any]]:  # noqa: F811
     return [orjson.loads(line) for line in response.content.splitlines()]
 
 
-def direct(tenant: Tenant, moments: list[dt.datetime], **fields: Any) -> None:
-    """Spans of ``tenant`` straight into both stores, as the pull worker writes them."""
+def direct(
+    tenant: Tenant, moments: list[dt.datetime], *, first_trace: int = 1000, **fields: Any
+) -> None:
+    """Spans of ``tenant`` straight into both stores, as the pull worker writes them, a
+    trace each."""
     lines = [
-        spool_line(tenant, when=when, trace=1000 + i, span=i + 1, **fields)
+        spool_line(tenant, when=when, trace=first_trace + i, span=i + 1, **fields)
         for i, when in enumerate(moments)
     ]
     batch = build_batch(lines, prices=PriceBook([]), retention_days={})

@@ -169,3 +169,29 @@ def test_a_run_another_worker_is_at_is_left_to_it(tenant_a: Tenant) -> None:
     done = continue_run(started.pk)
     assert done.state == RetentionRun.State.COMPLETED
     assert sum(i["rows"] for i in done.removed if i["target"] == "spans") == 1
+
+
+def test_a_record_that_lands_during_the_erasure_is_erased_in_a_second_pass(
+    tenant_a: Tenant, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from compliance.privacy.dsr import advance
+
+    when = timezone.now() - dt.timedelta(hours=1)
+    direct(tenant_a, [when], request_body="for CUST-9")
+    dsr = _request(tenant_a, django_capture_on_commit_callbacks)
+    dsr_verify(actor=SYSTEM, dsr=dsr, note="checked")
+    with django_capture_on_commit_callbacks(execute=False):  # the steps, one by one below
+        dsr_erase(actor=SYSTEM, dsr=dsr, confirm="ERASE")
+    while advance(dsr.pk):
+        with all_tenants_context():
+            dsr.refresh_from_db()
+        if dsr.steps.get("erase:audit") == "done" and not dsr.erase_attempts:
+            # A pull lands a record about her after the stores were erased.
+            late = when + dt.timedelta(minutes=5)
+            direct(tenant_a, [late], first_trace=2000, request_body="CUST-9 again")
+
+    with all_tenants_context():
+        dsr.refresh_from_db()
+    assert dsr.state == DataSubjectRequest.State.ERASED
+    assert dsr.erase_attempts == 1
+    assert dsr.erased["clickhouse"]["spans"] == 2  # one in each pass
