@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "tenants",
     "billing",
     "compliance",
+    "compliance.privacy",
 ]
 
 MIDDLEWARE = [
@@ -383,6 +384,10 @@ CELERY_TASK_ROUTES = {
     "compliance.run_scheduled": {"queue": "maintenance"},
     "compliance.execute_test_run": {"queue": "maintenance"},
     "compliance.notify_stale": {"queue": "maintenance"},
+    "privacy.retention_sweep": {"queue": "maintenance"},
+    "privacy.retention_run": {"queue": "maintenance"},
+    "privacy.dsr_step": {"queue": "maintenance"},
+    "privacy.resume": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
@@ -400,6 +405,8 @@ CELERY_BEAT_SCHEDULE = {
     "security-learning": {"task": "security.schedule_learning", "schedule": 3600.0},
     "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
     "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
+    "privacy-retention": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0},
+    "privacy-resume": {"task": "privacy.resume", "schedule": 600.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

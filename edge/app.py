@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import edge
-from edge import otlp
+from edge import otlp, privacy
 from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
 from edge.bodies import BodyTooLargeError, read_body
 from edge.bundle import provider_key
@@ -285,6 +285,10 @@ async def security_findings_ack(request: Request) -> Response:
     return _json({"pending": gateway.watch.ack(cursor)})
 
 
+def _privacy_parts(request: Request) -> tuple[Spool, Any]:
+    return _state(request).spool, request.app.state.gateway.cache
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -325,6 +329,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/config", put_config, methods=["PUT"]),
             Route("/v1/security/findings", security_findings, methods=["GET"]),
             Route("/v1/security/findings/ack", security_findings_ack, methods=["POST"]),
+            *privacy.routes(node_only, problem, _privacy_parts),
             *gateway_http.routes(),
         ],
         lifespan=lifespan,

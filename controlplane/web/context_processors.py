@@ -43,11 +43,22 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "web:console_audit"),
     NavItem("Billing", "web:console_billing"),
     NavItem("Compliance", "web:console_compliance", also_current=_COMPLIANCE_PAGES),
+    NavItem("Retention defaults", "web:console_privacy_defaults"),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
 _SECURITY_PAGES = ("security_incident",)
+# The privacy page's forms that show it again after an error, and its detail pages.
+_PRIVACY_PAGES = (
+    "privacy_run",
+    "privacy_request",
+    "privacy_policy",
+    "privacy_hold_place",
+    "privacy_request_create",
+    "privacy_request_verify",
+    "privacy_request_erase",
+)
 # The gateway's forms that show the page again after an error.
 _GATEWAY_PAGES = (
     "gateway_policy",
@@ -84,6 +95,9 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         "web:console_gateway",
         also_current=tuple(f"console_{n}" for n in _GATEWAY_PAGES),
     ),
+    NavItem(
+        "Privacy", "web:console_privacy", also_current=tuple(f"console_{n}" for n in _PRIVACY_PAGES)
+    ),
 )
 
 PORTAL_NAV: tuple[NavItem, ...] = (
@@ -112,6 +126,12 @@ PORTAL_NAV: tuple[NavItem, ...] = (
         "Compliance",
         "web:portal_compliance",
         also_current=tuple(f"portal_{n}" for n in _COMPLIANCE_NAMES),
+    ),
+    NavItem(
+        "Privacy",
+        "web:portal_privacy",
+        also_current=tuple(f"portal_{n}" for n in _PRIVACY_PAGES),
+        roles=frozenset({"owner", "admin"}),
     ),
     NavItem(
         "Invoices",

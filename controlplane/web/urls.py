@@ -10,6 +10,7 @@ from controlplane.web import (
     gateway_views,
     msp_gateway_views,
     portal,
+    privacy_views,
     registry_views,
     security_console,
     security_views,
@@ -164,6 +165,32 @@ COMPLIANCE_PAGES = [
         "compliance_evidence_download",
     ),
     *compliance_paths("<slug:category>/", compliance_views.CRITERION, "compliance_criterion"),
+    *tenant_paths("privacy/", privacy_views.PRIVACY, "privacy"),
+    *tenant_paths("privacy/policy/", privacy_views.POLICY_SET, "privacy_policy"),
+    *tenant_paths("privacy/holds/", privacy_views.HOLD_PLACE, "privacy_hold_place"),
+    *tenant_paths(
+        "privacy/holds/<uuid:pk>/release/", privacy_views.HOLD_RELEASE, "privacy_hold_release"
+    ),
+    *tenant_paths("privacy/runs/", privacy_views.RUN_NOW, "privacy_run_now"),
+    *tenant_paths("privacy/runs/<uuid:pk>/", privacy_views.RUN, "privacy_run"),
+    *tenant_paths("privacy/requests/", privacy_views.REQUEST_CREATE, "privacy_request_create"),
+    *tenant_paths("privacy/requests/<uuid:pk>/", privacy_views.REQUEST, "privacy_request"),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/verify/",
+        privacy_views.REQUEST_VERIFY,
+        "privacy_request_verify",
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/erase/", privacy_views.REQUEST_ERASE, "privacy_request_erase"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/retry/", privacy_views.REQUEST_RETRY, "privacy_request_retry"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/export/",
+        privacy_views.REQUEST_EXPORT,
+        "privacy_request_export",
+    ),
 ]
 
 urlpatterns = [
@@ -179,6 +206,7 @@ urlpatterns = [
     path("console/security/", security_console.queue, name="console_security_queue"),
     path("console/security/bulk/", security_console.bulk, name="console_security_bulk"),
     path("console/billing/", billing_views.console_billing, name="console_billing"),
+    path("console/privacy/", privacy_views.console_defaults, name="console_privacy_defaults"),
     path(
         "console/billing/invoices/<uuid:invoice_id>/approve",
         billing_views.console_invoice_approve,

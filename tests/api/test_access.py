@@ -51,6 +51,9 @@ OBJECT_OF_SEGMENT = {
     "test-runs": "test_run",
     "evidence": "evidence",
     "exceptions": "exception",
+    "legal-holds": "legal_hold",
+    "retention-runs": "retention_run",
+    "data-subject-requests": "data_subject_request",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
 STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes", "/approve", "/reject")

@@ -48,6 +48,7 @@ CUSTOMER_PAGES = {
     "trace-list": "/t/acme/traces/?range=24h",
     "dataflow": "/t/acme/dataflow/?range=30d",
     "portal-security": "/t/acme/security/?state=all",
+    "portal-privacy": "/t/acme/privacy/",
     "api-tokens": "/account/tokens/",
     "portal-compliance": "/t/acme/compliance/",
 }

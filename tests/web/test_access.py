@@ -22,7 +22,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
-from tests.api.conftest import security_objects
+from tests.api.conftest import privacy_objects, security_objects
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -61,6 +61,9 @@ _OBJECT_OF_SEGMENT = {
     "quarantines": "quarantine",
     "evidence": "evidence",
     "exceptions": "control_exception",
+    "holds": "legal_hold",
+    "runs": "retention_run",
+    "requests": "data_subject_request",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -98,6 +101,7 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
         **_compliance_objects(world.b, world.b_owner),
+        **privacy_objects(world.b, fleet_b.agent),
     }
 
 
@@ -330,6 +334,9 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "alert": uuid.uuid4(),
         "quarantine": uuid.uuid4(),
         "evidence": uuid.uuid4(),
+        "legal_hold": uuid.uuid4(),
+        "retention_run": uuid.uuid4(),
+        "data_subject_request": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
