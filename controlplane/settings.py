@@ -77,6 +77,20 @@ try:
             load_or_create_dev_secret(VAR_DIR / "bundle_signing_key", signing_key=True)
         ]
 
+    # Ed25519 keys that sign evidence packages (docs/compliance-auditors.md), the same
+    # "id:base64-raw-32-byte-seed" form, newest first: the first signs; every entry's
+    # public half is published (/compliance/signing-keys) so older packages still verify.
+    EVIDENCE_SIGNING_KEYS = env.csv("EVIDENCE_SIGNING_KEYS", [])
+    if IS_PRODUCTION and not EVIDENCE_SIGNING_KEYS:
+        raise ImproperlyConfiguredEnv(
+            "EVIDENCE_SIGNING_KEYS must hold at least one 'id:base64-ed25519-seed' entry in "
+            "production"
+        )
+    if not EVIDENCE_SIGNING_KEYS:
+        EVIDENCE_SIGNING_KEYS = [
+            load_or_create_dev_secret(VAR_DIR / "evidence_signing_key", signing_key=True)
+        ]
+
     LOGIN_MAX_FAILURES = env.integer("LOGIN_MAX_FAILURES", 5, minimum=1)
     LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
@@ -139,6 +153,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "controlplane.accounts.middleware.MfaEnforcementMiddleware",
+    "controlplane.accounts.middleware.AuditorReadOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -370,7 +385,11 @@ CELERY_TASK_ROUTES = {
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "compliance.build_evidence_package": {"queue": "maintenance"},
+    "accounts.expire_auditors": {"queue": "maintenance"},
 }
+# Task modules outside an app's tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ("compliance.packages.tasks",)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "schedule-edge-pulls": {
@@ -383,6 +402,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "auditor-expiry": {"task": "accounts.expire_auditors", "schedule": 300.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so
