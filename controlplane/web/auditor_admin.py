@@ -57,7 +57,7 @@ def auditors(request: HttpRequest) -> HttpResponse:
                 organization=form.cleaned_data["organization"],
                 tenants=list(form.cleaned_data["tenants"]),
                 period=form.cleaned_data["period"],
-                expires_at=form.expires_at,
+                expires_at=form.cleaned_data["expires_at"],
                 created_by=user if isinstance(user, User) else None,
             )
         except ValidationError as error:
@@ -99,12 +99,15 @@ def auditor_extend_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         return redirect("web:console_auditors")
     try:
         auditor_update(
-            actor=Actor.from_request(request), account=account, expires_at=form.expires_at
+            actor=Actor.from_request(request),
+            account=account,
+            expires_at=form.cleaned_data["expires_at"],
         )
     except ValidationError as error:
         messages.error(request, f"{account.user.email}: {' '.join(error.messages)}")
     else:
         messages.success(
-            request, f"{account.user.email}'s access ends {form.expires_at:%Y-%m-%d} now."
+            request,
+            f"{account.user.email}'s access now ends {form.cleaned_data['expires_at']:%Y-%m-%d}.",
         )
     return redirect("web:console_auditors")

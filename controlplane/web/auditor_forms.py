@@ -12,6 +12,11 @@ from compliance.periods import Period
 from tenants.models import Tenant
 
 
+def start_of(day: dt.date) -> dt.datetime:
+    """The first instant of ``day``, UTC."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
 def quarter_choices(today: dt.date, count: int = 8) -> list[tuple[str, str]]:
     """The last ``count`` full quarters, newest first, as ``2026-Q3`` keys."""
     choices = []
@@ -65,7 +70,7 @@ class AuditorCreateForm(PeriodForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="The tenants whose evidence they may read.",
     )
-    expires_on = forms.DateField(
+    expires_at = forms.DateField(
         label="Access ends (UTC, at the start of the day)",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
@@ -78,18 +83,16 @@ class AuditorCreateForm(PeriodForm):
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("name")
         if not self.is_bound:
-            self.fields["expires_on"].initial = timezone.now().date() + dt.timedelta(days=30)
+            self.fields["expires_at"].initial = timezone.now().date() + dt.timedelta(days=30)
 
-    @property
-    def expires_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.cleaned_data["expires_on"], dt.time(), tzinfo=dt.UTC)
+    def clean_expires_at(self) -> dt.datetime:
+        return start_of(self.cleaned_data["expires_at"])
 
 
 class AuditorExtendForm(forms.Form):
-    expires_on = forms.DateField(
+    expires_at = forms.DateField(
         label="Access ends (UTC)", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    @property
-    def expires_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.cleaned_data["expires_on"], dt.time(), tzinfo=dt.UTC)
+    def clean_expires_at(self) -> dt.datetime:
+        return start_of(self.cleaned_data["expires_at"])
