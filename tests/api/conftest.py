@@ -187,7 +187,10 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
     alert, window, quarantine = security_objects(tenant, agent.pk)
+    package, auditor = compliance_objects(tenant, suffix)
     return {
+        "evidence_package": package.pk,
+        "auditor": auditor.pk,
         "plan": plan,
         "invoice": invoice,
         "credit_note": credit_note,
@@ -210,6 +213,24 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "maintenance_window": window.pk,
         "quarantine": quarantine.pk,
     }
+
+
+def compliance_objects(tenant: Tenant, suffix: str) -> tuple[Any, Any]:
+    """An evidence package of the tenant (requested, not made) and an auditor of it."""
+    from compliance.packages.services import package_request
+    from compliance.periods import Period
+    from controlplane.accounts.auditors import auditor_create
+
+    quarter = Period.last_full_quarter(timezone.now().date())
+    package = package_request(actor=SYSTEM, tenant=tenant, period=quarter)
+    auditor = auditor_create(
+        actor=SYSTEM,
+        email=f"auditor-{suffix}@cpa.example",
+        tenants=[tenant],
+        period=quarter,
+        expires_at=timezone.now() + dt.timedelta(days=30),
+    )
+    return package, auditor
 
 
 @pytest.fixture(autouse=True)

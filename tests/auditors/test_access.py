@@ -34,7 +34,11 @@ def _routes(patterns: list[object], prefix: str = "") -> Iterator[tuple[str, str
 
 # Every route of the site (regular expressions, the API's catch-all 404s, left out).
 ROUTES = sorted(
-    {(route, name or "") for route, name in _routes(get_resolver().url_patterns) if "^" not in route}
+    {
+        (route, name or "")
+        for route, name in _routes(get_resolver().url_patterns)
+        if "^" not in route
+    }
 )
 WEB = [(route, name) for route, name in ROUTES if name.startswith(("console_", "portal_"))]
 AUDITOR_AREA = [(route, name) for route, name in ROUTES if name.startswith("auditor_")]

@@ -209,7 +209,11 @@ def test_expiry_deactivates_and_records_once(
     auditor.refresh_from_db()
     assert not auditor.is_active
     expired = [a for a in actions(auditor.auditor_account) if a[0] == "auditor.expired"]
-    assert expired == [("auditor.expired", None), ("auditor.expired", "acme"), ("auditor.expired", "globex")]
+    assert expired == [
+        ("auditor.expired", None),
+        ("auditor.expired", "acme"),
+        ("auditor.expired", "globex"),
+    ]
 
 
 def test_an_auditor_has_no_api_tokens(world: World, make_auditor: Callable[..., User]) -> None:

@@ -44,7 +44,10 @@ def test_traces_of_the_period_only(
     assert inside in listed and after not in listed
     asked_after = client.get(
         reverse("web:auditor_traces", args=[slug]),
-        {"since": period.until.isoformat(), "until": (period.until + dt.timedelta(days=1)).isoformat()},
+        {
+            "since": period.until.isoformat(),
+            "until": (period.until + dt.timedelta(days=1)).isoformat(),
+        },
     ).content.decode()
     assert after not in asked_after  # a window outside the period shows nothing of it
 
@@ -74,9 +77,7 @@ def test_diagram_snapshots_of_the_period_only(
         assert client.get(reverse(f"web:{name}", args=[slug, after.pk])).status_code == 404
 
 
-def test_audit_entries_of_the_period_only(
-    world: World, make_auditor: Callable[..., User]
-) -> None:
+def test_audit_entries_of_the_period_only(world: World, make_auditor: Callable[..., User]) -> None:
     # Today's entries (the tenant's creation, the grants) lie outside last quarter.
     past = signed_in(make_auditor(world.a, period=last_quarter()))
     current = signed_in(make_auditor(world.a, period=around_today()))
