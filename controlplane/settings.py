@@ -385,6 +385,9 @@ CELERY_TASK_ROUTES = {
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "compliance.run_scheduled": {"queue": "maintenance"},
+    "compliance.execute_test_run": {"queue": "maintenance"},
+    "compliance.notify_stale": {"queue": "maintenance"},
     "compliance.build_evidence_package": {"queue": "maintenance"},
     "accounts.expire_auditors": {"queue": "maintenance"},
 }
@@ -402,6 +405,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
+    "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
     "auditor-expiry": {"task": "accounts.expire_auditors", "schedule": 300.0},
 }
 

@@ -31,6 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from compliance.dataflow import canonical_json, render_svg
+from compliance.documents import evidence_document
 from compliance.models import (
     Category,
     Control,
@@ -130,40 +131,6 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def record_document(record: EvidenceRecord) -> dict[str, Any]:
-    """An evidence record as its JSON file holds it: every field its hash covers (see
-    compliance.evidence.record_hash), the population and the hash."""
-    return {
-        "id": str(record.pk),
-        "tenant_id": str(record.tenant_id) if record.tenant_id else None,
-        "seq": record.seq,
-        "control_id": str(record.control_id),
-        "control_test_id": str(record.control_test_id),
-        "test_run_id": str(record.test_run_id) if record.test_run_id else None,
-        "control_code": record.control_code,
-        "test_key": record.test_key,
-        "test_version": record.test_version,
-        "catalog_version": record.catalog_version,
-        "recorded_at": _iso(record.recorded_at),
-        "period_start": _iso(record.period_start),
-        "period_end": _iso(record.period_end),
-        "valid_until": _iso(record.valid_until),
-        "result": record.result,
-        "summary": record.summary,
-        "query_text": record.query_text,
-        "query_params": record.query_params,
-        "population_count": record.population_count,
-        "population": record.population,
-        "failing_count": record.failing_count,
-        "failing_entities": record.failing_entities,
-        "metrics": record.metrics,
-        "data_sha256": record.data_sha256,
-        "exception_id": str(record.exception_id) if record.exception_id else None,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }
-
-
 def population_csv(records: Sequence[EvidenceRecord]) -> bytes:
     """Every examined entity of every record of one test, one row each: the record it
     came from, whether it failed, and the entity's own fields (the union over rows)."""
@@ -201,7 +168,7 @@ def _evidence(contents: Contents, records: list[EvidenceRecord], period: Period)
     for control_id, found in by_control.items():
         control = controls[control_id]
         path = f"evidence/{control.category}/{control.code}.json"
-        contents.files[path] = _json([record_document(r) for r in found])
+        contents.files[path] = _json([evidence_document(r) for r in found])
     for (code, key), found in by_test.items():
         contents.files[f"populations/{code}/{key}.csv"] = population_csv(found)
     exceptions = list(

@@ -9,6 +9,7 @@ from controlplane.api.views import (
     accounts,
     auditors,
     billing,
+    compliance,
     gateway,
     registry,
     security,
@@ -62,7 +63,19 @@ router.register(
     f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
 )
 router.register(
-    f"{TENANT}/evidence-packages", auditors.EvidencePackageViewSet, basename="evidence-package"
+    f"{TENANT}/compliance/packages", auditors.EvidencePackageViewSet, basename="evidence-package"
+)
+router.register(f"{TENANT}/compliance/controls", compliance.ControlViewSet, basename="control")
+router.register(
+    f"{TENANT}/compliance/test-runs", compliance.TestRunViewSet, basename="compliance-test-run"
+)
+router.register(
+    f"{TENANT}/compliance/evidence", compliance.EvidenceViewSet, basename="compliance-evidence"
+)
+router.register(
+    f"{TENANT}/compliance/exceptions",
+    compliance.ExceptionViewSet,
+    basename="compliance-exception",
 )
 
 urlpatterns = [

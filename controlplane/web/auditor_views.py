@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from compliance.models import EvidencePackage
+from compliance.models import Category, EvidencePackage
 from compliance.packages import selectors as package_selectors
 from controlplane.accounts.auditors import auditor_tenants
 from controlplane.audit.models import AuditEvent
@@ -50,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def tenant_home(request: HttpRequest, slug: str) -> HttpResponse:
     scope = auditor_scope(request)
     packages = package_selectors.packages(scope.rows(EvidencePackage), scope.period)
-    context = {"scope": scope, "packages": packages[:5]}
+    context = {"scope": scope, "packages": packages[:5], "categories": Category.choices}
     return render(request, "auditor/tenant.html", context)
 
 

@@ -23,6 +23,9 @@ class NavItem:
     roles: frozenset[str] | None = None
 
 
+_COMPLIANCE_NAMES = ("compliance_criterion", "compliance_evidence")
+_COMPLIANCE_PAGES = tuple(f"console_{n}" for n in _COMPLIANCE_NAMES)
+
 # A new section adds one entry here. Planned: Alerts,
 # Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
 CONSOLE_NAV: tuple[NavItem, ...] = (
@@ -40,6 +43,7 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "web:console_audit"),
     NavItem("Auditors", "web:console_auditors"),
     NavItem("Billing", "web:console_billing"),
+    NavItem("Compliance", "web:console_compliance", also_current=_COMPLIANCE_PAGES),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
@@ -97,6 +101,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "web:portal_audit"),
     NavItem("Evidence packages", "web:portal_evidence_packages", roles=frozenset({"owner"})),
     NavItem(
+        "Compliance",
+        "web:portal_compliance",
+        also_current=tuple(f"portal_{n}" for n in _COMPLIANCE_NAMES),
+    ),
+    NavItem(
         "Invoices",
         "web:portal_invoices",
         roles=frozenset({"owner", "admin", "billing"}),
@@ -109,6 +118,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
 AUDITOR_NAV: tuple[NavItem, ...] = (NavItem("Your audit", "web:auditor_home"),)
 AUDITOR_TENANT_NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "web:auditor_tenant"),
+    NavItem(
+        "Compliance",
+        "web:auditor_compliance",
+        also_current=("auditor_compliance_criterion", "auditor_compliance_evidence"),
+    ),
     NavItem(
         "Evidence packages",
         "web:auditor_evidence_packages",

@@ -2,8 +2,10 @@ from django.urls import URLPattern, path
 
 from controlplane.web import (
     auditor_admin,
+    auditor_compliance,
     auditor_views,
     billing_views,
+    compliance_views,
     console,
     dashboard_views,
     dataflow_views,
@@ -137,12 +139,58 @@ AUDITOR_PAGES = [
         in_auditor_area(dataflow_views.dataflow_snapshot_svg),
         "dataflow_snapshot_svg",
     ),
+    auditor_path("compliance/", auditor_compliance.OVERVIEW, "compliance"),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/", auditor_compliance.EVIDENCE, "compliance_evidence"
+    ),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/download/",
+        auditor_compliance.EVIDENCE_DOWNLOAD,
+        "compliance_evidence_download",
+    ),
+    auditor_path(
+        "compliance/<slug:category>/", auditor_compliance.CRITERION, "compliance_criterion"
+    ),
     auditor_path("evidence-packages/", evidence_packages.AUDITOR_PACKAGES, "evidence_packages"),
     auditor_path(
         "evidence-packages/<uuid:pk>/download/",
         evidence_packages.AUDITOR_PACKAGE_DOWNLOAD,
         "evidence_package_download",
     ),
+]
+
+
+def compliance_paths(route: str, views_pair: tuple[View, View], name: str) -> list[URLPattern]:
+    """A compliance page in both areas: ``console_<name>`` at /console/compliance/<route>
+    (every tenant, or ``?tenant=``) and ``portal_<name>`` at /t/<slug>/compliance/<route>."""
+    in_console, in_portal = views_pair
+    return [
+        path(f"console/compliance/{route}", in_console, name=f"console_{name}"),
+        path(f"t/<slug:slug>/compliance/{route}", in_portal, name=f"portal_{name}"),
+    ]
+
+
+COMPLIANCE_PAGES = [
+    *compliance_paths("", compliance_views.OVERVIEW, "compliance"),
+    *compliance_paths("runs/", compliance_views.RUN, "compliance_run"),
+    *compliance_paths(
+        "exceptions/", compliance_views.EXCEPTION_CREATE, "compliance_exception_create"
+    ),
+    path(
+        "console/compliance/exceptions/<uuid:pk>/decide/",
+        compliance_views.exception_decide_view,
+        name="console_compliance_exception_decide",
+    ),
+    *compliance_paths(
+        "access-reviews/", compliance_views.ACCESS_REVIEW, "compliance_access_review"
+    ),
+    *compliance_paths("evidence/<uuid:pk>/", compliance_views.EVIDENCE, "compliance_evidence"),
+    *compliance_paths(
+        "evidence/<uuid:pk>/download/",
+        compliance_views.EVIDENCE_DOWNLOAD,
+        "compliance_evidence_download",
+    ),
+    *compliance_paths("<slug:category>/", compliance_views.CRITERION, "compliance_criterion"),
 ]
 
 urlpatterns = [
@@ -295,5 +343,6 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/settings/", portal.settings, name="portal_settings"),
     *TENANT_PAGES,
+    *COMPLIANCE_PAGES,
     *AUDITOR_PAGES,
 ]

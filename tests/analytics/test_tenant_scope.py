@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from billing.pricing import PriceBook
+from compliance import evidence_queries as evidence
 from compliance.dataflow_queries import flow_rows
 from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_reads
 from controlplane.dashboards import queries
@@ -158,6 +159,7 @@ ATTEMPTS = [
     {"provider": "openai", "model": "gpt-4o-mini", "status": "error", "breaker_tripped": True},
     {"provider": "openai", "model": "gpt-4o-mini", "status": "ok", "breaker_tripped": False},
 ]
+VERDICT = {"stage": "content_filter", "verdict": "block", "code": "filter.pii", "reason": "pii"}
 
 # How each tenant query function is called for a tenant (and the event id of the first
 # span seeded below); the data below makes each return something for the tenant that has it.
@@ -218,6 +220,22 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.security.queries.sample_traces": lambda t, e: security.sample_traces(
         t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
     ),
+    **{
+        f"compliance.evidence_queries.{query.__name__}": (
+            lambda t, e, query=query: query(t, SINCE, UNTIL).rows
+        )
+        for query in (
+            evidence.gateway_verdicts,
+            evidence.refusals,
+            evidence.data_classes_accessed,
+            evidence.provider_attempts,
+            evidence.model_calls_by_provider,
+            evidence.peak_request_rates,
+            evidence.incomplete_traces,
+            evidence.trace_count,
+            evidence.oldest_span,
+        )
+    },
 }
 
 
@@ -263,6 +281,18 @@ def test_every_tenant_query_returns_only_its_tenants_rows(
             kind="tool",
             tool="crm.lookup",
             attributes={"server.address": "crm.example"},
+        ),
+        # A refused call with a verdict, touching classified data, whose parent never
+        # arrived (the compliance tests read these).
+        spool_line(
+            tenant_b,
+            when=HOUR + dt.timedelta(minutes=7),
+            trace=TRACE,
+            span=3,
+            status="refused",
+            parent_span_id=f"{99:016x}",
+            data_classes=["pii"],
+            attributes={"acp.gateway.verdicts": [VERDICT]},
         ),
     ]
     batch = build_batch(lines, prices=PriceBook([]), retention_days={})

@@ -187,8 +187,12 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
     alert, window, quarantine = security_objects(tenant, agent.pk)
-    package, auditor = compliance_objects(tenant, suffix)
+    run, evidence, exception = compliance_objects(tenant, owner)
+    package, auditor = package_objects(tenant, suffix)
     return {
+        "test_run": run,
+        "evidence": evidence,
+        "exception": exception,
         "evidence_package": package.pk,
         "auditor": auditor.pk,
         "plan": plan,
@@ -215,7 +219,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     }
 
 
-def compliance_objects(tenant: Tenant, suffix: str) -> tuple[Any, Any]:
+def package_objects(tenant: Tenant, suffix: str) -> tuple[Any, Any]:
     """An evidence package of the tenant (requested, not made) and an auditor of it."""
     from compliance.packages.services import package_request
     from compliance.periods import Period
@@ -276,6 +280,32 @@ def security_objects(tenant: Tenant, agent_id: uuid.UUID) -> tuple[Any, Any, Any
         actor=SYSTEM, tenant=tenant, scope="agent", target_id=agent_id, reason="test"
     )
     return alert, window, quarantine
+
+
+def compliance_objects(tenant: Tenant, owner: User) -> tuple[Any, Any, Any]:
+    """A test run of the tenant with its evidence, and an exception it asked for."""
+    from compliance.catalog import catalog_sync
+    from compliance.models import Control
+    from compliance.reviews import exception_request
+    from compliance.runs import test_run_execute, test_run_request
+
+    catalog_sync()
+    control = Control.objects.get(code="CC6.1-AGENT-KEYS")
+    run = test_run_request(
+        actor=SYSTEM, trigger="api", tenant=tenant, control=control, enqueue=False
+    )
+    test_run_execute(run_id=run.pk)
+    with tenant_context(tenant):
+        evidence = run.evidence.first()
+        exception = exception_request(
+            actor=SYSTEM,
+            requested_by=owner,
+            tenant=tenant,
+            control=control,
+            justification="A key kept for the migration weekend, revoked after.",
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
+    return run.pk, evidence.pk, exception.pk
 
 
 @pytest.fixture

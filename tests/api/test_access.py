@@ -44,11 +44,14 @@ OBJECT_OF_SEGMENT = {
     "plans": "plan",
     "invoices": "invoice",
     "credit-notes": "credit_note",
-    "evidence-packages": "evidence_package",
+    "test-runs": "test_run",
+    "evidence": "evidence",
+    "exceptions": "exception",
+    "packages": "evidence_package",
     "auditors": "auditor",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
-STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")
+STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes", "/approve", "/reject")
 # MSP-wide and staff only, every tenant's usage summed: refused to customers and to
 # tokens limited to one tenant.
 STAFF_ONLY_PATHS = {
@@ -57,7 +60,7 @@ STAFF_ONLY_PATHS = {
     "/api/v1/auditors/{id}",
 }
 # The tenant's owner's only (besides staff): every other customer role is refused (403).
-OWNER_ONLY = ("/evidence-packages",)
+OWNER_ONLY = ("/compliance/packages",)
 # MSP-wide, not any tenant's: every authenticated token reads them.
 GLOBAL_OBJECTS = {"/api/v1/model-prices/{id}"}
 
@@ -86,6 +89,8 @@ def fill(path: str, *, slug: str, objects: dict[str, Any], trace_id: str) -> str
             out.append(str(objects["agent"]))
         elif part == "{trace_id}":
             out.append(trace_id)
+        elif part == "{code}":  # a control of the catalog: the same in every tenant
+            out.append("CC6.1-MFA")
         elif part == "{id}":
             out.append(str(objects[OBJECT_OF_SEGMENT[parts[index - 1]]]))
         elif part.startswith("{"):

@@ -26,7 +26,7 @@ def test_the_owner_requests_lists_and_downloads_a_package(
     world: World, django_capture_on_commit_callbacks: Callable
 ) -> None:
     owner = world.api("a:owner")
-    packages = f"tenants/{world.a.slug}/evidence-packages"
+    packages = f"tenants/{world.a.slug}/compliance/packages"
     with django_capture_on_commit_callbacks(execute=True):
         created = owner.post(packages, {"quarter": quarter().label})
     assert created.status_code == 201, created.content
@@ -49,7 +49,7 @@ def test_the_owner_requests_lists_and_downloads_a_package(
 
 
 def test_a_package_not_made_yet_is_not_downloadable(world: World) -> None:
-    packages = f"tenants/{world.a.slug}/evidence-packages"
+    packages = f"tenants/{world.a.slug}/compliance/packages"
     package_id = world.a_objects["evidence_package"]  # requested, never made here
 
     response = world.api("staff:admin").get(f"{packages}/{package_id}/download")
@@ -71,7 +71,7 @@ def test_a_package_not_made_yet_is_not_downloadable(world: World) -> None:
     ],
 )
 def test_bad_periods_are_named(world: World, body: dict[str, str], field: str) -> None:
-    response = world.api("staff:operator").post(f"tenants/{world.a.slug}/evidence-packages", body)
+    response = world.api("staff:operator").post(f"tenants/{world.a.slug}/compliance/packages", body)
 
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/problem+json"
