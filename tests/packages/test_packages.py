@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -19,6 +21,7 @@ from controlplane.analytics import StoreError
 from controlplane.audit.models import AuditEvent
 from controlplane.audit.services import audit_verify
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from tests.compliance.controls import collect
 from tests.conftest import SYSTEM, signed_in
 from tests.packages.conftest import Built, this_month, with_traffic
 from tests.web.conftest import Fleet, World
@@ -160,3 +163,47 @@ def test_a_failed_build_says_why(
         reverse("web:portal_evidence_packages", args=[world.a.slug])
     )
     assert "Failed" in page.content.decode()
+
+
+def _pdf_text(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(data)
+    run = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True)
+    return run.stdout
+
+
+def test_the_evidence_of_the_period_is_in_it(
+    world: World, fleet_a: Fleet, build: Callable[..., Built], tmp_path: Path
+) -> None:
+    keys = collect("cc6.agent_keys", world.a)  # passes: one fresh key
+    mfa = collect("cc6.member_mfa", world.a)  # fails: the tenant does not require it
+    assert (keys.result, mfa.result) == ("pass", "fail")
+
+    members = build(world.a).members()
+
+    manifest = json.loads(members[MANIFEST])
+    assert manifest["evidence_chain"]["records"] == 2
+    [document] = json.loads(members[f"evidence/security/{mfa.control_code}.json"])
+    assert (document["seq"], document["hash"]) == (mfa.seq, mfa.hash)
+    assert document["failing_entities"] == mfa.failing_entities
+    rows = list(
+        csv.DictReader(
+            io.StringIO(members[f"populations/{keys.control_code}/cc6.agent_keys.csv"].decode())
+        )
+    )
+    assert [(r["agent"], r["failing"], r["evidence_seq"]) for r in rows] == [
+        ("acme-agent", "no", str(keys.seq))
+    ]
+    failing = list(
+        csv.DictReader(
+            io.StringIO(members[f"populations/{mfa.control_code}/cc6.member_mfa.csv"].decode())
+        )
+    )
+    assert failing and all(
+        r["failing"] == "yes"
+        for r in failing
+        if r["key"] in {e["key"] for e in mfa.failing_entities}
+    )
+    report = _pdf_text(members["criteria/security.pdf"], tmp_path)
+    assert mfa.control_code in report and keys.control_code in report
+    assert "records that did not pass" in report.lower()
