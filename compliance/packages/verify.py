@@ -76,8 +76,10 @@ def parse_public_keys(value: str) -> dict[str, bytes]:
     """Public keys by id from what a person passes: a file (PEM, the published JSON
     document, or ``id:base64`` text) or the text itself: ``id:base64[,id:base64…]`` or one
     bare base64 key (id ``*``: whatever the package names)."""
-    path = Path(value)
-    text = path.read_text() if len(value) < 4096 and path.is_file() else value
+    try:
+        text = Path(value).read_text() if Path(value).is_file() else value
+    except (OSError, ValueError):  # not a file name (too long, odd characters): the text
+        text = value
     text = text.strip()
     if text.startswith("-----BEGIN"):
         try:
