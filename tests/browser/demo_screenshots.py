@@ -33,6 +33,12 @@ STAFF_PAGES = {
     "console-audit": "/console/audit/",
     "console-staff": "/console/staff/",
     "console-gateway": "/console/gateway/",
+    "compliance": "/console/compliance/",
+    "compliance-security": "/console/compliance/security/?tenant=acme",
+    "compliance-availability": "/console/compliance/availability/?tenant=acme",
+    "compliance-processing-integrity": "/console/compliance/processing_integrity/?tenant=acme",
+    "compliance-confidentiality": "/console/compliance/confidentiality/?tenant=acme",
+    "compliance-privacy": "/console/compliance/privacy/?tenant=acme",
 }
 CUSTOMER_PAGES = {
     "portal-home": "/t/acme/",
@@ -41,6 +47,7 @@ CUSTOMER_PAGES = {
     "trace-list": "/t/acme/traces/?range=24h",
     "dataflow": "/t/acme/dataflow/?range=30d",
     "api-tokens": "/account/tokens/",
+    "portal-compliance": "/t/acme/compliance/",
 }
 AUDITOR_PAGES = {
     "auditor-home": "/auditor/",

@@ -11,10 +11,10 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from compliance import runs
 from compliance.catalog import CATALOG_PATH, FAMILIES, catalog_load, catalog_parse, catalog_sync
 from compliance.checks import registry
 from compliance.models import Category, Control, ControlTest, EvidenceRecord, TestRun
-from compliance import runs
 from compliance.tasks import run_scheduled
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
