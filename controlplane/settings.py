@@ -77,6 +77,20 @@ try:
             load_or_create_dev_secret(VAR_DIR / "bundle_signing_key", signing_key=True)
         ]
 
+    # Ed25519 keys that sign evidence packages (docs/compliance-auditors.md), the same
+    # "id:base64-raw-32-byte-seed" form, newest first: the first signs; every entry's
+    # public half is published (/compliance/signing-keys) so older packages still verify.
+    EVIDENCE_SIGNING_KEYS = env.csv("EVIDENCE_SIGNING_KEYS", [])
+    if IS_PRODUCTION and not EVIDENCE_SIGNING_KEYS:
+        raise ImproperlyConfiguredEnv(
+            "EVIDENCE_SIGNING_KEYS must hold at least one 'id:base64-ed25519-seed' entry in "
+            "production"
+        )
+    if not EVIDENCE_SIGNING_KEYS:
+        EVIDENCE_SIGNING_KEYS = [
+            load_or_create_dev_secret(VAR_DIR / "evidence_signing_key", signing_key=True)
+        ]
+
     LOGIN_MAX_FAILURES = env.integer("LOGIN_MAX_FAILURES", 5, minimum=1)
     LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
@@ -140,6 +154,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "controlplane.accounts.middleware.MfaEnforcementMiddleware",
+    "controlplane.accounts.middleware.AuditorReadOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -388,7 +403,11 @@ CELERY_TASK_ROUTES = {
     "privacy.retention_run": {"queue": "maintenance"},
     "privacy.dsr_step": {"queue": "maintenance"},
     "privacy.resume": {"queue": "maintenance"},
+    "compliance.build_evidence_package": {"queue": "maintenance"},
+    "accounts.expire_auditors": {"queue": "maintenance"},
 }
+# Task modules outside an app's tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ("compliance.packages.tasks",)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "schedule-edge-pulls": {
@@ -407,6 +426,7 @@ CELERY_BEAT_SCHEDULE = {
     "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
     "privacy-retention": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0},
     "privacy-resume": {"task": "privacy.resume", "schedule": 600.0},
+    "auditor-expiry": {"task": "accounts.expire_auditors", "schedule": 300.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

@@ -12,6 +12,7 @@ from compliance.models.controls import (
 )
 from compliance.models.dataflow import DataFlowSnapshot
 from compliance.models.evidence import EvidenceChainHead, EvidenceRecord, EvidenceStaleNotice
+from compliance.models.packages import EvidencePackage
 
 __all__ = [
     "AccessReview",
@@ -21,6 +22,7 @@ __all__ = [
     "ControlTest",
     "DataFlowSnapshot",
     "EvidenceChainHead",
+    "EvidencePackage",
     "EvidenceRecord",
     "EvidenceStaleNotice",
     "Scope",

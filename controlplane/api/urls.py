@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from controlplane.api.base import TENANT_SLUG
 from controlplane.api.views import (
     accounts,
+    auditors,
     billing,
     compliance,
     gateway,
@@ -26,6 +27,7 @@ router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("tokens", accounts.ApiTokenViewSet, basename="token")
 router.register("model-prices", accounts.ModelPriceViewSet, basename="model-price")
 router.register("tenants", tenants.TenantViewSet, basename="tenant")
+router.register("auditors", auditors.AuditorViewSet, basename="auditor")
 router.register(f"{TENANT}/departments", tenants.DepartmentViewSet, basename="department")
 router.register(f"{TENANT}/memberships", tenants.MembershipViewSet, basename="membership")
 router.register(f"{TENANT}/invitations", tenants.InvitationViewSet, basename="invitation")
@@ -60,6 +62,9 @@ router.register(
 )
 router.register(
     f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
+)
+router.register(
+    f"{TENANT}/compliance/packages", auditors.EvidencePackageViewSet, basename="evidence-package"
 )
 router.register(f"{TENANT}/compliance/controls", compliance.ControlViewSet, basename="control")
 router.register(

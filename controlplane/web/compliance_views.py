@@ -4,8 +4,10 @@ support each control) and each evidence record with its JSON download.
 
 Staff see every tenant and the MSP's own evidence (``/console/compliance/``, one tenant
 with ``?tenant=<slug>``); a customer sees its own tenant (``/t/<slug>/compliance/``), and
-of the MSP-wide controls only their result and dates. The logic is in ``compliance``
-(status, runs, reviews); these views read the input, call it and answer.
+of the MSP-wide controls only their result and dates; an outside auditor sees what the
+customer does, of their period only (``/auditor/t/<slug>/compliance/``, read-only).
+The logic is in ``compliance`` (status, runs, reviews); these views read the input, call
+it and answer.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from compliance import status as control_status
 from compliance.documents import evidence_document
 from compliance.forms import ExceptionDecisionForm, ExceptionRequestForm
 from compliance.models import Category, Control, ControlException, EvidenceRecord, TestRun
+from compliance.periods import Period
 from compliance.reviews import access_review_record, exception_decide, exception_request
 from compliance.runs import test_run_request
 from controlplane.audit.services import Actor
@@ -76,6 +79,8 @@ LINK_LABELS = {
     "sites": "Sites & edge nodes",
     "gateway": "Gateway",
 }
+# The pages an outside auditor's link opens (the others are not in their area).
+AUDITOR_LINKS = {"traces": "traces", "alerts": "alerts", "audit": "audit", "dataflow": "dataflow"}
 
 
 @dataclass(frozen=True)
@@ -87,16 +92,21 @@ class View:
     tenant: Tenant | None
     can_write: bool
     can_decide: bool
+    period: Period | None = None  # an outside auditor's: the evidence shown lies inside it
 
     def url(self, name: str, *args: object) -> str:
-        if self.area == "portal":
+        if self.area in ("portal", "auditor"):
             assert self.tenant is not None
-            return reverse(f"web:portal_{name}", args=[self.tenant.slug, *args])
+            return reverse(f"web:{self.area}_{name}", args=[self.tenant.slug, *args])
         path = reverse(f"web:console_{name}", args=list(args))
         per_tenant = name in ("compliance", "compliance_criterion")
         return f"{path}?tenant={self.tenant.slug}" if self.tenant and per_tenant else path
 
     def evidence(self) -> QuerySet[EvidenceRecord]:
+        if self.period is not None:
+            return EvidenceRecord.objects.filter(
+                recorded_at__gte=self.period.since, recorded_at__lt=self.period.until
+            )
         if self.area == "portal":
             return EvidenceRecord.objects.all()
         if self.tenant is None:
@@ -104,6 +114,10 @@ class View:
         return EvidenceRecord.unscoped.filter(tenant=self.tenant)
 
     def exceptions(self) -> QuerySet[ControlException]:
+        if self.period is not None:
+            return ControlException.objects.filter(
+                requested_at__lt=self.period.until, expires_at__gt=self.period.since
+            )
         if self.area == "portal":
             return ControlException.objects.all()
         if self.tenant is None:
@@ -112,6 +126,10 @@ class View:
 
     def link(self, name: str) -> str | None:
         target, query = LINKS[name]
+        if self.area == "auditor":
+            assert self.tenant is not None
+            page = AUDITOR_LINKS.get(name)
+            return reverse(f"web:auditor_{page}", args=[self.tenant.slug]) if page else None
         if self.area == "portal":
             assert self.tenant is not None
             url = reverse(f"web:portal_{target}", args=[self.tenant.slug])
@@ -161,6 +179,8 @@ def _back(view: View) -> str:
 
 def _statuses(view: View, category: str | None) -> list[control_status.ControlStatus]:
     now = timezone.now()
+    if view.period is not None:  # as it stood at the end of the auditor's period
+        now = min(now, view.period.until)
     if view.tenant is None:
         return control_status.msp_status(category=category, now=now)
     return control_status.tenant_status(
@@ -182,8 +202,12 @@ def _base(view: View) -> dict[str, Any]:
 def overview(view: View) -> HttpResponse:
     statuses = _statuses(view, None)
     counts = control_status.category_counts(statuses)
-    runs = TestRun.objects if view.area == "portal" else TestRun.unscoped
+    runs = TestRun.unscoped if view.area == "console" else TestRun.objects
     recent = runs.all() if view.tenant is None else runs.filter(tenant=view.tenant)
+    if view.period is not None:
+        recent = recent.filter(
+            requested_at__gte=view.period.since, requested_at__lt=view.period.until
+        )
     cards = [
         {
             "category": value,

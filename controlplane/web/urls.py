@@ -1,11 +1,15 @@
 from django.urls import URLPattern, path
 
 from controlplane.web import (
+    auditor_admin,
+    auditor_compliance,
+    auditor_views,
     billing_views,
     compliance_views,
     console,
     dashboard_views,
     dataflow_views,
+    evidence_packages,
     fleet,
     gateway_views,
     msp_gateway_views,
@@ -17,6 +21,7 @@ from controlplane.web import (
     trace_views,
     views,
 )
+from controlplane.web.auditor_area import auditor_views as in_auditor_area
 from controlplane.web.scope import View
 
 app_name = "web"
@@ -30,6 +35,12 @@ def tenant_paths(route: str, views_pair: tuple[View, View], name: str) -> list[U
         path(f"t/<slug:slug>/{route}", in_portal, name=f"portal_{name}"),
         path(f"console/tenants/<slug:slug>/{route}", in_console, name=f"console_{name}"),
     ]
+
+
+def auditor_path(route: str, view: View, name: str) -> URLPattern:
+    """One tenant page of the outside auditors' area: ``auditor_<name>`` at
+    /auditor/t/<slug>/<route>."""
+    return path(f"auditor/t/<slug:slug>/{route}", view, name=f"auditor_{name}")
 
 
 # Pages both areas have: the tenant's fleet and its traces.
@@ -131,6 +142,53 @@ TENANT_PAGES = [
         security_views.QUARANTINE_RELEASE,
         "security_quarantine_release",
     ),
+    *tenant_paths("evidence-packages/", evidence_packages.PACKAGES, "evidence_packages"),
+    *tenant_paths(
+        "evidence-packages/<uuid:pk>/download/",
+        evidence_packages.PACKAGE_DOWNLOAD,
+        "evidence_package_download",
+    ),
+]
+
+# The outside auditors' area (read-only, their tenants, their period): its own pages and
+# tenant pages everyone has, in the auditor's scope.
+AUDITOR_PAGES = [
+    path("auditor/", auditor_views.home, name="auditor_home"),
+    auditor_path("", auditor_views.tenant_home, "tenant"),
+    auditor_path("audit/", auditor_views.audit, "audit"),
+    auditor_path("alerts/", auditor_views.alerts, "alerts"),
+    auditor_path("traces/", in_auditor_area(trace_views.traces), "traces"),
+    auditor_path("traces/<str:trace_id>/", in_auditor_area(trace_views.trace), "trace"),
+    auditor_path("dataflow/", in_auditor_area(dataflow_views.dataflow), "dataflow"),
+    auditor_path("dataflow/svg/", in_auditor_area(dataflow_views.dataflow_svg), "dataflow_svg"),
+    auditor_path(
+        "dataflow/snapshots/<uuid:pk>/",
+        in_auditor_area(dataflow_views.dataflow_snapshot),
+        "dataflow_snapshot",
+    ),
+    auditor_path(
+        "dataflow/snapshots/<uuid:pk>/svg/",
+        in_auditor_area(dataflow_views.dataflow_snapshot_svg),
+        "dataflow_snapshot_svg",
+    ),
+    auditor_path("compliance/", auditor_compliance.OVERVIEW, "compliance"),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/", auditor_compliance.EVIDENCE, "compliance_evidence"
+    ),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/download/",
+        auditor_compliance.EVIDENCE_DOWNLOAD,
+        "compliance_evidence_download",
+    ),
+    auditor_path(
+        "compliance/<slug:category>/", auditor_compliance.CRITERION, "compliance_criterion"
+    ),
+    auditor_path("evidence-packages/", evidence_packages.AUDITOR_PACKAGES, "evidence_packages"),
+    auditor_path(
+        "evidence-packages/<uuid:pk>/download/",
+        evidence_packages.AUDITOR_PACKAGE_DOWNLOAD,
+        "evidence_package_download",
+    ),
 ]
 
 
@@ -205,6 +263,17 @@ urlpatterns = [
     path("console/audit/", console.audit, name="console_audit"),
     path("console/security/", security_console.queue, name="console_security_queue"),
     path("console/security/bulk/", security_console.bulk, name="console_security_bulk"),
+    path("console/auditors/", auditor_admin.auditors, name="console_auditors"),
+    path(
+        "console/auditors/<uuid:pk>/extend/",
+        auditor_admin.auditor_extend_view,
+        name="console_auditor_extend",
+    ),
+    path(
+        "console/auditors/<uuid:pk>/revoke/",
+        auditor_admin.auditor_revoke_view,
+        name="console_auditor_revoke",
+    ),
     path("console/billing/", billing_views.console_billing, name="console_billing"),
     path("console/privacy/", privacy_views.console_defaults, name="console_privacy_defaults"),
     path(
@@ -336,4 +405,5 @@ urlpatterns = [
     path("t/<slug:slug>/settings/", portal.settings, name="portal_settings"),
     *TENANT_PAGES,
     *COMPLIANCE_PAGES,
+    *AUDITOR_PAGES,
 ]

@@ -189,10 +189,13 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     alert, window, quarantine = security_objects(tenant, agent.pk)
     run, evidence, exception = compliance_objects(tenant, owner)
     privacy = privacy_objects(tenant, agent)
+    package, auditor = package_objects(tenant, suffix)
     return {
         "test_run": run,
         "evidence": evidence,
         "exception": exception,
+        "evidence_package": package.pk,
+        "auditor": auditor.pk,
         "plan": plan,
         "invoice": invoice,
         "credit_note": credit_note,
@@ -216,6 +219,24 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "quarantine": quarantine.pk,
         **privacy,
     }
+
+
+def package_objects(tenant: Tenant, suffix: str) -> tuple[Any, Any]:
+    """An evidence package of the tenant (requested, not made) and an auditor of it."""
+    from compliance.packages.services import package_request
+    from compliance.periods import Period
+    from controlplane.accounts.auditors import auditor_create
+
+    quarter = Period.last_full_quarter(timezone.now().date())
+    package = package_request(actor=SYSTEM, tenant=tenant, period=quarter)
+    auditor = auditor_create(
+        actor=SYSTEM,
+        email=f"auditor-{suffix}@cpa.example",
+        tenants=[tenant],
+        period=quarter,
+        expires_at=timezone.now() + dt.timedelta(days=30),
+    )
+    return package, auditor
 
 
 @pytest.fixture(autouse=True)

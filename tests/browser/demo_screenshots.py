@@ -52,6 +52,11 @@ CUSTOMER_PAGES = {
     "api-tokens": "/account/tokens/",
     "portal-compliance": "/t/acme/compliance/",
 }
+AUDITOR_PAGES = {
+    "auditor-home": "/auditor/",
+    "auditor-criterion": "/auditor/t/acme/compliance/security/",
+    "auditor-packages": "/auditor/t/acme/evidence-packages/",
+}
 
 
 def shoot(page: Page, folder: Path, name: str, url: str) -> None:
@@ -98,6 +103,10 @@ def main() -> None:
         customer = sign_in(browser, base, "owner@acme.example", viewport=VIEWPORT)
         page = customer.new_page()
         for name, url in CUSTOMER_PAGES.items():
+            shoot(page, options.out, name, url)
+        auditor = sign_in(browser, base, "auditor@cpa.example", viewport=VIEWPORT)
+        page = auditor.new_page()
+        for name, url in AUDITOR_PAGES.items():
             shoot(page, options.out, name, url)
         login = browser.new_context(base_url=base, viewport=VIEWPORT).new_page()
         login.goto("/login/")

@@ -155,13 +155,14 @@ def test_no_table_spills_out_at_1280_and_nothing_scrolls_sideways_at_390(
             make_customer(tenant_a, "owner"),
             [f"/t/{slug}/{p}" for p in tenant_pages]
             + [f"/t/{slug}/{p}" for p in ("people/", "departments/", "audit/", "settings/")]
-            + ["/account/", "/account/tokens/"],
+            + [f"/t/{slug}/evidence-packages/", "/account/", "/account/tokens/"],
         ),
         "staff": (
             make_staff("admin"),
             [f"/console/tenants/{slug}/{p}" for p in tenant_pages[1:]]
             + ["/console/fleet/", "/console/", f"/console/tenants/{slug}/", "/console/gateway/"]
-            + ["/console/staff/", "/console/audit/", "/console/security/"],
+            + ["/console/staff/", "/console/audit/", "/console/security/", "/console/auditors/"]
+            + [f"/console/tenants/{slug}/evidence-packages/"],
         ),
     }
     problems = []

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from compliance.models import EvidencePackage
 from controlplane.analytics import get_store
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.gateway.demo import POLICIES
@@ -60,6 +61,10 @@ def test_the_demo_starts_with_a_month_of_history_in_both_stores(
     )
     assert in_clickhouse[0]["n"] == 3000 + gateway
     assert "compliance: " in output and "evidence records" in output
+    assert "an outside auditor of acme and globex, packages made" in output
+    with all_tenants_context():  # the auditor's evidence is organized when they arrive
+        made = EvidencePackage.unscoped.filter(status=EvidencePackage.Status.READY)
+        assert sorted(made.values_list("tenant__slug", flat=True)) == ["acme", "globex"]
 
     again = seed_demo(tmp_path, settings, events=3000)
     assert "history: 0 events loaded, 3,000 already there" in again

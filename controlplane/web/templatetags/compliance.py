@@ -26,15 +26,21 @@ def evidence_url(view: Any, record: Any) -> str:
 
 
 @register.filter
+def criterion_url(view: Any, category: str) -> str:
+    """Where ``view``'s person opens a category's page."""
+    return str(view.url("compliance_criterion", category))
+
+
+@register.filter
 def visible_failing(status: Any, view: Any) -> list[dict[str, Any]]:
     """The failing entities of a control's latest evidence this person may see: in the
-    portal, not those of the MSP-wide tests."""
+    portal (and the auditor's area), not those of the MSP-wide tests."""
     rows: list[dict[str, Any]] = []
     for test in status.tests:
         latest = test.latest
         if latest is None or latest.result not in ("fail", "exception"):
             continue
-        if view.area == "portal" and test.test.scope != "tenant":
+        if view.area != "console" and test.test.scope != "tenant":
             continue
         rows.extend(latest.failing_entities)
     return rows

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from compliance.demo import seed_demo_compliance
+from compliance.packages.demo import DEMO_AUDITOR, seed_demo_auditor
 from controlplane.agents.demo import seed_demo_fleet
 from controlplane.gateway.demo import seed_demo_gateway
 from controlplane.telemetry.demo_history import (
@@ -51,6 +52,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"compliance: {run.evidence_count} evidence records, {run.failed_count} failing"
             )
+        if seed_demo_auditor() is not None:
+            self.stdout.write("compliance: an outside auditor of acme and globex, packages made")
         self.stdout.write(f"demo logins (password {DEMO_PASSWORD!r}):")
         for email, what in demo_logins():
             self.stdout.write(f"  {email:28} {what}")
+        self.stdout.write(f"  {DEMO_AUDITOR:28} outside auditor of acme and globex (read-only)")
