@@ -49,19 +49,24 @@ DIMENSIONS = {
     "department": ("department_id", "1"),
     "tool": ("tool", "tool != ''"),
 }
-# Per provider, its model calls (a provider's availability), for $MODEL_CALLS.
-_MODEL_CALLS = """,
-    sumIf(r.requests, kind = 'model' AND status != 'refused') AS model_requests,
-    sumIf(r.requests, kind = 'model' AND status IN ('error', 'timeout')) AS model_faults,
-    sumIf(r.requests, kind = 'model' AND status = 'timeout') AS model_timeouts,
-    $MODEL_P50 AS model_p50_ms, $MODEL_P95 AS model_p95_ms"""
+# A provider's model calls that the gateway let through: what its availability is
+# judged on (refusals are the gateway's answer, not the provider's).
+MODEL_CALL = "kind = 'model' AND status != 'refused'"
 _TOTALS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_tokens")
+_USAGE = (*_TOTALS, "cost", "p50_ms", "p95_ms")  # a usage breakdown's row, after the key
+_HOTSPOT = ("requests", "faults", "timeouts")
 
 
 def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+    """The rows of ``sql`` for the tenant of ``params``; a ``latency`` column (``[p50,
+    p95]``) becomes ``p50_ms`` and ``p95_ms``."""
     tenant_id = params["tenant_id"]
     assert isinstance(tenant_id, uuid.UUID)
-    return tenant_query(sql, tenant_id=tenant_id, params=params)
+    rows = tenant_query(sql, tenant_id=tenant_id, params=params)
+    for row in rows:
+        if "latency" in row:
+            row["p50_ms"], row["p95_ms"] = row.pop("latency")
+    return rows
 
 
 # --- utilization ----------------------------------------------------------------------
@@ -125,9 +130,7 @@ def usage_by(
     key, present = DIMENSIONS[dimension]
     sql, params = render(
         """
-        SELECT $KEY AS key, $MEASURES,
-               $P50 AS p50_ms,
-               $P95 AS p95_ms
+        SELECT $KEY AS key, $MEASURES, $LATENCY AS latency
         FROM $ROLLUP
         $WHERE
           AND $PRESENT
@@ -185,21 +188,22 @@ def breakdowns(
     order of UUIDs is not Python's). ``dimensions`` must read the same source
     (``breakdown_groups``)."""
     keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
+    sets: list[tuple[str, ...]] = [(key,) for key in keys]
+    present = [DIMENSIONS[dimension][1] for dimension in dimensions]
+    availability = "provider" in dimensions
+    if availability:  # the providers' model calls: one more set, not a second state
+        keys.append("model_call")
+        sets.append(("provider", "model_call"))
+        present.append("provider != ''")
     # grouping(keys) has a bit per key (the first one highest), set when the key is not
     # in the row's grouping set.
-    masks = {
-        dimension: (1 << len(keys)) - 1 - (1 << (len(keys) - 1 - i))
-        for i, dimension in enumerate(dimensions)
-    }
-    present = [
-        f"(grouping_set != {masks[dimension]} OR {DIMENSIONS[dimension][1]})"
-        for dimension in dimensions
+    masks = [
+        sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
+        for keep in sets
     ]
-    availability = "provider" in dimensions
     sql, params = render(
         """
-        SELECT grouping($KEYS) AS grouping_set, $KEYS, $MEASURES,
-               $P50 AS p50_ms, $P95 AS p95_ms$MODEL_CALLS,
+        SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES, $LATENCY AS latency,
                row_number() OVER (PARTITION BY grouping_set ORDER BY requests DESC, $KEYS)
                    AS usage_rank,
                row_number() OVER (
@@ -218,63 +222,55 @@ def breakdowns(
         columns=frozenset().union(*(breakdown_columns(d) for d in dimensions)),
         params={"usage_limit": USAGE_LIMIT, "hotspot_limit": HOTSPOT_LIMIT},
         fragments={
+            "$KEY_COLUMNS": ", ".join(
+                f"{MODEL_CALL} AS model_call" if key == "model_call" else key for key in keys
+            ),
             "$KEYS": ", ".join(keys),
-            "$SETS": ", ".join(f"({key})" for key in keys),
-            "$PRESENT": " AND ".join(present),
-            "$MODEL_CALLS": _MODEL_CALLS if availability else "",
-            "$AVAILABLE": " OR model_requests > 0" if availability else "",
+            "$SETS": ", ".join(f"({', '.join(keep)})" for keep in sets),
+            "$PRESENT": " AND ".join(
+                f"(grouping_set != {mask} OR {condition})"
+                for mask, condition in zip(masks, present, strict=True)
+                if condition != "1"
+            )
+            or "1",
+            "$AVAILABLE": f" OR (grouping_set = {masks[-1]} AND model_call)"
+            if availability
+            else "",
         },
     )
     rows = _query(sql, params)
-    return _split(rows, dimensions, masks, availability)
-
-
-def _split(
-    rows: list[dict[str, Any]],
-    dimensions: tuple[str, ...],
-    masks: dict[str, int],
-    availability: bool,
-) -> Breakdowns:
+    by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in masks}
     usage: dict[str, list[dict[str, Any]]] = {}
     hotspots: dict[str, list[dict[str, Any]]] = {}
-    for dimension in dimensions:
-        key = DIMENSIONS[dimension][0]
-        mine = [row for row in rows if row["grouping_set"] == masks[dimension]]
+    for dimension, key, mask in zip(dimensions, keys, masks, strict=False):
+        mine = by_set[mask]
         usage[dimension] = [
-            {
-                "key": row[key],
-                **{name: row[name] for name in (*_TOTALS, "cost", "p50_ms", "p95_ms")},
-            }
+            {"key": row[key], **{name: row[name] for name in _USAGE}}
             for row in sorted(mine, key=lambda row: row["usage_rank"])
             if row["usage_rank"] <= USAGE_LIMIT
         ]
         hotspots[dimension] = [
-            {
-                "key": row[key],
-                "requests": row["requests"],
-                "faults": row["faults"],
-                "timeouts": row["timeouts"],
-                "fault_rate": row["faults"] / row["requests"],
-            }
+            {"key": row[key], **{name: row[name] for name in _HOTSPOT}}
+            | {"fault_rate": row["faults"] / row["requests"]}
             for row in sorted(mine, key=lambda row: row["fault_rank"])
             if row["faults"] > 0 and row["fault_rank"] <= HOTSPOT_LIMIT
         ]
     providers = None
     if availability:
-        providers = [
-            {
-                "provider": row["provider"],
-                "requests": row["model_requests"],
-                "faults": row["model_faults"],
-                "timeouts": row["model_timeouts"],
-                "success_ratio": 1 - row["model_faults"] / row["model_requests"],
-                "p50_ms": row["model_p50_ms"],
-                "p95_ms": row["model_p95_ms"],
-            }
-            for row in rows
-            if row["grouping_set"] == masks["provider"] and row["model_requests"] > 0
-        ]
-        providers.sort(key=lambda row: (row["success_ratio"], row["provider"]))
+        providers = sorted(
+            (
+                {
+                    "provider": row["provider"],
+                    **{name: row[name] for name in _HOTSPOT},
+                    "success_ratio": 1 - row["faults"] / row["requests"],
+                    "p50_ms": row["p50_ms"],
+                    "p95_ms": row["p95_ms"],
+                }
+                for row in by_set[masks[-1]]
+                if row["model_call"]
+            ),
+            key=lambda row: (row["success_ratio"], row["provider"]),
+        )
     return Breakdowns(usage=usage, hotspots=hotspots, availability=providers)
 
 

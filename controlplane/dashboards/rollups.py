@@ -49,13 +49,20 @@ class Rollup:
     state: str = "duration_ms_timing"
     daily: str | None = None
 
-    def percentile(self, level: float, condition: str | None = None) -> str:
-        """The merged latency percentile (of the rows meeting ``condition``, if given)."""
-        merge = f"{self.merge}If" if condition else self.merge
-        value = f"{merge}({level})({self.state}{f', {condition}' if condition else ''})"
+    def percentile(self, level: float) -> str:
+        """The merged latency percentile at ``level``."""
+        value = f"{self.merge}({level})({self.state})"
         if self.merge != "quantileTimingMerge":
             return value
         return f"if({value} >= {TIMING_CAP_MS}, inf, {value})"
+
+    def median_and_p95(self) -> str:
+        """``[p50, p95]`` of the merged latency, from one merge of the states (two
+        quantile functions would merge every state twice)."""
+        value = f"{self.merge.replace('quantile', 'quantiles', 1)}(0.5, 0.95)({self.state})"
+        if self.merge != "quantileTimingMerge":
+            return value
+        return f"arrayMap(x -> if(x >= {TIMING_CAP_MS}, inf, x), {value})"
 
 
 SPANS_MINUTE = Rollup(
@@ -229,9 +236,6 @@ MEASURE_SUMS = f"""
     sum(r.output_tokens) AS output_tokens,
     sum(r.cost) AS cost
 """
-# Model calls the gateway let through: what a provider's availability is judged on
-# (refusals are the gateway's answer, not the provider's).
-MODEL_CALLS = "kind = 'model' AND status != 'refused'"
 
 
 def filter_columns(filters: Filters) -> frozenset[str]:
@@ -252,9 +256,9 @@ def render(
 ) -> tuple[str, dict[str, object]]:
     """``template`` for the source that fits (``source_for``; or ``rollup``) and its
     parameters: ``$ROLLUP`` (the ``FROM`` text), ``$WHERE`` (tenant, range and the
-    filters that are set), ``$TIME`` (bucketed templates only), ``$P50``/``$P95``
-    (latency), ``$MODEL_P50``/``$MODEL_P95`` (of model calls), ``$MEASURES`` and
-    ``$FAULTS`` filled in, then ``fragments`` (constant texts of the caller).
+    filters that are set), ``$TIME`` (bucketed templates only), ``$LATENCY``
+    (``[p50, p95]``), ``$P95``, ``$MEASURES`` and ``$FAULTS`` filled in, then
+    ``fragments`` (constant texts of the caller).
     ``columns``: what the template reads besides the filters; ``tenant_id`` None reads
     every tenant (the fleet)."""
     values = filters.values()
@@ -268,10 +272,8 @@ def render(
         "$ROLLUP": table,
         "$WHERE": where,
         "$FAULTS": FAULTS,
-        "$P50": source.rollup.percentile(0.5),
+        "$LATENCY": source.rollup.median_and_p95(),
         "$P95": source.rollup.percentile(0.95),
-        "$MODEL_P50": source.rollup.percentile(0.5, MODEL_CALLS),
-        "$MODEL_P95": source.rollup.percentile(0.95, MODEL_CALLS),
     }
     if source.days is None:
         parts["$TIME"] = source.rollup.time

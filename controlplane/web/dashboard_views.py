@@ -207,6 +207,16 @@ class Context:
         return self.scope.url("traces")
 
     @functools.cached_property
+    def buckets(self) -> tuple[list[str], list[str]]:
+        """Every chart bucket of the range: its start, and the URL of its traces (made
+        once for all the page's charts)."""
+        step = dt.timedelta(seconds=self.window.bucket_seconds)
+        count = max(int((self.window.until - self.window.since) / step), 1)
+        starts = [self.window.since + step * i for i in range(count)]
+        x = [start.isoformat() for start in starts]
+        return x, [self.traces_url(since=start, until=start + step) for start in starts]
+
+    @functools.cached_property
     def nodes(self) -> list[operations.NodeVersion]:
         """The tenant's edge nodes (read once for every panel of the request)."""
         return operations.node_versions(self.scope.rows(EdgeNode), timezone.now())
@@ -282,16 +292,14 @@ def _series_chart(
     axis and the hovers; money gets the currency symbol and cents (tenths of a cent
     below ten cents) instead of SI prefixes, which wrote four cents as "40m"."""
     step = dt.timedelta(seconds=ctx.window.bucket_seconds)
-    count = max(int((ctx.window.until - ctx.window.since) / step), 1)
-    starts = [ctx.window.since + step * i for i in range(count)]
+    x, links = ctx.buckets
+    count = len(x)
     values = {column: [0.0] * count for column, _ in fields}
     for item in series:
         index = int((bucket_start(item["bucket"]) - ctx.window.since) / step)
         if 0 <= index < count:
             for column, _ in fields:
                 values[column][index] += float(item.get(column) or 0)
-    x = [start.isoformat() for start in starts]
-    links = [ctx.traces_url(since=start, until=start + step) for start in starts]
     return {
         "traces": [
             {
