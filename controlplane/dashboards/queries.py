@@ -169,14 +169,33 @@ def breakdown_columns(dimension: str) -> frozenset[str]:
     return frozenset({key, "status", "kind"} if dimension == "provider" else {key, "status"})
 
 
+# The breakdowns that breakdowns_hour/_day hold one row per value of (migration 0007).
+BY_VALUE = frozenset({"provider", "model", "department", "tool"})
+_BY_VALUE_COLUMNS = frozenset({"dimension", "key", "status"})
+
+
+def _by_value(window: Window, filters: Filters) -> bool:
+    """Whether the one-row-per-value tables answer the window's breakdowns: whole hours,
+    no filter (they have no other column)."""
+    if filters.values():
+        return False
+    return source_for(window, _BY_VALUE_COLUMNS, bucketed=False).rollup.table == "breakdowns_hour"
+
+
 def breakdown_groups(
     window: Window, filters: Filters, dimensions: tuple[str, ...]
 ) -> list[tuple[str, ...]]:
     """``dimensions`` in groups that read the same source: one ``breakdowns`` query each."""
+    by_value = _by_value(window, filters)
     groups: dict[object, list[str]] = {}
     for dimension in dimensions:
         needed = breakdown_columns(dimension) | filter_columns(filters)
-        groups.setdefault(source_for(window, needed, bucketed=False), []).append(dimension)
+        source = (
+            "by value"
+            if by_value and dimension in BY_VALUE
+            else source_for(window, needed, bucketed=False)
+        )
+        groups.setdefault(source, []).append(dimension)
     return [tuple(group) for group in groups.values()]
 
 
@@ -187,6 +206,8 @@ def breakdowns(
     as ``usage_by`` orders a breakdown and the hotspot lists order faults (ClickHouse's
     order of UUIDs is not Python's). ``dimensions`` must read the same source
     (``breakdown_groups``)."""
+    if set(dimensions) <= BY_VALUE and _by_value(window, filters):
+        return _breakdowns_by_value(tenant_id, window, dimensions)
     keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
     sets: list[tuple[str, ...]] = [(key,) for key in keys]
     present = [DIMENSIONS[dimension][1] for dimension in dimensions]
@@ -239,39 +260,101 @@ def breakdowns(
         },
     )
     rows = _query(sql, params)
+    for row in rows:
+        row["key"] = row[keys[masks.index(row["grouping_set"])]]
     by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in masks}
-    usage: dict[str, list[dict[str, Any]]] = {}
-    hotspots: dict[str, list[dict[str, Any]]] = {}
-    for dimension, key, mask in zip(dimensions, keys, masks, strict=False):
-        mine = by_set[mask]
+    served = None
+    if availability:
+        served = [row for row in by_set[masks[-1]] if row["model_call"]]
+        for row in served:
+            row["key"] = row["provider"]
+    return _lists(
+        {dimension: by_set[mask] for dimension, mask in zip(dimensions, masks, strict=False)},
+        served,
+    )
+
+
+def _breakdowns_by_value(
+    tenant_id: uuid.UUID, window: Window, dimensions: tuple[str, ...]
+) -> Breakdowns:
+    """``breakdowns`` from the one-row-per-value tables: a department's id is its key as
+    text, ordered as a UUID (``toUUIDOrZero``; other keys tie there and go by text)."""
+    sql, params = render(
+        """
+        SELECT dimension, key, $MEASURES, $LATENCY AS latency,
+               row_number() OVER (
+                   PARTITION BY dimension ORDER BY requests DESC, toUUIDOrZero(key), key
+               ) AS usage_rank,
+               row_number() OVER (
+                   PARTITION BY dimension
+                   ORDER BY faults / requests DESC, faults DESC, toUUIDOrZero(key), key
+               ) AS fault_rank
+        FROM $ROLLUP
+        $WHERE
+          AND has({dimensions:Array(String)}, dimension)
+        GROUP BY dimension, key
+        HAVING key != ''
+        QUALIFY usage_rank <= {usage_limit:UInt32}
+             OR (faults > 0 AND fault_rank <= {hotspot_limit:UInt32})
+             OR dimension = 'served'
+        """,
+        window,
+        tenant_id=tenant_id,
+        columns=_BY_VALUE_COLUMNS,
+        params={
+            "dimensions": [*dimensions, *(["served"] if "provider" in dimensions else [])],
+            "usage_limit": USAGE_LIMIT,
+            "hotspot_limit": HOTSPOT_LIMIT,
+        },
+    )
+    rows = _query(sql, params)
+    for row in rows:
+        if row["dimension"] == "department":
+            row["key"] = uuid.UUID(row["key"])
+    return _lists(
+        {
+            dimension: [row for row in rows if row["dimension"] == dimension]
+            for dimension in dimensions
+        },
+        [row for row in rows if row["dimension"] == "served"] if "provider" in dimensions else None,
+    )
+
+
+def _lists(
+    groups: dict[str, list[dict[str, Any]]], served: list[dict[str, Any]] | None
+) -> Breakdowns:
+    """The ranked lists of each dimension's rows (``key``, the sums, ``usage_rank`` and
+    ``fault_rank``), and the providers' availability from the rows of their model calls
+    the gateway let through (``served``, by ``key``)."""
+    usage, hotspots = {}, {}
+    for dimension, mine in groups.items():
         usage[dimension] = [
-            {"key": row[key], **{name: row[name] for name in _USAGE}}
+            {"key": row["key"], **{name: row[name] for name in _USAGE}}
             for row in sorted(mine, key=lambda row: row["usage_rank"])
             if row["usage_rank"] <= USAGE_LIMIT
         ]
         hotspots[dimension] = [
-            {"key": row[key], **{name: row[name] for name in _HOTSPOT}}
+            {"key": row["key"], **{name: row[name] for name in _HOTSPOT}}
             | {"fault_rate": row["faults"] / row["requests"]}
             for row in sorted(mine, key=lambda row: row["fault_rank"])
             if row["faults"] > 0 and row["fault_rank"] <= HOTSPOT_LIMIT
         ]
-    providers = None
-    if availability:
-        providers = sorted(
+    availability = None
+    if served is not None:
+        availability = sorted(
             (
                 {
-                    "provider": row["provider"],
+                    "provider": row["key"],
                     **{name: row[name] for name in _HOTSPOT},
                     "success_ratio": 1 - row["faults"] / row["requests"],
                     "p50_ms": row["p50_ms"],
                     "p95_ms": row["p95_ms"],
                 }
-                for row in by_set[masks[-1]]
-                if row["model_call"]
+                for row in served
             ),
             key=lambda row: (row["success_ratio"], row["provider"]),
         )
-    return Breakdowns(usage=usage, hotspots=hotspots, availability=providers)
+    return Breakdowns(usage=usage, hotspots=hotspots, availability=availability)
 
 
 # --- fleet (staff console only) -------------------------------------------------------

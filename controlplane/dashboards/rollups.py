@@ -96,7 +96,14 @@ ROLLUPS = (
         "hour",
         3600,
         frozenset({"agent_id", "department_id", "kind", "provider", "model", "status"}),
-        daily="agent_models_day",
+    ),
+    # One row per breakdown value (migration 0007): read by unfiltered breakdowns only.
+    Rollup(
+        "breakdowns_hour",
+        "hour",
+        3600,
+        frozenset({"dimension", "key", "status"}),
+        daily="breakdowns_day",
     ),
     SPANS_MINUTE,
 )

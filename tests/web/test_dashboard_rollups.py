@@ -75,8 +75,9 @@ def test_each_dashboard_range_reads_the_coarsest_rollups_that_fit() -> None:
             "spans_day + spans_hour"
         )
         assert table(window, "agent_id", "status", bucketed=False) == "agents_day + agents_hour"
-        assert table(window, "agent_id", "model", "status", bucketed=False) == (
-            "agent_models_day + agent_models_hour"
+        assert table(window, "agent_id", "model", "status", bucketed=False) == ("agent_models_hour")
+        assert table(window, "dimension", "key", "status", bucketed=False) == (
+            "breakdowns_day + breakdowns_hour"
         )
         assert table(window, "agent_id", "tool", "status", bucketed=False) == "spans_minute"
     # A window that starts inside an hour reads the next smaller slots that tile it.
@@ -178,11 +179,7 @@ def test_the_daily_tables_hold_the_hourly_rows_of_each_day(fleet: Fleet) -> None
         ("tenants_hour", "tenants_day", "status"),
         ("spans_hour", "spans_day", "department_id, kind, provider, model, tool, status"),
         ("agents_hour", "agents_day", "agent_id, department_id, status"),
-        (
-            "agent_models_hour",
-            "agent_models_day",
-            "agent_id, department_id, kind, provider, model, status",
-        ),
+        ("breakdowns_hour", "breakdowns_day", "dimension, key, status"),
     ):
         measures = (
             "sum(requests) AS requests, sum(cost) AS cost, sum(output_tokens) AS tokens, "
@@ -198,6 +195,38 @@ def test_the_daily_tables_hold_the_hourly_rows_of_each_day(fleet: Fleet) -> None
         )
         assert len(day_rows) > 3
         assert day_rows == hour_rows, daily
+
+
+def test_the_breakdown_rows_hold_each_value_of_the_hourly_rows(fleet: Fleet) -> None:
+    """breakdowns_hour: each breakdown's value with the sums and latency of spans_hour's
+    rows that have it; `served`: the providers' model calls the gateway let through."""
+    tenant_id = fleet.tenants[0].pk
+    measures = (
+        "sum(requests) AS requests, sum(cost) AS cost, "
+        "quantileTimingMerge(0.95)(duration_ms_timing) AS p95"
+    )
+    for dimension, value, only in (
+        ("provider", "provider", "1"),
+        ("model", "model", "1"),
+        ("department", "toString(department_id)", "1"),
+        ("tool", "tool", "1"),
+        ("served", "provider", "kind = 'model' AND status != 'refused'"),
+    ):
+        by_value = tenant_query(
+            f"SELECT hour, key, status, {measures} FROM breakdowns_hour "
+            "WHERE tenant_id = {tenant_id:UUID} AND dimension = {dimension:String} "
+            "GROUP BY hour, key, status ORDER BY hour, key, status",
+            tenant_id=tenant_id,
+            params={"dimension": dimension},
+        )
+        from_spans = tenant_query(
+            f"SELECT hour, {value} AS key, status, {measures} FROM spans_hour "
+            f"WHERE tenant_id = {{tenant_id:UUID}} AND {only} "
+            "GROUP BY hour, key, status ORDER BY hour, key, status",
+            tenant_id=tenant_id,
+        )
+        assert len(by_value) > 10
+        assert by_value == from_spans, dimension
 
 
 def test_the_fleet_view_counts_the_same_from_every_rollup(fleet: Fleet) -> None:

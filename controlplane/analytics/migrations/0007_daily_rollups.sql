@@ -5,9 +5,16 @@
 -- thousand rows per insert, not the spans):
 --
 --   tenants_day       <- tenants_hour       fleet view
---   spans_day         <- spans_hour         breakdowns by provider, model, department, tool
+--   spans_day         <- spans_hour         breakdowns with a provider, model or department filter
 --   agents_day        <- agents_hour        agent breakdowns and hotspots
---   agent_models_day  <- agent_models_hour  the agent with a provider or model filter
+--   breakdowns_hour   <- spans_hour         unfiltered breakdowns by provider, model,
+--   breakdowns_day    <- breakdowns_hour    department and tool, and the providers'
+--                                           availability, one row per value
+--
+-- breakdowns_hour/_day hold each hourly row of spans_hour once per breakdown
+-- (`dimension` provider, model, department, tool; `served` for model calls the gateway
+-- let through, by provider: availability) with its value as `key` (a department's id as
+-- text): a breakdown reads the few rows of its values, not the product of every column.
 --
 -- A window of whole hours reads its whole UTC days here and the hours before the first
 -- and after the last whole day from the hourly table, in one query (UNION ALL): the same
@@ -195,69 +202,109 @@ SELECT
 FROM agents_hour
 GROUP BY tenant_id, day, agent_id, department_id, status;
 
-CREATE TABLE IF NOT EXISTS agent_models_day $ON_CLUSTER
+
+CREATE TABLE IF NOT EXISTS breakdowns_hour $ON_CLUSTER
 (
     tenant_id UUID,
-    day DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-    agent_id UUID,
-    department_id UUID,
-    kind LowCardinality(String),
-    provider LowCardinality(String),
-    model LowCardinality(String),
+    hour DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+    dimension LowCardinality(String),
+    key String,
     status LowCardinality(String),
     requests SimpleAggregateFunction(sum, UInt64),
-    errors SimpleAggregateFunction(sum, UInt64),
     input_tokens SimpleAggregateFunction(sum, UInt64),
     output_tokens SimpleAggregateFunction(sum, UInt64),
     cost SimpleAggregateFunction(sum, Decimal(38, 9)),
-    duration_ms_sum SimpleAggregateFunction(sum, Float64),
-    duration_ms_max SimpleAggregateFunction(max, Float64),
     duration_ms_timing AggregateFunction(quantileTiming, Float64)
 )
-ENGINE = $ENGINE(AggregatingMergeTree, agent_models_day)
-PARTITION BY toYYYYMM(day)
-ORDER BY (tenant_id, day, agent_id, department_id, kind, provider, model, status)
+ENGINE = $ENGINE(AggregatingMergeTree, breakdowns_hour)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant_id, hour, dimension, key, status)
 SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
 
-INSERT INTO agent_models_day
+INSERT INTO breakdowns_hour
 SELECT
     tenant_id,
-    toStartOfDay(hour) AS day,
-    agent_id,
-    department_id,
-    kind,
-    provider,
-    model,
+    hour,
+    breakdown.1 AS dimension,
+    breakdown.2 AS key,
     status,
     sum(requests) AS requests,
-    sum(errors) AS errors,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cost) AS cost,
-    sum(duration_ms_sum) AS duration_ms_sum,
-    max(duration_ms_max) AS duration_ms_max,
     quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
-FROM agent_models_hour
-WHERE (SELECT count() FROM agent_models_day) = 0
-GROUP BY tenant_id, day, agent_id, department_id, kind, provider, model, status;
+FROM spans_hour
+ARRAY JOIN arrayConcat(
+    [('provider', provider), ('model', model), ('department', toString(department_id)), ('tool', tool)],
+    if(kind = 'model' AND status != 'refused', [('served', provider)], [])
+) AS breakdown
+WHERE (SELECT count() FROM breakdowns_hour) = 0
+GROUP BY tenant_id, hour, dimension, key, status;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS agent_models_day_mv $ON_CLUSTER TO agent_models_day AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS breakdowns_hour_mv $ON_CLUSTER TO breakdowns_hour AS
 SELECT
     tenant_id,
-    toStartOfDay(hour) AS day,
-    agent_id,
-    department_id,
-    kind,
-    provider,
-    model,
+    hour,
+    breakdown.1 AS dimension,
+    breakdown.2 AS key,
     status,
     sum(requests) AS requests,
-    sum(errors) AS errors,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cost) AS cost,
-    sum(duration_ms_sum) AS duration_ms_sum,
-    max(duration_ms_max) AS duration_ms_max,
     quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
-FROM agent_models_hour
-GROUP BY tenant_id, day, agent_id, department_id, kind, provider, model, status;
+FROM spans_hour
+ARRAY JOIN arrayConcat(
+    [('provider', provider), ('model', model), ('department', toString(department_id)), ('tool', tool)],
+    if(kind = 'model' AND status != 'refused', [('served', provider)], [])
+) AS breakdown
+GROUP BY tenant_id, hour, dimension, key, status;
+
+CREATE TABLE IF NOT EXISTS breakdowns_day $ON_CLUSTER
+(
+    tenant_id UUID,
+    day DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+    dimension LowCardinality(String),
+    key String,
+    status LowCardinality(String),
+    requests SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    cost SimpleAggregateFunction(sum, Decimal(38, 9)),
+    duration_ms_timing AggregateFunction(quantileTiming, Float64)
+)
+ENGINE = $ENGINE(AggregatingMergeTree, breakdowns_day)
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant_id, day, dimension, key, status)
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
+
+INSERT INTO breakdowns_day
+SELECT
+    tenant_id,
+    toStartOfDay(hour) AS day,
+    dimension,
+    key,
+    status,
+    sum(requests) AS requests,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cost) AS cost,
+    quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
+FROM breakdowns_hour
+WHERE (SELECT count() FROM breakdowns_day) = 0
+GROUP BY tenant_id, day, dimension, key, status;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS breakdowns_day_mv $ON_CLUSTER TO breakdowns_day AS
+SELECT
+    tenant_id,
+    toStartOfDay(hour) AS day,
+    dimension,
+    key,
+    status,
+    sum(requests) AS requests,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cost) AS cost,
+    quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
+FROM breakdowns_hour
+GROUP BY tenant_id, day, dimension, key, status;
