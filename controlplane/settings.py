@@ -10,6 +10,7 @@ each part onto a server. See docs/decisions/0001-two-ways-to-run.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -115,6 +116,10 @@ try:
     EDGE_PULL_LEASE_SECONDS = env.integer("EDGE_PULL_LEASE_SECONDS", 60, minimum=5)
     EDGE_PULL_TIME_BUDGET_SECONDS = env.integer("EDGE_PULL_TIME_BUDGET_SECONDS", 20, minimum=1)
     LEDGER_RETENTION_MONTHS = env.integer("LEDGER_RETENTION_MONTHS", 25, minimum=2)
+    # Dashboard panels: ClickHouse queries run side by side (1: one after another) and
+    # results kept until new spans could change them (docs/decisions/0038-dashboard-panels.md).
+    DASHBOARD_QUERY_THREADS = env.integer("DASHBOARD_QUERY_THREADS", 4, minimum=1)
+    DASHBOARD_CACHE = env.flag("DASHBOARD_CACHE", default=True)
 except ImproperlyConfiguredEnv as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -204,14 +209,24 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -------------------------------------------------------------
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
+    _redis_cache = "django.core.cache.backends.redis.RedisCache"
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": _redis_cache, "LOCATION": REDIS_URL},
+        "dashboards": {"BACKEND": _redis_cache, "LOCATION": REDIS_URL, "KEY_PREFIX": "dashboards"},
     }
     CELERY_BROKER_URL = REDIS_URL
     TASK_RUNNER = "celery"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "dashboards": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "dashboards",
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        },
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.2}
     TASK_RUNNER = "in-process"

@@ -22,6 +22,7 @@ from compliance.dataflow_queries import flow_rows
 from compliance.privacy import clickhouse as privacy
 from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_reads
 from controlplane.dashboards import queries
+from controlplane.dashboards.panels import DIMENSIONS
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.savings import gateway_savings
 from controlplane.security import queries as security
@@ -158,6 +159,7 @@ def test_the_layer_refuses_sql_that_reads_a_table_without_the_tenant_filter() ->
 HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
 SINCE, UNTIL = HOUR - dt.timedelta(hours=22), HOUR + dt.timedelta(hours=2)
 WINDOW = Window(since=SINCE, until=UNTIL, bucket_seconds=3600)
+DAYS = Window(since=SINCE - dt.timedelta(days=2), until=UNTIL, bucket_seconds=3600)
 TRACE = 0xB0B
 REFUND = parse_identifier("customer_id", "refund")  # in a body of the span below
 ATTEMPTS = [
@@ -169,21 +171,17 @@ VERDICT = {"stage": "content_filter", "verdict": "block", "code": "filter.pii", 
 # How each tenant query function is called for a tenant (and the event id of the first
 # span seeded below); the data below makes each return something for the tenant that has it.
 CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
-    "controlplane.dashboards.queries.usage_totals": lambda t, e: queries.usage_totals(
-        t, WINDOW, Filters()
-    ),
-    "controlplane.dashboards.queries.usage_series": lambda t, e: queries.usage_series(
-        t, WINDOW, Filters()
+    "controlplane.dashboards.queries.usage_overview": lambda t, e: dataclasses.asdict(
+        queries.usage_overview(t, WINDOW, Filters())
     ),
     "controlplane.dashboards.queries.usage_by": lambda t, e: queries.usage_by(
         t, WINDOW, Filters(), "provider"
     ),
-    "controlplane.dashboards.queries.fault_hotspots": lambda t, e: queries.fault_hotspots(
-        t, WINDOW, Filters(), "provider"
-    ),
-    "controlplane.dashboards.queries.provider_availability": lambda t, e: (
-        queries.provider_availability(t, WINDOW, Filters())
-    ),
+    # Every breakdown, over whole days and the hours around them (the daily tables too).
+    "controlplane.dashboards.queries.breakdowns": lambda t, e: [
+        dataclasses.asdict(queries.breakdowns(t, DAYS, Filters(), group))
+        for group in queries.breakdown_groups(DAYS, Filters(), DIMENSIONS)
+    ],
     "controlplane.dashboards.queries.provider_attempts": lambda t, e: queries.provider_attempts(
         t, WINDOW, Filters()
     ),
