@@ -57,6 +57,11 @@ ROLLUPS = (
     Table("provider_attempts_minute", "minute", True),
     Table("security_agent_minute", "minute", True),
     Table("security_scope_minute", "minute", True, ("item",)),
+    Table("tenants_day", "day", False),
+    Table("spans_day", "day", False, ("tool",)),
+    Table("agents_day", "day", True),
+    Table("breakdowns_hour", "hour", False, ("key",)),
+    Table("breakdowns_day", "day", False, ("key",)),
 )
 TABLES = (SPANS, *ROLLUPS)
 BY_NAME = {table.name: table for table in TABLES}
