@@ -186,6 +186,22 @@ class SiteForm(forms.Form):
     location = forms.CharField(max_length=200, required=False, help_text="Address or room.")
 
 
+class CollectorKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, help_text="Which collector uses it, e.g. otel-collector-hq."
+    )
+
+
+class SiteCollectorsForm(forms.Form):
+    collector_auto_register = forms.BooleanField(
+        required=False,
+        label="Register agents the site does not know yet",
+        help_text="Off: spans of agents not registered at this site are refused (the "
+        "collector is told how many). On: such agents are registered by their agent.id or "
+        "service.name and appear under Agents at the next pull.",
+    )
+
+
 class EdgeNodeForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="Unique in the tenant, e.g. hq-edge-1.")
     pull_url = forms.URLField(

@@ -46,9 +46,10 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         ],
         verdicts=[Verdict("content_filter", "flag", "filter.pii", "personal data: email")],
     )
-    event_id, body = record(
+    event_id, body, kept = record(
         exchange, status="ok", status_message="", ended_ns=2, latency_ms=20.25, received_at=3
     )
+    assert kept is None, "bodies leave the edge unless the tenant keeps them there"
     doc = orjson.loads(body)
     assert (
         doc["event_id"]
