@@ -65,6 +65,13 @@ class TenantSettingsForm(forms.Form):
     retention_days = forms.IntegerField(
         min_value=1, max_value=3650, label="Telemetry retention (days)"
     )
+    body_residency = forms.BooleanField(
+        required=False,
+        label="Keep prompts and responses at the customer's edge nodes (residency)",
+        help_text="The control plane then stores their SHA-256 only and reads them from the "
+        "edge when someone allowed to opens a trace. Applies to what the edges receive after "
+        "their next pull; bodies already stored centrally stay.",
+    )
 
     @classmethod
     def for_tenant(cls, tenant: Tenant, data: Any = None) -> TenantSettingsForm:
