@@ -7,6 +7,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,11 +29,13 @@ from edge import otlp, privacy
 from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
 from edge.bodies import BodyTooLargeError, read_body
 from edge.bundle import provider_key
-from edge.config import ConfigError, ConfigStore, StaleConfigError
+from edge.collector import Collector, authenticate_collector, is_collector_key
+from edge.config import ConfigError, ConfigStore, EdgeConfig, StaleConfigError
 from edge.gateway import http as gateway_http
 from edge.gateway.providers import ProviderClient
 from edge.gateway.service import Gateway
 from edge.host import host_stats, prime_cpu_percent
+from edge.intake import Intake, intake
 from edge.otlp_status import status_response
 from edge.settings import Settings
 from edge.spool import AckBeyondLastError, Spool, SpoolFullError, SpoolUnavailableError
@@ -44,6 +49,9 @@ PULL_MAX_LIMIT = 10000
 PULL_MAX_BYTES = 32 << 20
 ACK_MAX_BODY_BYTES = 4096
 RETRY_AFTER_SECONDS = "30"
+BODIES_MAX_IDS = 1000
+BODIES_REQUEST_MAX_BYTES = 64 << 10
+NANOS_PER_DAY = 86_400 * 10**9
 
 _EMPTY_RESPONSE = {otlp.PROTOBUF: b"", otlp.JSON: b"{}"}
 
@@ -85,12 +93,22 @@ def _decode_records(
     media_type: str,
     encoding: str,
     limit: int,
-    principal: Principal,
+    speaker: Principal | Collector,
     now: int,
     inspect: Callable[[dict[str, Any]], None] | None = None,
-) -> list[tuple[str, bytes]]:
+) -> Intake:
     request = otlp.decode_request(body, media_type, encoding, limit)
-    return otlp.request_records(request, principal, now, inspect)
+    return intake(request, speaker, now, inspect)
+
+
+def _partial_success(taken: Intake, media_type: str) -> Response:
+    """200 with the OTLP partial success: how many spans were refused, and why."""
+    answer = ExportTraceServiceResponse()
+    answer.partial_success.rejected_spans = taken.refused_spans
+    answer.partial_success.error_message = taken.refusal()
+    if media_type == otlp.PROTOBUF:
+        return Response(answer.SerializeToString(), media_type=media_type)
+    return Response(json_format.MessageToJson(answer, indent=None), media_type=otlp.JSON)
 
 
 async def traces(request: Request) -> Response:
@@ -113,16 +131,21 @@ async def _traces(request: Request, media_type: str, answer_as: str) -> Response
 
     gateway: Gateway = request.app.state.gateway
     authorization = headers.get("authorization")
-    try:
-        principal = gateway.auth_throttle.authenticate(
-            request.client.host if request.client else "",
+    config = state.config.current
+
+    def authenticate() -> Principal | Collector:
+        if is_collector_key(authorization):
+            return authenticate_collector(config, authorization)
+        return authenticate_agent(
+            config,
             authorization,
-            lambda: authenticate_agent(
-                state.config.current,
-                authorization,
-                headers.get("x-acp-device-id"),
-                headers.get("x-acp-device-key"),
-            ),
+            headers.get("x-acp-device-id"),
+            headers.get("x-acp-device-key"),
+        )
+
+    try:
+        speaker = gateway.auth_throttle.authenticate(
+            request.client.host if request.client else "", authorization, authenticate
         )
     except AuthError as error:
         extra = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
@@ -138,25 +161,29 @@ async def _traces(request: Request, media_type: str, answer_as: str) -> Response
     received_at = time.time_ns()
     config = state.config.current
     inspect = None
-    if config is not None and principal.agent_id in config.watch:
-        inspect = partial(gateway.watch.check_span, config.watch, principal.tenant_id)
+    if config is not None and config.watch:
+        tenant_id = speaker.tenant_id if isinstance(speaker, Principal) else speaker.key.tenant_id
+        inspect = partial(gateway.watch.check_span, config.watch, tenant_id)
     try:
         body = await read_body(request, limit)
-        records = await run_in_threadpool(
-            _decode_records, body, media_type, encoding, limit, principal, received_at, inspect
+        taken = await run_in_threadpool(
+            _decode_records, body, media_type, encoding, limit, speaker, received_at, inspect
         )
     except (BodyTooLargeError, otlp.BodyTooLargeError):
         return refuse(413, f"the body exceeds {limit} bytes")
     except otlp.OtlpError as error:
         return refuse(400, str(error))
-    if records:
+    if taken.records:
         try:
-            await asyncio.wrap_future(state.spool.append(records, received_at))
+            future = state.spool.append(taken.records, received_at, bodies=taken.bodies)
+            await asyncio.wrap_future(future)
         except SpoolFullError as error:
             return refuse(503, str(error), {"Retry-After": RETRY_AFTER_SECONDS})
         except SpoolUnavailableError as error:
             logger.error("spool write failed: %s", error)
             return refuse(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
+    if taken.refused_spans:
+        return _partial_success(taken, media_type)
     return Response(_EMPTY_RESPONSE[media_type], media_type=media_type)
 
 
@@ -208,14 +235,57 @@ async def ack(request: Request) -> Response:
     cursor = doc.get("cursor") if isinstance(doc, dict) else None
     if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
         return problem(400, "cursor must be a non-negative integer")
+    state = _state(request)
     try:
-        acked = await asyncio.wrap_future(_state(request).spool.ack(cursor))
+        acked = await asyncio.wrap_future(state.spool.ack(cursor))
     except AckBeyondLastError as error:
         return problem(409, str(error))
     except SpoolUnavailableError as error:
         logger.error("spool ack failed: %s", error)
         return problem(503, "the spool cannot write", {"Retry-After": RETRY_AFTER_SECONDS})
+    _prune_bodies(state.spool, state.config.current)
     return _json({"acked_cursor": acked})
+
+
+def _prune_bodies(spool: Spool, config: EdgeConfig | None) -> None:
+    """Forget kept bodies past their tenant's retention; runs behind, at every ack
+    (every pull), so it needs no timer of its own."""
+    if config is None or not config.residency:
+        return
+    now = time.time_ns()
+    before = {
+        tenant_id: now - residency.retention_days * NANOS_PER_DAY
+        for tenant_id, residency in config.residency.items()
+    }
+    spool.prune_bodies(before).add_done_callback(_log_prune_failure)
+
+
+def _log_prune_failure(future: Future[int]) -> None:
+    if future.exception() is not None:
+        logger.error("pruning kept bodies failed: %s", future.exception())
+
+
+@node_only
+async def bodies(request: Request) -> Response:
+    """The bodies this edge keeps for residency tenants, by event id: what the trace
+    explorer shows when a person with the right role opens a trace."""
+    try:
+        doc = orjson.loads(await read_body(request, BODIES_REQUEST_MAX_BYTES))
+    except (BodyTooLargeError, orjson.JSONDecodeError):
+        return problem(400, 'the body must be {"event_ids": ["<uuid>", …]}')
+    ids = doc.get("event_ids") if isinstance(doc, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+        return problem(400, "event_ids must be an array of strings")
+    if len(ids) > BODIES_MAX_IDS:
+        return problem(400, f"event_ids may name at most {BODIES_MAX_IDS} events")
+    kept = await run_in_threadpool(_state(request).spool.read_bodies, ids)
+    found = {row.event_id for row in kept}
+    return _json(
+        {
+            "bodies": [row._asdict() for row in kept],
+            "missing": [event_id for event_id in ids if event_id not in found],
+        }
+    )
 
 
 @node_only
@@ -242,6 +312,7 @@ async def heartbeat(request: Request) -> Response:
                 "acked_cursor": spool.acked_cursor,
                 "last_cursor": spool.last_cursor,
             },
+            "bodies": {"records": spool.body_records, "bytes": spool.body_bytes},
             "host": await run_in_threadpool(host_stats, state.settings.data_dir),
         }
     )
@@ -326,6 +397,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/pull", pull, methods=["GET"]),
             Route("/v1/ack", ack, methods=["POST"]),
             Route("/v1/heartbeat", heartbeat, methods=["GET"]),
+            Route("/v1/bodies", bodies, methods=["POST"]),
             Route("/v1/config", put_config, methods=["PUT"]),
             Route("/v1/security/findings", security_findings, methods=["GET"]),
             Route("/v1/security/findings/ack", security_findings_ack, methods=["POST"]),

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from edge.config import EdgeConfig
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
 
 
 class AuthError(Exception):
@@ -29,9 +31,15 @@ class Principal:
     tenant_id: str
     agent_id: str
     department_id: str | None
-    device_id: str
-    site_id: str
+    device_id: str | None
+    """None for spans a site collector forwards (edge/collector.py)."""
+    site_id: str | None
+    """None only for history imported from files (controlplane/telemetry/otlp_import.py)."""
     edge_node_id: str
+    resident: bool = False
+    """The tenant's bodies stay at this edge (edge/residency.py)."""
+    registers: str = ""
+    """The name of an agent a site collector registers with this span (or "")."""
 
 
 def sha256_hex(secret: str) -> str:
@@ -88,4 +96,5 @@ def authenticate_agent(
         device_id=device.device_id,
         site_id=config.site_id,
         edge_node_id=config.node_id,
+        resident=config.bodies_at_edge(key.tenant_id),
     )

@@ -1,6 +1,7 @@
-"""Failed authentication at the edge, throttled per client address and per agent-key
-prefix (``acpk_<prefix>_<secret>``): guessing keys is slowed both from one address and,
-for one key, from however many addresses.
+"""Failed authentication at the edge, throttled per client address and per key prefix
+(``acpk_<prefix>_<secret>`` for agents, ``acpc_<prefix>_<secret>`` for site
+collectors): guessing keys is slowed both from one address and, for one key, from
+however many addresses.
 
 Counted in the edge process's memory (an edge is one process); a lock lasts
 ``EDGE_AUTH_LOCKOUT_SECONDS`` from the failure that reached the limit, and refuses every
@@ -14,8 +15,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from edge.auth import AuthError, Principal, bearer_token
+from edge.auth import AuthError, bearer_token
+
+T = TypeVar("T")
 
 _MAX_TRACKED = 100_000  # entries kept before expired ones are swept
 
@@ -60,7 +64,9 @@ class FailureCounter:
 
 def key_prefix(token: str | None) -> str | None:
     parts = (token or "").split("_", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == "acpk" and parts[1] else None
+    if len(parts) == 3 and parts[0] in ("acpk", "acpc") and parts[1]:
+        return f"{parts[0]}_{parts[1]}"
+    return None
 
 
 class AuthThrottle:
@@ -75,9 +81,7 @@ class AuthThrottle:
         self.by_address = FailureCounter(per_address, lockout_seconds, clock)
         self.by_key = FailureCounter(per_key, lockout_seconds, clock)
 
-    def authenticate(
-        self, address: str, authorization: str | None, check: Callable[[], Principal]
-    ) -> Principal:
+    def authenticate(self, address: str, authorization: str | None, check: Callable[[], T]) -> T:
         """``check()`` unless the address or the key's prefix is locked; a 401 it raises
         counts as a failure of both."""
         prefix = key_prefix(bearer_token(authorization))

@@ -24,8 +24,10 @@ import orjson
 from cryptography.fernet import Fernet
 
 from edge.bundle import BundleError, decrypt_secret, is_envelope, verify_envelope
+from edge.collector import SiteCollectors, parse_collectors
 from edge.errors import ConfigError
 from edge.gateway.catalog import Decrypt, GatewayConfig, parse_gateway
+from edge.residency import Residency, parse_residency
 from edge.watch import AgentWatch, parse_watch
 
 __all__ = ["ConfigError", "ConfigStore", "EdgeConfig", "StaleConfigError", "parse_config"]
@@ -77,8 +79,15 @@ class EdgeConfig:
     quarantine: Quarantine = field(default_factory=lambda: Quarantine())
     watch: Mapping[str, AgentWatch] = field(default_factory=dict)
     """Per agent: learned allow-sets and ceilings (edge/watch.py)."""
+    residency: Mapping[str, Residency] = field(default_factory=dict)
+    """By tenant id: whether its bodies stay at this edge, and for how long."""
+    collectors: SiteCollectors = field(default_factory=SiteCollectors)
 
-    def quarantined(self, agent_id: str, device_id: str, tenant_id: str) -> bool:
+    def bodies_at_edge(self, tenant_id: str) -> bool:
+        residency = self.residency.get(tenant_id)
+        return residency is not None and residency.bodies_at_edge
+
+    def quarantined(self, agent_id: str, device_id: str | None, tenant_id: str) -> bool:
         q = self.quarantine
         return agent_id in q.agents or device_id in q.devices or tenant_id in q.tenants
 
@@ -212,6 +221,8 @@ def parse_config(
         signed=signed,
         quarantine=_quarantine(doc),
         watch=parse_watch(doc),
+        residency=parse_residency(doc),
+        collectors=parse_collectors(doc),
     )
 
 

@@ -11,7 +11,7 @@ import base64
 import re
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from edge.auth import Principal
 from edge.jsondepth import depth_message, too_deep
-from edge.storable import loads_json, storable_json
+from edge.storable import loads_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -310,41 +310,16 @@ def span_record(
     }
 
 
-# Only the edge's own gateway writes these: dashboards and the data-flow diagram read them
-# as proof that a call went through the gateway, so an agent's span must not claim it.
-RESERVED_PREFIX = "acp.gateway."
+# Only the edge writes these: dashboards and the data-flow diagram read ``acp.gateway.*``
+# as proof that a call went through the gateway, and ``acp.edge.*`` says where bodies are
+# kept and which agent a site collector registered; an agent's span must not claim them.
+RESERVED_PREFIXES = ("acp.gateway.", "acp.edge.")
 
 
 def _drop_reserved(attrs: dict[str, Any]) -> None:
-    """Remove the gateway's attributes from an agent's span, naming what was removed."""
-    reserved = sorted(key for key in attrs if key.startswith(RESERVED_PREFIX))
+    """Remove the edge's own attributes from an agent's span, naming what was removed."""
+    reserved = sorted(key for key in attrs if key.startswith(RESERVED_PREFIXES))
     for key in reserved:
         del attrs[key]
     if reserved:
         attrs["acp.edge.dropped_attributes"] = reserved
-
-
-def request_records(
-    request: ExportTraceServiceRequest,
-    principal: Principal,
-    received_at_unix_nano: int,
-    inspect: Callable[[dict[str, Any]], None] | None = None,
-) -> list[tuple[str, bytes]]:
-    """Every span of the request as ``(event_id, record JSON bytes)``; OtlpError if any
-    span is malformed, so that a request is taken whole or not at all. Text no store can
-    hold is replaced (``edge.storable``). ``inspect`` sees each record once the whole
-    request is valid (the security fast path, edge/watch.py)."""
-    records = []
-    checked: list[dict[str, Any]] = []
-    for i, resource_spans in enumerate(request.resource_spans):
-        resource = attributes(resource_spans.resource.attributes)
-        for j, scope_spans in enumerate(resource_spans.scope_spans):
-            for k, span in enumerate(scope_spans.spans):
-                where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
-                record = span_record(span, resource, principal, received_at_unix_nano, where)
-                records.append((record["event_id"], storable_json(record)))
-                checked.append(record)
-    if inspect is not None:
-        for record in checked:
-            inspect(record)
-    return records

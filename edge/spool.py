@@ -7,7 +7,9 @@ transaction (group commit): one fsync serves many requests, each still whole or 
 all. Reads (pull) use a second connection; WAL lets them run beside the writer.
 
 The gateway's budgets keep their cumulative spend here too (``budget_spend``), added in
-the transaction that stores the request's record, so spend and evidence agree.
+the transaction that stores the request's record, so spend and evidence agree. So do the
+bodies of residency tenants (``bodies``, edge/residency.py): written with their records,
+never deleted by an ack, only once older than the tenant's retention.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from edge.residency import KeptBodies
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     cursor INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -37,6 +41,14 @@ CREATE TABLE IF NOT EXISTS budget_spend (
     spent TEXT NOT NULL,
     PRIMARY KEY (budget_id, period_start)
 );
+CREATE TABLE IF NOT EXISTS bodies (
+    event_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    request_body TEXT NOT NULL,
+    response_body TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bodies_by_age ON bodies (tenant_id, received_at);
 """
 # Spend is a Decimal string: SQLite has no decimal type and money is never a float.
 # AUTOINCREMENT: a cursor is never reused, even once every record has been acked and
@@ -66,6 +78,9 @@ class SpoolStats:
     """``received_at`` of the oldest record not yet acked."""
     acked_cursor: int
     last_cursor: int
+    body_records: int = 0
+    body_bytes: int = 0
+    """Bodies kept for residency tenants (UTF-8 bytes of both bodies)."""
 
 
 SpendKey = tuple[str, str]
@@ -79,6 +94,7 @@ class _Append:
     size: int
     future: Future[int]
     spend: Sequence[tuple[SpendKey, Decimal]] = field(default_factory=tuple)
+    bodies: Sequence[KeptBodies] = field(default_factory=tuple)
 
 
 @dataclass
@@ -93,7 +109,14 @@ class _Maintain:
     future: Future[Any]
 
 
-_Job = _Append | _Ack | _Maintain | None
+@dataclass
+class _Prune:
+    before: dict[str, int]
+    """Per tenant, the ``received_at`` before which its bodies are deleted."""
+    future: Future[int]
+
+
+_Job = _Append | _Ack | _Maintain | _Prune | None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -125,6 +148,10 @@ class Spool:
             "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'acked_cursor'"
         ).fetchone()
         self._oldest = self._query_oldest()
+        self._body_records, self._body_bytes = self._writer.execute(
+            "SELECT count(*), coalesce(sum(length(CAST(request_body AS BLOB)) "
+            "+ length(CAST(response_body AS BLOB))), 0) FROM bodies"
+        ).fetchone()
         self._spend: dict[SpendKey, Decimal] = {
             (budget_id, period_start): Decimal(spent)
             for budget_id, period_start, spent in self._writer.execute(
@@ -142,16 +169,38 @@ class Spool:
         records: Sequence[tuple[str, bytes]],
         received_at: int,
         spend: Sequence[tuple[SpendKey, Decimal]] = (),
+        bodies: Sequence[KeptBodies] = (),
     ) -> Future[int]:
         """Queue ``(event_id, body)`` records for one commit, with amounts to add to
-        budgets' spend; the future resolves to the last cursor once they are durable, or
-        fails with SpoolFullError / SpoolUnavailableError having written none of the
-        records. Spend is money already spent: it is committed even when the spool is
-        too full for the records."""
+        budgets' spend and the bodies kept apart for residency tenants; the future
+        resolves to the last cursor once they are durable, or fails with SpoolFullError /
+        SpoolUnavailableError having written none of the records (nor their bodies).
+        Spend is money already spent: it is committed even when the spool is too full
+        for the records."""
         future: Future[int] = Future()
         size = sum(len(body) for _, body in records)
-        self._submit(_Append(records, received_at, size, future, spend))
+        self._submit(_Append(records, received_at, size, future, spend, bodies))
         return future
+
+    def prune_bodies(self, before: dict[str, int]) -> Future[int]:
+        """Delete each tenant's bodies received before its ``before`` (Unix ns);
+        resolves to how many were deleted."""
+        future: Future[int] = Future()
+        self._submit(_Prune(before, future))
+        return future
+
+    def read_bodies(self, event_ids: Sequence[str]) -> list[KeptBodies]:
+        """The kept bodies of those events that have any."""
+        if not event_ids:
+            return []
+        marks = ",".join("?" * len(event_ids))
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT event_id, tenant_id, request_body, response_body FROM bodies "  # noqa: S608
+                f"WHERE event_id IN ({marks})",
+                list(event_ids),
+            ).fetchall()
+        return [KeptBodies(*row) for row in rows]
 
     def spend_totals(self) -> dict[SpendKey, Decimal]:
         """Cumulative spend per (budget_id, period_start) as committed (the gateway
@@ -212,7 +261,7 @@ class Spool:
         self._reader.close()
         self._writer.close()
 
-    def _submit(self, job: _Append | _Ack | _Maintain) -> None:
+    def _submit(self, job: _Append | _Ack | _Maintain | _Prune) -> None:
         if self._closed:
             raise SpoolUnavailableError("the spool is closed")
         self._jobs.put(job)
@@ -225,6 +274,8 @@ class Spool:
             oldest_unpulled_unix_nano=self._oldest,
             acked_cursor=self._acked_cursor,
             last_cursor=self._last_cursor,
+            body_records=self._body_records,
+            body_bytes=self._body_bytes,
         )
 
     def _query_oldest(self) -> int | None:
@@ -239,13 +290,15 @@ class Spool:
             job = self._jobs.get()
             while job is not None:
                 if job.future.set_running_or_notify_cancel():
-                    if isinstance(job, _Ack | _Maintain):
+                    if isinstance(job, _Ack | _Maintain | _Prune):
                         self._commit_appends(group)
                         group = []
                         if isinstance(job, _Ack):
                             self._commit_ack(job)
-                        else:
+                        elif isinstance(job, _Maintain):
                             self._commit_maintain(job)
+                        else:
+                            self._commit_prune(job)
                     else:
                         group.append(job)
                 if len(group) >= _MAX_GROUP:
@@ -270,6 +323,7 @@ class Spool:
                 accepted.append(job)
         full = SpoolFullError(f"the spool holds {self._bytes} of {self.max_bytes} bytes")
         rows = [(eid, body, job.received_at) for job in accepted for eid, body in job.records]
+        kept = [(job.received_at, bodies) for job in accepted for bodies in job.bodies]
         spend: dict[SpendKey, Decimal] = {}
         for job in group:
             for key, amount in job.spend:
@@ -283,6 +337,7 @@ class Spool:
                         "INSERT INTO spool (event_id, body, received_at) VALUES (?, ?, ?)", rows
                     )
                     (last,) = self._writer.execute("SELECT last_insert_rowid()").fetchone()
+                kept_records, kept_bytes = self._insert_bodies(kept)
                 self._writer.executemany(
                     "INSERT OR REPLACE INTO budget_spend (budget_id, period_start, spent) "
                     "VALUES (?, ?, ?)",
@@ -298,6 +353,8 @@ class Spool:
                 return
             self._spend.update(spend)
             if rows:
+                self._body_records += kept_records
+                self._body_bytes += kept_bytes
                 if self._oldest is None:
                     self._oldest = accepted[0].received_at
                 self._records += len(rows)
@@ -309,6 +366,45 @@ class Spool:
         # Only now: a refused request's spend is committed by the time it learns.
         for job in refused:
             job.future.set_exception(full)
+
+    def _insert_bodies(self, kept: list[tuple[int, KeptBodies]]) -> tuple[int, int]:
+        """Insert bodies not yet kept (an agent's retry sends the same span again);
+        how many rows and bytes were new."""
+        records = size = 0
+        for received_at, bodies in kept:
+            inserted = self._writer.execute(
+                "INSERT OR IGNORE INTO bodies (event_id, tenant_id, request_body, "
+                "response_body, received_at) VALUES (?, ?, ?, ?, ?)",
+                (*bodies, received_at),
+            ).rowcount
+            if inserted:
+                records += 1
+                size += len(bodies.request_body.encode()) + len(bodies.response_body.encode())
+        return records, size
+
+    def _commit_prune(self, job: _Prune) -> None:
+        records = size = 0
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            for tenant_id, before in job.before.items():
+                where = "WHERE tenant_id = ? AND received_at < ?"
+                count, length = self._writer.execute(
+                    "SELECT count(*), coalesce(sum(length(CAST(request_body AS BLOB)) "  # noqa: S608
+                    f"+ length(CAST(response_body AS BLOB))), 0) FROM bodies {where}",
+                    (tenant_id, before),
+                ).fetchone()
+                if count:
+                    self._writer.execute(f"DELETE FROM bodies {where}", (tenant_id, before))  # noqa: S608
+                records, size = records + count, size + length
+            self._writer.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            job.future.set_exception(SpoolUnavailableError(str(error)))
+            return
+        self._body_records -= records
+        self._body_bytes -= size
+        self.stats = self._snapshot()
+        job.future.set_result(records)
 
     def _commit_ack(self, job: _Ack) -> None:
         if job.cursor > self._last_cursor:

@@ -63,6 +63,12 @@ def storable_json(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(clean)
 
 
+def storable_text(text: str) -> str:
+    """``text`` with the characters no store can hold replaced (for text kept apart from
+    a record, such as the bodies a residency tenant's edge keeps: edge/residency.py)."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
 def _clean_text(text: str, path: str, replaced: list[str]) -> str:
     cleaned = _UNSTORABLE.sub(REPLACEMENT, text)
     if cleaned != text:

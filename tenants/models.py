@@ -32,9 +32,14 @@ class Tenant(models.Model):
     retention_days = models.PositiveIntegerField(
         default=395, help_text="How long telemetry of this tenant is kept."
     )
+    body_residency = models.BooleanField(
+        default=False,
+        help_text="Prompts and responses stay at the tenant's edge nodes: the control plane "
+        "keeps their SHA-256 only and reads them from the edge when a person opens a trace.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    AUDIT_FIELDS = ("slug", "name", "status", "mfa_required", "retention_days")
+    AUDIT_FIELDS = ("slug", "name", "status", "mfa_required", "retention_days", "body_residency")
 
     class Meta:
         ordering = ["name"]

@@ -16,9 +16,12 @@ from django.utils import timezone
 from controlplane.accounts.models import User
 from controlplane.audit.services import Actor, audit_record, snapshot
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.gateway.services import bump_sites
 from tenants.models import Department, Invitation, Membership, Tenant, TenantRole
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
+EDGE_FIELDS = frozenset({"body_residency", "retention_days"})
+"""Tenant settings the edges enforce (the bundle's ``residency`` section)."""
 
 
 def tenant_create(*, actor: Actor, slug: str, name: str, mfa_required: bool = False) -> Tenant:
@@ -48,6 +51,8 @@ def tenant_update(*, actor: Actor, tenant: Tenant, **changes: Any) -> Tenant:
     with transaction.atomic():
         tenant.save(update_fields=list(changes))
         after = snapshot(tenant)
+        if any(before.get(field) != after.get(field) for field in EDGE_FIELDS):
+            bump_sites(tenant_id=tenant.pk)
         if after != before:
             audit_record(
                 actor=actor,

@@ -26,9 +26,14 @@ class Site(TenantOwnedModel):
     config_version = models.BigIntegerField(
         default=1, help_text="Raised on every change its edge nodes must learn about."
     )
+    collector_auto_register = models.BooleanField(
+        default=False,
+        help_text="A site collector may register agents the site does not know yet (else "
+        "their spans are refused).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    AUDIT_FIELDS = ("name", "location")
+    AUDIT_FIELDS = ("name", "location", "collector_auto_register")
 
     class Meta:
         ordering = ["name"]
@@ -190,6 +195,15 @@ class Agent(TenantOwnedModel):
     device = models.ForeignKey(
         Device, on_delete=models.PROTECT, null=True, blank=True, related_name="agents"
     )
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="registered_agents",
+        help_text="The site whose collector may speak for the agent when it runs on no "
+        "device there (an agent on a device is at its device's site).",
+    )
     max_requests_per_minute = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -212,6 +226,7 @@ class Agent(TenantOwnedModel):
         "allowed_models",
         "tier",
         "device",
+        "site",
         "max_requests_per_minute",
         "status",
     )
@@ -241,3 +256,25 @@ class AgentKey(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"acpk_{self.key_id}_…"
+
+
+class SiteCollectorKey(TenantOwnedModel):
+    """The credential of an OpenTelemetry Collector at a site: it may send the spans of
+    any agent registered at the site (docs/edge-protocol.md, "Site collectors")."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="collector_keys")
+    name = models.CharField(max_length=200, help_text="Which collector uses it, for people.")
+    key_id = models.CharField(max_length=24, unique=True)
+    key_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    AUDIT_FIELDS = ("name", "key_id", "rotated_at", "revoked_at")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"acpc_{self.key_id}_…"

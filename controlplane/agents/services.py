@@ -45,9 +45,21 @@ def _bump_config_of_device(device: Device | None) -> None:
         _bump_config(device.site_id)
 
 
-def site_create(*, actor: Actor, tenant: Tenant, name: str, location: str = "") -> Site:
+def site_create(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    name: str,
+    location: str = "",
+    collector_auto_register: bool = False,
+) -> Site:
     with tenant_context(tenant):
-        site = Site(tenant=tenant, name=name.strip(), location=location.strip())
+        site = Site(
+            tenant=tenant,
+            name=name.strip(),
+            location=location.strip(),
+            collector_auto_register=collector_auto_register,
+        )
         site.full_clean()
         site.save(force_insert=True)
         audit_record(
@@ -55,6 +67,30 @@ def site_create(*, actor: Actor, tenant: Tenant, name: str, location: str = "") 
             action="site.created",
             target=site,
             tenant_id=tenant.pk,
+            after=snapshot(site),
+        )
+    return site
+
+
+def site_update(*, actor: Actor, site: Site, **changes: Any) -> Site:
+    """Change any of ``Site.AUDIT_FIELDS``; raises the site's version, so its edges
+    learn of it (``collector_auto_register`` is in their bundle)."""
+    unknown = set(changes) - set(Site.AUDIT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown site fields: {', '.join(sorted(unknown))}")
+    with tenant_context(site.tenant_id), transaction.atomic():
+        before = snapshot(site)
+        for field, value in changes.items():
+            setattr(site, field, value.strip() if isinstance(value, str) else value)
+        site.full_clean()
+        site.save(update_fields=list(changes))
+        _bump_config(site.pk)
+        audit_record(
+            actor=actor,
+            action="site.updated",
+            target=site,
+            tenant_id=site.tenant_id,
+            before=before,
             after=snapshot(site),
         )
     return site
@@ -187,6 +223,8 @@ def _check_same_tenant(agent: Agent) -> None:
         errors["department"] = "Choose a department of this tenant."
     if agent.device_id and not Device.objects.filter(pk=agent.device_id).exists():
         errors["device"] = "Choose a device of this tenant."
+    if agent.site_id and not Site.objects.filter(pk=agent.site_id).exists():
+        errors["site"] = "Choose a site of this tenant."
     if agent.owner_id and not Membership.objects.filter(user_id=agent.owner_id).exists():
         errors["owner"] = "Choose a person of this tenant."
     if errors:
@@ -204,6 +242,8 @@ def agent_create(*, actor: Actor, tenant: Tenant, name: str, **fields: Any) -> A
         _check_same_tenant(agent)
         agent.save(force_insert=True)
         _bump_config_of_device(agent.device)
+        if agent.site_id:
+            _bump_config(agent.site_id)
         audit_record(
             actor=actor,
             action="agent.created",
@@ -220,7 +260,7 @@ def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
         raise ValueError(f"unknown agent fields: {', '.join(sorted(unknown))}")
     with tenant_context(agent.tenant_id):
         before = snapshot(agent)
-        old_device = agent.device
+        old_device, old_site = agent.device, agent.site_id
         for field, value in changes.items():
             setattr(agent, field, value)
         agent.full_clean()
@@ -228,6 +268,9 @@ def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
         agent.save(update_fields=list(changes))
         for device in {old_device, agent.device}:
             _bump_config_of_device(device)
+        for site_id in {old_site, agent.site_id}:
+            if site_id is not None:
+                _bump_config(site_id)
         audit_record(
             actor=actor,
             action="agent.updated",

@@ -9,6 +9,7 @@ from controlplane.api.views import (
     accounts,
     auditors,
     billing,
+    collectors,
     compliance,
     gateway,
     privacy,
@@ -39,6 +40,11 @@ router.register(
     f"{TENANT}/agents/<uuid:{registry.AGENT_ID}>/keys",
     registry.AgentKeyViewSet,
     basename="agent-key",
+)
+router.register(
+    f"{TENANT}/sites/<uuid:{collectors.SITE_ID}>/collector-keys",
+    collectors.CollectorKeyViewSet,
+    basename="collector-key",
 )
 router.register(f"{TENANT}/providers", gateway.ProviderViewSet, basename="provider")
 router.register(f"{TENANT}/routes", gateway.RouteViewSet, basename="route")

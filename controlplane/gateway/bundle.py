@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.utils import timezone
 
 from billing.models import ModelPrice
+from controlplane.agents.collectors import bundle_sections as collector_sections
 from controlplane.agents.models import Agent, EdgeNode, Site
 from controlplane.agents.selectors import site_registry
 from controlplane.agents.services import edge_node_token
@@ -61,6 +62,7 @@ from controlplane.security.profiles import watch_section
 from controlplane.security.quarantine import EMPTY_QUARANTINE
 from controlplane.security.quarantine import bundle_section as quarantine_section
 from edge.gateway.catalog import CLASS_PRICE_KEYS
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +296,19 @@ def _budgets(site: Site, now: dt.datetime) -> list[dict[str, Any]]:
     return result
 
 
+def _residency(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Whether the tenant's bodies stay at the edge, and how long the edge keeps those
+    it holds (docs/decisions/0030-body-residency.md)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return [
+        {
+            "tenant_id": str(tenant.pk),
+            "bodies_at_edge": tenant.body_residency,
+            "retention_days": tenant.retention_days,
+        }
+    ]
+
+
 def site_content(site: Site, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """The node-independent bundle content of ``site`` at its current version. The
     caller holds the site's tenant scope."""
@@ -312,6 +327,8 @@ def site_content(site: Site, *, now: dt.datetime | None = None) -> dict[str, Any
         "budgets": _budgets(site, now or timezone.now()),
         "quarantine": quarantine_section(site.tenant_id),
         "watch": watch_section(site.tenant_id, agents),
+        "residency": _residency(site.tenant_id),
+        **collector_sections(site),
     }
 
 
@@ -327,6 +344,9 @@ _SECTION_KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "prices": lambda item: f"{item['provider']}/{item['model']}@{item['effective_from']}",
     "budgets": lambda item: f"{item['budget_id']}@{item['period_start']}",
     "watch": lambda item: str(item["agent_id"]),
+    "residency": lambda item: str(item["tenant_id"]),
+    "collector_keys": lambda item: str(item["key_id"]),
+    "site_agents": lambda item: str(item["agent_id"]),
 }
 
 
@@ -503,7 +523,15 @@ def node_payload(
         "budgets": budgets,
         "quarantine": content.get("quarantine", EMPTY_QUARANTINE),
         "watch": {"agents": content.get("watch", [])},
+        **_registry_extras(content),
     }
+
+
+def _registry_extras(content: Mapping[str, Any]) -> dict[str, Any]:
+    """The sections of a site's content that are neither gateway nor secret, which the
+    plain document carries too: residency and site collectors (absent from contents
+    recorded before they existed)."""
+    return {key: content.get(key, []) for key in ("residency", "collector_keys", "site_agents")}
 
 
 def sign(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -549,6 +577,7 @@ def plain_document(*, node: EdgeNode, published: Published) -> dict[str, Any]:
         "site_id": content["site_id"],
         "devices": content["devices"],
         "agent_keys": content["agent_keys"],
+        **_registry_extras(content),
     }
 
 

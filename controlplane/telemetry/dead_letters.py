@@ -95,11 +95,14 @@ def dead_letters_replay(
             letters = letters.filter(pk__in=letter_ids)
         chosen = list(letters)
         retention = dict(Tenant.objects.values_list("pk", "retention_days"))
+        resident = frozenset(
+            Tenant.objects.filter(body_residency=True).values_list("pk", flat=True)
+        )
     prices = PriceBook.load()
     result = ReplayResult()
     for letter in chosen:
         with tenant_context(letter.tenant_id):
-            failure = _replay(letter, prices, retention)
+            failure = _replay(letter, prices, retention, resident)
             letter.attempts += 1
             letter.last_attempt_at = timezone.now()
             if failure is None:
@@ -115,11 +118,20 @@ def dead_letters_replay(
     return result
 
 
-def _replay(letter: DeadLetter, prices: PriceBook, retention: dict[Any, int]) -> str | None:
+def _replay(
+    letter: DeadLetter,
+    prices: PriceBook,
+    retention: dict[Any, int],
+    resident: frozenset[uuid.UUID],
+) -> str | None:
     """Store the letter's record where it is missing; the reason it is still refused,
     or None once stored."""
     batch = build_batch(
-        [bytes(letter.raw)], prices=prices, retention_days=retention, tenant_id=letter.tenant_id
+        [bytes(letter.raw)],
+        prices=prices,
+        retention_days=retention,
+        tenant_id=letter.tenant_id,
+        resident=resident,
     )
     if batch.rejected:
         return batch.rejected[0][1]

@@ -88,3 +88,12 @@ class EdgeClient:
         except EdgeRejected as exc:
             if exc.status_code != 409:  # 409: the node already has this version or newer
                 raise
+
+    def bodies(self, event_ids: list[str]) -> dict[str, Any]:
+        """The bodies the edge keeps for residency tenants (docs/edge-protocol.md):
+        ``{"bodies": [{"event_id", "tenant_id", "request_body", "response_body"}],
+        "missing": [...]}``."""
+        body: dict[str, Any] = self._request(
+            "POST", "/v1/bodies", json={"event_ids": event_ids}
+        ).json()
+        return body

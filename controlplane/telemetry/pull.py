@@ -37,6 +37,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.pricing import PriceBook
+from controlplane.agents.collectors import collector_agents_register
 from controlplane.agents.models import EdgeNode, Site
 from controlplane.agents.services import edge_node_token, edge_node_version_observe
 from controlplane.core.tenancy import all_tenants_context, tenant_context
@@ -274,6 +275,7 @@ class _Pipeline:
         tenant = Tenant.objects.get(pk=node.tenant_id)
         self._prices = PriceBook.load()
         self._retention_days = {tenant.pk: tenant.retention_days}
+        self._resident = frozenset({tenant.pk}) if tenant.body_residency else frozenset()
         self._prepare = ThreadPoolExecutor(1, thread_name_prefix="ingest-prepare")
         self._clickhouse = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-insert")
         self._edge_io = ThreadPoolExecutor(1, thread_name_prefix="edge-io")
@@ -294,6 +296,7 @@ class _Pipeline:
             prices=self._prices,
             retention_days=self._retention_days,
             tenant_id=self._node.tenant_id,
+            resident=self._resident,
         )
         # The content digest keeps the token unique if a node ever reuses cursors.
         digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
@@ -367,6 +370,7 @@ def _insert_batch(
     records at all, become dead letters, and the batch goes on without them.
     """
     token = f"{node.pk}:{prepared.after}:{prepared.upto}:{prepared.digest}"
+    register_agents(node.tenant_id, prepared.batch)
     spans = pipeline.insert_spans(prepared, dedup_token=token)
     try:
         new_rows, ledger_refusals = ledger_insert_isolating(node.tenant_id, prepared.batch.ledger)
@@ -388,6 +392,16 @@ def _insert_batch(
     result.records += len(prepared.pulled.lines)
     result.new_in_ledger += new_rows
     result.dead_letters += len(refusals)
+
+
+def register_agents(tenant_id: uuid.UUID, batch: Batch) -> None:
+    """Create the agents site collectors registered with the batch's spans (once: an
+    agent that exists is left alone), so they are in the registry with their data."""
+    by_site: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
+    for agent_id, (site_id, name) in batch.registrations.items():
+        by_site.setdefault(site_id, {})[agent_id] = name
+    for site_id, names in by_site.items():
+        collector_agents_register(tenant_id=tenant_id, site_id=site_id, names=names)
 
 
 def _refusals(batch: Batch, refused: dict[int, str], store: str) -> list[Refusal]:

@@ -10,8 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import orjson
 
 from billing.pricing import PriceBook
+from edge import residency
+from edge.collector import REGISTERED, registered_agent_id
 from edge.tokens import TokenCounts
 
 NANOS = 1_000_000_000
@@ -43,6 +46,9 @@ class Batch:
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
     """Lines that are not a record of the protocol (or not of the expected tenant), with
     the reason: they make no row, and the rest of the batch goes on without them."""
+    registrations: dict[uuid.UUID, tuple[uuid.UUID, str]] = field(default_factory=dict)
+    """Agents a site collector registered (agent id → site id, name): created in the
+    registry before the batch is stored (controlplane/agents/collectors.py)."""
 
     def __len__(self) -> int:
         return len(self.ledger)
@@ -155,6 +161,38 @@ class _EventId(msgspec.Struct):
 
 
 _decode_event_id = msgspec.json.Decoder(_EventId).decode
+_REGISTERED_KEY = orjson.dumps(REGISTERED)
+
+
+def _withhold_bodies(record: _Record) -> None:
+    """A residency tenant's record that reached the control plane with bodies (spooled
+    before its edge learnt of the residency, or from an edge that does not know it):
+    the stores get the bodies' SHA-256 and nothing else, and the attributes say the
+    bodies were dropped (docs/decisions/0030-body-residency.md)."""
+    attributes = orjson.loads(bytes(record.attributes)) if record.attributes != _NULL else {}
+    if not isinstance(attributes, dict):
+        attributes = {}
+    attributes[residency.BODIES] = "dropped"
+    if record.request_body:
+        attributes[residency.REQUEST_SHA256] = residency.sha256_text(record.request_body)
+    if record.response_body:
+        attributes[residency.RESPONSE_SHA256] = residency.sha256_text(record.response_body)
+    record.attributes = msgspec.Raw(orjson.dumps(attributes))
+    record.request_body = record.response_body = ""
+
+
+def _registration(record: _Record) -> tuple[uuid.UUID, str] | None:
+    """(site id, name) of the agent a site collector registered with this record; None
+    when it registered none. ValueError when the edge's claim does not hold."""
+    attributes = orjson.loads(bytes(record.attributes))
+    name = attributes.get(REGISTERED) if isinstance(attributes, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not record.site_id:
+        raise ValueError(f"{REGISTERED} must be a name, on a record with a site")
+    if registered_agent_id(str(uuid.UUID(record.site_id)), name) != str(uuid.UUID(record.agent_id)):
+        raise ValueError(f"agent {record.agent_id} is not the one the site registers as {name!r}")
+    return uuid.UUID(record.site_id), name
 
 
 def event_id_of(line: bytes) -> uuid.UUID | None:
@@ -182,11 +220,13 @@ def build_batch(
     prices: PriceBook,
     retention_days: dict[uuid.UUID, int],
     tenant_id: uuid.UUID | None = None,
+    resident: frozenset[uuid.UUID] = frozenset(),
 ) -> Batch:
     """Rows for the ledger (narrow) and ClickHouse (everything), from spool lines.
 
     A line that breaks the protocol, or names a tenant other than ``tenant_id`` (the
     edge node's, when given), goes to ``rejected`` instead (a node serves one tenant).
+    The bodies of ``resident`` tenants' records are never stored, only their SHA-256.
 
     Ledger rows hold ids as their 16 bytes (what ledger_insert's binary COPY sends);
     the ClickHouse columns hold their canonical text (what ``spans_insert`` sends),
@@ -246,6 +286,7 @@ def build_batch(
         return repeated_uuid(value) if value else (None, ZERO_UUID_TEXT)
 
     retention = {str(tenant): days for tenant, days in retention_days.items()}
+    resident_texts = {str(tenant) for tenant in resident}
     sha256 = hashlib.sha256
     expected_tenant = str(tenant_id) if tenant_id is not None else None
     reject = batch.rejected.append
@@ -262,7 +303,8 @@ def build_batch(
             device_id = optional_uuid(record.device_id)[0]
             start = _time(record.start_time_unix_nano)
             end = _time(record.end_time_unix_nano)
-        except ValueError as exc:  # msgspec's errors are ValueErrors
+            registration = _registration(record) if _REGISTERED_KEY in line else None
+        except ValueError as exc:  # msgspec's and orjson's errors are ValueErrors
             reject((line, f"bad spool record: {exc}"))
             continue
         if expected_tenant is not None and tenant_text != expected_tenant:
@@ -281,6 +323,10 @@ def build_batch(
             reject((line, f"token counts {too_many} exceed {MAX_TOKENS}"))
             continue
         line_append(line)
+        if registration is not None:
+            batch.registrations[uuid.UUID(agent_text)] = registration
+        if (record.request_body or record.response_body) and tenant_text in resident_texts:
+            _withhold_bodies(record)
         provider = record.provider or ""
         model = record.model or ""
         cost = prices.cost(provider, model, start, tokens).quantize(COST_QUANTUM)

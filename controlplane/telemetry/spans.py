@@ -139,6 +139,23 @@ def event_stored(tenant_id: uuid.UUID, event_id: uuid.UUID) -> bool:
     return bool(rows[0]["n"])
 
 
+def events_stored(
+    tenant_id: uuid.UUID, event_ids: list[str], since: dt.datetime, until: dt.datetime
+) -> set[str]:
+    """Which of ``event_ids`` (spans that started in [since, until]) ``spans`` has:
+    what an import of history leaves out, so that a span is counted once however often
+    it is imported (controlplane/telemetry/otlp_import.py)."""
+    rows = tenant_query(
+        "SELECT DISTINCT event_id FROM spans WHERE tenant_id = {tenant_id:UUID} "
+        "AND start_time >= {since:DateTime64(6, 'UTC')} "
+        "AND start_time <= {until:DateTime64(6, 'UTC')} "
+        "AND event_id IN {event_ids:Array(UUID)}",
+        tenant_id=tenant_id,
+        params={"since": since, "until": until, "event_ids": event_ids},
+    )
+    return {str(row["event_id"]) for row in rows}
+
+
 @dataclass(frozen=True)
 class TraceSearch:
     """What a trace must contain. Each given field must be matched by some span of the
@@ -408,8 +425,8 @@ def trace_spans(
         """
         SELECT event_id, span_id, parent_span_id, kind, name, start_time, end_time,
                duration_ms, status, status_message, provider, model, tool, input_tokens,
-               output_tokens, cost, data_classes, agent_id, request_body, response_body,
-               attributes
+               output_tokens, cost, data_classes, agent_id, edge_node_id, request_body,
+               response_body, attributes
         FROM spans
         WHERE tenant_id = {tenant_id:UUID} AND trace_id = {trace_id:String}
           $DEPARTMENTS

@@ -67,6 +67,13 @@ class TenantSettingsForm(forms.Form):
     retention_days = forms.IntegerField(
         min_value=1, max_value=3650, label="Telemetry retention (days)"
     )
+    body_residency = forms.BooleanField(
+        required=False,
+        label="Keep prompts and responses at the customer's edge nodes (residency)",
+        help_text="The control plane then stores their SHA-256 only and reads them from the "
+        "edge when someone allowed to opens a trace. Applies to what the edges receive after "
+        "their next pull; bodies already stored centrally stay.",
+    )
 
     @classmethod
     def for_tenant(cls, tenant: Tenant, data: Any = None) -> TenantSettingsForm:
@@ -186,6 +193,22 @@ class AuditFilterForm(forms.Form):
 class SiteForm(forms.Form):
     name = forms.CharField(max_length=200)
     location = forms.CharField(max_length=200, required=False, help_text="Address or room.")
+
+
+class CollectorKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, help_text="Which collector uses it, e.g. otel-collector-hq."
+    )
+
+
+class SiteCollectorsForm(forms.Form):
+    collector_auto_register = forms.BooleanField(
+        required=False,
+        label="Register agents the site does not know yet",
+        help_text="Off: spans of agents not registered at this site are refused (the "
+        "collector is told how many). On: such agents are registered by their agent.id or "
+        "service.name and appear under Agents at the next pull.",
+    )
 
 
 class EdgeNodeForm(forms.Form):

@@ -24,7 +24,7 @@ from django.utils.cache import add_never_cache_headers
 from controlplane.accounts.models import User
 from controlplane.agents import services
 from controlplane.agents.client_env import client_environment
-from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site
+from controlplane.agents.models import Agent, AgentKey, Device, EdgeNode, Site, SiteCollectorKey
 from controlplane.telemetry.models import UsageEvent
 from controlplane.web import secret_once
 from controlplane.web.agent_list import agent_list_context
@@ -32,8 +32,10 @@ from controlplane.web.edge_status import NodeStatus, node_status, worst_state
 from controlplane.web.forms import (
     AgentForm,
     AgentStatusForm,
+    CollectorKeyForm,
     DeviceForm,
     EdgeNodeForm,
+    SiteCollectorsForm,
     SiteForm,
     add_service_error,
 )
@@ -64,7 +66,7 @@ def _render(scope: Scope, template: str, context: dict[str, Any]) -> HttpRespons
     return response
 
 
-def _show_once(scope: Scope, box: SecretBox, page: str, pk: uuid.UUID) -> HttpResponse:
+def show_once(scope: Scope, box: SecretBox, page: str, pk: uuid.UUID) -> HttpResponse:
     """Post/redirect/get: the credential is shown by the GET that follows, once."""
     ticket = secret_once.stash(scope.request, box)
     return redirect(f"{scope.url(page, pk)}?{secret_once.TICKET_PARAMETER}={ticket}")
@@ -127,12 +129,13 @@ class DeviceRow:
     agents: list[Agent]
 
 
-def _site_page(
+def site_page(
     scope: Scope,
     site: Site,
     *,
     node_form: EdgeNodeForm | None = None,
     device_form: DeviceForm | None = None,
+    collector_form: CollectorKeyForm | None = None,
 ) -> HttpResponse:
     now = timezone.now()
     nodes = [
@@ -153,12 +156,17 @@ def _site_page(
         "devices": devices,
         "node_form": node_form or EdgeNodeForm(),
         "device_form": device_form or DeviceForm(),
+        "collector_keys": scope.rows(SiteCollectorKey).filter(site=site),
+        "collector_form": collector_form or CollectorKeyForm(),
+        "collectors_form": SiteCollectorsForm(
+            initial={"collector_auto_register": site.collector_auto_register}
+        ),
     }
     return _render(scope, "registry/site.html", context)
 
 
 def site(scope: Scope, pk: uuid.UUID) -> HttpResponse:
-    return _site_page(scope, scope.get(Site, pk))
+    return site_page(scope, scope.get(Site, pk))
 
 
 def edge_listen_settings(pull_url: str) -> tuple[str, int]:
@@ -221,8 +229,8 @@ def edge_node_create(scope: Scope, pk: uuid.UUID) -> HttpResponse:
                 ],
                 warning="The node token is shown only this once.",
             )
-            return _show_once(scope, box, "site", site.pk)
-    return _site_page(scope, site, node_form=form)
+            return show_once(scope, box, "site", site.pk)
+    return site_page(scope, site, node_form=form)
 
 
 # --- devices -------------------------------------------------------------------------------
@@ -268,8 +276,8 @@ def device_create(scope: Scope, pk: uuid.UUID) -> HttpResponse:
             add_service_error(form, error)
         else:
             box = _device_key_box(f"Device {device.name} was registered", device, key, [])
-            return _show_once(scope, box, "site", site.pk)
-    return _site_page(scope, site, device_form=form)
+            return show_once(scope, box, "site", site.pk)
+    return site_page(scope, site, device_form=form)
 
 
 def device_rotate(scope: Scope, pk: uuid.UUID) -> HttpResponse:
@@ -285,7 +293,7 @@ def device_rotate(scope: Scope, pk: uuid.UUID) -> HttpResponse:
         _device_agents(scope, device),
         rotated=True,
     )
-    return _show_once(scope, box, "site", device.site_id)
+    return show_once(scope, box, "site", device.site_id)
 
 
 def device_revoke(scope: Scope, pk: uuid.UUID) -> HttpResponse:
@@ -479,7 +487,7 @@ def agent_key_issue(scope: Scope, pk: uuid.UUID) -> HttpResponse:
         ],
         warning=warning,
     )
-    return _show_once(scope, box, "agent", agent.pk)
+    return show_once(scope, box, "agent", agent.pk)
 
 
 def agent_key_revoke(scope: Scope, pk: uuid.UUID) -> HttpResponse:

@@ -30,6 +30,7 @@ from controlplane.gateway.models import Policy
 from controlplane.telemetry import spans as span_store
 from controlplane.telemetry.body_access import SEARCH_NOTE, WITHHELD_NOTE
 from controlplane.telemetry.redaction import Redaction, display_redaction
+from controlplane.telemetry.residency import EdgeBodies, edge_bodies_fill
 from controlplane.web.formatting import format_duration, format_money, to_decimal
 from controlplane.web.forms import TraceFilterForm
 from controlplane.web.scope import READ, Scope, tenant_views
@@ -478,12 +479,19 @@ def trace(scope: Scope, trace_id: str) -> HttpResponse:
         raise Http404  # outside an auditor's period: as if it did not exist
     redaction = _redaction(scope)
     bodies = scope.can_read_bodies
+    at_edge = EdgeBodies()
+    if bodies:
+        at_edge = edge_bodies_fill(
+            tenant_id=scope.tenant.pk, trace_id=trace_id, rows=rows, actor=scope.actor
+        )
     view = trace_view(trace_id, rows, _agent_names(scope), redaction, bodies=bodies)
     context = {
         "scope": scope,
         "trace": view,
         "redacted": redaction is not None and bodies,
         "withheld_note": "" if bodies else WITHHELD_NOTE,
+        "residency_note": at_edge.note,
+        "edge_unreachable": bool(at_edge.unreachable),
     }
     return render(scope.request, "traces/detail.html", context)
 

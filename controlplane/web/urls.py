@@ -5,6 +5,7 @@ from controlplane.web import (
     auditor_compliance,
     auditor_views,
     billing_views,
+    collector_views,
     compliance_views,
     console,
     dashboard_views,
@@ -61,6 +62,24 @@ TENANT_PAGES = [
     *tenant_paths("agents/<uuid:pk>/keys/new/", registry_views.AGENT_KEY_ISSUE, "agent_key_issue"),
     *tenant_paths(
         "agent-keys/<uuid:pk>/revoke/", registry_views.AGENT_KEY_REVOKE, "agent_key_revoke"
+    ),
+    *tenant_paths(
+        "sites/<uuid:pk>/collector-keys/new/",
+        collector_views.COLLECTOR_KEY_ISSUE,
+        "collector_key_issue",
+    ),
+    *tenant_paths(
+        "collector-keys/<uuid:pk>/new-key/",
+        collector_views.COLLECTOR_KEY_ROTATE,
+        "collector_key_rotate",
+    ),
+    *tenant_paths(
+        "collector-keys/<uuid:pk>/revoke/",
+        collector_views.COLLECTOR_KEY_REVOKE,
+        "collector_key_revoke",
+    ),
+    *tenant_paths(
+        "sites/<uuid:pk>/collectors/", collector_views.SITE_COLLECTORS, "site_collectors"
     ),
     *tenant_paths("gateway/", gateway_views.GATEWAY, "gateway"),
     *tenant_paths("gateway/policy/", gateway_views.POLICY_UPDATE, "gateway_policy"),

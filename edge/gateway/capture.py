@@ -14,6 +14,7 @@ from typing import Any
 from edge.auth import Principal
 from edge.gateway.verdicts import Verdict
 from edge.otlp import RECORD_VERSION, event_id
+from edge.residency import KeptBodies, keep
 from edge.storable import storable_json
 from edge.tokens import TokenCounts
 
@@ -108,9 +109,10 @@ def record(
     ended_ns: int,
     latency_ms: float,
     received_at: int,
-) -> tuple[str, bytes]:
-    """``(event_id, record JSON)`` for the spool, with text no store can hold replaced
-    (``edge.storable``)."""
+) -> tuple[str, bytes, KeptBodies | None]:
+    """``(event_id, record JSON, bodies kept at the edge)`` for the spool, with text no
+    store can hold replaced (``edge.storable``); the bodies are kept apart only for a
+    residency tenant (``edge.residency``)."""
     principal = exchange.principal
     trace_id, parent_span_id = trace_context(exchange.traceparent)
     span_id = _nonzero_hex(8)
@@ -170,4 +172,5 @@ def record(
         "resource": resource,
         "received_at_unix_nano": received_at,
     }
-    return event, storable_json(doc)
+    kept = keep(doc) if principal.resident else None
+    return event, storable_json(doc), kept

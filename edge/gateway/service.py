@@ -732,7 +732,7 @@ class Gateway:
         def write() -> None:
             if finish is not None:
                 finish()
-            event_id, body = capture.record(
+            event_id, body, kept = capture.record(
                 exchange,
                 status=status,
                 status_message=message[:1000],
@@ -741,7 +741,9 @@ class Gateway:
                 received_at=ended,
             )
             try:
-                future = self.spool.append([(event_id, body)], ended, spend)
+                future = self.spool.append(
+                    [(event_id, body)], ended, spend, bodies=[kept] if kept else ()
+                )
             except Exception:
                 logger.exception("the spool is closed: request %s not recorded", event_id)
                 return

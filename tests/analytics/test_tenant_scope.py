@@ -188,6 +188,9 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.telemetry.spans.hourly_totals": lambda t, e: spans.hourly_totals(t, SINCE, UNTIL),
     "controlplane.telemetry.spans.event_ids_in_hour": lambda t, e: spans.event_ids_in_hour(t, HOUR),
     "controlplane.telemetry.spans.event_stored": lambda t, e: spans.event_stored(t, e),
+    "controlplane.telemetry.spans.events_stored": lambda t, e: spans.events_stored(
+        t, [str(e)], SINCE, UNTIL
+    ),
     "controlplane.telemetry.spans.trace_list": lambda t, e: spans.trace_list(
         t, since=SINCE, until=UNTIL
     ),

@@ -20,6 +20,7 @@ from billing.models import Invoice, Issuer
 from billing.services import model_price_create, plan_create
 from controlplane.accounts.models import User
 from controlplane.agents import services as registry
+from controlplane.agents.collectors import collector_key_issue
 from controlplane.api.tokens import api_token_create
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
@@ -153,6 +154,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         actor=SYSTEM, tenant=tenant, name=f"agent-{suffix}", department=department, device=device
     )
     key, _ = registry.agent_key_issue(actor=SYSTEM, agent=agent)
+    collector_key, _ = collector_key_issue(actor=SYSTEM, site=site, name=f"otel-{suffix}")
     with all_tenants_context():
         membership = Membership.unscoped.get(user=owner)
     token, _ = api_token_create(actor=SYSTEM, user=owner, name="owner's", tenant_id=tenant.pk)
@@ -207,6 +209,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "device": device.pk,
         "agent": agent.pk,
         "agent_key": key.pk,
+        "collector_key": collector_key.pk,
         "token": token.pk,
         "provider": provider.pk,
         "route": route.pk,

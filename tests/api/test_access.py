@@ -34,6 +34,7 @@ OBJECT_OF_SEGMENT = {
     "devices": "device",
     "agents": "agent",
     "keys": "agent_key",
+    "collector-keys": "collector_key",
     "tokens": "token",
     "model-prices": "model_price",
     "providers": "provider",
@@ -94,6 +95,8 @@ def fill(path: str, *, slug: str, objects: dict[str, Any], trace_id: str) -> str
             out.append(slug)
         elif part == "{agent_id}":
             out.append(str(objects["agent"]))
+        elif part == "{site_id}":
+            out.append(str(objects["site"]))
         elif part == "{trace_id}":
             out.append(trace_id)
         elif part == "{code}":  # a control of the catalog: the same in every tenant
@@ -186,7 +189,9 @@ def test_tenant_a_tokens_never_reach_tenant_b(
             assert response["Content-Type"] == "application/problem+json"
 
             # A's URL naming B's object (in the path or in the body).
-            names_b_object = any(p in path for p in ("{id}", "{agent_id}", "{trace_id}"))
+            names_b_object = any(
+                p in path for p in ("{id}", "{agent_id}", "{site_id}", "{trace_id}")
+            )
             if names_b_object or (method == "POST" and references_objects(operation)):
                 url = fill(
                     path, slug=world.a.slug, objects=world.b_objects, trace_id=world.trace_id

@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from edge import otlp
 from edge.auth import Principal
+from edge.intake import intake
 
 from .conftest import AGENT, DEPARTMENT, DEVICE, NODE, SITE, TENANT, export_request, make_span
 
@@ -31,7 +32,7 @@ NOW = 1_764_000_000_600_000_000
 
 def records_of(*spans: Span, resource: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     request = export_request(list(spans), resource)
-    return [orjson.loads(body) for _, body in otlp.request_records(request, PRINCIPAL, NOW)]
+    return [orjson.loads(body) for _, body in intake(request, PRINCIPAL, NOW).records]
 
 
 def record_of(span: Span) -> dict[str, Any]:
@@ -247,7 +248,7 @@ def test_the_same_span_always_gets_the_same_event_id_and_tenants_do_not_collide(
     assert first["event_id"] == again["event_id"]
     other = Principal(**{**PRINCIPAL.__dict__, "tenant_id": str(uuid.uuid4())})
     request = export_request([make_span(11)])
-    ((other_id, _),) = otlp.request_records(request, other, NOW)
+    ((other_id, _),) = intake(request, other, NOW).records
     assert other_id != first["event_id"]
 
 
@@ -319,7 +320,7 @@ def json_body(*spans: dict[str, Any]) -> bytes:
 
 def json_records(body: bytes) -> list[dict[str, Any]]:
     request = otlp.parse_json(body)
-    return [orjson.loads(raw) for _, raw in otlp.request_records(request, PRINCIPAL, NOW)]
+    return [orjson.loads(raw) for _, raw in intake(request, PRINCIPAL, NOW).records]
 
 
 def test_otlp_json_with_hex_ids_and_every_value_type() -> None:
@@ -387,8 +388,8 @@ def test_json_and_protobuf_of_one_span_give_identical_records() -> None:
             for item in scope_spans["spans"]:
                 for key in ("traceId", "spanId", "parentSpanId"):
                     item[key] = base64.b64decode(item[key]).hex()
-    from_json = otlp.request_records(otlp.parse_json(orjson.dumps(doc)), PRINCIPAL, NOW)
-    assert from_json == otlp.request_records(request, PRINCIPAL, NOW)
+    from_json = intake(otlp.parse_json(orjson.dumps(doc)), PRINCIPAL, NOW).records
+    assert from_json == intake(request, PRINCIPAL, NOW).records
 
 
 # --- gzip -----------------------------------------------------------------------------

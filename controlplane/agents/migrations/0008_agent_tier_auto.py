@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("agents", "0006_request_rate_ceiling"),
+        ("agents", "0007_site_collectors"),
     ]
 
     operations = [

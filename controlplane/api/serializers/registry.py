@@ -34,6 +34,7 @@ SITE_EXAMPLE = {
     "name": "Berlin office",
     "location": "Torstraße 1, Berlin",
     "config_version": 3,
+    "collector_auto_register": False,
     "created_at": EXAMPLE_TIME,
 }
 
@@ -49,11 +50,31 @@ class SiteSerializer(serializers.ModelSerializer):
 
     name = serializers.CharField(max_length=200)
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    collector_auto_register = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A site collector may register agents the site does not know yet (by "
+        "their agent.id or service.name); otherwise their spans are refused.",
+    )
 
     class Meta:
         model = Site
-        fields = ["id", "name", "location", "config_version", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "location",
+            "config_version",
+            "collector_auto_register",
+            "created_at",
+        ]
         read_only_fields = ["id", "config_version", "created_at"]
+
+
+@extend_schema_serializer(examples=[request_example({"collector_auto_register": True})])
+class SiteUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    collector_auto_register = serializers.BooleanField(required=False)
 
 
 EDGE_NODE_EXAMPLE = {
@@ -266,6 +287,7 @@ AGENT_EXAMPLE = {
     "allowed_models": ["gpt-4o-mini"],
     "tier": "simple",
     "device": EXAMPLE_DEVICE_ID,
+    "site": None,
     "max_requests_per_minute": None,
     "status": "active",
     "created_at": EXAMPLE_TIME,
@@ -279,6 +301,7 @@ class AgentSerializer(serializers.ModelSerializer):
     department = serializers.UUIDField(source="department_id", read_only=True, allow_null=True)
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
     device = serializers.UUIDField(source="device_id", read_only=True, allow_null=True)
+    site = serializers.UUIDField(source="site_id", read_only=True, allow_null=True)
     operating_window = serializers.SerializerMethodField()
     tier = serializers.ChoiceField(
         choices=Agent.Tier.choices,
@@ -303,6 +326,7 @@ class AgentSerializer(serializers.ModelSerializer):
             "allowed_models",
             "tier",
             "device",
+            "site",
             "max_requests_per_minute",
             "status",
             "created_at",
@@ -355,6 +379,13 @@ class AgentWriteSerializer(serializers.Serializer):
     )
     device = ScopedRelatedField(
         _devices, required=False, allow_null=True, help_text="The device the agent runs on."
+    )
+    site = ScopedRelatedField(
+        _sites,
+        required=False,
+        allow_null=True,
+        help_text="The site whose collector may send the agent's spans, when the agent "
+        "runs on no device there (an agent on a device is at its device's site).",
     )
     max_requests_per_minute = serializers.IntegerField(
         min_value=1,

@@ -236,6 +236,8 @@ class SpanSerializer(serializers.Serializer):
             {
                 "trace_id": TRACE_ID_EXAMPLE,
                 "bodies_withheld": False,
+                "bodies_at_edge": 0,
+                "edges_unreachable": [],
                 "spans": [
                     {
                         "event_id": "0193f0a2-6c1e-7b3a-9f10-2b7c1d5e8b01",
@@ -270,5 +272,14 @@ class TraceDetailSerializer(serializers.Serializer):
     bodies_withheld = serializers.BooleanField(
         help_text="True when the token's role may not read prompts and responses: every "
         "request_body and response_body is then empty (usage, cost and attributes are not)."
+    )
+    bodies_at_edge = serializers.IntegerField(
+        help_text="Spans whose bodies stay at the tenant's edge (residency) and were read from "
+        "it for this answer; 0 when the tenant's bodies are stored centrally or withheld."
+    )
+    edges_unreachable = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Edge nodes keeping bodies of this trace that did not answer: their spans "
+        "come with empty bodies.",
     )
     spans = SpanSerializer(many=True)

@@ -29,6 +29,7 @@ TENANT_EXAMPLE = {
     "status": "active",
     "mfa_required": True,
     "retention_days": 395,
+    "body_residency": False,
     "created_at": EXAMPLE_TIME,
 }
 
@@ -37,7 +38,16 @@ TENANT_EXAMPLE = {
 class TenantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant
-        fields = ["id", "slug", "name", "status", "mfa_required", "retention_days", "created_at"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "status",
+            "mfa_required",
+            "retention_days",
+            "body_residency",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -62,6 +72,12 @@ class TenantUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Tenant.Status.choices, required=False)
     mfa_required = serializers.BooleanField(required=False)
     retention_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+    body_residency = serializers.BooleanField(
+        required=False,
+        help_text="Prompts and responses stay at the tenant's edge nodes; the control plane "
+        "keeps their SHA-256 and reads them from the edge when a trace is opened. MSP staff "
+        "only.",
+    )
 
 
 DEPARTMENT_EXAMPLE = {

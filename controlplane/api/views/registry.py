@@ -31,6 +31,7 @@ from controlplane.api.serializers.registry import (
     EdgeNodeCreateSerializer,
     EdgeNodeSerializer,
     SiteSerializer,
+    SiteUpdateSerializer,
 )
 
 
@@ -65,6 +66,20 @@ class SiteViewSet(TenantScopedViewSet):
     @extend_schema(summary="Get a site", description="One site, by id.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Change a site",
+        description="Its name, location, or whether its collectors may register agents.",
+        request=SiteUpdateSerializer,
+        responses={200: SiteSerializer},
+    )
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        site = self.get_object()
+        serializer = SiteUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data:
+            site = services.site_update(actor=self.actor, site=site, **serializer.validated_data)
+        return Response(self.get_serializer(site).data)
 
 
 class EdgeNodeViewSet(TenantScopedViewSet):

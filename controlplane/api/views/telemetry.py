@@ -37,6 +37,7 @@ from controlplane.telemetry import spans
 from controlplane.telemetry.body_access import SEARCH_NOTE
 from controlplane.telemetry.models import UsageEvent
 from controlplane.telemetry.redaction import Redaction, display_redaction, redact_span
+from controlplane.telemetry.residency import EdgeBodies, edge_bodies_fill
 from controlplane.telemetry.usage import usage_report
 
 METRICS = ("events", "input_tokens", "output_tokens", "cost")
@@ -273,7 +274,10 @@ class TraceViewSet(TenantScopedViewSet):
         "bodies and attributes. When the tenant's policy redacts or blocks personal data, "
         "bodies, attributes and status messages come with it redacted. Roles that may not "
         "read prompts and responses (billing, viewer; staff auditor) get the spans with "
-        "empty bodies and `bodies_withheld: true`.",
+        "empty bodies and `bodies_withheld: true`. For a tenant whose bodies stay at its "
+        "edge (residency), the bodies are read from the edge node that keeps them; an edge "
+        "that does not answer is named in `edges_unreachable` and its spans come with "
+        "empty bodies.",
         parameters=[
             OpenApiParameter(
                 "trace_id",
@@ -294,14 +298,25 @@ class TraceViewSet(TenantScopedViewSet):
             )
         if not rows:
             raise exceptions.NotFound()
+        withheld = not self.principal.can_read_bodies
+        at_edge = EdgeBodies()
+        if not withheld:
+            at_edge = edge_bodies_fill(
+                tenant_id=self.tenant.pk, trace_id=trace_id, rows=rows, actor=self.actor
+            )
         redaction = self._redaction()
         rows = [redact_span(row, redaction) for row in rows]
-        withheld = not self.principal.can_read_bodies
         for row in rows:
             row["attributes"] = _json_or_text(row.get("attributes"))
             if withheld:
                 row["request_body"] = row["response_body"] = ""
-        body = {"trace_id": trace_id, "bodies_withheld": withheld, "spans": rows}
+        body = {
+            "trace_id": trace_id,
+            "bodies_withheld": withheld,
+            "bodies_at_edge": at_edge.at_edge,
+            "edges_unreachable": at_edge.unreachable,
+            "spans": rows,
+        }
         return Response(TraceDetailSerializer(body).data)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -46,9 +47,10 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         ],
         verdicts=[Verdict("content_filter", "flag", "filter.pii", "personal data: email")],
     )
-    event_id, body = record(
+    event_id, body, kept = record(
         exchange, status="ok", status_message="", ended_ns=2, latency_ms=20.25, received_at=3
     )
+    assert kept is None, "bodies leave the edge unless the tenant keeps them there"
     doc = orjson.loads(body)
     assert (
         doc["event_id"]
@@ -135,3 +137,29 @@ def test_a_record_has_every_field_and_the_gateway_attributes() -> None:
         "received_at_unix_nano",
     }
     assert set(doc) == expected_keys
+
+
+def test_a_residency_tenants_call_keeps_its_bodies_apart_with_their_hashes() -> None:
+    resident = Principal(TENANT, AGENT, DEPARTMENT, DEVICE, SITE, NODE, resident=True)
+    exchange = Exchange(
+        principal=resident,
+        operation="chat",
+        requested_model="gpt-4o-mini",
+        started_ns=1,
+        started_monotonic=0,
+        api="openai",
+        request_body='{"messages": [{"role": "user", "content": "secret plans"}]}',
+        response_body='{"choices": []}',
+    )
+    event_id, body, kept = record(
+        exchange, status="ok", status_message="", ended_ns=2, latency_ms=1.0, received_at=3
+    )
+    doc = orjson.loads(body)
+    assert "secret plans" not in body.decode()
+    assert doc["request_body"] == doc["response_body"] == ""
+    assert kept is not None and kept.event_id == event_id
+    assert kept.request_body == exchange.request_body
+    assert doc["attributes"]["acp.edge.bodies"] == "edge"
+    assert doc["attributes"]["acp.edge.response_body_sha256"] == (
+        hashlib.sha256(b'{"choices": []}').hexdigest()
+    )
