@@ -208,6 +208,7 @@ class Watch:
             self._record(agent_id, tenant_id, "scope", dimension, item, action, "request")
         if outside and refuse:
             dimension, item = outside[0]
+            item = item.removeprefix(ANY_PROVIDER)
             raise Refusal(
                 403,
                 "acp_security",

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from controlplane.telemetry.edge_client import EdgeClient, EdgeRejected
 
 logger = logging.getLogger(__name__)
 MINUTE = dt.timedelta(minutes=1)
+FRESH_EVERY = dt.timedelta(seconds=15)
 
 
 def _moment(value: Any) -> dt.datetime:
@@ -113,12 +115,15 @@ def as_finding(raw: Mapping[str, Any], node: EdgeNode) -> Finding:
 def after_pull(*, node: EdgeNode, edge: EdgeClient, new_records: int) -> None:
     """Behavioural security's part of every pull of a node: the edge's findings become
     alerts, and new data gets a detection pass of the tenant on the ``security`` queue
-    at once (docs/security.md, "Runs"). Neither may fail the pull."""
+    (docs/security.md, "Runs"). Neither may fail the pull."""
     try:
         edge_findings_collect(node=node, edge=edge)
     except Exception:
         logger.exception("edge node %s: its security findings were not collected", node.pk)
-    if new_records:
+    # At most one pass per tenant every FRESH_EVERY (pulls of many nodes, every few
+    # seconds, would otherwise each start one); what arrives meanwhile waits for the next.
+    key = f"security:fresh-pass:{node.tenant_id}"
+    if new_records and cache.add(key, 1, timeout=FRESH_EVERY.total_seconds()):
         from controlplane.security import tasks
 
         transaction.on_commit(partial(tasks.run_detection.delay, str(node.tenant_id), fresh=True))

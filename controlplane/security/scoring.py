@@ -11,8 +11,8 @@ Scores (the goals are in docs/security.md and bench/README.md):
 - detection delay, from the arrival of the first anomalous data (the incident's start,
   for escalation its decisive step, plus one pull interval) to the alert: the
   event-time minute at which the detector's window was enough, plus, for what a fresh
-  pass raises (services.raised_fresh), one pull interval and the pass's own time (the
-  pass after the pull that brought that minute); for the rest (coordination, per-task
+  pass raises (services.raised_fresh), one pull interval, the wait for the tenant's
+  next pass (at most FRESH_EVERY) and the pass's own time; for the rest (coordination, per-task
   intensity) LATENESS, a whole beat period and the pass (the closed-minute pass). The
   minute grain rounds up: live, a pass after a pull mid-minute can raise earlier.
 """
@@ -31,6 +31,7 @@ from controlplane.agents.models import Agent
 from controlplane.agents.services import agent_create
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.security.edge_findings import FRESH_EVERY
 from controlplane.security.models import AcceptedBehaviour, Alert, DetectionCursor, Incident
 from controlplane.security.scenarios import Label, Plan, span_columns, spans
 from controlplane.security.services import LATENESS, calendar_load, detection_run, raised_fresh
@@ -177,7 +178,7 @@ def _raised(alert: Alert, pass_time: dt.timedelta) -> dt.datetime:
     """When live traffic would have raised the alert (the module's docstring)."""
     detected = dt.datetime.fromisoformat(alert.evidence["detected_at"])
     if raised_fresh(alert.kind, alert.evidence):
-        return detected + PULL + pass_time
+        return detected + PULL + FRESH_EVERY + pass_time
     return detected + LATENESS + BEAT + pass_time
 
 
