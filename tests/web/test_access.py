@@ -12,6 +12,8 @@ import pytest
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from compliance.packages.services import package_request
+from compliance.periods import Period
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
 from controlplane.gateway.services import (
@@ -22,6 +24,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
+from tests.compliance.controls import collect
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -55,6 +58,10 @@ _OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "staff": "staff_member",
     "invoices": "invoice",
+    "evidence-packages": "evidence_package",
+    "auditors": "auditor_account",
+    "evidence": "evidence_record",
+    "exceptions": "control_exception",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -87,6 +94,10 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         **_fleet_objects(fleet_b),
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
+        "evidence_package": _evidence_package(world.b),
+        "auditor_account": uuid.uuid4(),  # MSP-level: no tenant's object to name
+        "evidence_record": collect("cc6.agent_keys", world.b).pk,
+        "control_exception": uuid.uuid4(),  # decided in the console only, MSP-wide
     }
 
 
@@ -96,6 +107,11 @@ def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
         tenant=tenant, since=until - dt.timedelta(days=1), until=until, actor=SYSTEM
     )
     return snapshot.pk
+
+
+def _evidence_package(tenant: Tenant) -> uuid.UUID:
+    quarter = Period.last_full_quarter(timezone.now().date())
+    return package_request(actor=SYSTEM, tenant=tenant, period=quarter).pk
 
 
 def _budget(tenant: Tenant) -> uuid.UUID:
@@ -123,13 +139,15 @@ def _provider_and_route(tenant: Tenant) -> dict[str, uuid.UUID]:
 def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
     kind = _pk_kind(name)
     ids: list[object] = [objects[kind]] if kind else []
+    category = ["security"] if "<slug:category>" in _ROUTES[name] else []
     if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
-        return reverse(f"web:{name}", args=ids)
+        return reverse(f"web:{name}", args=[*ids, *category])
     args: list[object] = [slug, *ids]
     if "<str:trace_id>" in _ROUTES[name]:
         args.append(TRACE_ID)
     if "<str:kind>" in _ROUTES[name]:
         args.append("pdf")
+    args += category
     return reverse(f"web:{name}", args=args)
 
 
@@ -283,6 +301,9 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         "invoice": uuid.uuid4(),
+        "evidence_package": uuid.uuid4(),
+        "evidence_record": uuid.uuid4(),
+        "control_exception": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
