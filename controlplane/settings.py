@@ -143,6 +143,7 @@ INSTALLED_APPS = [
     "tenants",
     "billing",
     "compliance",
+    "compliance.privacy",
 ]
 
 MIDDLEWARE = [
@@ -320,6 +321,11 @@ SPECTACULAR_SETTINGS = {
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
         "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "SecurityKindEnum": "controlplane.security.models.Kind",
+        "SecuritySeverityEnum": "controlplane.security.models.Severity",
+        "SecurityStateEnum": "controlplane.security.models.State",
+        "QuarantineScopeEnum": "controlplane.security.models.Quarantine.Scope",
+        "BudgetScopeEnum": "controlplane.gateway.models.Budget.Scope",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -380,14 +386,23 @@ CELERY_TASK_ROUTES = {
     "billing.rate_open_months": {"queue": "billing"},
     "billing.close_month": {"queue": "billing"},
     "billing.close_due_months": {"queue": "billing"},
+    "billing.push_credit_note": {"queue": "billing"},
+    "billing.push_invoice_void": {"queue": "billing"},
+    "billing.push_pending_to_stripe": {"queue": "billing"},
     "security.schedule_detection": {"queue": "security"},
     "security.run_detection": {"queue": "security"},
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "security.schedule_learning": {"queue": "security"},
+    "security.learn_profiles": {"queue": "security"},
     "compliance.run_scheduled": {"queue": "maintenance"},
     "compliance.execute_test_run": {"queue": "maintenance"},
     "compliance.notify_stale": {"queue": "maintenance"},
+    "privacy.retention_sweep": {"queue": "maintenance"},
+    "privacy.retention_run": {"queue": "maintenance"},
+    "privacy.dsr_step": {"queue": "maintenance"},
+    "privacy.resume": {"queue": "maintenance"},
     "compliance.build_evidence_package": {"queue": "maintenance"},
     "accounts.expire_auditors": {"queue": "maintenance"},
 }
@@ -404,9 +419,13 @@ CELERY_BEAT_SCHEDULE = {
     "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
+    "billing-stripe-catch-up": {"task": "billing.push_pending_to_stripe", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "security-learning": {"task": "security.schedule_learning", "schedule": 3600.0},
     "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
     "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
+    "privacy-retention": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0},
+    "privacy-resume": {"task": "privacy.resume", "schedule": 600.0},
     "auditor-expiry": {"task": "accounts.expire_auditors", "schedule": 300.0},
 }
 

@@ -26,6 +26,7 @@ from cryptography.fernet import Fernet
 from edge.bundle import BundleError, decrypt_secret, is_envelope, verify_envelope
 from edge.errors import ConfigError
 from edge.gateway.catalog import Decrypt, GatewayConfig, parse_gateway
+from edge.watch import AgentWatch, parse_watch
 
 __all__ = ["ConfigError", "ConfigStore", "EdgeConfig", "StaleConfigError", "parse_config"]
 
@@ -74,6 +75,8 @@ class EdgeConfig:
     signed: bool = False
     """Applied from a verified bundle (not a plain document)."""
     quarantine: Quarantine = field(default_factory=lambda: Quarantine())
+    watch: Mapping[str, AgentWatch] = field(default_factory=dict)
+    """Per agent: learned allow-sets and ceilings (edge/watch.py)."""
 
     def quarantined(self, agent_id: str, device_id: str, tenant_id: str) -> bool:
         q = self.quarantine
@@ -208,6 +211,7 @@ def parse_config(
         gateway=gateway,
         signed=signed,
         quarantine=_quarantine(doc),
+        watch=parse_watch(doc),
     )
 
 

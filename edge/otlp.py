@@ -11,7 +11,7 @@ import base64
 import re
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -325,12 +325,17 @@ def _drop_reserved(attrs: dict[str, Any]) -> None:
 
 
 def request_records(
-    request: ExportTraceServiceRequest, principal: Principal, received_at_unix_nano: int
+    request: ExportTraceServiceRequest,
+    principal: Principal,
+    received_at_unix_nano: int,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Every span of the request as ``(event_id, record JSON bytes)``; OtlpError if any
     span is malformed, so that a request is taken whole or not at all. Text no store can
-    hold is replaced (``edge.storable``)."""
+    hold is replaced (``edge.storable``). ``inspect`` sees each record once the whole
+    request is valid (the security fast path, edge/watch.py)."""
     records = []
+    checked: list[dict[str, Any]] = []
     for i, resource_spans in enumerate(request.resource_spans):
         resource = attributes(resource_spans.resource.attributes)
         for j, scope_spans in enumerate(resource_spans.scope_spans):
@@ -338,4 +343,8 @@ def request_records(
                 where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
                 record = span_record(span, resource, principal, received_at_unix_nano, where)
                 records.append((record["event_id"], storable_json(record)))
+                checked.append(record)
+    if inspect is not None:
+        for record in checked:
+            inspect(record)
     return records

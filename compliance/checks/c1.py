@@ -4,7 +4,6 @@ disposal runs."""
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from typing import Any
 
@@ -13,6 +12,8 @@ from django.db import models
 
 from compliance import evidence_queries as q
 from compliance.checks import Context, Failing, Outcome, check
+from compliance.privacy import selectors as privacy_selectors
+from compliance.privacy.models import RetentionRun
 from controlplane.accounts.models import TOTPDevice
 from controlplane.agents.models import Agent, EdgeNode
 from controlplane.core.crypto import key_ring
@@ -122,30 +123,20 @@ def data_classes(ctx: Context) -> Outcome:
     )
 
 
-def privacy_selector(name: str) -> Any | None:
-    """A read of ``compliance.privacy.selectors`` (retention runs, data-subject requests),
-    or None while that app is not installed."""
-    try:
-        module = importlib.import_module("compliance.privacy.selectors")
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
-def _runs_outcome(ctx: Context, runs: list[Any]) -> Outcome:
+def _runs_outcome(runs: list[RetentionRun]) -> Outcome:
     population = [
         {
-            "key": f"retention_run:{getattr(run, 'pk', i)}",
-            "started_at": getattr(run, "started_at", None),
-            "status": getattr(run, "status", ""),
-            "removed": getattr(run, "removed", None),
+            "key": f"retention_run:{run.pk}",
+            "started_at": run.started_at,
+            "state": run.state,
+            "removed": run.removed,
         }
-        for i, run in enumerate(runs)
+        for run in runs
     ]
     failing = [
-        Failing(f"retention_run:{getattr(run, 'pk', i)}", "retention run", str(run.status))
-        for i, run in enumerate(runs)
-        if getattr(run, "status", "") in ("failed", "error")
+        Failing(f"retention_run:{run.pk}", "retention run", f"{run.state}: {run.error}".strip())
+        for run in runs
+        if run.state in (RetentionRun.State.PARTIAL, RetentionRun.State.RUNNING)
     ]
     if not runs:
         failing.append(Failing("retention_run:none", "retention", "no retention run in the period"))
@@ -160,15 +151,11 @@ def _runs_outcome(ctx: Context, runs: list[Any]) -> Outcome:
 def retention_runs(ctx: Context) -> Outcome:
     """Retention and disposal ran in the period for the tenant and succeeded
     (``compliance.privacy.selectors.retention_runs``)."""
-    select = privacy_selector("retention_runs")
-    if select is None:
-        return Outcome(
-            summary="retention runs are not recorded yet (compliance.privacy is not installed)",
-            not_applicable=True,
-        )
+    assert ctx.tenant_id is not None
     ctx.note(
         "compliance.privacy.selectors.retention_runs",
         {"tenant": ctx.tenant_id, "since": ctx.period_start, "until": ctx.period_end},
     )
-    runs = list(select(ctx.tenant, ctx.period_start, ctx.period_end))
-    return _runs_outcome(ctx, runs)
+    return _runs_outcome(
+        privacy_selectors.retention_runs(ctx.tenant_id, ctx.period_start, ctx.period_end)
+    )

@@ -11,9 +11,13 @@ from typing import Any
 
 from compliance import evidence_queries as q
 from compliance.checks import Context, Failing, Outcome, check
-from compliance.checks.c1 import privacy_selector
+from compliance.privacy import selectors as privacy_selectors
+from compliance.privacy.models import DataSubjectRequest
 from controlplane.agents.models import Agent
 from controlplane.gateway.models import Policy
+
+# GDPR art. 12(3): a data-subject request is answered within one month.
+DSR_DEADLINE = dt.timedelta(days=30)
 
 PII_CODES = ("filter.pii", "filter.response_pii")
 # "personal data: email x2, national_id:us_ssn" -> [("email", 2), ("national_id:us_ssn", 1)]
@@ -145,32 +149,28 @@ def residency(ctx: Context) -> Outcome:
 def data_subject_requests(ctx: Context) -> Outcome:
     """Every data-subject request of the period was served (found, exported or erased)
     in time (``compliance.privacy.selectors.dsr_requests``)."""
-    select = privacy_selector("dsr_requests")
-    if select is None:
-        return Outcome(
-            summary="data-subject requests are not recorded yet (compliance.privacy is not "
-            "installed)",
-            not_applicable=True,
-        )
+    assert ctx.tenant_id is not None
     ctx.note(
         "compliance.privacy.selectors.dsr_requests",
         {"tenant": ctx.tenant_id, "since": ctx.period_start, "until": ctx.period_end},
     )
-    requests = list(select(ctx.tenant, ctx.period_start, ctx.period_end))
+    requests = privacy_selectors.dsr_requests(ctx.tenant_id, ctx.period_start, ctx.period_end)
+    due = ctx.period_end - DSR_DEADLINE
     population = [
         {
-            "key": f"dsr:{getattr(r, 'pk', i)}",
-            "kind": getattr(r, "kind", ""),
-            "status": getattr(r, "status", ""),
-            "received_at": getattr(r, "created_at", None),
-            "completed_at": getattr(r, "completed_at", None),
+            "key": f"dsr:{r.pk}",
+            "subject": r.subject_masked,
+            "state": r.state,
+            "received_at": r.created_at,
+            "completed_at": r.completed_at,
         }
-        for i, r in enumerate(requests)
+        for r in requests
     ]
     failing = [
-        Failing(str(row["key"]), f"{row['kind']} request", f"not served ({row['status']})")
-        for row in population
-        if row["completed_at"] is None
+        Failing(f"dsr:{r.pk}", f"request for {r.subject_masked}", f"not served ({r.state})")
+        for r in requests
+        if r.state == DataSubjectRequest.State.FAILED
+        or (r.completed_at is None and r.created_at < due)
     ]
     return Outcome(
         summary=f"{len(requests)} data-subject requests, {len(requests) - len(failing)} served",

@@ -542,6 +542,10 @@ class Migration(migrations.Migration):
             model_name="evidencerecord",
             index=models.Index(fields=["tenant", "-recorded_at"], name="evidence_tenant_time"),
         ),
+        migrations.AddIndex(
+            model_name="evidencerecord",
+            index=models.Index(fields=["tenant", "control_test", "-seq"], name="evidence_latest"),
+        ),
         migrations.AddConstraint(
             model_name="evidencerecord",
             constraint=models.UniqueConstraint(

@@ -110,6 +110,8 @@ class EvidenceRecord(models.Model):
         indexes = [
             models.Index(fields=["tenant", "control", "-recorded_at"], name="evidence_control"),
             models.Index(fields=["tenant", "-recorded_at"], name="evidence_tenant_time"),
+            # The latest record of each test: the status of every page (compliance.status).
+            models.Index(fields=["tenant", "control_test", "-seq"], name="evidence_latest"),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from controlplane.api.views import (
     billing,
     compliance,
     gateway,
+    privacy,
     registry,
     security,
     telemetry,
@@ -77,6 +78,19 @@ router.register(
     compliance.ExceptionViewSet,
     basename="compliance-exception",
 )
+router.register(
+    f"{TENANT}/privacy/legal-holds", privacy.LegalHoldViewSet, basename="privacy-legal-hold"
+)
+router.register(
+    f"{TENANT}/privacy/retention-runs",
+    privacy.RetentionRunViewSet,
+    basename="privacy-retention-run",
+)
+router.register(
+    f"{TENANT}/privacy/data-subject-requests",
+    privacy.DataSubjectRequestViewSet,
+    basename="privacy-data-subject-request",
+)
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
@@ -95,6 +109,11 @@ urlpatterns = [
         f"{TENANT}/security/settings",
         security.SecuritySettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="security-settings",
+    ),
+    path(
+        f"{TENANT}/privacy/retention-policy",
+        privacy.RetentionPolicyViewSet.as_view({"get": "retrieve", "post": "create"}),
+        name="privacy-retention-policy",
     ),
     *router.urls,
     re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),

@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from compliance import status as control_status
@@ -166,6 +167,16 @@ def _console(request: HttpRequest) -> View:
     return View(request=request, area="console", tenant=tenant, can_write=writer, can_decide=writer)
 
 
+def _back(view: View) -> str:
+    """Where a form returns to: the page it was on (``next``, this site only)."""
+    target = view.request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={view.request.get_host()}, require_https=view.request.is_secure()
+    ):
+        return target
+    return view.url("compliance")
+
+
 def _statuses(view: View, category: str | None) -> list[control_status.ControlStatus]:
     now = timezone.now()
     if view.period is not None:  # as it stood at the end of the auditor's period
@@ -298,7 +309,7 @@ def run_now(view: View) -> HttpResponse:
         requested_by=view.request.user,  # type: ignore[arg-type]
     )
     messages.success(view.request, "The tests are queued; their evidence appears here shortly.")
-    return redirect(view.request.POST.get("next") or view.url("compliance"))
+    return redirect(_back(view))
 
 
 def exception_create(view: View) -> HttpResponse:
@@ -306,7 +317,7 @@ def exception_create(view: View) -> HttpResponse:
         raise PermissionDenied("Your role cannot request exceptions.")
     codes = list(Control.objects.filter(active=True).values_list("code", "code"))
     form = ExceptionRequestForm(data=view.request.POST, controls=codes)
-    back = view.request.POST.get("next") or view.url("compliance")
+    back = _back(view)
     if not form.is_valid():
         errors = "; ".join(f"{field}: {' '.join(map(str, e))}" for field, e in form.errors.items())
         messages.error(view.request, f"The exception was not requested: {errors}")
@@ -335,7 +346,7 @@ def exception_decision(view: View, pk: uuid.UUID) -> HttpResponse:
     if exception is None:
         raise Http404
     form = ExceptionDecisionForm(data=view.request.POST)
-    back = view.request.POST.get("next") or view.url("compliance")
+    back = _back(view)
     if not form.is_valid():
         messages.error(view.request, "Choose approve or reject.")
         return redirect(back)
@@ -364,7 +375,7 @@ def access_review(view: View) -> HttpResponse:
         note=view.request.POST.get("note", "")[:2000],
     )
     messages.success(view.request, "Access review recorded: everyone with access, as they are.")
-    return redirect(view.request.POST.get("next") or view.url("compliance"))
+    return redirect(_back(view))
 
 
 # --- the views of both areas ------------------------------------------------------------------

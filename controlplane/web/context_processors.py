@@ -26,10 +26,10 @@ class NavItem:
 _COMPLIANCE_NAMES = ("compliance_criterion", "compliance_evidence")
 _COMPLIANCE_PAGES = tuple(f"console_{n}" for n in _COMPLIANCE_NAMES)
 
-# A new section adds one entry here. Planned: Alerts,
-# Invoices (portal: e.g. roles=frozenset({"owner", "billing"})), Evidence.
+# A new section adds one entry here.
 CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Fleet", "web:console_fleet"),
+    NavItem("Security", "web:console_security_queue"),
     NavItem("Tenants", "web:console_tenants", also_current=("console_tenant",)),
     NavItem(
         "Gateway catalog",
@@ -44,10 +44,22 @@ CONSOLE_NAV: tuple[NavItem, ...] = (
     NavItem("Auditors", "web:console_auditors"),
     NavItem("Billing", "web:console_billing"),
     NavItem("Compliance", "web:console_compliance", also_current=_COMPLIANCE_PAGES),
+    NavItem("Retention defaults", "web:console_privacy_defaults"),
 )
 
 _AGENT_PAGES = ("agent", "agent_create", "agent_update")
 _DATAFLOW_PAGES = ("dataflow_snapshot",)
+_SECURITY_PAGES = ("security_incident",)
+# The privacy page's forms that show it again after an error, and its detail pages.
+_PRIVACY_PAGES = (
+    "privacy_run",
+    "privacy_request",
+    "privacy_policy",
+    "privacy_hold_place",
+    "privacy_request_create",
+    "privacy_request_verify",
+    "privacy_request_erase",
+)
 # The gateway's forms that show the page again after an error.
 _GATEWAY_PAGES = (
     "gateway_policy",
@@ -73,11 +85,19 @@ CONSOLE_TENANT_NAV: tuple[NavItem, ...] = (
         "web:console_dataflow",
         also_current=tuple(f"console_{n}" for n in _DATAFLOW_PAGES),
     ),
+    NavItem(
+        "Security",
+        "web:console_security",
+        also_current=tuple(f"console_{n}" for n in _SECURITY_PAGES),
+    ),
     NavItem("Sites & edge nodes", "web:console_sites", also_current=("console_site",)),
     NavItem(
         "Gateway",
         "web:console_gateway",
         also_current=tuple(f"console_{n}" for n in _GATEWAY_PAGES),
+    ),
+    NavItem(
+        "Privacy", "web:console_privacy", also_current=tuple(f"console_{n}" for n in _PRIVACY_PAGES)
     ),
     NavItem("Evidence packages", "web:console_evidence_packages"),
 )
@@ -92,6 +112,11 @@ PORTAL_NAV: tuple[NavItem, ...] = (
         "web:portal_dataflow",
         also_current=tuple(f"portal_{n}" for n in _DATAFLOW_PAGES),
     ),
+    NavItem(
+        "Security",
+        "web:portal_security",
+        also_current=tuple(f"portal_{n}" for n in _SECURITY_PAGES),
+    ),
     NavItem("Sites & edge nodes", "web:portal_sites", also_current=("portal_site",)),
     NavItem(
         "Gateway", "web:portal_gateway", also_current=tuple(f"portal_{n}" for n in _GATEWAY_PAGES)
@@ -104,6 +129,12 @@ PORTAL_NAV: tuple[NavItem, ...] = (
         "Compliance",
         "web:portal_compliance",
         also_current=tuple(f"portal_{n}" for n in _COMPLIANCE_NAMES),
+    ),
+    NavItem(
+        "Privacy",
+        "web:portal_privacy",
+        also_current=tuple(f"portal_{n}" for n in _PRIVACY_PAGES),
+        roles=frozenset({"owner", "admin"}),
     ),
     NavItem(
         "Invoices",

@@ -42,6 +42,7 @@ from controlplane.web.formatting import (
 )
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
+from controlplane.web.security_views import faults_slot
 from tenants.models import Department
 
 logger = logging.getLogger(__name__)
@@ -388,6 +389,7 @@ def faults_panel(ctx: Context) -> dict[str, Any]:
         ),
         "providers": providers,
         "troubled_edges": troubled,
+        "security": faults_slot(ctx.scope, window.since, window.until, filters),
     }
 
 

@@ -14,7 +14,10 @@ from controlplane.web import (
     gateway_views,
     msp_gateway_views,
     portal,
+    privacy_views,
     registry_views,
+    security_console,
+    security_views,
     trace_views,
     views,
 )
@@ -110,6 +113,35 @@ TENANT_PAGES = [
         dataflow_views.DATAFLOW_SNAPSHOT_SVG,
         "dataflow_snapshot_svg",
     ),
+    *tenant_paths("security/", security_views.SECURITY, "security"),
+    *tenant_paths("security/bulk/", security_views.SECURITY_BULK, "security_bulk"),
+    *tenant_paths("security/incidents/<uuid:pk>/", security_views.INCIDENT, "security_incident"),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/state/",
+        security_views.INCIDENT_STATE,
+        "security_incident_state",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/assign/",
+        security_views.INCIDENT_ASSIGN,
+        "security_incident_assign",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/notes/",
+        security_views.INCIDENT_NOTE,
+        "security_incident_note",
+    ),
+    *tenant_paths(
+        "security/alerts/<uuid:pk>/state/", security_views.ALERT_STATE, "security_alert_state"
+    ),
+    *tenant_paths(
+        "security/quarantines/", security_views.QUARANTINE_START, "security_quarantine_start"
+    ),
+    *tenant_paths(
+        "security/quarantines/<uuid:pk>/release/",
+        security_views.QUARANTINE_RELEASE,
+        "security_quarantine_release",
+    ),
     *tenant_paths("evidence-packages/", evidence_packages.PACKAGES, "evidence_packages"),
     *tenant_paths(
         "evidence-packages/<uuid:pk>/download/",
@@ -191,6 +223,32 @@ COMPLIANCE_PAGES = [
         "compliance_evidence_download",
     ),
     *compliance_paths("<slug:category>/", compliance_views.CRITERION, "compliance_criterion"),
+    *tenant_paths("privacy/", privacy_views.PRIVACY, "privacy"),
+    *tenant_paths("privacy/policy/", privacy_views.POLICY_SET, "privacy_policy"),
+    *tenant_paths("privacy/holds/", privacy_views.HOLD_PLACE, "privacy_hold_place"),
+    *tenant_paths(
+        "privacy/holds/<uuid:pk>/release/", privacy_views.HOLD_RELEASE, "privacy_hold_release"
+    ),
+    *tenant_paths("privacy/runs/", privacy_views.RUN_NOW, "privacy_run_now"),
+    *tenant_paths("privacy/runs/<uuid:pk>/", privacy_views.RUN, "privacy_run"),
+    *tenant_paths("privacy/requests/", privacy_views.REQUEST_CREATE, "privacy_request_create"),
+    *tenant_paths("privacy/requests/<uuid:pk>/", privacy_views.REQUEST, "privacy_request"),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/verify/",
+        privacy_views.REQUEST_VERIFY,
+        "privacy_request_verify",
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/erase/", privacy_views.REQUEST_ERASE, "privacy_request_erase"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/retry/", privacy_views.REQUEST_RETRY, "privacy_request_retry"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/export/",
+        privacy_views.REQUEST_EXPORT,
+        "privacy_request_export",
+    ),
 ]
 
 urlpatterns = [
@@ -203,6 +261,8 @@ urlpatterns = [
     path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
     path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
+    path("console/security/", security_console.queue, name="console_security_queue"),
+    path("console/security/bulk/", security_console.bulk, name="console_security_bulk"),
     path("console/auditors/", auditor_admin.auditors, name="console_auditors"),
     path(
         "console/auditors/<uuid:pk>/extend/",
@@ -215,6 +275,7 @@ urlpatterns = [
         name="console_auditor_revoke",
     ),
     path("console/billing/", billing_views.console_billing, name="console_billing"),
+    path("console/privacy/", privacy_views.console_defaults, name="console_privacy_defaults"),
     path(
         "console/billing/invoices/<uuid:invoice_id>/approve",
         billing_views.console_invoice_approve,

@@ -19,6 +19,7 @@ import pytest
 from billing.pricing import PriceBook
 from compliance import evidence_queries as evidence
 from compliance.dataflow_queries import flow_rows
+from compliance.privacy import clickhouse as privacy
 from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_reads
 from controlplane.dashboards import queries
 from controlplane.dashboards.queries import Filters, Window
@@ -26,6 +27,7 @@ from controlplane.gateway.savings import gateway_savings
 from controlplane.security import queries as security
 from controlplane.telemetry import spans
 from controlplane.telemetry.records import build_batch
+from edge.identifiers import parse_identifier
 from tenants.models import Tenant
 from tests.telemetry.records import spool_line
 
@@ -41,6 +43,8 @@ ALL_TENANT_QUERIES = {
     "controlplane.dashboards.queries.provider_attempts_recent",
     # which tenants a detector run looks at: ids only
     "controlplane.security.queries.tenants_with_activity",
+    # retention: which tenants have rows in each month, to drop a month every one is past
+    "compliance.privacy.clickhouse.partition_counts",
 }
 # What the app may call on get_store() outside the layer: writes and health.
 STORE_CALLS_OUTSIDE_THE_LAYER = {"insert", "ping"}
@@ -155,6 +159,7 @@ HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.t
 SINCE, UNTIL = HOUR - dt.timedelta(hours=22), HOUR + dt.timedelta(hours=2)
 WINDOW = Window(since=SINCE, until=UNTIL, bucket_seconds=3600)
 TRACE = 0xB0B
+REFUND = parse_identifier("customer_id", "refund")  # in a body of the span below
 ATTEMPTS = [
     {"provider": "openai", "model": "gpt-4o-mini", "status": "error", "breaker_tripped": True},
     {"provider": "openai", "model": "gpt-4o-mini", "status": "ok", "breaker_tripped": False},
@@ -217,6 +222,10 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.security.queries.first_activity": lambda t, e: [
         {"agent": str(agent), "at": at} for agent, at in security.first_activity(t, UNTIL).items()
     ],
+    "controlplane.security.queries.agent_peaks": lambda t, e: [
+        {"agent": str(agent), **peaks}
+        for agent, peaks in security.agent_peaks(t, SINCE, UNTIL).items()
+    ],
     "controlplane.security.queries.sample_traces": lambda t, e: security.sample_traces(
         t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
     ),
@@ -235,6 +244,24 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
             evidence.trace_count,
             evidence.oldest_span,
         )
+    },
+    "compliance.privacy.clickhouse.rows_before": lambda t, e: {
+        "n": privacy.rows_before("spans_minute", t, UNTIL, [])
+    },
+    "compliance.privacy.clickhouse.bodies_before": lambda t, e: {
+        "n": privacy.bodies_before(t, UNTIL, [])
+    },
+    "compliance.privacy.clickhouse.matching_rows": lambda t, e: {
+        "n": privacy.matching_rows("spans", t, [REFUND])
+    },
+    "compliance.privacy.clickhouse.matching_spans": lambda t, e: privacy.matching_spans(
+        t, [REFUND], limit=10
+    ),
+    "compliance.privacy.clickhouse.matching_traces": lambda t, e: privacy.matching_traces(
+        t, [REFUND], []
+    ),
+    "compliance.privacy.clickhouse.spans_of_traces": lambda t, e: {
+        "n": privacy.spans_of_traces(t, [f"{TRACE:032x}"])
     },
 }
 

@@ -188,6 +188,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
     alert, window, quarantine = security_objects(tenant, agent.pk)
     run, evidence, exception = compliance_objects(tenant, owner)
+    privacy = privacy_objects(tenant, agent)
     package, auditor = package_objects(tenant, suffix)
     return {
         "test_run": run,
@@ -216,6 +217,7 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "incident": alert.incident_id,
         "maintenance_window": window.pk,
         "quarantine": quarantine.pk,
+        **privacy,
     }
 
 
@@ -306,6 +308,28 @@ def compliance_objects(tenant: Tenant, owner: User) -> tuple[Any, Any, Any]:
             expires_at=timezone.now() + dt.timedelta(days=7),
         )
     return run.pk, evidence.pk, exception.pk
+
+
+def privacy_objects(tenant: Tenant, agent: Any) -> dict[str, uuid.UUID]:
+    """A legal hold, a retention run and a data-subject request of the tenant."""
+    from compliance.privacy.models import RetentionRun
+    from compliance.privacy.services import dsr_create, legal_hold_place
+
+    hold = legal_hold_place(actor=SYSTEM, tenant=tenant, reason="dispute", agent=agent)
+    with tenant_context(tenant):
+        run = RetentionRun.objects.create(
+            tenant=tenant,
+            sweep_id=uuid.uuid4(),
+            trigger="manual",
+            requested_by_label="tests",
+            started_at=timezone.now(),
+            policy={},
+            cutoffs={},
+        )
+    dsr = dsr_create(
+        actor=SYSTEM, tenant=tenant, identifiers=[{"kind": "email", "value": "jo@example.com"}]
+    )
+    return {"legal_hold": hold.pk, "retention_run": run.pk, "data_subject_request": dsr.pk}
 
 
 @pytest.fixture

@@ -196,7 +196,11 @@ def test_staff_see_every_tenant_and_the_msp(
 def test_access_reviews_from_both_areas(
     world: World, evidence: dict[str, EvidenceRecord], make_staff: Callable[..., User]
 ) -> None:
-    signed_in(world.a_owner).post(portal("compliance_access_review", world.a), {"note": "Q4"})
+    back = signed_in(world.a_owner).post(
+        portal("compliance_access_review", world.a),
+        {"note": "Q4", "next": "https://elsewhere.example/"},
+    )
+    assert back["Location"] == portal("compliance", world.a)  # never to another site
     signed_in(make_staff("operator")).post(console("compliance_access_review"), {})
     with all_tenants_context():
         reviews = {r.tenant_id: r for r in AccessReview.unscoped.all()}

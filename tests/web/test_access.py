@@ -24,7 +24,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
-from tests.compliance.controls import collect
+from tests.api.conftest import privacy_objects, security_objects
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -58,10 +58,16 @@ _OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "staff": "staff_member",
     "invoices": "invoice",
+    "incidents": "incident",
+    "alerts": "alert",
+    "quarantines": "quarantine",
+    "evidence": "evidence",
+    "exceptions": "control_exception",
+    "holds": "legal_hold",
+    "runs": "retention_run",
+    "requests": "data_subject_request",
     "evidence-packages": "evidence_package",
     "auditors": "auditor_account",
-    "evidence": "evidence_record",
-    "exceptions": "control_exception",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -83,7 +89,11 @@ def _fleet_objects(fleet: Fleet) -> dict[str, uuid.UUID]:
 
 
 def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
+    alert, _, quarantine = security_objects(world.b, fleet_b.agent.pk)
     return {
+        "alert": alert.pk,
+        "incident": alert.incident_id,
+        "quarantine": quarantine.pk,
         "membership": world.membership(world.b_owner).pk,
         "invitation": world.b_invitation.pk,
         "department": world.b_department.pk,
@@ -94,11 +104,31 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         **_fleet_objects(fleet_b),
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
+        **_compliance_objects(world.b, world.b_owner),
+        **privacy_objects(world.b, fleet_b.agent),
         "evidence_package": _evidence_package(world.b),
         "auditor_account": uuid.uuid4(),  # MSP-level: no tenant's object to name
-        "evidence_record": collect("cc6.agent_keys", world.b).pk,
-        "control_exception": uuid.uuid4(),  # decided in the console only, MSP-wide
     }
+
+
+def _compliance_objects(tenant: Tenant, owner: User) -> dict[str, uuid.UUID]:
+    """An evidence record of ``tenant`` and an exception it asked for."""
+    from compliance.models import Control
+    from compliance.reviews import exception_request
+    from controlplane.core.tenancy import tenant_context
+    from tests.compliance.controls import collect
+
+    record = collect("cc6.agent_keys", tenant)
+    with tenant_context(tenant):
+        exception = exception_request(
+            actor=SYSTEM,
+            requested_by=owner,
+            tenant=tenant,
+            control=Control.objects.get(code="CC6.1-AGENT-KEYS"),
+            justification="A key kept for the migration weekend, revoked after.",
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
+    return {"evidence": record.pk, "control_exception": exception.pk}
 
 
 def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
@@ -139,15 +169,17 @@ def _provider_and_route(tenant: Tenant) -> dict[str, uuid.UUID]:
 def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
     kind = _pk_kind(name)
     ids: list[object] = [objects[kind]] if kind else []
-    category = ["security"] if "<slug:category>" in _ROUTES[name] else []
     if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
-        return reverse(f"web:{name}", args=[*ids, *category])
+        if "<slug:category>" in _ROUTES[name]:
+            ids.append("security")
+        return reverse(f"web:{name}", args=ids)
     args: list[object] = [slug, *ids]
     if "<str:trace_id>" in _ROUTES[name]:
         args.append(TRACE_ID)
     if "<str:kind>" in _ROUTES[name]:
         args.append("pdf")
-    args += category
+    if "<slug:category>" in _ROUTES[name]:
+        args.append("security")
     return reverse(f"web:{name}", args=args)
 
 
@@ -241,7 +273,14 @@ def test_auditor_gets_403_on_every_console_write(
 
 @pytest.mark.parametrize(
     "name",
-    ["console_tenants", "console_fleet", "console_msp_gateway", "console_staff", "console_audit"],
+    [
+        "console_tenants",
+        "console_fleet",
+        "console_msp_gateway",
+        "console_staff",
+        "console_audit",
+        "console_security_queue",
+    ],
 )
 def test_auditor_reads_console_pages(
     world: World, make_staff: Callable[..., User], name: str
@@ -276,6 +315,7 @@ def test_auditor_reads_tenant_detail_without_forms(
             "agents",
             "traces",
             "dashboards",
+            "security",
         )
     ],
 )
@@ -301,9 +341,14 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         "invoice": uuid.uuid4(),
+        "incident": uuid.uuid4(),
+        "alert": uuid.uuid4(),
+        "quarantine": uuid.uuid4(),
+        "evidence": uuid.uuid4(),
+        "legal_hold": uuid.uuid4(),
+        "retention_run": uuid.uuid4(),
+        "data_subject_request": uuid.uuid4(),
         "evidence_package": uuid.uuid4(),
-        "evidence_record": uuid.uuid4(),
-        "control_exception": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

@@ -144,7 +144,7 @@ class ControlSerializer(serializers.Serializer[Any]):
     tests = ControlTestStateSerializer(many=True)
 
 
-@extend_schema_serializer(examples=[response_example(EXAMPLE_RUN)])
+@extend_schema_serializer(examples=[response_example(EXAMPLE_RUN, status_codes=["200", "202"])])
 class TestRunSerializer(serializers.ModelSerializer[TestRun]):
     __test__ = False  # not a pytest class
 
