@@ -12,6 +12,8 @@ import pytest
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from compliance.packages.services import package_request
+from compliance.periods import Period
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
 from controlplane.gateway.services import (
@@ -64,6 +66,8 @@ _OBJECT_OF_SEGMENT = {
     "holds": "legal_hold",
     "runs": "retention_run",
     "requests": "data_subject_request",
+    "evidence-packages": "evidence_package",
+    "auditors": "auditor_account",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -102,6 +106,8 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
         **_compliance_objects(world.b, world.b_owner),
         **privacy_objects(world.b, fleet_b.agent),
+        "evidence_package": _evidence_package(world.b),
+        "auditor_account": uuid.uuid4(),  # MSP-level: no tenant's object to name
     }
 
 
@@ -131,6 +137,11 @@ def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
         tenant=tenant, since=until - dt.timedelta(days=1), until=until, actor=SYSTEM
     )
     return snapshot.pk
+
+
+def _evidence_package(tenant: Tenant) -> uuid.UUID:
+    quarter = Period.last_full_quarter(timezone.now().date())
+    return package_request(actor=SYSTEM, tenant=tenant, period=quarter).pk
 
 
 def _budget(tenant: Tenant) -> uuid.UUID:
@@ -337,6 +348,7 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "legal_hold": uuid.uuid4(),
         "retention_run": uuid.uuid4(),
         "data_subject_request": uuid.uuid4(),
+        "evidence_package": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)
