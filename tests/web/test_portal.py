@@ -63,6 +63,7 @@ def test_portal_navigation_marks_the_current_page(world: World) -> None:
         "Agents",
         "Traces",
         "Data flow",
+        "Security",
         "Sites & edge nodes",
         "Gateway",
         "People",
