@@ -268,8 +268,9 @@ def agent_update(*, actor: Actor, agent: Agent, **changes: Any) -> Agent:
         agent.save(update_fields=list(changes))
         for device in {old_device, agent.device}:
             _bump_config_of_device(device)
-        for site_id in {old_site, agent.site_id} - {None}:
-            _bump_config(site_id)
+        for site_id in {old_site, agent.site_id}:
+            if site_id is not None:
+                _bump_config(site_id)
         audit_record(
             actor=actor,
             action="agent.updated",

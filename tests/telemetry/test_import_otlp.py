@@ -194,5 +194,5 @@ def test_clear_errors_for_a_wrong_tenant_or_a_missing_file(
 ) -> None:
     with pytest.raises(CommandError, match="--tenant: no tenant with the slug 'nope'"):
         call_command("import_otlp", "--tenant", "nope", str(tmp_path / "x.jsonl"))
-    with pytest.raises(CommandError, match="x.jsonl: no such file"):
+    with pytest.raises(CommandError, match=r"x\.jsonl: no such file"):
         _import(tenant_a, tmp_path / "x.jsonl")

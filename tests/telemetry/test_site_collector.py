@@ -13,7 +13,8 @@ from controlplane.agents.collectors import (
     collector_key_revoke,
     collector_key_rotate,
 )
-from controlplane.agents.models import Agent, Site as SiteModel
+from controlplane.agents.models import Agent
+from controlplane.agents.models import Site as SiteModel
 from controlplane.agents.services import agent_create, site_update
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
