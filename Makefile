@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test screenshots lint typecheck check clean-demo
+.PHONY: run test screenshots bench lint typecheck check clean-demo
 
 run: $(STAMP)  ## set up and run the demo at http://127.0.0.1:8000 (PORT to change)
 	$(PY) manage.py run_embedded
@@ -14,6 +14,11 @@ test: $(STAMP)  ## the whole test suite
 
 screenshots: $(STAMP)  ## start the demo (with its month of history) and photograph its pages into docs/screenshots/
 	$(PY) tests/browser/demo_screenshots.py --out $(CURDIR)/docs/screenshots
+
+bench: $(STAMP)  ## the quick benchmarks, each the median of 5 runs (bench/README.md has the rest)
+	$(PY) bench/edge_ingest.py
+	$(PY) bench/gateway_cache_auto_cost.py
+	$(PY) bench/content_filter.py --split heldout
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

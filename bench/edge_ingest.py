@@ -1,7 +1,10 @@
 """Spans per second one edge process accepts: OTLP protobuf batches of 100 GenAI spans
 of about 2 KB each, sent by concurrent agents, every span fsynced into the spool.
 
-    .venv/bin/python bench/edge_ingest.py [--seconds 10] [--agents 8]
+    .venv/bin/python bench/edge_ingest.py [--seconds 10] [--agents 8] [--runs 5]
+
+Each run starts a fresh edge (an empty spool) and measures for ``--seconds``; the
+report is the median of the runs (bench/harness.py), with the edge's CPU per span.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import harness  # noqa: E402
 
 from edge.process import free_port  # noqa: E402
 from tests.edge.conftest import (  # noqa: E402
@@ -76,14 +82,7 @@ def batch(request_number: int) -> bytes:
     return request.SerializeToString()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--agents", type=int, default=8)
-    args = parser.parse_args()
-
-    bodies = [batch(n) for n in range(1, 33)]
-    print(f"request: {SPANS_PER_REQUEST} spans, {len(bodies[0])} bytes of protobuf")
+def measure(args: argparse.Namespace, bodies: list[bytes]) -> harness.Figures:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
@@ -127,14 +126,33 @@ def main() -> None:
                 thread.join()
             elapsed = time.monotonic() - started
             cpu_seconds = sum(edge_cpu.cpu_times()[:2]) - cpu_before
-            beat = httpx.get(f"{url}/v1/heartbeat", headers=NODE_HEADERS).json()["spool"]
         finally:
             edge.terminate()
             edge.wait()
-    print(f"agents: {args.agents}, refused requests: {sum(refused)}")
-    print(f"spool: {beat['records']} records, {beat['bytes'] / beat['records']:.0f} bytes each")
-    print(f"edge CPU: {cpu_seconds / elapsed:.0%} of one core ({os.cpu_count()} cores shared)")
-    print(f"{sum(accepted) / elapsed:.0f} spans/s accepted")
+    spans = sum(accepted)
+    return {
+        "spans_per_s": spans / elapsed,
+        "edge_cpu_us_per_span": cpu_seconds * 1e6 / max(spans, 1),
+        "edge_cpu_pct_of_core": 100 * cpu_seconds / elapsed,
+        "refused_requests": float(sum(refused)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--agents", type=int, default=8)
+    harness.add_arguments(parser)
+    args = parser.parse_args()
+
+    bodies = [batch(n) for n in range(1, 33)]
+    context = harness.start()
+    runs = harness.repeat(lambda _run: measure(args, bodies), runs=args.runs)
+    context.notes.append(
+        f"{args.agents} agents, {args.seconds:g} s per run; a request is {SPANS_PER_REQUEST} "
+        f"spans, {len(bodies[0]):,} bytes of protobuf, fsynced into the spool before the answer."
+    )
+    harness.report("Edge spool ingest", runs, context=context, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 HTTP, no other process), so that a loaded machine blurs it less than the end-to-end
 benchmark:
 
-    .venv/bin/python bench/gateway_cache_auto_cost.py [--runs 5] [--requests 20000]
+    .venv/bin/python bench/gateway_cache_auto_cost.py [--runs 5] [--requests 20000] [--json FILE]
 
 - cache hit: parse the request, key it, look it up, and build the answer (whole, and
   replayed as a stream) — everything the edge does for a hit besides the HTTP hops,
@@ -10,14 +10,14 @@ benchmark:
 - cache miss: key, look up, store;
 - auto tier: score a request (features, tier) and order three candidates by cost.
 
-Each figure is the median of ``--runs`` runs (with min-max) of the mean time per
-request, wall clock and CPU.
+Each run times every case over ``--requests`` requests: the mean wall time and CPU time
+per request; bench/harness.py reports the median of ``--runs`` runs with their spread,
+the load average and the commit.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +31,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import harness  # noqa: E402
 from edge.gateway import cache  # noqa: E402
 from edge.gateway.catalog import NO_POLICY, Price, PriceTable, Provider  # noqa: E402
 from edge.gateway.request import parse_request  # noqa: E402
@@ -107,19 +108,20 @@ def lookup(store: cache.ResponseCache, raw: bytes) -> cache.Lookup | None:
 
 def timed(work: Callable[[int], object], requests: int) -> tuple[float, float]:
     """Mean (wall µs, CPU µs) per request."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    for number in range(requests):
-        work(number)
-    return (
-        (time.perf_counter() - wall) / requests * 1e6,
-        (time.process_time() - cpu) / requests * 1e6,
-    )
+    with harness.CpuClock() as cpu:
+        wall = time.perf_counter()
+        for number in range(requests):
+            work(number)
+        wall = time.perf_counter() - wall
+    return wall / requests * 1e6, cpu.seconds / requests * 1e6
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=20000)
+    harness.add_arguments(parser)
     args = parser.parse_args()
 
     store = cache.ResponseCache(64 << 20)
@@ -172,23 +174,30 @@ def main() -> None:
         return parse_request("openai", "chat", body(number), {})
 
     cases = {
-        "parse only (what every request pays anyway)": baseline,
+        "parse only (every request pays it)": baseline,
         "cache hit, whole answer": hit,
         "cache hit, replayed as a stream": hit_stream,
         "cache miss (key, look up, store)": miss,
         "auto tier (score + order by cost)": auto,
     }
-    print(f"{args.runs} runs of {args.requests:,} requests; µs per request, median (min-max)")
-    print("| | wall µs | CPU µs |")
-    print("| --- | ---: | ---: |")
-    for name, work in cases.items():
-        runs = [timed(work, args.requests) for _ in range(args.runs)]
-        walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
-        print(
-            f"| {name} | {statistics.median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f}) "
-            f"| {statistics.median(cpus):.1f} ({min(cpus):.1f}-{max(cpus):.1f}) |"
-        )
-    print(f"cache entries: {len(store):,}, bytes: {store.bytes:,}")
+
+    def measure_once(_: int) -> harness.Figures:
+        figures: harness.Figures = {}
+        for name, work in cases.items():
+            wall, cpu = timed(work, args.requests)
+            figures[f"{name}: wall_us"] = wall
+            figures[f"{name}: CPU_us"] = cpu
+        return figures
+
+    context = harness.start()
+    runs = harness.repeat(measure_once, runs=args.runs)
+    context.notes.append(
+        f"{args.requests:,} requests per case and run, in one process; cache entries at the "
+        f"end: {len(store):,} ({store.bytes:,} bytes)."
+    )
+    harness.report(
+        "Response cache and auto tier, in process", runs, context=context, json_path=args.json
+    )
 
 
 if __name__ == "__main__":

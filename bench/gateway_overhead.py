@@ -1,20 +1,28 @@
 """What the routing gateway adds to a model call: the same chat request sent to the
-simulated provider directly and through an edge node, side by side in one run.
+simulated provider directly and through an edge node, side by side, repeated
+(bench/harness.py: 5 runs, median, spread, CPU per request, load average, commit).
 
-    .venv/bin/python bench/gateway_overhead.py [--rate 200] [--seconds 20]
-                                                [--ceiling-seconds 10] [--concurrency 32]
+    .venv/bin/python bench/gateway_overhead.py [--runs 5] [--rate 200] [--seconds 10]
+        [--ceiling-seconds 0] [--concurrency 32] [--cache-auto] [--json FILE]
 
-1. Latency at a steady rate: open-loop, ``--rate`` requests/s to the provider directly
-   and ``--rate`` requests/s through the edge, interleaved, so both see the same machine.
-   Added latency = through-edge percentile minus direct percentile.
-2. Throughput ceiling of one edge process: closed-loop, ``--concurrency`` requests in
-   flight through the edge for ``--ceiling-seconds``.
+Each run, at a steady open-loop ``--rate`` requests/s to the provider directly and the
+same rate through the edge, interleaved so both see the same machine (added latency =
+through-edge percentile minus direct percentile), two phases on one edge:
 
-The simulated provider answers at once (latency 0), so what is measured is the gateway:
-authentication, policy, content filter (injection ``block``, PII ``flag``), budget
-reservation, routing, the provider call's own HTTP hop, and the capture record written
-to the spool (fsync, group commit). The load generator is a minimal keep-alive HTTP/1.1
-client, so that its own cost does not blur the numbers.
+- default: the content filter's **rules** inline (injection ``block``, PII ``flag``),
+  then the same with the **learned stage** (``injection_stage: rules_and_classifier``;
+  the classifier reads every text the rules leave undecided, i.e. every benign one);
+- ``--cache-auto``: the tenant caches answers and the agent asks for ``acp/auto``;
+  **misses** (every request differs: key, lookup, store, auto scoring and cost ordering
+  on every one), then **hits** (one request repeated; its added latency is the hit's
+  time through the edge minus the provider's own answer).
+
+``--ceiling-seconds N`` adds a closed loop of ``--concurrency`` requests in flight: the
+throughput ceiling of one edge process. The simulated provider answers at once
+(latency 0), so what is measured is the gateway: authentication, policy, content filter,
+budget reservation, routing, the provider call's own HTTP hop, and the capture record
+written to the spool (fsync, group commit). The load generator is a minimal keep-alive
+HTTP/1.1 client, so that its own cost does not blur the numbers.
 """
 
 from __future__ import annotations
@@ -23,13 +31,13 @@ import argparse
 import asyncio
 import hashlib
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
@@ -42,6 +50,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import harness  # noqa: E402
 from edge.process import free_port  # noqa: E402
 from tests.edge.conftest import (  # noqa: E402
     AGENT_KEY,
@@ -206,51 +215,132 @@ async def closed_loop(target: Target, concurrency: int, seconds: float) -> float
     return done / (time.perf_counter() - started)
 
 
-async def measure(
-    sim_port: int, edge_port: int, edge_process: psutil.Process, args: argparse.Namespace
-) -> tuple[Target, Target, Target, float, float, float, float]:
-    if args.cache_auto:
-        direct = Target(
-            "direct", sim_port, "/v1/chat/completions", {}, unique_bodies("gpt-4o-mini")
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    stage: str  # the policy's injection_stage
+    body: Callable[[], bytes]
+    direct_body: Callable[[], bytes]
+    cache_ttl_seconds: int = 0
+
+
+def phases(cache_auto: bool) -> list[Phase]:
+    if not cache_auto:
+        return [
+            Phase("rules", "rules", lambda: BODY, lambda: BODY),
+            Phase("learned", "rules_and_classifier", lambda: BODY, lambda: BODY),
+        ]
+    hit_body = unique_bodies("acp/auto")()
+    return [
+        Phase("miss", "rules", unique_bodies("acp/auto"), unique_bodies("gpt-4o-mini"), 3600),
+        Phase("hit", "rules", lambda: hit_body, lambda: BODY, 3600),
+    ]
+
+
+class Edge:
+    """The simulated provider and one edge process, configured through its API."""
+
+    def __init__(self, data_dir: str, cache_auto: bool) -> None:
+        self.sim_port, self.port = free_port(), free_port()
+        self.cache_auto = cache_auto
+        self.version = 0
+        self.processes = [
+            start(["-m", "edge.simprovider", "--port", str(self.sim_port), "--latency-ms", "0"])
+        ]
+        edge_env = {
+            "EDGE_PORT": str(self.port),
+            "EDGE_DATA_DIR": data_dir,
+            "EDGE_NODE_TOKEN_SHA256": hashlib.sha256(NODE_TOKEN.encode()).hexdigest(),
+        }
+        self.processes.append(start(["-m", "edge"], edge_env))
+        self.process = psutil.Process(self.processes[-1].pid)
+        self.sim_url, self.url = (
+            f"http://127.0.0.1:{self.sim_port}",
+            f"http://127.0.0.1:{self.port}",
         )
-        gateway = Target(
-            "edge (cache miss, auto tier)",
-            edge_port,
-            "/v1/chat/completions",
-            EDGE_HEADERS,
-            unique_bodies("acp/auto"),
+        wait_for(f"{self.sim_url}/_sim/stats")
+        wait_for(f"{self.url}/v1/heartbeat", NODE_HEADERS)
+
+    def configure(self, phase: Phase) -> None:
+        self.version += 1
+        doc: dict[str, Any] = gateway_doc(
+            self.version,
+            providers=[provider("sim-a", self.sim_url)],
+            routes=AUTO_ROUTES if self.cache_auto else None,
         )
-    else:
-        direct = Target("direct", sim_port, "/v1/chat/completions", {})
-        gateway = Target("edge", edge_port, "/v1/chat/completions", EDGE_HEADERS)
-    await steady([direct, gateway], args.rate, 2)  # warm up both
+        doc["policies"][0].update(
+            injection="block",
+            pii="flag",
+            injection_stage=phase.stage,
+            cache_ttl_seconds=phase.cache_ttl_seconds,
+        )
+        if self.cache_auto:
+            doc["prices"].append({**doc["prices"][0], "model": "gpt-4o"})
+        doc["budgets"] = [
+            {
+                "budget_id": "bench",
+                "tenant_id": TENANT,
+                "scope": "tenant",
+                "scope_id": TENANT,
+                "period": "day",
+                "period_start": datetime.now(UTC)
+                .replace(hour=0, minute=0, second=0, microsecond=0)
+                .isoformat(),
+                "limit": "1000000",
+                "kind": "hard",
+                "allowance": "1000000",
+            }
+        ]
+        response = httpx.put(
+            f"{self.url}/v1/config", content=orjson.dumps(doc), headers=NODE_HEADERS
+        )
+        response.raise_for_status()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(10)
+
+
+async def measure_phase(edge: Edge, phase: Phase, args: argparse.Namespace) -> harness.Figures:
+    direct = Target("direct", edge.sim_port, "/v1/chat/completions", {}, phase.direct_body)
+    gateway = Target("edge", edge.port, "/v1/chat/completions", EDGE_HEADERS, phase.body)
+    await steady([direct, gateway], args.rate, 2)  # warm up both (and fill the cache)
     direct.latencies.clear()
     gateway.latencies.clear()
-    edge_process.cpu_percent(None)
+    gateway.errors = direct.errors = 0
+    times = edge.process.cpu_times()
     await steady([direct, gateway], args.rate, args.seconds)
-    cpu = edge_process.cpu_percent(None)
+    after = edge.process.cpu_times()
+    edge_cpu = after.user + after.system - times.user - times.system
+    served = max(1, len(gateway.latencies))
+    p = phase.name
+    figures = {
+        f"{p}: direct p50_ms": percentile(direct.latencies, 0.5),
+        f"{p}: direct p99_ms": percentile(direct.latencies, 0.99),
+        f"{p}: edge p50_ms": percentile(gateway.latencies, 0.5),
+        f"{p}: edge p99_ms": percentile(gateway.latencies, 0.99),
+        f"{p}: added p50_ms": percentile(gateway.latencies, 0.5)
+        - percentile(direct.latencies, 0.5),
+        f"{p}: added p99_ms": percentile(gateway.latencies, 0.99)
+        - percentile(direct.latencies, 0.99),
+        f"{p}: edge CPU per request_ms": edge_cpu * 1000 / served,
+        f"{p}: errors": float(gateway.errors + direct.errors),
+    }
+    if args.ceiling_seconds:
+        target = Target("edge", edge.port, "/v1/chat/completions", EDGE_HEADERS, phase.body)
+        figures[f"{p}: ceiling_per_s"] = await closed_loop(
+            target, args.concurrency, args.ceiling_seconds
+        )
+    return figures
 
-    ceiling_target = Target("edge", edge_port, "/v1/chat/completions", EDGE_HEADERS)
-    edge_process.cpu_percent(None)
-    ceiling = await closed_loop(ceiling_target, args.concurrency, args.ceiling_seconds)
-    ceiling_cpu = edge_process.cpu_percent(None)
-    direct_target = Target("direct", sim_port, "/v1/chat/completions", {})
-    direct_ceiling = await closed_loop(direct_target, args.concurrency, args.ceiling_seconds / 2)
-    return direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling
 
-
-async def measure_hits(sim_port: int, edge_port: int, args: argparse.Namespace) -> list[Target]:
-    """The same request again and again: every one after the first a cache hit."""
-    hit_body = unique_bodies("acp/auto")()
-    direct = Target("direct (same request)", sim_port, "/v1/chat/completions", {})
-    hits = Target(
-        "edge (cache hit)", edge_port, "/v1/chat/completions", EDGE_HEADERS, lambda: hit_body
-    )
-    await steady([direct, hits], args.rate, 2)
-    direct.latencies.clear()
-    hits.latencies.clear()
-    await steady([direct, hits], args.rate, args.seconds)
-    return [direct, hits]
+def measure_once(edge: Edge, args: argparse.Namespace) -> harness.Figures:
+    figures: harness.Figures = {}
+    for phase in phases(args.cache_auto):
+        edge.configure(phase)
+        figures.update(asyncio.run(measure_phase(edge, phase, args)))
+    return figures
 
 
 def failed_attempts(edge_url: str) -> Counter[str]:
@@ -287,118 +377,38 @@ def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=200)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--ceiling-seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--ceiling-seconds", type=float, default=0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
         "--cache-auto",
         action="store_true",
-        help="the tenant caches answers and the agent asks for acp/auto; every request "
-        "differs (misses), then a phase of one request repeated (hits)",
+        help="cache on, agent asks for acp/auto: a phase of misses, then one of hits",
     )
+    harness.add_arguments(parser)
     args = parser.parse_args()
 
-    load_before = os.getloadavg()
-    sim_port, edge_port = free_port(), free_port()
-    processes = []
+    context = harness.start()
     with tempfile.TemporaryDirectory() as data_dir:
+        edge = Edge(data_dir, args.cache_auto)
         try:
-            processes.append(
-                start(["-m", "edge.simprovider", "--port", str(sim_port), "--latency-ms", "0"])
-            )
-            edge_env = {
-                "EDGE_PORT": str(edge_port),
-                "EDGE_DATA_DIR": data_dir,
-                "EDGE_NODE_TOKEN_SHA256": hashlib.sha256(NODE_TOKEN.encode()).hexdigest(),
-            }
-            edge = start(["-m", "edge"], edge_env)
-            processes.append(edge)
-            sim_url, edge_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{edge_port}"
-            wait_for(f"{sim_url}/_sim/stats")
-            wait_for(f"{edge_url}/v1/heartbeat", NODE_HEADERS)
-            doc: dict[str, Any] = gateway_doc(
-                providers=[provider("sim-a", sim_url)],
-                routes=AUTO_ROUTES if args.cache_auto else None,
-            )
-            doc["policies"][0].update(injection="block", pii="flag")
-            if args.cache_auto:
-                doc["policies"][0]["cache_ttl_seconds"] = 3600
-                doc["prices"].append({**doc["prices"][0], "model": "gpt-4o"})
-            doc["budgets"] = [
-                {
-                    "budget_id": "bench",
-                    "tenant_id": TENANT,
-                    "scope": "tenant",
-                    "scope_id": TENANT,
-                    "period": "day",
-                    "period_start": datetime.now(UTC)
-                    .replace(hour=0, minute=0, second=0, microsecond=0)
-                    .isoformat(),
-                    "limit": "1000000",
-                    "kind": "hard",
-                    "allowance": "1000000",
-                }
-            ]
-            response = httpx.put(
-                f"{edge_url}/v1/config", content=orjson.dumps(doc), headers=NODE_HEADERS
-            )
-            response.raise_for_status()
-
-            edge_process = psutil.Process(edge.pid)
-            direct, gateway, ceiling_target, cpu, ceiling, ceiling_cpu, direct_ceiling = (
-                asyncio.run(measure(sim_port, edge_port, edge_process, args))
-            )
-            hit_targets = (
-                asyncio.run(measure_hits(sim_port, edge_port, args)) if args.cache_auto else []
-            )
-            records = httpx.get(f"{edge_url}/v1/heartbeat", headers=NODE_HEADERS).json()["spool"]
-            retried = failed_attempts(edge_url)
+            runs = harness.repeat(lambda _: measure_once(edge, args), runs=args.runs)
+            records = httpx.get(f"{edge.url}/v1/heartbeat", headers=NODE_HEADERS).json()["spool"]
+            retried = failed_attempts(edge.url)
         finally:
-            for process in processes:
-                process.terminate()
-                process.wait(10)
-
-    print(
-        f"machine: {os.cpu_count()} CPUs; load average before: "
-        f"{', '.join(f'{load:.2f}' for load in load_before)}; after: "
-        f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}"
+            edge.stop()
+    context.notes.append(
+        f"{args.rate:.0f} requests/s to the provider and {args.rate:.0f} through the edge for "
+        f"{args.seconds:.0f} s per phase; {records['last_cursor']:,} capture records written."
     )
-    print(f"steady: {args.rate:.0f} req/s to each for {args.seconds:.0f} s")
-    print("| | p50 ms | p90 ms | p99 ms | max ms | errors |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for target in (direct, gateway):
-        values = target.latencies
-        print(
-            f"| {target.name} | {percentile(values, 0.5):.2f} | {percentile(values, 0.9):.2f} "
-            f"| {percentile(values, 0.99):.2f} | {max(values):.2f} | {target.errors} |"
-        )
-    added = {
-        q: percentile(gateway.latencies, q) - percentile(direct.latencies, q)
-        for q in (0.5, 0.9, 0.99)
-    }
-    print(f"| added by the gateway | {added[0.5]:.2f} | {added[0.9]:.2f} | {added[0.99]:.2f} | | |")
-    for target in hit_targets:
-        values = target.latencies
-        print(
-            f"| {target.name} | {percentile(values, 0.5):.2f} | {percentile(values, 0.9):.2f} "
-            f"| {percentile(values, 0.99):.2f} | {max(values):.2f} | {target.errors} |"
-        )
-    print(f"edge CPU at {args.rate:.0f} req/s: {cpu:.0f}% of one core")
-    mean = statistics.fmean(gateway.latencies)
-    print(f"mean through the edge: {mean:.2f} ms")
-    print(
-        f"ceiling: {ceiling:.0f} req/s through one edge process ({args.concurrency} in flight, "
-        f"edge CPU {ceiling_cpu:.0f}%, errors {ceiling_target.errors}); the simulated provider "
-        f"alone: {direct_ceiling:.0f} req/s"
-    )
-    print(f"spool records written: {records['last_cursor']}")
     if retried:
-        print(f"failed provider attempts (retried by the gateway): {dict(retried)}")
-    for target in (direct, gateway, ceiling_target):
-        if target.error_kinds:
-            print(f"errors ({target.name}): {dict(target.error_kinds)}")
+        context.notes.append(f"Failed provider attempts (retried): {dict(retried)}")
+    title = "Gateway overhead, cache + auto tier" if args.cache_auto else "Gateway overhead"
+    harness.report(title, runs, context=context, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,9 @@ def install_timers() -> None:
     pull.build_batch = timed("build_batch (parse, price), overlapped", pull.build_batch)
     pull.spans_table = timed("spans_table (Arrow), overlapped", pull.spans_table)
     pull.spans_insert = timed("spans_insert (ClickHouse), overlapped", pull.spans_insert)
-    pull.ledger_insert = timed("ledger_insert (Postgres COPY)", pull.ledger_insert)
+    pull.ledger_insert_isolating = timed(
+        "ledger_insert (Postgres COPY)", pull.ledger_insert_isolating
+    )
     pull._Pipeline.prepared = timed(  # type: ignore[method-assign]
         "wait for the next batch", pull._Pipeline.prepared
     )

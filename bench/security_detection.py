@@ -10,8 +10,9 @@
    ClickHouse ``spans``, whose materialized views fill the security rollups.
 3. The detectors run from day 1 to the end in ``--step-minutes`` chunks, each minute
    judged on its own closed window in event time, exactly as the beat task runs them.
-4. Recall per kind and grade, false alerts per agent-week, detection delay, and the
-   detector's wall and CPU time per tenant-hour judged.
+4. Recall per kind and grade, false alerts per agent-week, detection delay from the
+   arrival of the first anomalous data (controlplane/security/scoring.py says how), and
+   the detector's wall and CPU time per tenant-hour judged.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def main() -> None:
     parser.add_argument("--step-minutes", type=int, default=60)
     parser.add_argument("--prefix", default=f"scn{int(time.time()) % 100000}")
     parser.add_argument("--show-false", action="store_true")
+    parser.add_argument(
+        "--pass-seconds",
+        type=float,
+        default=1.0,
+        help="one detection pass's time, added to each delay (bench/security_cpu.py)",
+    )
     parser.add_argument("--only", default="", help="one tenant: the end of its slug")
     parser.add_argument(
         "--score-only",
@@ -64,7 +71,7 @@ def main() -> None:
     judge_from = plan.start + dt.timedelta(days=1)
     if args.score_only:
         loaded = scoring.finished(plan)
-        report(plan, loaded, judge_from, None, args.show_false)
+        report(plan, loaded, judge_from, None, args)
         return
     call_command("migrate_clickhouse", verbosity=0)
     if args.reuse:
@@ -75,7 +82,7 @@ def main() -> None:
     run = scoring.replay(
         plan, loaded, judge_from=judge_from, step=dt.timedelta(minutes=args.step_minutes)
     )
-    report(plan, loaded, judge_from, run, args.show_false)
+    report(plan, loaded, judge_from, run, args)
 
 
 def report(
@@ -83,10 +90,12 @@ def report(
     loaded: scoring.Loaded,
     judge_from: dt.datetime,
     run: scoring.Run | None,
-    show_false: bool,
+    args: argparse.Namespace,
 ) -> None:
     plan.labels = [label for label in plan.labels if label.tenant in loaded.tenants]
-    result = scoring.score(plan, loaded, judge_from=judge_from)
+    result = scoring.score(
+        plan, loaded, judge_from=judge_from, pass_time=dt.timedelta(seconds=args.pass_seconds)
+    )
     print(f"tenants scored: {', '.join(sorted(loaded.tenants))}")
     if run is not None:
         tenant_hours = (plan.until - judge_from) / dt.timedelta(hours=1) * len(loaded.tenants)
@@ -116,7 +125,9 @@ def report(
     )
     for line in result.missed:
         print("missed:", line)
-    if show_false:
+    for line in result.details:
+        print("delay:", line)
+    if args.show_false:
         for alert in result.false_alerts:
             print("false:", alert)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from functools import partial
+from types import ModuleType
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -199,6 +201,10 @@ def credit_note_issue(
         )
         note.audit_seq = event.seq
         note.save(force_insert=True)
+        if settings.STRIPE_API_KEY:
+            transaction.on_commit(
+                partial(_tasks().push_credit_note.delay, str(tenant_id), str(note.pk))
+            )
     return note
 
 
@@ -215,6 +221,10 @@ def invoice_void_and_reissue(
             raise ValidationError({"invoice": "only a final invoice can be voided"})
         if invoice.credit_notes.exists():
             raise ValidationError({"invoice": "an invoice with credit notes cannot be voided"})
+        if invoice.payment_status == Invoice.Payment.PAID:
+            raise ValidationError(
+                {"invoice": "a paid invoice cannot be voided; correct it with a credit note"}
+            )
         invoice.status = Invoice.Status.VOID
         invoice.save(update_fields=["status"])
         RatedUsage.objects.filter(invoice=invoice).update(invoice=None)
@@ -233,5 +243,16 @@ def invoice_void_and_reissue(
             tax_rate=invoice.tax_rate,
             replaces=invoice,
         )
+        if settings.STRIPE_API_KEY:
+            transaction.on_commit(
+                partial(_tasks().push_invoice_void.delay, str(tenant_id), str(invoice.pk))
+            )
     draft_refresh(tenant_id=tenant_id, month=invoice.month)
     return new
+
+
+def _tasks() -> ModuleType:
+    # billing.tasks imports this module; the pushes are enqueued only after a commit.
+    from billing import tasks
+
+    return tasks

@@ -255,6 +255,7 @@ class Invoice(TenantOwnedModel):
         OPEN = "open"
         PAID = "paid"
         FAILED = "failed"
+        VOID = "void"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     month = models.DateField(help_text="First day of the month billed.")
@@ -355,6 +356,7 @@ class CreditNote(TenantOwnedModel):
     total = models.DecimalField(max_digits=14, decimal_places=2)
     issued_at = models.DateTimeField()
     audit_seq = models.BigIntegerField()
+    stripe_credit_note_id = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["-issued_at"]

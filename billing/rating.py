@@ -24,19 +24,27 @@ from edge.tokens import MILLION, TOKEN_CLASSES, TokenRates
 RatingKey = tuple[dt.date, uuid.UUID | None, uuid.UUID, str, str, str]
 
 # Token counts per class of every (day, department, agent, provider, model) and the
-# price in force at each event (the correlated subquery: prices are effective-dated, so
-# one day can span two prices).
+# price in force at each event: prices are effective-dated, so one day can span two
+# prices. Each price's validity ends where the next one of its model starts; the ledger
+# joins those ranges by model (a hash join, not a lookup per event).
 _LEDGER_BY_KEY = """
+WITH prices AS (
+  SELECT p.id, p.provider, p.model, p.effective_from,
+         lead(p.effective_from) OVER (
+           PARTITION BY p.provider, p.model ORDER BY p.effective_from
+         ) AS effective_until
+    FROM billing_modelprice p
+)
 SELECT (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.department_id, e.agent_id,
-       e.provider, e.model,
-       (SELECT p.id FROM billing_modelprice p
-         WHERE p.provider = e.provider AND p.model = e.model
-           AND p.effective_from <= e.occurred_at
-         ORDER BY p.effective_from DESC LIMIT 1) AS price_id,
+       e.provider, e.model, p.id AS price_id,
        sum(e.input_tokens - e.cached_input_tokens - e.cache_write_tokens),
        sum(e.cached_input_tokens), sum(e.cache_write_tokens),
        sum(e.output_tokens - e.reasoning_tokens), sum(e.reasoning_tokens)
   FROM telemetry_usageevent e
+  LEFT JOIN prices p
+    ON p.provider = e.provider AND p.model = e.model
+   AND p.effective_from <= e.occurred_at
+   AND (p.effective_until IS NULL OR e.occurred_at < p.effective_until)
  WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
    AND (e.input_tokens > 0 OR e.output_tokens > 0)
  GROUP BY 1, 2, 3, 4, 5, 6

@@ -12,9 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
-from billing.models import BillingAccount, Invoice, InvoiceLine, ProviderCostLine, RatedUsage
+from billing.models import (
+    BillingAccount,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    ProviderCostLine,
+    RatedUsage,
+)
 from billing.provider_bills import flagged, provider_reconcile
 from controlplane.core.tenancy import all_tenants_context
 
@@ -25,6 +32,30 @@ USAGE_KINDS = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.MARKUP)
 def billed_tenant_ids() -> list[uuid.UUID]:
     with all_tenants_context():
         return list(BillingAccount.unscoped.values_list("tenant_id", flat=True))
+
+
+def stripe_pending() -> dict[str, list[tuple[uuid.UUID, uuid.UUID]]]:
+    """(tenant id, object id) of what Stripe does not know yet: final invoices not
+    pushed, void invoices still open there, credit notes not pushed."""
+    with all_tenants_context():
+        return {
+            "invoices": list(
+                Invoice.unscoped.filter(
+                    status=Invoice.Status.FINAL, stripe_invoice_id=""
+                ).values_list("tenant_id", "id")
+            ),
+            "voids": list(
+                Invoice.unscoped.filter(status=Invoice.Status.VOID)
+                .exclude(stripe_invoice_id="")
+                .exclude(payment_status=Invoice.Payment.VOID)
+                .values_list("tenant_id", "id")
+            ),
+            "credit_notes": list(
+                CreditNote.unscoped.filter(stripe_credit_note_id="")
+                .exclude(invoice__stripe_invoice_id="")
+                .values_list("tenant_id", "id")
+            ),
+        }
 
 
 def tenants_with_month_open(month: dt.date) -> list[uuid.UUID]:
@@ -78,9 +109,12 @@ def chargeback(*, invoice: Invoice) -> list[dict[str, Any]]:
     """What each department's usage was charged on ``invoice``, with its agents and
     models (call in the tenant's context)."""
     departments: dict[str, dict[str, Any]] = {}
-    agents_by_department: dict[uuid.UUID | None, set[uuid.UUID]] = {}
-    for row in invoice.rated.values("department_id", "agent_id"):
-        agents_by_department.setdefault(row["department_id"], set()).add(row["agent_id"])
+    agents_by_department = dict(
+        invoice.rated.order_by()
+        .values("department_id")
+        .annotate(agents=Count("agent_id", distinct=True))
+        .values_list("department_id", "agents")
+    )
     for line in invoice.lines.filter(kind=InvoiceLine.Kind.USAGE):
         name = line.department or "No department"
         entry = departments.setdefault(
@@ -91,7 +125,7 @@ def chargeback(*, invoice: Invoice) -> list[dict[str, Any]]:
         entry["tokens"] += int(line.quantity)
         model = f"{line.provider}/{line.model}"
         entry["models"][model] = entry["models"].get(model, Decimal(0)) + line.amount
-        entry["agents"] = len(agents_by_department.get(line.department_id, set()))
+        entry["agents"] = agents_by_department.get(line.department_id, 0)
     return sorted(departments.values(), key=lambda entry: -entry["amount"])
 
 

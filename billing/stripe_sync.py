@@ -16,14 +16,16 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import transaction
+from stripe.params import CreditNoteCreateParams
 
-from billing.models import BillingAccount, Invoice, StripeEvent
+from billing.models import BillingAccount, CreditNote, Invoice, StripeEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 
 PAYMENT_EVENTS = {
     "invoice.paid": Invoice.Payment.PAID,
     "invoice.payment_succeeded": Invoice.Payment.PAID,
     "invoice.payment_failed": Invoice.Payment.FAILED,
+    "invoice.voided": Invoice.Payment.VOID,
 }
 
 
@@ -107,6 +109,47 @@ def invoice_push(*, invoice_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
             stripe_id, options={"idempotency_key": f"acp-finalize-{invoice.pk}"}
         )
     return stripe_id
+
+
+def credit_note_push(*, credit_note_id: uuid.UUID, tenant_id: uuid.UUID) -> str | None:
+    """Create (once) the Stripe credit note of one of ours, for its total with tax.
+
+    Stripe reduces what is still due on an open invoice; on a paid one the amount goes
+    to the customer's balance, where their next invoice uses it (a refund is a person's
+    decision, taken in Stripe). Returns the Stripe id, or None while the invoice itself
+    is not in Stripe yet (the next push of pending objects takes it then)."""
+    with tenant_context(tenant_id):
+        note = CreditNote.objects.select_related("invoice").get(pk=credit_note_id)
+        if note.stripe_credit_note_id or not note.invoice.stripe_invoice_id:
+            return note.stripe_credit_note_id or None
+        params: CreditNoteCreateParams = {
+            "invoice": note.invoice.stripe_invoice_id,
+            "amount": _cents(note.total),
+            "memo": f"{note.number}: {note.reason}"[:500],
+            "metadata": {"credit_note_id": str(note.pk), "number": note.number},
+        }
+        if note.invoice.payment_status == Invoice.Payment.PAID:
+            params["credit_amount"] = params["amount"]
+        created = _client().v1.credit_notes.create(
+            params=params, options={"idempotency_key": f"acp-credit-note-{note.pk}"}
+        )
+        CreditNote.objects.filter(pk=note.pk).update(stripe_credit_note_id=created.id)
+    return created.id
+
+
+def invoice_void_push(*, invoice_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:
+    """Void in Stripe (once) an invoice we voided, so nobody is asked to pay it.
+    Returns whether Stripe holds it void now."""
+    with tenant_context(tenant_id):
+        invoice = Invoice.objects.get(pk=invoice_id, status=Invoice.Status.VOID)
+        if not invoice.stripe_invoice_id:
+            return False
+        if invoice.payment_status != Invoice.Payment.VOID:
+            _client().v1.invoices.void_invoice(
+                invoice.stripe_invoice_id, options={"idempotency_key": f"acp-void-{invoice.pk}"}
+            )
+            Invoice.objects.filter(pk=invoice.pk).update(payment_status=Invoice.Payment.VOID)
+    return True
 
 
 def webhook_handle(*, payload: bytes, signature: str) -> str:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing import closing, selectors
+from billing import closing, selectors, stripe_sync
 from billing.drafts import draft_refresh, month_start
 
 
@@ -51,3 +51,35 @@ def close_month(tenant_id: str, month: str) -> str:
             return "busy"
         invoice = closing.month_close(tenant_id=tenant, month=first)
     return invoice.status if invoice is not None else "nothing to bill"
+
+
+@shared_task(name="billing.push_credit_note", ignore_result=True, acks_late=True)
+def push_credit_note(tenant_id: str, credit_note_id: str) -> str | None:
+    return stripe_sync.credit_note_push(
+        credit_note_id=uuid.UUID(credit_note_id), tenant_id=uuid.UUID(tenant_id)
+    )
+
+
+@shared_task(name="billing.push_invoice_void", ignore_result=True, acks_late=True)
+def push_invoice_void(tenant_id: str, invoice_id: str) -> bool:
+    return stripe_sync.invoice_void_push(
+        invoice_id=uuid.UUID(invoice_id), tenant_id=uuid.UUID(tenant_id)
+    )
+
+
+@shared_task(name="billing.push_pending_to_stripe", ignore_result=True)
+def push_pending_to_stripe() -> int:
+    """Catch up with Stripe after it was unreachable: final invoices, voids and credit
+    notes it does not know yet, in that order (a credit note needs its invoice there).
+    Every push is idempotent, so a push that did land meanwhile is not repeated."""
+    if not settings.STRIPE_API_KEY:
+        return 0
+    pending = selectors.stripe_pending()
+    for tenant, invoice in pending["invoices"]:
+        stripe_sync.invoice_push(invoice_id=invoice, tenant_id=tenant)
+    for tenant, invoice in pending["voids"]:
+        stripe_sync.invoice_void_push(invoice_id=invoice, tenant_id=tenant)
+    notes = selectors.stripe_pending()["credit_notes"]
+    for tenant, note in notes:
+        stripe_sync.credit_note_push(credit_note_id=note, tenant_id=tenant)
+    return len(pending["invoices"]) + len(pending["voids"]) + len(notes)

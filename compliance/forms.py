@@ -110,3 +110,42 @@ class SnapshotForm(forms.Form):
         if since is not None and until is not None:
             data["since"], data["until"] = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
         return data
+
+
+# --- the control pages ---------------------------------------------------------------------
+
+
+class ExceptionRequestForm(forms.Form):
+    """A request for an exception to a control, until a day at most a year ahead."""
+
+    control = forms.ChoiceField(label="Control")
+    entity = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Failing entity (optional)",
+        help_text="The key the evidence names, e.g. user:…; empty: the whole control.",
+    )
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=20,
+        max_length=2000,
+        help_text="Why the deviation is acceptable, and the compensating control.",
+    )
+    expires_on = forms.DateField(
+        label="Until (UTC, included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, controls: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["control"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = controls
+
+    def expires_at(self) -> dt.datetime:
+        day: dt.date = self.cleaned_data["expires_on"]
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+class ExceptionDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    note = forms.CharField(required=False, max_length=2000)

@@ -10,6 +10,7 @@ each part onto a server. See docs/decisions/0001-two-ways-to-run.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +78,20 @@ try:
             load_or_create_dev_secret(VAR_DIR / "bundle_signing_key", signing_key=True)
         ]
 
+    # Ed25519 keys that sign evidence packages (docs/compliance-auditors.md), the same
+    # "id:base64-raw-32-byte-seed" form, newest first: the first signs; every entry's
+    # public half is published (/compliance/signing-keys) so older packages still verify.
+    EVIDENCE_SIGNING_KEYS = env.csv("EVIDENCE_SIGNING_KEYS", [])
+    if IS_PRODUCTION and not EVIDENCE_SIGNING_KEYS:
+        raise ImproperlyConfiguredEnv(
+            "EVIDENCE_SIGNING_KEYS must hold at least one 'id:base64-ed25519-seed' entry in "
+            "production"
+        )
+    if not EVIDENCE_SIGNING_KEYS:
+        EVIDENCE_SIGNING_KEYS = [
+            load_or_create_dev_secret(VAR_DIR / "evidence_signing_key", signing_key=True)
+        ]
+
     LOGIN_MAX_FAILURES = env.integer("LOGIN_MAX_FAILURES", 5, minimum=1)
     LOGIN_LOCKOUT_SECONDS = env.integer("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
     LOGIN_MAX_FAILURES_PER_IP = env.integer("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1)
@@ -101,6 +116,10 @@ try:
     EDGE_PULL_LEASE_SECONDS = env.integer("EDGE_PULL_LEASE_SECONDS", 60, minimum=5)
     EDGE_PULL_TIME_BUDGET_SECONDS = env.integer("EDGE_PULL_TIME_BUDGET_SECONDS", 20, minimum=1)
     LEDGER_RETENTION_MONTHS = env.integer("LEDGER_RETENTION_MONTHS", 25, minimum=2)
+    # Dashboard panels: ClickHouse queries run side by side (1: one after another) and
+    # results kept until new spans could change them (docs/decisions/0038-dashboard-panels.md).
+    DASHBOARD_QUERY_THREADS = env.integer("DASHBOARD_QUERY_THREADS", 4, minimum=1)
+    DASHBOARD_CACHE = env.flag("DASHBOARD_CACHE", default=True)
 except ImproperlyConfiguredEnv as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -129,6 +148,7 @@ INSTALLED_APPS = [
     "tenants",
     "billing",
     "compliance",
+    "compliance.privacy",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +159,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "controlplane.accounts.middleware.MfaEnforcementMiddleware",
+    "controlplane.accounts.middleware.AuditorReadOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -188,14 +209,24 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -------------------------------------------------------------
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
+    _redis_cache = "django.core.cache.backends.redis.RedisCache"
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": _redis_cache, "LOCATION": REDIS_URL},
+        "dashboards": {"BACKEND": _redis_cache, "LOCATION": REDIS_URL, "KEY_PREFIX": "dashboards"},
     }
     CELERY_BROKER_URL = REDIS_URL
     TASK_RUNNER = "celery"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "dashboards": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "dashboards",
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        },
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.2}
     TASK_RUNNER = "in-process"
@@ -305,6 +336,11 @@ SPECTACULAR_SETTINGS = {
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
         "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "SecurityKindEnum": "controlplane.security.models.Kind",
+        "SecuritySeverityEnum": "controlplane.security.models.Severity",
+        "SecurityStateEnum": "controlplane.security.models.State",
+        "QuarantineScopeEnum": "controlplane.security.models.Quarantine.Scope",
+        "BudgetScopeEnum": "controlplane.gateway.models.Budget.Scope",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -365,12 +401,28 @@ CELERY_TASK_ROUTES = {
     "billing.rate_open_months": {"queue": "billing"},
     "billing.close_month": {"queue": "billing"},
     "billing.close_due_months": {"queue": "billing"},
+    "billing.push_credit_note": {"queue": "billing"},
+    "billing.push_invoice_void": {"queue": "billing"},
+    "billing.push_pending_to_stripe": {"queue": "billing"},
     "security.schedule_detection": {"queue": "security"},
     "security.run_detection": {"queue": "security"},
     "security.notify_incident": {"queue": "security"},
     "security.auto_quarantine": {"queue": "security"},
     "security.push_config": {"queue": "security"},
+    "security.schedule_learning": {"queue": "security"},
+    "security.learn_profiles": {"queue": "security"},
+    "compliance.run_scheduled": {"queue": "maintenance"},
+    "compliance.execute_test_run": {"queue": "maintenance"},
+    "compliance.notify_stale": {"queue": "maintenance"},
+    "privacy.retention_sweep": {"queue": "maintenance"},
+    "privacy.retention_run": {"queue": "maintenance"},
+    "privacy.dsr_step": {"queue": "maintenance"},
+    "privacy.resume": {"queue": "maintenance"},
+    "compliance.build_evidence_package": {"queue": "maintenance"},
+    "accounts.expire_auditors": {"queue": "maintenance"},
 }
+# Task modules outside an app's tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ("compliance.packages.tasks",)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "schedule-edge-pulls": {
@@ -382,7 +434,14 @@ CELERY_BEAT_SCHEDULE = {
     "provider-health": {"task": "gateway.refresh_provider_health", "schedule": 60.0},
     "billing-month-to-date": {"task": "billing.rate_open_months", "schedule": 3600.0},
     "billing-close": {"task": "billing.close_due_months", "schedule": 3600.0},
+    "billing-stripe-catch-up": {"task": "billing.push_pending_to_stripe", "schedule": 3600.0},
     "security-detection": {"task": "security.schedule_detection", "schedule": 60.0},
+    "security-learning": {"task": "security.schedule_learning", "schedule": 3600.0},
+    "compliance-tests": {"task": "compliance.run_scheduled", "schedule": 3600.0},
+    "compliance-stale-evidence": {"task": "compliance.notify_stale", "schedule": 3600.0},
+    "privacy-retention": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0},
+    "privacy-resume": {"task": "privacy.resume", "schedule": 600.0},
+    "auditor-expiry": {"task": "accounts.expire_auditors", "schedule": 300.0},
 }
 
 # Billing (docs/billing.md): a month closes BILLING_GRACE_DAYS days after it ends, so

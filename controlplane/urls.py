@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from billing.views import stripe_webhook
+from compliance.packages.views import signing_keys
 from controlplane.api.views.fallback import NotFoundView
 from controlplane.web import health
 
@@ -15,6 +16,7 @@ urlpatterns = [
         RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=True),
     ),
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
+    path("compliance/signing-keys", signing_keys, name="compliance_signing_keys"),
     path("", include("controlplane.accounts.urls")),
     path("", include("controlplane.web.urls")),
     path("api/v1/", include("controlplane.api.urls")),

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import edge
-from edge import otlp
+from edge import otlp, privacy
 from edge.auth import AuthError, Principal, authenticate_agent, is_node_token
 from edge.bodies import BodyTooLargeError, read_body
 from edge.bundle import provider_key
@@ -94,9 +95,10 @@ def _decode_records(
     limit: int,
     speaker: Principal | Collector,
     now: int,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> Intake:
     request = otlp.decode_request(body, media_type, encoding, limit)
-    return intake(request, speaker, now)
+    return intake(request, speaker, now, inspect)
 
 
 def _partial_success(taken: Intake, media_type: str) -> Response:
@@ -157,10 +159,15 @@ async def _traces(request: Request, media_type: str, answer_as: str) -> Response
         return refuse(415, "Content-Encoding must be gzip or absent")
     limit = state.settings.max_body_bytes
     received_at = time.time_ns()
+    config = state.config.current
+    inspect = None
+    if config is not None and config.watch:
+        tenant_id = speaker.tenant_id if isinstance(speaker, Principal) else speaker.key.tenant_id
+        inspect = partial(gateway.watch.check_span, config.watch, tenant_id)
     try:
         body = await read_body(request, limit)
         taken = await run_in_threadpool(
-            _decode_records, body, media_type, encoding, limit, speaker, received_at
+            _decode_records, body, media_type, encoding, limit, speaker, received_at, inspect
         )
     except (BodyTooLargeError, otlp.BodyTooLargeError):
         return refuse(413, f"the body exceeds {limit} bytes")
@@ -328,6 +335,31 @@ async def put_config(request: Request) -> Response:
     return _json({"version": config.version})
 
 
+@node_only
+async def security_findings(request: Request) -> Response:
+    """What the security fast path found since the last acknowledgement (edge/watch.py)."""
+    gateway: Gateway = request.app.state.gateway
+    findings, cursor = gateway.watch.pending()
+    return _json({"findings": findings, "cursor": cursor})
+
+
+@node_only
+async def security_findings_ack(request: Request) -> Response:
+    try:
+        doc = orjson.loads(await read_body(request, ACK_MAX_BODY_BYTES))
+    except (BodyTooLargeError, orjson.JSONDecodeError):
+        return problem(400, 'the body must be {"cursor": <integer>}')
+    cursor = doc.get("cursor") if isinstance(doc, dict) else None
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
+        return problem(400, "cursor must be a non-negative integer")
+    gateway: Gateway = request.app.state.gateway
+    return _json({"pending": gateway.watch.ack(cursor)})
+
+
+def _privacy_parts(request: Request) -> tuple[Spool, Any]:
+    return _state(request).spool, request.app.state.gateway.cache
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -367,6 +399,9 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/heartbeat", heartbeat, methods=["GET"]),
             Route("/v1/bodies", bodies, methods=["POST"]),
             Route("/v1/config", put_config, methods=["PUT"]),
+            Route("/v1/security/findings", security_findings, methods=["GET"]),
+            Route("/v1/security/findings/ack", security_findings_ack, methods=["POST"]),
+            *privacy.routes(node_only, problem, _privacy_parts),
             *gateway_http.routes(),
         ],
         lifespan=lifespan,

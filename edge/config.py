@@ -28,6 +28,7 @@ from edge.collector import SiteCollectors, parse_collectors
 from edge.errors import ConfigError
 from edge.gateway.catalog import Decrypt, GatewayConfig, parse_gateway
 from edge.residency import Residency, parse_residency
+from edge.watch import AgentWatch, parse_watch
 
 __all__ = ["ConfigError", "ConfigStore", "EdgeConfig", "StaleConfigError", "parse_config"]
 
@@ -76,6 +77,8 @@ class EdgeConfig:
     signed: bool = False
     """Applied from a verified bundle (not a plain document)."""
     quarantine: Quarantine = field(default_factory=lambda: Quarantine())
+    watch: Mapping[str, AgentWatch] = field(default_factory=dict)
+    """Per agent: learned allow-sets and ceilings (edge/watch.py)."""
     residency: Mapping[str, Residency] = field(default_factory=dict)
     """By tenant id: whether its bodies stay at this edge, and for how long."""
     collectors: SiteCollectors = field(default_factory=SiteCollectors)
@@ -217,6 +220,7 @@ def parse_config(
         gateway=gateway,
         signed=signed,
         quarantine=_quarantine(doc),
+        watch=parse_watch(doc),
         residency=parse_residency(doc),
         collectors=parse_collectors(doc),
     )

@@ -4,7 +4,9 @@ collector's many: edge/collector.py), and, for a residency tenant, the bodies ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -40,12 +42,17 @@ class Intake:
 
 
 def intake(
-    request: ExportTraceServiceRequest, speaker: Principal | Collector, received_at_unix_nano: int
+    request: ExportTraceServiceRequest,
+    speaker: Principal | Collector,
+    received_at_unix_nano: int,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> Intake:
     """Every span of the request whose agent is known; OtlpError if any of them is
     malformed, so that a request is taken whole or not at all. Text no store can hold is
-    replaced (``edge.storable``)."""
+    replaced (``edge.storable``). ``inspect`` sees each record once the whole request is
+    valid (the security fast path, edge/watch.py)."""
     result = Intake()
+    checked: list[dict[str, Any]] = []
     for i, resource_spans in enumerate(request.resource_spans):
         resource = attributes(resource_spans.resource.attributes)
         principal = speaker if isinstance(speaker, Principal) else speaker.principal_for(resource)
@@ -66,4 +73,8 @@ def intake(
                     if kept is not None:
                         result.bodies.append(kept)
                 result.records.append((record["event_id"], storable_json(record)))
+                checked.append(record)
+    if inspect is not None:
+        for record in checked:
+            inspect(record)
     return result

@@ -17,12 +17,13 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from edge.residency import KeptBodies
 
@@ -103,13 +104,19 @@ class _Ack:
 
 
 @dataclass
+class _Maintain:
+    work: Callable[[sqlite3.Connection], Any]
+    future: Future[Any]
+
+
+@dataclass
 class _Prune:
     before: dict[str, int]
     """Per tenant, the ``received_at`` before which its bodies are deleted."""
     future: Future[int]
 
 
-_Job = _Append | _Ack | _Prune | None
+_Job = _Append | _Ack | _Maintain | _Prune | None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -207,6 +214,15 @@ class Spool:
         self._submit(_Ack(cursor, future))
         return future
 
+    def maintain(self, work: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
+        """Run ``work(connection)`` on the writer's connection in one transaction, after
+        the appends queued before it (retention and erasure, edge/privacy.py); the future
+        resolves to what it returns, or fails with its exception, having changed nothing.
+        """
+        future: Future[Any] = Future()
+        self._submit(_Maintain(work, future))
+        return future
+
     def read(self, after: int, limit: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Records with cursor > ``after``, oldest first: at most ``limit`` of them and,
         beyond the first, no more than ``max_bytes`` of bodies."""
@@ -245,7 +261,7 @@ class Spool:
         self._reader.close()
         self._writer.close()
 
-    def _submit(self, job: _Append | _Ack | _Prune) -> None:
+    def _submit(self, job: _Append | _Ack | _Maintain | _Prune) -> None:
         if self._closed:
             raise SpoolUnavailableError("the spool is closed")
         self._jobs.put(job)
@@ -274,11 +290,13 @@ class Spool:
             job = self._jobs.get()
             while job is not None:
                 if job.future.set_running_or_notify_cancel():
-                    if isinstance(job, _Ack | _Prune):
+                    if isinstance(job, _Ack | _Maintain | _Prune):
                         self._commit_appends(group)
                         group = []
                         if isinstance(job, _Ack):
                             self._commit_ack(job)
+                        elif isinstance(job, _Maintain):
+                            self._commit_maintain(job)
                         else:
                             self._commit_prune(job)
                     else:
@@ -422,6 +440,23 @@ class Spool:
         self._oldest = oldest
         self.stats = self._snapshot()
         job.future.set_result(self._acked_cursor)
+
+    def _commit_maintain(self, job: _Maintain) -> None:
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            result = job.work(self._writer)
+            records, size = self._writer.execute(
+                "SELECT count(*), coalesce(sum(length(body)), 0) FROM spool"
+            ).fetchone()
+            oldest = self._query_oldest()
+            self._writer.execute("COMMIT")
+        except Exception as error:  # the work's own errors too: nothing was changed
+            self._rollback()
+            job.future.set_exception(error)
+            return
+        self._records, self._bytes, self._oldest = records, size, oldest
+        self.stats = self._snapshot()
+        job.future.set_result(result)
 
     def _rollback(self) -> None:
         if self._writer.in_transaction:

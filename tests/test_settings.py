@@ -31,6 +31,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         CLICKHOUSE_URL="http://default:secret@127.0.0.1:8123/",
         FIELD_ENCRYPTION_KEYS="k1:" + Fernet.generate_key().decode(),
         BUNDLE_SIGNING_KEYS="b1:" + base64.b64encode(os.urandom(32)).decode(),
+        EVIDENCE_SIGNING_KEYS="e1:" + base64.b64encode(os.urandom(32)).decode(),
         DJANGO_SETTINGS_MODULE="controlplane.settings",
     )
     env.update(overrides)
@@ -60,6 +61,7 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"ALLOWED_HOSTS": "<unset>"}, "ALLOWED_HOSTS must list"),
         ({"FIELD_ENCRYPTION_KEYS": "<unset>"}, "FIELD_ENCRYPTION_KEYS must hold"),
         ({"BUNDLE_SIGNING_KEYS": "<unset>"}, "BUNDLE_SIGNING_KEYS must hold"),
+        ({"EVIDENCE_SIGNING_KEYS": "<unset>"}, "EVIDENCE_SIGNING_KEYS must hold"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, str], message: str) -> None:

@@ -9,7 +9,8 @@ from controlplane.accounts.models import User
 
 
 class EmailBackend(ModelBackend):
-    """Email (case-insensitive) and password."""
+    """Email (case-insensitive) and password. An outside auditor's account signs in, and
+    keeps its sessions, only while its access lasts (``AuditorAccount.is_current``)."""
 
     def authenticate(
         self,
@@ -28,3 +29,15 @@ class EmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        if not super().user_can_authenticate(user):
+            return False
+        if isinstance(user, User) and user.is_external_auditor:
+            return user.auditor_account.is_current()
+        return True
+
+    def get_user(self, user_id: Any) -> User | None:
+        """The session's user, with its auditor account in the same query."""
+        user = User.objects.select_related("auditor_account").filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -48,8 +48,8 @@ def mfa_enrolled(user: User) -> bool:
 
 
 def mfa_required_for(user: User) -> bool:
-    """Staff always; a customer user when their tenant requires it."""
-    if user.is_msp_staff:
+    """Staff and outside auditors always; a customer user when their tenant requires it."""
+    if user.is_msp_staff or user.is_external_auditor:
         return True
     from tenants.selectors import user_membership
 

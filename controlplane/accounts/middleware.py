@@ -18,6 +18,7 @@ from functools import cached_property
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
@@ -67,3 +68,30 @@ class MfaEnforcementMiddleware:
         if request.method == "GET":
             target = f"{target}?{urlencode({'next': request.get_full_path()})}"
         return HttpResponseRedirect(target)
+
+
+class AuditorReadOnlyMiddleware:
+    """An outside auditor changes nothing: every request but GET, HEAD and OPTIONS is
+    refused (403), whatever the page, except signing out and setting up the second
+    factor their account must have."""
+
+    ALLOWED = ("accounts:logout", "accounts:mfa_setup")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    @cached_property
+    def allowed_paths(self) -> frozenset[str]:
+        return frozenset(reverse(name) for name in self.ALLOWED)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            request.method not in ("GET", "HEAD", "OPTIONS")
+            and isinstance(user, User)
+            and user.is_authenticated
+            and user.is_external_auditor
+            and request.path not in self.allowed_paths
+        ):
+            raise PermissionDenied("An auditor's access is read-only.")
+        return self.get_response(request)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
+from django.utils import timezone
 
 from controlplane.core.ids import new_id
+from controlplane.core.tenancy import TenantOwnedModel
 
 
 class StaffRole(models.TextChoices):
@@ -61,6 +64,15 @@ class User(AbstractBaseUser):
     def display_name(self) -> str:
         return self.full_name or self.email
 
+    @property
+    def is_external_auditor(self) -> bool:
+        """An outside auditor's account (``AuditorAccount``): neither staff nor member."""
+        try:
+            self.auditor_account  # noqa: B018 (the lookup is the question)
+        except AuditorAccount.DoesNotExist:
+            return False
+        return True
+
 
 class TOTPDevice(models.Model):
     """A user's authenticator app. The secret is stored encrypted with the key ring."""
@@ -88,3 +100,61 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.user_id}"
+
+
+class AuditorAccount(models.Model):
+    """An outside auditor's time-boxed, read-only access to some tenants' evidence of one
+    period (docs/decisions/0037-auditor-access-and-evidence-packages.md).
+
+    Not the ``auditor`` staff role: that is the MSP's own read-only staff, across every
+    tenant, with no end. This account sees only the tenants its ``grants`` name, only data of
+    ``period_start`` to ``period_end`` (whole UTC days, inclusive), and only until
+    ``expires_at`` (or ``revoked_at``): after that its owner cannot sign in and their
+    sessions end at the next request.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="auditor_account")
+    organization = models.CharField(max_length=200, blank=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=254)
+
+    AUDIT_FIELDS = ("organization", "period_start", "period_end", "expires_at", "revoked_at")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(period_start__lte=models.F("period_end")),
+                name="auditoraccount_period_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Auditor {self.user_id}"
+
+    def is_current(self, now: dt.datetime | None = None) -> bool:
+        """Whether its owner may still sign in and read."""
+        return self.revoked_at is None and (now or timezone.now()) < self.expires_at
+
+
+class AuditorTenant(TenantOwnedModel):
+    """One tenant an auditor account may see (row-level security like any tenant row)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(AuditorAccount, on_delete=models.CASCADE, related_name="grants")
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["account", "tenant"], name="auditortenant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} sees {self.tenant_id}"

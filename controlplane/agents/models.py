@@ -150,6 +150,8 @@ class Agent(TenantOwnedModel):
         SIMPLE = "simple"
         STANDARD = "standard"
         COMPLEX = "complex"
+        # The edge scores each request into one of the three (docs/decisions/0023).
+        AUTO = "auto", "Auto (scored per request)"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     name = models.CharField(max_length=200)

@@ -7,6 +7,12 @@ tenant and refuses SQL in which any table is read without ``WHERE tenant_id =
 defined; a ``JOIN`` never does), binding the tenant itself. ``all_tenants_query`` is
 the explicit, grep-able exception for the MSP staff console's fleet-wide reads.
 Inserts and health checks go to ``get_store()`` directly.
+
+Removing data (retention, erasure: compliance/privacy) goes through the same wall:
+``tenant_mutation`` runs an ``ALTER TABLE … DELETE/UPDATE`` whose ``WHERE`` starts with
+the tenant filter, and ``all_tenants_drop_partition`` drops a whole month of a table,
+the one removal across tenants (the retention run decides when every tenant in it is
+past its cutoff).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import re
 import uuid
 from typing import Any
 
-from controlplane.analytics.store import Params, get_store
+from controlplane.analytics.store import Params, get_store, identifier
 
 # A table read: FROM or JOIN followed by a name (not a subquery).
 _TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?!\()([A-Za-z_][A-Za-z0-9_.]*)", re.IGNORECASE)
@@ -23,6 +29,14 @@ _TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?!\()([A-Za-z_][A-Za-z0-9_.]*)", r
 _TENANT_FILTER = re.compile(
     r"(?:\s+FINAL)?(?:\s+AS\s+[A-Za-z_]\w*)?\s+WHERE\s+tenant_id\s*=\s*\{tenant_id:UUID\}",
     re.IGNORECASE,
+)
+# ALTER TABLE name DELETE|UPDATE … WHERE tenant_id = {tenant_id:UUID}: the statement's own
+# WHERE (the first one) starts with the tenant filter, and anything after it is one
+# bracketed condition joined by AND (an OR there would widen the filter).
+_MUTATION = re.compile(
+    r"\s*ALTER\s+TABLE\s+[A-Za-z_]\w*\s+(?:DELETE|UPDATE\s+(?:(?!\bWHERE\b).)+?)"
+    r"\s+WHERE\s+tenant_id\s*=\s*\{tenant_id:UUID\}",
+    re.IGNORECASE | re.DOTALL,
 )
 _WITH_NAME = re.compile(r"\b([A-Za-z_]\w*)\s+AS\s*\(\s*SELECT\b", re.IGNORECASE)
 
@@ -41,11 +55,7 @@ def unscoped_reads(sql: str) -> list[str]:
     ]
 
 
-def tenant_query(
-    sql: str, *, tenant_id: uuid.UUID, params: Params | None = None
-) -> list[dict[str, Any]]:
-    """The rows of ``sql`` for ``tenant_id`` only. UnscopedQuery if any table in ``sql``
-    is read without the tenant filter, or ``params`` name another tenant."""
+def _bound(sql: str, tenant_id: uuid.UUID, params: Params | None) -> dict[str, object]:
     if not isinstance(tenant_id, uuid.UUID):
         raise TypeError(f"tenant_id must be a UUID, not {type(tenant_id).__name__}")
     unscoped = unscoped_reads(sql)
@@ -54,7 +64,52 @@ def tenant_query(
     bound = dict(params or {})
     if bound.setdefault("tenant_id", tenant_id) != tenant_id:
         raise UnscopedQuery("the parameters name another tenant")
-    return get_store().query(sql, bound)
+    return bound
+
+
+def tenant_query(
+    sql: str, *, tenant_id: uuid.UUID, params: Params | None = None
+) -> list[dict[str, Any]]:
+    """The rows of ``sql`` for ``tenant_id`` only. UnscopedQuery if any table in ``sql``
+    is read without the tenant filter, or ``params`` name another tenant."""
+    return get_store().query(sql, _bound(sql, tenant_id, params))
+
+
+def tenant_mutation(sql: str, *, tenant_id: uuid.UUID, params: Params | None = None) -> None:
+    """Delete or update ``tenant_id``'s rows with ``ALTER TABLE t DELETE|UPDATE … WHERE
+    tenant_id = {tenant_id:UUID} …``, and wait until it is done (on every replica).
+    UnscopedQuery for any other shape, a read without the filter, or another tenant."""
+    match = _MUTATION.match(sql)
+    if match is None or not _anded(sql[match.end() :]):
+        raise UnscopedQuery(
+            "a mutation must be ALTER TABLE … WHERE tenant_id = {tenant_id:UUID} [AND (…)]"
+        )
+    get_store().command(f"{sql} SETTINGS mutations_sync = 2", _bound(sql, tenant_id, params))
+
+
+def _anded(rest: str) -> bool:
+    """``rest`` is empty or ``AND (…)`` with the bracket closed only at its end."""
+    rest = rest.strip()
+    if not rest:
+        return True
+    head, _, condition = rest.partition("(")
+    if head.strip().upper() != "AND" or not condition.endswith(")"):
+        return False
+    depth = 1
+    for char in condition[:-1]:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return False
+    return depth == 1
+
+
+def all_tenants_drop_partition(table: str, partition: int) -> None:
+    """Drop one month (``YYYYMM``) of ``table``, every tenant's rows in it. Retention
+    only, when each tenant with rows there is past its cutoff (compliance.privacy)."""
+    get_store().command(
+        f"ALTER TABLE {identifier(table, 'table name')} DROP PARTITION {{partition:UInt32}}",
+        {"partition": int(partition)},
+    )
 
 
 def all_tenants_query(sql: str, params: Params | None = None) -> list[dict[str, Any]]:

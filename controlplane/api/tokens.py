@@ -33,7 +33,10 @@ def api_token_create(
     tenant_id: uuid.UUID | None = None,
     expires_in: dt.timedelta | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; return it with the plaintext, which is never stored."""
+    """Create a token for ``user``; return it with the plaintext, which is never stored.
+    Outside auditors have none: their access is the web's, read-only and time-boxed."""
+    if user.is_external_auditor:
+        raise ValidationError("An auditor account has no API tokens.")
     prefix = secrets.token_hex(6)
     plaintext = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -7,9 +7,12 @@ from rest_framework.routers import SimpleRouter
 from controlplane.api.base import TENANT_SLUG
 from controlplane.api.views import (
     accounts,
+    auditors,
     billing,
     collectors,
+    compliance,
     gateway,
+    privacy,
     registry,
     security,
     telemetry,
@@ -25,6 +28,7 @@ router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("tokens", accounts.ApiTokenViewSet, basename="token")
 router.register("model-prices", accounts.ModelPriceViewSet, basename="model-price")
 router.register("tenants", tenants.TenantViewSet, basename="tenant")
+router.register("auditors", auditors.AuditorViewSet, basename="auditor")
 router.register(f"{TENANT}/departments", tenants.DepartmentViewSet, basename="department")
 router.register(f"{TENANT}/memberships", tenants.MembershipViewSet, basename="membership")
 router.register(f"{TENANT}/invitations", tenants.InvitationViewSet, basename="invitation")
@@ -65,6 +69,34 @@ router.register(
 router.register(
     f"{TENANT}/security/quarantines", security.QuarantineViewSet, basename="security-quarantine"
 )
+router.register(
+    f"{TENANT}/compliance/packages", auditors.EvidencePackageViewSet, basename="evidence-package"
+)
+router.register(f"{TENANT}/compliance/controls", compliance.ControlViewSet, basename="control")
+router.register(
+    f"{TENANT}/compliance/test-runs", compliance.TestRunViewSet, basename="compliance-test-run"
+)
+router.register(
+    f"{TENANT}/compliance/evidence", compliance.EvidenceViewSet, basename="compliance-evidence"
+)
+router.register(
+    f"{TENANT}/compliance/exceptions",
+    compliance.ExceptionViewSet,
+    basename="compliance-exception",
+)
+router.register(
+    f"{TENANT}/privacy/legal-holds", privacy.LegalHoldViewSet, basename="privacy-legal-hold"
+)
+router.register(
+    f"{TENANT}/privacy/retention-runs",
+    privacy.RetentionRunViewSet,
+    basename="privacy-retention-run",
+)
+router.register(
+    f"{TENANT}/privacy/data-subject-requests",
+    privacy.DataSubjectRequestViewSet,
+    basename="privacy-data-subject-request",
+)
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
@@ -83,6 +115,11 @@ urlpatterns = [
         f"{TENANT}/security/settings",
         security.SecuritySettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="security-settings",
+    ),
+    path(
+        f"{TENANT}/privacy/retention-policy",
+        privacy.RetentionPolicyViewSet.as_view({"get": "retrieve", "post": "create"}),
+        name="privacy-retention-policy",
     ),
     *router.urls,
     re_path(r"^.*$", NotFoundView.as_view(), name="not-found"),

@@ -17,6 +17,11 @@ class AuditEvent(models.Model):
     previous entry's hash, so an edit, a deletion or a reordering is detectable
     (``manage.py verify_audit_log``). A trigger refuses UPDATE, DELETE and TRUNCATE.
     ``tenant`` is empty for MSP-level changes (staff accounts, platform settings).
+
+    Entries with ``payload_sha256`` hash their personal fields (``PERSONAL_FIELDS``)
+    through that digest, so erasing a person's data can blank them (``erasure`` says
+    by which recorded erasure) and the chain still verifies (decision 0036). Entries
+    written before it (no digest) hash the fields themselves and cannot be erased.
     """
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
@@ -37,6 +42,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    payload_sha256 = models.CharField(max_length=64, blank=True, default="")
+    erasure = models.JSONField(null=True, blank=True)
 
     objects: TenantScopedManager[Any] = TenantScopedManager()
     unscoped: models.Manager[Any] = models.Manager()

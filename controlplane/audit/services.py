@@ -104,23 +104,33 @@ def _canonical(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# An entry's fields that may hold personal data: hashed through ``payload_sha256`` so
+# that erasing a person can blank them without breaking the chain (decision 0036).
+PERSONAL_FIELDS = ("actor_label", "ip", "target_label", "before", "after")
+ERASED = "[erased]"
+ERASURE_ACTION = "privacy.dsr.erased"
+
+
+def payload_digest(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical({f: getattr(event, f) for f in PERSONAL_FIELDS})).hexdigest()
+
+
 def entry_hash(event: AuditEvent) -> str:
-    payload = {
+    payload: dict[str, Any] = {
         "seq": event.seq,
         "tenant_id": str(event.tenant_id) if event.tenant_id else None,
         "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
         "actor_kind": event.actor_kind,
         "actor_id": str(event.actor_id) if event.actor_id else None,
-        "actor_label": event.actor_label,
-        "ip": event.ip,
         "action": event.action,
         "target_type": event.target_type,
         "target_id": event.target_id,
-        "target_label": event.target_label,
-        "before": event.before,
-        "after": event.after,
         "prev_hash": event.prev_hash,
     }
+    if event.payload_sha256:
+        payload["payload_sha256"] = event.payload_sha256
+    else:  # written before decision 0036: the personal fields themselves
+        payload |= {f: getattr(event, f) for f in PERSONAL_FIELDS}
     return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
@@ -157,6 +167,7 @@ def audit_record(
             after=_json_safe(after) if after is not None else None,
             prev_hash=head.hash,
         )
+        event.payload_sha256 = payload_digest(event)
         event.hash = entry_hash(event)
         event.save(force_insert=True)
         head.seq = event.seq
@@ -177,10 +188,59 @@ def _events_in_order() -> Iterator[AuditEvent]:
     return AuditEvent.unscoped.order_by("seq").iterator(chunk_size=2000)
 
 
+def _erasures() -> dict[int, set[int]]:
+    """The recorded erasures: their seq → the seqs of the entries they blanked."""
+    return {
+        seq: {int(x) for x in (after or {}).get("audit_seqs", [])}
+        for seq, after in AuditEvent.unscoped.filter(action=ERASURE_ACTION).values_list(
+            "seq", "after"
+        )
+    }
+
+
+def _payload_problem(event: AuditEvent, erasures: dict[int, set[int]]) -> str | None:
+    """Why the personal fields of ``event`` do not match its digest, if they do not."""
+    if not event.payload_sha256:
+        return None  # hashed with the entry itself
+    if event.erasure is None:
+        if payload_digest(event) != event.payload_sha256:
+            return f"entry #{event.seq} was altered: its content no longer matches its hash"
+        return None
+    by = event.erasure.get("seq") if isinstance(event.erasure, dict) else None
+    blank = all(
+        getattr(event, f) == (ERASED if f.endswith("label") else None) for f in PERSONAL_FIELDS
+    )
+    if not blank or not isinstance(by, int) or event.seq not in erasures.get(by, set()):
+        return f"entry #{event.seq} was blanked without a recorded erasure"
+    return None
+
+
+def audit_erase(*, event_ids: Iterable[uuid.UUID], erasure: AuditEvent, dsr_id: uuid.UUID) -> int:
+    """Blank the personal fields of the entries (a data subject's erasure); ``erasure``
+    is the entry recording it, whose ``after["audit_seqs"]`` lists them. Entries written
+    before decision 0036 cannot be blanked and are left. Returns how many were blanked.
+    """
+    listed = {int(x) for x in (erasure.after or {}).get("audit_seqs", [])}
+    with transaction.atomic(), all_tenants_context():
+        return (
+            AuditEvent.unscoped.filter(pk__in=list(event_ids), erasure__isnull=True, seq__in=listed)
+            .exclude(payload_sha256="")
+            .update(
+                actor_label=ERASED,
+                target_label=ERASED,
+                ip=None,
+                before=None,
+                after=None,
+                erasure={"seq": erasure.seq, "dsr": str(dsr_id)},
+            )
+        )
+
+
 def audit_verify() -> VerificationResult:
     """Walk the chain; report the first edited, missing or reordered entry."""
     with all_tenants_context():
         head = AuditChainHead.objects.filter(pk=1).first()
+        erasures = _erasures()
         expected_seq = 1
         prev_hash = GENESIS_HASH
         checked = 0
@@ -201,6 +261,9 @@ def audit_verify() -> VerificationResult:
                     seq=event.seq,
                     problem=f"entry #{event.seq} does not link to entry #{event.seq - 1}",
                 )
+            problem = _payload_problem(event, erasures)
+            if problem is not None:
+                return VerificationResult(ok=False, checked=checked, seq=event.seq, problem=problem)
             if entry_hash(event) != event.hash:
                 return VerificationResult(
                     ok=False,

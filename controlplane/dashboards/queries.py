@@ -1,17 +1,17 @@
 """Utilization and fault panels, from ClickHouse's rollups of ``spans``.
 
-One function per panel. Every query binds its values as ``{name:Type}`` parameters and
-filters by ``tenant_id`` first (every rollup's first sorting key), then by the time range;
-only ``fleet_overview`` reads all tenants, and only the staff console calls it.
-
-Each query reads the smallest rollup that has every column it groups or filters by and
-whose time slots fit the window (``rollup_for``): the hourly ``tenants_hour``,
-``spans_hour``, ``agents_hour`` and ``agent_models_hour`` (migration 0002) for whole-hour
-windows and buckets (the 7- and 30-day ranges), ``tenants_quarter_hour`` for the 24-hour
-range's totals, charts and fleet, the per-minute ``spans_minute`` otherwise. The rollups are
+Every query binds its values as ``{name:Type}`` parameters and filters by ``tenant_id``
+first (every rollup's first sorting key), then by the time range; only the fleet
+queries read all tenants, and only the staff console calls them. Which rollup a query
+reads, and the SQL fragments that read it, are in ``rollups``. The rollups are
 AggregatingMergeTrees: rows of one key may not be merged yet, so every read aggregates
 again: ``sum`` over the SimpleAggregateFunction columns and a quantile merge over the
-latency states (t-digests in ``spans_minute``, ``quantileTiming`` in the hourly tables).
+latency states (t-digests in ``spans_minute``, ``quantileTiming`` in the others).
+
+A panel asks few queries (docs/decisions/0038-dashboard-panels.md): ``usage_overview``
+(totals of the range and of the one before, and the chart, in one), ``breakdowns`` (every
+breakdown, fault hotspot and provider availability that one rollup can answer, in one)
+and ``provider_attempts``; ``controlplane.dashboards.panels`` runs them side by side.
 """
 
 from __future__ import annotations
@@ -23,278 +23,114 @@ from decimal import Decimal
 from typing import Any
 
 from controlplane.analytics.scoped import all_tenants_query, tenant_query
-from controlplane.telemetry.spans import IN_DEPARTMENTS
+from controlplane.dashboards.rollups import (
+    PROVIDER_ATTEMPTS,
+    TIMING_CAP_MS,
+    Filters,
+    Window,
+    filter_columns,
+    render,
+    source_for,
+)
+
+__all__ = ["TIMING_CAP_MS", "Filters", "Window"]
 
 FAULT_STATUSES = ("error", "timeout")
 REFUSED = "refused"
+USAGE_LIMIT = 20  # rows of a usage breakdown
+HOTSPOT_LIMIT = 10  # rows of a fault hotspot list
 
-
-@dataclass(frozen=True)
-class Window:
-    """A time range and the width of its chart buckets, in seconds."""
-
-    since: dt.datetime
-    until: dt.datetime
-    bucket_seconds: int
-
-
-@dataclass(frozen=True)
-class Filters:
-    agent_id: uuid.UUID | None = None
-    department_id: uuid.UUID | None = None
-    provider: str | None = None
-    model: str | None = None
-    departments: frozenset[uuid.UUID] | None = None
-    """Not a filter the person chose: a department-scoped person's limit (None: none)."""
-
-    @property
-    def active(self) -> bool:
-        return any(
-            value is not None
-            for value in (self.agent_id, self.department_id, self.provider, self.model)
-        )
-
-
-# quantileTiming counts every latency above 30 s as 30 s, so a merged percentile at that
-# cap means "30 s or more": it is returned as +inf for the pages to say so.
-TIMING_CAP_MS = 30_000
-_TIMING_PERCENTILE = (
-    f"if(quantileTimingMerge({{level}})(duration_ms_timing) >= {TIMING_CAP_MS}, inf, "
-    "quantileTimingMerge({level})(duration_ms_timing))"
-)
-
-
-@dataclass(frozen=True)
-class Rollup:
-    """A rollup table: its time column, the seconds of one row's time slot, the columns
-    it keeps besides ``tenant_id`` and time, and how to merge its latency states
-    (a format string of the quantile level)."""
-
-    table: str
-    time: str
-    seconds: int
-    columns: frozenset[str]
-    quantile: str = _TIMING_PERCENTILE
-
-
-SPANS_MINUTE = Rollup(
-    "spans_minute",
-    "minute",
-    60,
-    frozenset({"agent_id", "department_id", "kind", "provider", "model", "tool", "status"}),
-    "quantileTDigestMerge({level})(duration_ms_digest)",
-)
-# Smallest first; spans_minute has every column and fits every window of whole minutes.
-ROLLUPS = (
-    Rollup("tenants_hour", "hour", 3600, frozenset({"status"})),
-    Rollup("tenants_quarter_hour", "quarter_hour", 900, frozenset({"status"})),
-    Rollup(
-        "spans_hour",
-        "hour",
-        3600,
-        frozenset({"department_id", "kind", "provider", "model", "tool", "status"}),
-    ),
-    Rollup("agents_hour", "hour", 3600, frozenset({"agent_id", "department_id", "status"})),
-    Rollup(
-        "agent_models_hour",
-        "hour",
-        3600,
-        frozenset({"agent_id", "department_id", "kind", "provider", "model", "status"}),
-    ),
-    SPANS_MINUTE,
-)
-# The edge gateway's attempts (migration 0003): read by provider_attempts only.
-PROVIDER_ATTEMPTS = Rollup(
-    "provider_attempts_minute",
-    "minute",
-    60,
-    frozenset({"agent_id", "department_id", "provider", "model"}),
-)
-
-
-def rollup_for(window: Window, columns: frozenset[str]) -> Rollup:
-    """The smallest rollup with ``columns`` whose time slots tile the window and its
-    buckets (a bucket never splits a row)."""
-    for rollup in ROLLUPS:
-        fits = all(
-            seconds % rollup.seconds == 0
-            for seconds in (
-                int(window.since.timestamp()),
-                int(window.until.timestamp()),
-                window.bucket_seconds,
-            )
-        )
-        if fits and columns <= rollup.columns:
-            return rollup
-    return SPANS_MINUTE
-
-
-# Tenant first, then the range; then one condition per active filter (below).
-_WHERE = """
-    WHERE tenant_id = {tenant_id:UUID}
-      AND $TIME >= {since:DateTime('UTC')}
-      AND $TIME < {until:DateTime('UTC')}
-"""
-# Each filter's column and condition.
-_FILTERS = {
-    "agent_id": ("agent_id", "AND agent_id = {agent_id:UUID}"),
-    "department_id": ("department_id", "AND department_id = {department_id:UUID}"),
-    "provider": ("provider", "AND provider = {provider:String}"),
-    "model": ("model", "AND model = {model:String}"),
-    "departments": ("department_id", IN_DEPARTMENTS),
-}
-
-# The breakdowns a panel may ask for: fixed SQL, chosen by name, never user text.
-_DIMENSIONS = {
+# The breakdowns a panel may ask for: column, and which groups count (a fixed text,
+# chosen by name, never user text).
+DIMENSIONS = {
     "provider": ("provider", "provider != ''"),
     "model": ("model", "model != ''"),
     "agent": ("agent_id", "1"),
     "department": ("department_id", "1"),
     "tool": ("tool", "tool != ''"),
 }
+# A provider's model calls that the gateway let through: what its availability is
+# judged on (refusals are the gateway's answer, not the provider's).
+MODEL_CALL = "kind = 'model' AND status != 'refused'"
+_TOTALS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_tokens")
+_USAGE = (*_TOTALS, "cost", "p50_ms", "p95_ms")  # a usage breakdown's row, after the key
+_HOTSPOT = ("requests", "faults", "timeouts")
 
 
-_FAULTS = "sumIf(r.requests, r.status IN ('error', 'timeout'))"
-
-
-def _params(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str, object]:
-    params: dict[str, object] = {
-        "tenant_id": tenant_id,
-        "since": window.since.replace(microsecond=0),
-        "until": window.until.replace(microsecond=0),
-    }
-    return params | _active(filters)
-
-
-def _active(filters: Filters) -> dict[str, object]:
-    values = {
-        "agent_id": filters.agent_id,
-        "department_id": filters.department_id,
-        "provider": filters.provider,
-        "model": filters.model,
-        "departments": sorted(filters.departments) if filters.departments is not None else None,
-    }
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _render(
-    template: str,
-    window: Window,
-    *,
-    filters: Filters | None = None,
-    dimension: str | None = None,
-    columns: frozenset[str] = frozenset({"status"}),
-    rollup: Rollup | None = None,
-) -> str:
-    """``template`` for the rollup that fits (or for ``rollup``), with ``$ROLLUP``,
-    ``$TIME``, ``$P50``/``$P95`` (latency), ``$WHERE`` (the active filters' conditions
-    included) and ``$FAULTS`` (and, for a breakdown, ``$KEY``/``$PRESENT`` of
-    ``dimension``) filled in. ``columns``: what the template reads besides the filters
-    and the breakdown. Every fragment is constant text of this module."""
-    active = _active(filters) if filters is not None else {}
-    where = _WHERE + "".join(_FILTERS[name][1] for name in active)
-    needed = set(columns) | {_FILTERS[name][0] for name in active}
-    parts = {"$WHERE": where, "$FAULTS": _FAULTS}
-    if dimension is not None:
-        key, present = _DIMENSIONS[dimension]
-        parts |= {"$KEY": key, "$PRESENT": present}
-        needed.add(key)
-    rollup = rollup or rollup_for(window, frozenset(needed))
-    parts |= {
-        "$ROLLUP": f"{rollup.table} AS r",
-        "$TIME": rollup.time,
-        "$P50": rollup.quantile.format(level=0.5),
-        "$P95": rollup.quantile.format(level=0.95),
-    }
-    sql = template
-    for marker, text in parts.items():
-        sql = sql.replace(marker, text)
-    if "$" in sql:
-        raise ValueError(f"unfilled fragment in {sql!r}")
-    return sql
-
-
-def _query(
-    template: str,
-    window: Window,
-    params: dict[str, object],
-    **fragments: Any,
-) -> list[dict[str, Any]]:
-    """``template`` rendered (``_render``) and run for the tenant of ``params`` (from
-    ``_params``); every value is a bound parameter."""
+def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+    """The rows of ``sql`` for the tenant of ``params``; a ``latency`` column (``[p50,
+    p95]``) becomes ``p50_ms`` and ``p95_ms``."""
     tenant_id = params["tenant_id"]
     assert isinstance(tenant_id, uuid.UUID)
-    return tenant_query(_render(template, window, **fragments), tenant_id=tenant_id, params=params)
+    rows = tenant_query(sql, tenant_id=tenant_id, params=params)
+    for row in rows:
+        if "latency" in row:
+            row["p50_ms"], row["p95_ms"] = row.pop("latency")
+    return rows
 
 
 # --- utilization ----------------------------------------------------------------------
 
 
-def usage_totals(tenant_id: uuid.UUID, window: Window, filters: Filters) -> dict[str, Any]:
-    """Requests, faults, refusals, tokens and cost of the range."""
-    rows = _query(
-        """
-        SELECT sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'timeout') AS timeouts,
-               sumIf(r.requests, status = 'refused') AS refused,
-               sum(r.input_tokens) AS input_tokens,
-               sum(r.output_tokens) AS output_tokens,
-               sum(r.cost) AS cost
-        FROM $ROLLUP
-        $WHERE
-        """,
-        window,
-        _params(tenant_id, window, filters),
-        filters=filters,
-    )
-    row = rows[0] if rows else {}
-    return {
-        "requests": int(row.get("requests") or 0),
-        "faults": int(row.get("faults") or 0),
-        "timeouts": int(row.get("timeouts") or 0),
-        "refused": int(row.get("refused") or 0),
-        "input_tokens": int(row.get("input_tokens") or 0),
-        "output_tokens": int(row.get("output_tokens") or 0),
-        "cost": Decimal(str(row.get("cost") or 0)),
-    }
+@dataclass(frozen=True)
+class Overview:
+    """A range's totals, the totals of the range of the same length just before it, and
+    its chart: per bucket with data, requests, faults, refusals, tokens and cost."""
+
+    totals: dict[str, Any]
+    before: dict[str, Any]
+    series: list[dict[str, Any]]
 
 
-def usage_series(tenant_id: uuid.UUID, window: Window, filters: Filters) -> list[dict[str, Any]]:
-    """Per bucket: requests, faults, refusals, tokens and cost (buckets with data only)."""
-    return _query(
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {name: sum(int(row[name] or 0) for row in rows) for name in _TOTALS}
+    totals["cost"] = sum((Decimal(str(row["cost"] or 0)) for row in rows), Decimal(0))
+    return totals
+
+
+def usage_overview(tenant_id: uuid.UUID, window: Window, filters: Filters) -> Overview:
+    """One query over the range and the one before it, in the range's chart buckets: the
+    totals are the buckets' sums (whole buckets tile both ranges)."""
+    before = window.since - (window.until - window.since)
+    sql, params = render(
         """
         SELECT toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
-               sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'timeout') AS timeouts,
-               sumIf(r.requests, status = 'refused') AS refused,
-               sum(r.input_tokens) AS input_tokens,
-               sum(r.output_tokens) AS output_tokens,
-               sum(r.cost) AS cost
+               $MEASURES
         FROM $ROLLUP
         $WHERE
         GROUP BY bucket ORDER BY bucket
         """,
-        window,
-        {**_params(tenant_id, window, filters), "bucket": window.bucket_seconds},
+        Window(before, window.until, window.bucket_seconds),
+        tenant_id=tenant_id,
         filters=filters,
+        bucketed=True,
+        params={"bucket": window.bucket_seconds},
     )
+    rows = [{**row, "bucket": utc(row["bucket"])} for row in _query(sql, params)]
+    series = [row for row in rows if row["bucket"] >= window.since]
+    earlier = [row for row in rows if row["bucket"] < window.since]
+    return Overview(totals=_totals(series), before=_totals(earlier), series=series)
+
+
+def utc(value: Any) -> dt.datetime:
+    """A bucket's start as an aware UTC datetime, whatever the store gave."""
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def usage_by(
-    tenant_id: uuid.UUID, window: Window, filters: Filters, dimension: str, limit: int = 20
+    tenant_id: uuid.UUID,
+    window: Window,
+    filters: Filters,
+    dimension: str,
+    limit: int = USAGE_LIMIT,
 ) -> list[dict[str, Any]]:
     """Requests, tokens, cost, faults and latency grouped by ``dimension`` (a key of
-    ``_DIMENSIONS``), most requests first. ``key`` holds the group's value."""
-    return _query(
+    ``DIMENSIONS``), most requests first. ``key`` holds the group's value."""
+    key, present = DIMENSIONS[dimension]
+    sql, params = render(
         """
-        SELECT $KEY AS key, sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'timeout') AS timeouts,
-               sumIf(r.requests, status = 'refused') AS refused,
-               sum(r.input_tokens) AS input_tokens,
-               sum(r.output_tokens) AS output_tokens,
-               sum(r.cost) AS cost,
-               $P50 AS p50_ms,
-               $P95 AS p95_ms
+        SELECT $KEY AS key, $MEASURES, $LATENCY AS latency
         FROM $ROLLUP
         $WHERE
           AND $PRESENT
@@ -303,62 +139,222 @@ def usage_by(
         LIMIT {limit:UInt32}
         """,
         window,
-        {**_params(tenant_id, window, filters), "limit": limit},
+        tenant_id=tenant_id,
         filters=filters,
-        dimension=dimension,
+        columns=frozenset({key, "status"}),
+        params={"limit": limit},
+        fragments={"$KEY": key, "$PRESENT": present},
     )
+    return _query(sql, params)
 
 
-# --- faults ---------------------------------------------------------------------------
+# --- breakdowns: usage, fault hotspots, provider availability -------------------------
 
 
-def fault_hotspots(
-    tenant_id: uuid.UUID, window: Window, filters: Filters, dimension: str, limit: int = 10
-) -> list[dict[str, Any]]:
-    """Groups of ``dimension`` with faults, highest fault rate first."""
-    return _query(
+@dataclass(frozen=True)
+class Breakdowns:
+    """Per dimension, the usage rows (most requests first, ``USAGE_LIMIT``) and the fault
+    hotspots (groups with faults, highest fault rate first, ``HOTSPOT_LIMIT``); per
+    provider with model calls, ``availability`` (lowest success first) when
+    ``provider`` is one of the dimensions."""
+
+    usage: dict[str, list[dict[str, Any]]]
+    hotspots: dict[str, list[dict[str, Any]]]
+    availability: list[dict[str, Any]] | None
+
+
+def breakdown_columns(dimension: str) -> frozenset[str]:
+    """What the breakdown by ``dimension`` reads (a provider's availability: the kind)."""
+    key = DIMENSIONS[dimension][0]
+    return frozenset({key, "status", "kind"} if dimension == "provider" else {key, "status"})
+
+
+# The breakdowns that breakdowns_hour/_day hold one row per value of (migration 0007).
+BY_VALUE = frozenset({"provider", "model", "department", "tool"})
+_BY_VALUE_COLUMNS = frozenset({"dimension", "key", "status"})
+
+
+def _by_value(window: Window, filters: Filters) -> bool:
+    """Whether the one-row-per-value tables answer the window's breakdowns: whole hours,
+    no filter (they have no other column)."""
+    if filters.values():
+        return False
+    return source_for(window, _BY_VALUE_COLUMNS, bucketed=False).rollup.table == "breakdowns_hour"
+
+
+def breakdown_groups(
+    window: Window, filters: Filters, dimensions: tuple[str, ...]
+) -> list[tuple[str, ...]]:
+    """``dimensions`` in groups that read the same source: one ``breakdowns`` query each."""
+    by_value = _by_value(window, filters)
+    groups: dict[object, list[str]] = {}
+    for dimension in dimensions:
+        needed = breakdown_columns(dimension) | filter_columns(filters)
+        source = (
+            "by value"
+            if by_value and dimension in BY_VALUE
+            else source_for(window, needed, bucketed=False)
+        )
+        groups.setdefault(source, []).append(dimension)
+    return [tuple(group) for group in groups.values()]
+
+
+def breakdowns(
+    tenant_id: uuid.UUID, window: Window, filters: Filters, dimensions: tuple[str, ...]
+) -> Breakdowns:
+    """Every breakdown of ``dimensions`` in one query (``GROUPING SETS``), ranked in SQL
+    as ``usage_by`` orders a breakdown and the hotspot lists order faults (ClickHouse's
+    order of UUIDs is not Python's). ``dimensions`` must read the same source
+    (``breakdown_groups``)."""
+    if set(dimensions) <= BY_VALUE and _by_value(window, filters):
+        return _breakdowns_by_value(tenant_id, window, dimensions)
+    keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
+    sets: list[tuple[str, ...]] = [(key,) for key in keys]
+    present = [DIMENSIONS[dimension][1] for dimension in dimensions]
+    availability = "provider" in dimensions
+    if availability:  # the providers' model calls: one more set, not a second state
+        keys.append("model_call")
+        sets.append(("provider", "model_call"))
+        present.append("provider != ''")
+    # grouping(keys) has a bit per key (the first one highest), set when the key is not
+    # in the row's grouping set.
+    masks = [
+        sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
+        for keep in sets
+    ]
+    sql, params = render(
         """
-        SELECT $KEY AS key, sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'timeout') AS timeouts,
-               faults / requests AS fault_rate
+        SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES, $LATENCY AS latency,
+               row_number() OVER (PARTITION BY grouping_set ORDER BY requests DESC, $KEYS)
+                   AS usage_rank,
+               row_number() OVER (
+                   PARTITION BY grouping_set ORDER BY faults / requests DESC, faults DESC, $KEYS
+               ) AS fault_rank
         FROM $ROLLUP
         $WHERE
-          AND $PRESENT
-        GROUP BY key
-        HAVING faults > 0
-        ORDER BY fault_rate DESC, faults DESC, key
-        LIMIT {limit:UInt32}
+        GROUP BY GROUPING SETS ($SETS)
+        HAVING $PRESENT
+        QUALIFY usage_rank <= {usage_limit:UInt32}
+             OR (faults > 0 AND fault_rank <= {hotspot_limit:UInt32})$AVAILABLE
         """,
         window,
-        {**_params(tenant_id, window, filters), "limit": limit},
+        tenant_id=tenant_id,
         filters=filters,
-        dimension=dimension,
+        columns=frozenset().union(*(breakdown_columns(d) for d in dimensions)),
+        params={"usage_limit": USAGE_LIMIT, "hotspot_limit": HOTSPOT_LIMIT},
+        fragments={
+            "$KEY_COLUMNS": ", ".join(
+                f"{MODEL_CALL} AS model_call" if key == "model_call" else key for key in keys
+            ),
+            "$KEYS": ", ".join(keys),
+            "$SETS": ", ".join(f"({', '.join(keep)})" for keep in sets),
+            "$PRESENT": " AND ".join(
+                f"(grouping_set != {mask} OR {condition})"
+                for mask, condition in zip(masks, present, strict=True)
+                if condition != "1"
+            )
+            or "1",
+            "$AVAILABLE": f" OR (grouping_set = {masks[-1]} AND model_call)"
+            if availability
+            else "",
+        },
+    )
+    rows = _query(sql, params)
+    for row in rows:
+        row["key"] = row[keys[masks.index(row["grouping_set"])]]
+    by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in masks}
+    served = None
+    if availability:
+        served = [row for row in by_set[masks[-1]] if row["model_call"]]
+        for row in served:
+            row["key"] = row["provider"]
+    return _lists(
+        {dimension: by_set[mask] for dimension, mask in zip(dimensions, masks, strict=False)},
+        served,
     )
 
 
-def provider_availability(
-    tenant_id: uuid.UUID, window: Window, filters: Filters
-) -> list[dict[str, Any]]:
-    """Per provider, model calls only: success ratio and p50/p95 latency (ms).
-    Refusals are the gateway's answer, not the provider's, so they do not count."""
-    return _query(
+def _breakdowns_by_value(
+    tenant_id: uuid.UUID, window: Window, dimensions: tuple[str, ...]
+) -> Breakdowns:
+    """``breakdowns`` from the one-row-per-value tables: a department's id is its key as
+    text, ordered as a UUID (``toUUIDOrZero``; other keys tie there and go by text)."""
+    sql, params = render(
         """
-        SELECT provider, sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'timeout') AS timeouts,
-               1 - faults / requests AS success_ratio,
-               $P50 AS p50_ms,
-               $P95 AS p95_ms
+        SELECT dimension, key, $MEASURES, $LATENCY AS latency,
+               row_number() OVER (
+                   PARTITION BY dimension ORDER BY requests DESC, toUUIDOrZero(key), key
+               ) AS usage_rank,
+               row_number() OVER (
+                   PARTITION BY dimension
+                   ORDER BY faults / requests DESC, faults DESC, toUUIDOrZero(key), key
+               ) AS fault_rank
         FROM $ROLLUP
         $WHERE
-          AND kind = 'model' AND provider != '' AND status != 'refused'
-        GROUP BY provider
-        ORDER BY success_ratio, provider
+          AND has({dimensions:Array(String)}, dimension)
+        GROUP BY dimension, key
+        HAVING key != ''
+        QUALIFY usage_rank <= {usage_limit:UInt32}
+             OR (faults > 0 AND fault_rank <= {hotspot_limit:UInt32})
+             OR dimension = 'served'
         """,
         window,
-        _params(tenant_id, window, filters),
-        filters=filters,
-        columns=frozenset({"kind", "provider", "status"}),
+        tenant_id=tenant_id,
+        columns=_BY_VALUE_COLUMNS,
+        params={
+            "dimensions": [*dimensions, *(["served"] if "provider" in dimensions else [])],
+            "usage_limit": USAGE_LIMIT,
+            "hotspot_limit": HOTSPOT_LIMIT,
+        },
     )
+    rows = _query(sql, params)
+    for row in rows:
+        if row["dimension"] == "department":
+            row["key"] = uuid.UUID(row["key"])
+    return _lists(
+        {
+            dimension: [row for row in rows if row["dimension"] == dimension]
+            for dimension in dimensions
+        },
+        [row for row in rows if row["dimension"] == "served"] if "provider" in dimensions else None,
+    )
+
+
+def _lists(
+    groups: dict[str, list[dict[str, Any]]], served: list[dict[str, Any]] | None
+) -> Breakdowns:
+    """The ranked lists of each dimension's rows (``key``, the sums, ``usage_rank`` and
+    ``fault_rank``), and the providers' availability from the rows of their model calls
+    the gateway let through (``served``, by ``key``)."""
+    usage, hotspots = {}, {}
+    for dimension, mine in groups.items():
+        usage[dimension] = [
+            {"key": row["key"], **{name: row[name] for name in _USAGE}}
+            for row in sorted(mine, key=lambda row: row["usage_rank"])
+            if row["usage_rank"] <= USAGE_LIMIT
+        ]
+        hotspots[dimension] = [
+            {"key": row["key"], **{name: row[name] for name in _HOTSPOT}}
+            | {"fault_rate": row["faults"] / row["requests"]}
+            for row in sorted(mine, key=lambda row: row["fault_rank"])
+            if row["faults"] > 0 and row["fault_rank"] <= HOTSPOT_LIMIT
+        ]
+    availability = None
+    if served is not None:
+        availability = sorted(
+            (
+                {
+                    "provider": row["key"],
+                    **{name: row[name] for name in _HOTSPOT},
+                    "success_ratio": 1 - row["faults"] / row["requests"],
+                    "p50_ms": row["p50_ms"],
+                    "p95_ms": row["p95_ms"],
+                }
+                for row in served
+            ),
+            key=lambda row: (row["success_ratio"], row["provider"]),
+        )
+    return Breakdowns(usage=usage, hotspots=hotspots, availability=availability)
 
 
 # --- fleet (staff console only) -------------------------------------------------------
@@ -367,50 +363,41 @@ def provider_availability(
 def fleet_overview(window: Window) -> list[dict[str, Any]]:
     """Every tenant's requests, faults, refusals, cost and p95 latency in the range.
     Reads all tenants: for the MSP staff console only."""
-    sql = _render(
+    sql, params = render(
         """
         SELECT tenant_id, sum(r.requests) AS requests, $FAULTS AS faults,
                sumIf(r.requests, status = 'refused') AS refused,
                sum(r.cost) AS cost,
                $P95 AS p95_ms
         FROM $ROLLUP
-        WHERE $TIME >= {since:DateTime('UTC')} AND $TIME < {until:DateTime('UTC')}
+        $WHERE
         GROUP BY tenant_id
         """,
         window,
+        tenant_id=None,
     )
-    return all_tenants_query(
-        sql,
-        {
-            "since": window.since.replace(microsecond=0),
-            "until": window.until.replace(microsecond=0),
-        },
-    )
+    return all_tenants_query(sql, params)
 
 
 def fleet_series(window: Window) -> list[dict[str, Any]]:
     """Every tenant's requests per chart bucket of the range (buckets with data only),
     for the fleet's sparklines. Reads all tenants: for the MSP staff console only."""
-    sql = _render(
+    sql, params = render(
         """
         SELECT tenant_id,
                toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
                sum(r.requests) AS requests
         FROM $ROLLUP
-        WHERE $TIME >= {since:DateTime('UTC')} AND $TIME < {until:DateTime('UTC')}
+        $WHERE
         GROUP BY tenant_id, bucket
         """,
         window,
+        tenant_id=None,
         columns=frozenset(),
+        bucketed=True,
+        params={"bucket": window.bucket_seconds},
     )
-    return all_tenants_query(
-        sql,
-        {
-            "since": window.since.replace(microsecond=0),
-            "until": window.until.replace(microsecond=0),
-            "bucket": window.bucket_seconds,
-        },
-    )
+    return all_tenants_query(sql, params)
 
 
 # --- gateway attempts -----------------------------------------------------------------
@@ -438,7 +425,7 @@ def provider_attempts(
 ) -> list[dict[str, Any]]:
     """Per provider, the edge gateway's attempts: failures, timeouts, failovers away from
     it and circuit-breaker trips (``provider_attempts_minute``), most trips first."""
-    return _query(
+    sql, params = render(
         """
         SELECT provider,
                sum(provider_attempts_minute.attempts) AS attempts,
@@ -453,7 +440,8 @@ def provider_attempts(
         ORDER BY breaker_trips DESC, failovers DESC, provider
         """,
         window,
-        _params(tenant_id, window, filters),
+        tenant_id=tenant_id,
         filters=filters,
         rollup=PROVIDER_ATTEMPTS,
     )
+    return _query(sql, params)

@@ -58,6 +58,7 @@ from controlplane.gateway.models import (
 from controlplane.gateway.selectors import period_start
 from controlplane.gateway.services import PULL_ACTOR, bump_site
 from controlplane.gateway.signing import signing_ring
+from controlplane.security.profiles import watch_section
 from controlplane.security.quarantine import EMPTY_QUARANTINE
 from controlplane.security.quarantine import bundle_section as quarantine_section
 from edge.gateway.catalog import CLASS_PRICE_KEYS
@@ -128,11 +129,14 @@ def agent_profile(
     }
 
 
-def _agents(site: Site) -> list[dict[str, Any]]:
+def _site_agents(site: Site) -> list[Agent]:
+    return list(Agent.objects.filter(device__site=site).order_by("pk"))
+
+
+def _agents(agents: list[Agent]) -> list[dict[str, Any]]:
     defaults = {default.role: default for default in RoleDefault.objects.all()}
     policy = Policy.objects.first()
     ceiling = policy.max_requests_per_minute if policy else None
-    agents = Agent.objects.filter(device__site=site).order_by("pk")
     return [agent_profile(agent, defaults.get(agent.role), ceiling) for agent in agents]
 
 
@@ -309,18 +313,20 @@ def site_content(site: Site, *, now: dt.datetime | None = None) -> dict[str, Any
     """The node-independent bundle content of ``site`` at its current version. The
     caller holds the site's tenant scope."""
     providers = _providers()
+    agents = _site_agents(site)
     return {
         "version": site.config_version,
         "site_id": str(site.pk),
         "tenant_id": str(site.tenant_id),
         **site_registry(site),
-        "agents": _agents(site),
+        "agents": _agents(agents),
         "policies": [_policy(site.tenant_id)],
         "providers": providers,
         "routes": _routes(providers),
         "prices": _prices(providers),
         "budgets": _budgets(site, now or timezone.now()),
         "quarantine": quarantine_section(site.tenant_id),
+        "watch": watch_section(site.tenant_id, agents),
         "residency": _residency(site.tenant_id),
         **collector_sections(site),
     }
@@ -337,6 +343,7 @@ _SECTION_KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "routes": lambda item: str(item["route_id"]),
     "prices": lambda item: f"{item['provider']}/{item['model']}@{item['effective_from']}",
     "budgets": lambda item: f"{item['budget_id']}@{item['period_start']}",
+    "watch": lambda item: str(item["agent_id"]),
     "residency": lambda item: str(item["tenant_id"]),
     "collector_keys": lambda item: str(item["key_id"]),
     "site_agents": lambda item: str(item["agent_id"]),
@@ -515,6 +522,7 @@ def node_payload(
         "prices": content["prices"],
         "budgets": budgets,
         "quarantine": content.get("quarantine", EMPTY_QUARANTINE),
+        "watch": {"agents": content.get("watch", [])},
         **_registry_extras(content),
     }
 

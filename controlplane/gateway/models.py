@@ -49,6 +49,15 @@ class Tier(models.TextChoices):
 
 ANY = "*"
 ROUTE_TIERS = [*Tier.choices, (ANY, "any tier")]
+AUTO = "auto"
+# What an agent or a role asks for: a route's tier, or ``auto``, which the edge turns into
+# one of them request by request from the request's own features (docs/decisions/0023).
+DEFAULT_TIERS = [*Tier.choices, (AUTO, "Auto (scored per request)")]
+
+
+class ScopeEnforcement(models.TextChoices):
+    FLAG = "flag"
+    REFUSE = "refuse"
 
 
 class Provider(SharedOrTenantModel):
@@ -224,6 +233,13 @@ class Policy(TenantOwnedModel):
         help_text="Request-rate ceiling of every agent whose role and own settings set none "
         "(edge/gateway/ratelimit.py); empty: none.",
     )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        default=ScopeEnforcement.FLAG,
+        help_text="What an edge does with a model call outside an agent's learned scope or "
+        "over its learned ceilings (edge/watch.py): flag it (served, alerted) or refuse it.",
+    )
 
     AUDIT_FIELDS = (
         "injection",
@@ -235,6 +251,7 @@ class Policy(TenantOwnedModel):
         "auto_simple_max",
         "auto_complex_min",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
 
     class Meta:
@@ -264,7 +281,7 @@ class RoleDefault(TenantOwnedModel):
     data_classes = ArrayField(
         models.CharField(max_length=50), default=list, blank=True, validators=[validate_names]
     )
-    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    tier = models.CharField(max_length=20, choices=DEFAULT_TIERS, default=Tier.STANDARD)
     operating_window = models.JSONField(
         default=dict, blank=True, validators=[validate_operating_window]
     )
@@ -274,6 +291,13 @@ class RoleDefault(TenantOwnedModel):
         validators=[MinValueValidator(1)],
         help_text="Request-rate ceiling of agents with this role that set none; empty: the "
         "tenant's policy.",
+    )
+    scope_enforcement = models.CharField(
+        max_length=10,
+        choices=ScopeEnforcement.choices,
+        blank=True,
+        help_text="Flag or refuse what is outside the learned scope, for agents of this role; "
+        "empty: the tenant's policy.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -285,6 +309,7 @@ class RoleDefault(TenantOwnedModel):
         "tier",
         "operating_window",
         "max_requests_per_minute",
+        "scope_enforcement",
     )
     UPDATABLE = AUDIT_FIELDS[1:]
 

@@ -21,23 +21,26 @@ _NAME = "BUNDLE_SIGNING_KEYS"
 
 
 class SigningRing:
-    def __init__(self, entries: list[str]) -> None:
+    """``name``: the setting the entries come from, named in every error (evidence
+    packages use the same form: EVIDENCE_SIGNING_KEYS)."""
+
+    def __init__(self, entries: list[str], *, name: str = _NAME) -> None:
         if not entries:
-            raise ImproperlyConfigured(f"{_NAME} must hold at least one key")
+            raise ImproperlyConfigured(f"{name} must hold at least one key")
         self._keys: dict[str, Ed25519PrivateKey] = {}
         for entry in entries:
             key_id, sep, encoded = entry.partition(":")
             key_id = key_id.strip()
             if not sep or not key_id or "," in key_id:
-                raise ImproperlyConfigured(f"{_NAME} entries must look like 'id:base64-seed'")
+                raise ImproperlyConfigured(f"{name} entries must look like 'id:base64-seed'")
             if key_id in self._keys:
-                raise ImproperlyConfigured(f"{_NAME}: key id {key_id!r} is listed twice")
+                raise ImproperlyConfigured(f"{name}: key id {key_id!r} is listed twice")
             try:
                 seed = base64.b64decode(encoded.strip(), validate=True)
             except (binascii.Error, ValueError):
-                raise ImproperlyConfigured(f"{_NAME}: the key {key_id!r} is not base64") from None
+                raise ImproperlyConfigured(f"{name}: the key {key_id!r} is not base64") from None
             if len(seed) != 32:
-                raise ImproperlyConfigured(f"{_NAME}: the key {key_id!r} must be 32 bytes")
+                raise ImproperlyConfigured(f"{name}: the key {key_id!r} must be 32 bytes")
             self._keys[key_id] = Ed25519PrivateKey.from_private_bytes(seed)
         self.current_key_id = next(iter(self._keys))
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -77,6 +78,14 @@ def alerts_record(
         if alert is not None:
             created.append(alert)
     return created
+
+
+def alerted_scope(alert: Alert) -> set[tuple[str, str]]:
+    """The scope items a scope or escalation alert names: while it is not a false
+    positive they are normal neither for the agent nor for its peers."""
+    if alert.kind == Kind.ESCALATION:
+        return {("classification", step["classification"]) for step in alert.evidence["ledger"]}
+    return {(entry["dimension"], entry["item"]) for entry in alert.evidence.get("items", [])}
 
 
 def _extend(alert: Alert, finding: Finding) -> None:
@@ -260,14 +269,15 @@ def _learn_from_false_positive(alert: Alert) -> None:
     evidence: dict[str, Any] = alert.evidence
     for agent_id in alert.agent_ids:
         if alert.kind == Kind.SCOPE:
-            AcceptedBehaviour.objects.create(
-                tenant_id=alert.tenant_id,
-                agent_id=agent_id,
-                kind=alert.kind,
-                dimension=evidence.get("dimension", ""),
-                item=evidence.get("item", ""),
-                alert=alert,
-            )
+            for entry in evidence.get("items", []):
+                AcceptedBehaviour.objects.create(
+                    tenant_id=alert.tenant_id,
+                    agent_id=agent_id,
+                    kind=alert.kind,
+                    dimension=entry.get("dimension", ""),
+                    item=entry.get("item", ""),
+                    alert=alert,
+                )
         elif alert.kind == Kind.ESCALATION:
             for step in evidence.get("ledger", []):
                 AcceptedBehaviour.objects.create(
@@ -328,3 +338,91 @@ def note_add(
     *, actor: Actor, alert: Alert | None = None, incident: Incident | None = None, text: str
 ) -> Note:
     return _note(actor=actor, action="note", text=text, alert=alert, incident=incident)
+
+
+def _assign(target: Alert | Incident, *, actor: Actor, assignee: User) -> Alert | Incident:
+    model = type(target)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().get(pk=target.pk)
+        before = snapshot(locked)
+        locked.assignee = assignee
+        locked.save(update_fields=["assignee"])
+        if isinstance(locked, Alert):
+            _note(actor=actor, action="assigned", text=assignee.email, alert=locked)
+        else:
+            _note(actor=actor, action="assigned", text=assignee.email, incident=locked)
+        audit_record(
+            actor=actor,
+            action=f"security.{model.__name__.lower()}_assigned",
+            target=locked,
+            tenant_id=locked.tenant_id,
+            before=before,
+            after=snapshot(locked),
+        )
+    return locked
+
+
+def alert_assign(*, actor: Actor, alert: Alert, assignee: User) -> Alert:
+    """Give an alert to someone (staff or a member of its tenant), state unchanged."""
+    assigned = _assign(alert, actor=actor, assignee=assignee)
+    assert isinstance(assigned, Alert)
+    return assigned
+
+
+def incident_assign(*, actor: Actor, incident: Incident, assignee: User) -> Incident:
+    assigned = _assign(incident, actor=actor, assignee=assignee)
+    assert isinstance(assigned, Incident)
+    return assigned
+
+
+def incident_from_alerts(*, actor: Actor, alerts: Sequence[Alert], title: str = "") -> Incident:
+    """One new incident of ``alerts`` (all of one tenant), taken out of the incidents
+    they were in; an incident left without alerts is resolved with a note naming the
+    new one."""
+    if not alerts:
+        raise ValidationError("Choose at least one alert.")
+    if len({alert.tenant_id for alert in alerts}) != 1:
+        raise ValidationError("Choose alerts of one tenant: an incident belongs to one.")
+    now = timezone.now()
+    with transaction.atomic():
+        chosen = list(
+            Alert.objects.select_for_update()
+            .filter(pk__in=[alert.pk for alert in alerts])
+            .order_by("started_at")
+        )
+        severity = _max_severity(*(alert.severity for alert in chosen))
+        incident = Incident.objects.create(
+            tenant_id=chosen[0].tenant_id,
+            title=(title or chosen[0].title)[:300],
+            severity=severity,
+            started_at=min(alert.started_at for alert in chosen),
+            ended_at=max(alert.ended_at for alert in chosen),
+            opened_at=now,
+            sla_due_at=now + SLA[severity],
+        )
+        previous = {alert.incident_id for alert in chosen} - {None}
+        Alert.objects.filter(pk__in=[alert.pk for alert in chosen]).update(incident=incident)
+        count = len(chosen)
+        _note(
+            actor=actor,
+            action="opened",
+            text=f"Opened from {count} alert{'s' if count != 1 else ''}.",
+            incident=incident,
+        )
+        audit_record(
+            actor=actor,
+            action="security.incident_opened",
+            target=incident,
+            tenant_id=incident.tenant_id,
+            after=snapshot(incident),
+        )
+        for emptied in Incident.objects.filter(pk__in=previous, alerts__isnull=True).exclude(
+            state__in=CLOSED_STATES
+        ):
+            incident_transition(
+                actor=actor,
+                incident=emptied,
+                state=State.RESOLVED,
+                note=f"Its alerts moved to the incident “{incident.title}”.",
+            )
+    return incident

@@ -128,33 +128,56 @@ def _label(moment: dt.datetime) -> str:
 
 
 def _windows(context: Context) -> dict[uuid.UUID, dict[dt.datetime, _Window]]:
-    """Per agent and judged minute: the metrics summed over the ten minutes ending there."""
+    """Per agent and judged minute: the metrics summed over the ten (three, sixty)
+    minutes ending there, from running sums; minutes with no data in their last ten
+    minutes are left out."""
     by_agent: dict[uuid.UUID, dict[dt.datetime, dict[str, Any]]] = defaultdict(dict)
     for row in context.minutes:
         by_agent[row["agent_id"]][row["minute"]] = row
-    result: dict[uuid.UUID, dict[dt.datetime, _Window]] = {}
-    judged = _minute_range(context.since, context.until)
+    first = context.since - (INTENSITY_WINDOW - 1) * MINUTE
+    span = _minute_range(first, context.until)
+    offset = INTENSITY_WINDOW - 1  # index of context.since in span
     metrics = ("tasks", "tokens", "returned_rows", "cost", "errors", "model_calls")
+    result: dict[uuid.UUID, dict[dt.datetime, _Window]] = {}
     for agent_id, rows in by_agent.items():
+        # running[i] = totals of span[:i]; present[i] = minutes with data in span[:i]
+        running = [[0.0] * len(metrics)]
+        present = [0]
+        sites: list[uuid.UUID | None] = []
+        site: uuid.UUID | None = None
+        for minute in span:
+            found = rows.get(minute)
+            totals = running[-1]
+            if found is None:
+                running.append(totals)
+                present.append(present[-1])
+            else:
+                running.append([t + float(found[m]) for t, m in zip(totals, metrics, strict=True)])
+                present.append(present[-1] + 1)
+                site = found["site_id"]
+            sites.append(site)
+
         windows: dict[dt.datetime, _Window] = {}
-        for minute in judged:
-            inside = [rows[m] for m in (minute - k * MINUTE for k in range(WINDOW)) if m in rows]
-            if not inside:
+        for index in range(offset, len(span)):
+            end = index + 1
+            if present[end] == present[max(end - WINDOW, 0)]:
                 continue
-            sums = {name: float(sum(float(r[name]) for r in inside)) for name in metrics}
-            recent = [
-                rows[m] for m in (minute - k * MINUTE for k in range(SHORT_WINDOW)) if m in rows
-            ]
-            short_sums = {name: float(sum(float(r[name]) for r in recent)) for name in metrics}
-            hour = [
-                rows[m] for m in (minute - k * MINUTE for k in range(INTENSITY_WINDOW)) if m in rows
-            ]
-            hour_sums = {name: float(sum(float(r[name]) for r in hour)) for name in metrics}
-            windows[minute] = _Window(
-                sums=sums, short_sums=short_sums, hour_sums=hour_sums, site_id=inside[0]["site_id"]
+            windows[span[index]] = _Window(
+                sums=_difference(metrics, running, end, WINDOW),
+                short_sums=_difference(metrics, running, end, SHORT_WINDOW),
+                hour_sums=_difference(metrics, running, end, INTENSITY_WINDOW),
+                site_id=sites[index],
             )
         result[agent_id] = windows
     return result
+
+
+def _difference(
+    metrics: tuple[str, ...], running: list[list[float]], end: int, minutes: int
+) -> dict[str, float]:
+    """Totals of the ``minutes`` minutes before index ``end`` from running sums."""
+    low = running[max(end - minutes, 0)]
+    return {m: high - lo for m, high, lo in zip(metrics, running[end], low, strict=True)}
 
 
 def _learned(context: Context, agent_id: uuid.UUID) -> bool:
@@ -592,13 +615,16 @@ def _coordination(
     marks += [(f.detected_at - MINUTE, a, 0.0) for f in other for a in f.agent_ids]
     findings: list[Finding] = []
     tenant_wide: set[dt.datetime] = set()
+    population = set(context.agents) | set(windows)
     for minute in _minute_range(context.since, context.until):
         recent = {a for at, a, _ in marks if minute - COORDINATION_SPAN < at <= minute}
         if len(recent) < COORDINATION_MIN_AGENTS:
             continue
         active = {a for a, by_minute in windows.items() if minute in by_minute} | recent
-        share = len(recent) / len(active)
-        if share >= TENANT_WIDE_SHARE and len(active) >= COORDINATION_MIN_AGENTS + 1:
+        # A tenant-wide change lifts most of the tenant's agents, not most of the few
+        # awake at night: the share is of every agent the tenant has.
+        share = len(recent) / len(population | active)
+        if share >= TENANT_WIDE_SHARE and len(population | active) >= COORDINATION_MIN_AGENTS + 1:
             tenant_wide.add(minute)
             continue
         agents = sorted(recent)
@@ -623,7 +649,7 @@ def _coordination(
                 evidence={
                     "agents": [str(a) for a in agents],
                     "active_agents": len(active),
-                    "share_of_active": round(share, 2),
+                    "share_of_agents": round(share, 2),
                     "tenant_wide_share": TENANT_WIDE_SHARE,
                     "span_minutes": int(COORDINATION_SPAN / MINUTE),
                     "same_site": len(sites) == 1,

@@ -240,6 +240,26 @@ class AcceptedBehaviour(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class EdgeProfile(TenantOwnedModel):
+    """What an agent's edges check in-process (edge/watch.py), learned from its baselines
+    (controlplane/security/profiles.py): the scope items it is known to use per
+    dimension, and ceilings of tokens and returned rows a minute."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    agent_id = models.UUIDField()
+    allow = models.JSONField(default=dict, help_text="dimension → sorted known items")
+    max_tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_rows_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    learned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "agent_id"], name="edge_profile_one_per_agent"
+            )
+        ]
+
+
 class Quarantine(TenantOwnedModel):
     """An agent, a device or the whole tenant whose requests every edge refuses."""
 

@@ -7,12 +7,18 @@ so the detectors (controlplane/security/detectors.py) stay free of I/O.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
 from controlplane.analytics.scoped import all_tenants_query, tenant_query
 
 VOLUME_METRICS = ("tasks", "tokens", "returned_rows", "cost")
+
+
+@functools.lru_cache(maxsize=4096)
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _utc(value: Any) -> dt.datetime:
@@ -41,8 +47,8 @@ def agent_minutes(
     )
     for row in rows:
         row["minute"] = _utc(row["minute"])
-        row["agent_id"] = uuid.UUID(str(row["agent_id"]))
-        row["site_id"] = uuid.UUID(str(row["site_id"]))
+        row["agent_id"] = _uuid(row["agent_id"])
+        row["site_id"] = _uuid(row["site_id"])
     return rows
 
 
@@ -75,7 +81,7 @@ def agent_hours(
     )
     for row in rows:
         row["hour"] = _utc(row["hour"])
-        row["agent_id"] = uuid.UUID(str(row["agent_id"]))
+        row["agent_id"] = _uuid(row["agent_id"])
     return rows
 
 
@@ -97,7 +103,7 @@ def scope_history(
         params={"tenant_id": tenant_id, "since": since, "until": until},
     )
     for row in rows:
-        row["agent_id"] = uuid.UUID(str(row["agent_id"]))
+        row["agent_id"] = _uuid(row["agent_id"])
         row["first_seen"] = _utc(row["first_seen"])
         row["last_seen"] = _utc(row["last_seen"])
     return rows
@@ -122,23 +128,58 @@ def scope_minutes(
     )
     for row in rows:
         row["minute"] = _utc(row["minute"])
-        row["agent_id"] = uuid.UUID(str(row["agent_id"]))
+        row["agent_id"] = _uuid(row["agent_id"])
     return rows
 
 
-def first_activity(tenant_id: uuid.UUID, until: dt.datetime) -> dict[uuid.UUID, dt.datetime]:
-    """Each agent's first minute with any span before ``until``."""
+def first_activity(
+    tenant_id: uuid.UUID, until: dt.datetime, *, since: dt.datetime | None = None
+) -> dict[uuid.UUID, dt.datetime]:
+    """Each agent's first minute with any span before ``until`` (and from ``since``)."""
     rows = tenant_query(
         """
         SELECT agent_id, min(minute) AS first_minute
         FROM security_agent_minute
         WHERE tenant_id = {tenant_id:UUID} AND minute < {until:DateTime('UTC')}
+          AND minute >= {since:DateTime('UTC')}
         GROUP BY agent_id
         """,
         tenant_id=tenant_id,
-        params={"tenant_id": tenant_id, "until": until},
+        params={
+            "tenant_id": tenant_id,
+            "until": until,
+            "since": since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        },
     )
     return {uuid.UUID(str(row["agent_id"])): _utc(row["first_minute"]) for row in rows}
+
+
+def agent_peaks(
+    tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
+) -> dict[uuid.UUID, dict[str, float]]:
+    """Per agent: its busiest minute's tokens and returned rows in [since, until)."""
+    rows = tenant_query(
+        """
+        SELECT agent_id, max(tokens) AS tokens, max(returned_rows) AS returned_rows
+        FROM (
+            SELECT agent_id, minute, sum(tokens) AS tokens, sum(returned_rows) AS returned_rows
+            FROM security_agent_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+            GROUP BY agent_id, minute
+        )
+        GROUP BY agent_id
+        """,
+        tenant_id=tenant_id,
+        params={"tenant_id": tenant_id, "since": since, "until": until},
+    )
+    return {
+        uuid.UUID(str(row["agent_id"])): {
+            "tokens": float(row["tokens"]),
+            "returned_rows": float(row["returned_rows"]),
+        }
+        for row in rows
+    }
 
 
 def sample_traces(

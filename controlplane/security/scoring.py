@@ -8,9 +8,13 @@ Scores (the goals are in docs/security.md and bench/README.md):
   business day after its decisive step);
 - false alerts per agent-week: alerts that overlap no incident's agents and time, the
   benign look-alikes included, per judged agent-week;
-- detection delay: the event-time point at which the detector's window was enough,
-  plus LATENESS (a minute is judged once it is closed), minus the incident's start (for
-  escalation, its decisive step).
+- detection delay, from the arrival of the first anomalous data (the incident's start,
+  for escalation its decisive step, plus one pull interval) to the alert: the
+  event-time minute at which the detector's window was enough, plus, for what a fresh
+  pass raises (services.raised_fresh), one pull interval, the wait for the tenant's
+  next pass (at most FRESH_EVERY) and the pass's own time; for the rest (coordination, per-task
+  intensity) LATENESS, a whole beat period and the pass (the closed-minute pass). The
+  minute grain rounds up: live, a pass after a pull mid-minute can raise earlier.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ from controlplane.agents.models import Agent
 from controlplane.agents.services import agent_create
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.security.edge_findings import FRESH_EVERY
 from controlplane.security.models import AcceptedBehaviour, Alert, DetectionCursor, Incident
 from controlplane.security.scenarios import Label, Plan, span_columns, spans
-from controlplane.security.services import LATENESS, calendar_load, detection_run
+from controlplane.security.services import LATENESS, calendar_load, detection_run, raised_fresh
 from controlplane.telemetry.spans import spans_insert
 from tenants.models import Tenant
 from tenants.services import tenant_create
 
 ACTOR = Actor.system("security.scenarios")
+PULL = dt.timedelta(seconds=5)  # EDGE_PULL_INTERVAL_SECONDS's default
+BEAT = dt.timedelta(minutes=1)  # security.schedule_detection
 CHUNK = 20_000
 SLACK = dt.timedelta(minutes=30)
 BUSINESS_DAY = dt.timedelta(days=1)
@@ -141,6 +148,7 @@ class Score:
     agent_weeks: float = 0.0
     alerts: int = 0
     missed: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
     def recall(self, kind: str | None = None, grade: str | None = None) -> float:
         hits = [
@@ -166,7 +174,22 @@ def _window(label: Label) -> tuple[dt.datetime, dt.datetime]:
     return label.start - dt.timedelta(minutes=10), label.end + SLACK
 
 
-def score(scenario: Plan, loaded: Loaded, *, judge_from: dt.datetime) -> Score:
+def _raised(alert: Alert, pass_time: dt.timedelta) -> dt.datetime:
+    """When live traffic would have raised the alert (the module's docstring)."""
+    detected = dt.datetime.fromisoformat(alert.evidence["detected_at"])
+    if raised_fresh(alert.kind, alert.evidence):
+        return detected + PULL + FRESH_EVERY + pass_time
+    return detected + LATENESS + BEAT + pass_time
+
+
+def score(
+    scenario: Plan,
+    loaded: Loaded,
+    *,
+    judge_from: dt.datetime,
+    pass_time: dt.timedelta = dt.timedelta(seconds=1),
+) -> Score:
+    """``pass_time``: how long one detection pass takes (bench/README.md)."""
     result = Score()
     agent_names = {
         agent_id: name for ids in loaded.agents.values() for name, agent_id in ids.items()
@@ -199,11 +222,14 @@ def score(scenario: Plan, loaded: Loaded, *, judge_from: dt.datetime) -> Score:
             if not matching:
                 result.missed.append(f"{slug} {label.kind}/{label.grade}: {label.note}")
                 continue
-            detected = min(dt.datetime.fromisoformat(a.evidence["detected_at"]) for a in matching)
+            raised = min(_raised(a, pass_time) for a in matching)
             reference = label.decisive_at if label.kind == "escalation" else label.start
             assert reference is not None
-            delay = (detected + LATENESS - reference) / dt.timedelta(minutes=1)
-            result.delays[label.kind].append(max(delay, 0.0))
+            delay = max((raised - (reference + PULL)) / dt.timedelta(minutes=1), 0.0)
+            result.delays[label.kind].append(delay)
+            result.details.append(
+                f"{slug} {label.kind}/{label.grade}: {delay:.1f} min ({label.note})"
+            )
         malicious = [label for label in labels if label.kind != "benign"]
         for alert in alerts:
             explained = False

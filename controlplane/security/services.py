@@ -26,8 +26,8 @@ from controlplane.audit.services import Actor, audit_record, snapshot
 from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import tenant_context
 from controlplane.gateway.models import RoleDefault
-from controlplane.security import queries
-from controlplane.security.alerts import alerts_record
+from controlplane.security import history, queries
+from controlplane.security.alerts import alerted_scope, alerts_record
 from controlplane.security.baselines import HISTORY_WEEKS, WEEK, histories
 from controlplane.security.detectors import (
     INTENSITY_WINDOW,
@@ -58,6 +58,7 @@ STALE_NODE = dt.timedelta(minutes=10)
 MAX_CHUNK = dt.timedelta(hours=6)
 SCOPE_HISTORY = dt.timedelta(days=90)
 SCOPE_RECENT = dt.timedelta(hours=1)
+MAX_FRESH = dt.timedelta(minutes=15)  # open minutes a fresh pass judges at most
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,9 @@ def build_context(
         ended_at__gte=history_start
     ):
         for agent_id in alert.agent_ids:
-            if alert.kind == Kind.SCOPE:
-                alerted_items[agent_id].update(
-                    (entry["dimension"], entry["item"]) for entry in alert.evidence.get("items", [])
-                )
-            elif alert.kind != Kind.ESCALATION:
+            if alert.kind in (Kind.SCOPE, Kind.ESCALATION):
+                alerted_items[agent_id].update(alerted_scope(alert))
+            else:
                 excluded[agent_id].append((alert.started_at, alert.ended_at))
     accepted_items: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
     accepted_levels: dict[uuid.UUID, dict[str, float]] = defaultdict(dict)
@@ -152,11 +151,11 @@ def build_context(
         until=until,
         minutes=queries.agent_minutes(tenant_id, since - INTENSITY_WINDOW * MINUTE, until),
         histories=histories(
-            queries.agent_hours(tenant_id, history_start, since),
-            queries.first_activity(tenant_id, until),
+            history.agent_hours(tenant_id, history_start, since),
+            history.first_activity(tenant_id, until),
             excluded,
         ),
-        scope_history=queries.scope_history(tenant_id, since - SCOPE_HISTORY, since),
+        scope_history=history.scope_history(tenant_id, since - SCOPE_HISTORY, since),
         scope_recent=queries.scope_minutes(tenant_id, since - SCOPE_RECENT, until),
         agents=dict(agents) if agents is not None else _agent_infos(tenant_id),
         sensitivity=settings.sensitivity,
@@ -174,26 +173,46 @@ def detection_run(
     now: dt.datetime | None = None,
     until: dt.datetime | None = None,
     agents: Mapping[uuid.UUID, AgentInfo] | None = None,
+    fresh: bool = False,
 ) -> RunResult:
     """Judge the tenant's closed minutes after its cursor and record the findings.
-    ``until`` (a replay, the scenario kit) overrides the closed-window rule."""
+    ``until`` (a replay, the scenario kit) overrides the closed-window rule. ``fresh``
+    (after a pull) also judges the minutes still open, up to ``now``, for what more
+    data can only strengthen (``raised_fresh``), without moving the cursor."""
     now = now or timezone.now()
     with tenant_context(tenant_id):
         cursor = DetectionCursor.objects.select_for_update().filter(tenant_id=tenant_id).first()
         end = until if until is not None else closed_until(tenant_id, now)
         since = cursor.judged_until if cursor else end - FIRST_LOOKBACK
-        if since >= end:
+        end = max(min(end, since + MAX_CHUNK), since)
+        open_until = now.replace(second=0, microsecond=0) + MINUTE
+        fresh = fresh and end < open_until and open_until - end <= MAX_FRESH
+        judged_until = open_until if fresh else end
+        if since >= judged_until:
             return RunResult(since=None, until=None)
-        end = min(end, since + MAX_CHUNK)
-        context = build_context(tenant_id, since, end, agents=agents)
-        findings: list[Finding] = detect(context)
+        # One read for both: the closed minutes, then the open ones (fresh).
+        findings: list[Finding] = detect(
+            build_context(tenant_id, since, judged_until, agents=agents)
+        )
+        findings = [f for f in findings if f.detected_at <= end or raised_fresh(f.kind, f.evidence)]
         created = alerts_record(tenant_id=tenant_id, findings=findings, now=now)
-        if cursor is None:
-            DetectionCursor.objects.create(tenant_id=tenant_id, judged_until=end)
-        else:
-            cursor.judged_until = end
-            cursor.save(update_fields=["judged_until", "updated_at"])
+        if since < end:
+            if cursor is None:
+                DetectionCursor.objects.create(tenant_id=tenant_id, judged_until=end)
+            else:
+                cursor.judged_until = end
+                cursor.save(update_fields=["judged_until", "updated_at"])
     return RunResult(since=since, until=end, findings=len(findings), created=len(created))
+
+
+def raised_fresh(kind: str, evidence: Mapping[str, Any]) -> bool:
+    """Whether a finding on minutes still receiving data can be raised: one that more
+    data of the same minutes can only strengthen (rates over a baseline, new scope items,
+    work outside the usual hours, escalation steps). Per-task intensity (a ratio) and
+    coordination (which a tenant-wide lift may still cancel) wait for closed minutes."""
+    if kind == Kind.VOLUME:
+        return evidence.get("measure") == "rate"
+    return kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
 
 
 def detection_rewind(*, tenant_id: uuid.UUID, to: dt.datetime) -> None:

@@ -29,10 +29,30 @@ def schedule_detection() -> int:
 
 
 @shared_task(name="security.run_detection", ignore_result=True)
-def run_detection(tenant_id: str) -> None:
-    result = services.detection_run(tenant_id=uuid.UUID(tenant_id))
+def run_detection(tenant_id: str, fresh: bool = False) -> None:
+    """``fresh``: after a pull brought new data, also judge the minutes still open."""
+    result = services.detection_run(tenant_id=uuid.UUID(tenant_id), fresh=fresh)
     if result.created:
         logger.info("tenant %s: %d new alerts", tenant_id, result.created)
+
+
+@shared_task(name="security.schedule_learning", ignore_result=True)
+def schedule_learning() -> int:
+    """Hourly: each tenant's edge profiles learned again from its baselines."""
+    with all_tenants_context():
+        tenant_ids = services.tenants_to_judge()
+    for tenant_id in tenant_ids:
+        transaction.on_commit(partial(learn_profiles.delay, str(tenant_id)))
+    return len(tenant_ids)
+
+
+@shared_task(name="security.learn_profiles", ignore_result=True)
+def learn_profiles(tenant_id: str) -> None:
+    from controlplane.security.profiles import profiles_learn
+
+    changed = profiles_learn(tenant_id=uuid.UUID(tenant_id))
+    if changed:
+        logger.info("tenant %s: %d edge profiles changed", tenant_id, changed)
 
 
 @shared_task(name="security.notify_incident", ignore_result=True)

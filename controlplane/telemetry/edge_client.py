@@ -67,6 +67,20 @@ class EdgeClient:
         body: dict[str, Any] = self._request("GET", "/v1/heartbeat").json()
         return body
 
+    def security_findings(self) -> dict[str, Any]:
+        """What the edge's security fast path found (edge/watch.py), not yet acknowledged."""
+        body: dict[str, Any] = self._request("GET", "/v1/security/findings").json()
+        return body
+
+    def security_findings_ack(self, cursor: int) -> None:
+        self._request("POST", "/v1/security/findings/ack", json={"cursor": cursor})
+
+    def privacy(self, order: str, document: dict[str, Any]) -> dict[str, Any]:
+        """A retention or data-subject order (``purge``, ``find``, ``erase``); what the
+        edge did, counted (edge/privacy.py)."""
+        body: dict[str, Any] = self._request("POST", f"/v1/privacy/{order}", json=document).json()
+        return body
+
     def put_config(self, document: dict[str, Any]) -> None:
         """Push a configuration (a plain document or a signed bundle envelope)."""
         try:

@@ -1,4 +1,5 @@
-"""Monthly partitions of the usage ledger: created ahead of need, dropped for retention.
+"""Monthly partitions of the usage ledger: created ahead of need, dropped for retention
+(compliance.privacy.retention).
 
 Dropping a month is one metadata operation instead of a DELETE of millions of rows,
 which is how the ledger stays small and fast however long the product runs.
@@ -80,15 +81,3 @@ def existing_partitions() -> list[dt.date]:
         if match:
             months.append(dt.date(int(match[1]), int(match[2]), 1))
     return sorted(months)
-
-
-def drop_partitions_before(cutoff: dt.date) -> list[dt.date]:
-    """Drop every monthly partition that ends on or before ``cutoff``'s month."""
-    dropped = []
-    keep_from = month_start(cutoff)
-    with connection.cursor() as cursor:
-        for month in existing_partitions():
-            if month < keep_from:
-                cursor.execute(f'DROP TABLE IF EXISTS "{partition_name(month)}"')
-                dropped.append(month)
-    return dropped

@@ -44,6 +44,7 @@ from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.bundle import FORMAT as BUNDLE_FORMAT
 from controlplane.gateway.bundle import plain_document, publish, signed_bundle
 from controlplane.gateway.services import PULL_ACTOR, allowances_refresh
+from controlplane.security.edge_findings import after_pull
 from controlplane.telemetry.dead_letters import Refusal, dead_letters_record
 from controlplane.telemetry.edge_client import EdgeClient, EdgeUnavailable, Pulled
 from controlplane.telemetry.isolation import (
@@ -104,6 +105,7 @@ def pull_edge_node(node_id: uuid.UUID, *, worker: str) -> PullResult | None:
             _sync_node(node, edge, token)
             _drain(node, edge, pipeline, result, worker=worker, leased_at=leased_at)
             pipeline.wait_for_acks()
+            after_pull(node=node, edge=edge, new_records=result.records)
         _record_success(node)
     except Exception as exc:  # every failure is recorded on the node, whatever its kind
         result.error = reason(exc)

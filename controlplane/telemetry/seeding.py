@@ -546,8 +546,11 @@ def load_events(
     seed: int,
     until: dt.datetime,
     progress: Callable[[int, int], None] | None = None,
+    ledger: bool = True,
 ) -> SeedResult:
-    """Load ``events`` events over the ``days`` before ``until`` into both stores.
+    """Load ``events`` events over the ``days`` before ``until`` into both stores
+    (``ledger=False``: ClickHouse only, for dashboards at scales whose ledger would not
+    fit the disk; a run again then relies on ClickHouse's insert deduplication).
 
     ``progress(done, skipped)`` is called after each chunk."""
     result = SeedResult()
@@ -557,14 +560,15 @@ def load_events(
     started = time.monotonic()
     for chunk in _chunks(fleet, events=events, days=days, seed=seed, until=until):
         with all_tenants_context():
-            if _in_ledger(chunk.first_event_id):
+            if ledger and _in_ledger(chunk.first_event_id):
                 result.skipped += len(chunk.ledger)
             else:
                 spans_insert(
                     chunk.spans, dedup_token=f"seed_events:{fleet_hash}:{seed}:{chunk.index}"
                 )
-                with transaction.atomic():
-                    ledger_insert(chunk.ledger)
+                if ledger:
+                    with transaction.atomic():
+                        ledger_insert(chunk.ledger)
                 result.loaded += len(chunk.ledger)
         if progress is not None:
             progress(result.loaded, result.skipped)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
+from django.utils import timezone
 
-from controlplane.analytics import get_store
+from controlplane.analytics import freshness, get_store
 from controlplane.analytics.scoped import tenant_query
 from controlplane.telemetry.records import SPAN_COLUMNS
 
@@ -21,7 +22,10 @@ def spans_insert(columns: dict[str, list[Any]] | pa.Table, *, dedup_token: str) 
     table = columns if isinstance(columns, pa.Table) else spans_table(columns)
     if table.num_rows == 0:
         return
-    get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
+    try:
+        get_store().insert("spans", table, SPAN_COLUMNS, dedup_token=dedup_token)
+    finally:  # even a failed insert may have written a part: cached results go stale
+        freshness.spans_arrived(table, now=timezone.now())
 
 
 def spans_table(columns: dict[str, list[Any]]) -> pa.Table:

@@ -12,6 +12,7 @@ blocks (the CSP allows no inline script; data blocks are not executed).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,10 +26,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from billing.models import BillingAccount
 from controlplane.agents.models import Agent, EdgeNode, EdgeNodeVersionChange
 from controlplane.analytics import StoreError
-from controlplane.dashboards import operations, queries
-from controlplane.dashboards.queries import Filters, Window
+from controlplane.dashboards import operations, panels
+from controlplane.dashboards.panels import PanelData
+from controlplane.dashboards.queries import Filters, Window, utc
 from controlplane.gateway.models import ConfigChange
 from controlplane.tasks_runtime import queue_depths
 from controlplane.telemetry.models import DeadLetter
@@ -42,6 +45,7 @@ from controlplane.web.formatting import (
 )
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
 from controlplane.web.scope import READ, Scope, tenant_views
+from controlplane.web.security_views import faults_slot
 from tenants.models import Department
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,10 @@ RANGES: dict[str, tuple[str, dt.timedelta, dt.timedelta]] = {
 }
 DEFAULT_RANGE = "24h"
 PANELS = ("utilization", "faults", "operations")
+CLICKHOUSE_PANELS = {"utilization", "faults"}
+# Dashboard costs are what the providers charge at the MSP's list prices
+# (billing.ModelPrice, in US dollars), not what a tenant is invoiced (decision 0038).
+COST_CURRENCY = "USD"
 REFRESH = {"utilization": "every 10s", "faults": "every 10s", "operations": "every 30s"}
 LABEL = RegexValidator(r"^[A-Za-z0-9._:/@-]{1,200}$", "Use a provider or model name as shown.")
 
@@ -195,6 +203,25 @@ class Context:
     agent_names: dict[str, str]
     department_names: dict[str, str]
 
+    @functools.cached_property
+    def traces_page(self) -> str:
+        return self.scope.url("traces")
+
+    @functools.cached_property
+    def buckets(self) -> tuple[list[str], list[str]]:
+        """Every chart bucket of the range: its start, and the URL of its traces (made
+        once for all the page's charts)."""
+        step = dt.timedelta(seconds=self.window.bucket_seconds)
+        count = max(int((self.window.until - self.window.since) / step), 1)
+        starts = [self.window.since + step * i for i in range(count)]
+        x = [start.isoformat() for start in starts]
+        return x, [self.traces_url(since=start, until=start + step) for start in starts]
+
+    @functools.cached_property
+    def nodes(self) -> list[operations.NodeVersion]:
+        """The tenant's edge nodes (read once for every panel of the request)."""
+        return operations.node_versions(self.scope.rows(EdgeNode), timezone.now())
+
     def traces_url(
         self,
         *,
@@ -216,7 +243,7 @@ class Context:
         for name in ("provider", "model"):
             if value := getattr(self.filters, name):
                 params[name] = value
-        return f"{self.scope.url('traces')}?{urlencode(params)}"
+        return f"{self.traces_page}?{urlencode(params)}"
 
     def label(self, dimension: str, key: Any) -> str:
         text = str(key or "")
@@ -266,16 +293,14 @@ def _series_chart(
     axis and the hovers; money gets the currency symbol and cents (tenths of a cent
     below ten cents) instead of SI prefixes, which wrote four cents as "40m"."""
     step = dt.timedelta(seconds=ctx.window.bucket_seconds)
-    count = max(int((ctx.window.until - ctx.window.since) / step), 1)
-    starts = [ctx.window.since + step * i for i in range(count)]
+    x, links = ctx.buckets
+    count = len(x)
     values = {column: [0.0] * count for column, _ in fields}
     for item in series:
         index = int((bucket_start(item["bucket"]) - ctx.window.since) / step)
         if 0 <= index < count:
             for column, _ in fields:
                 values[column][index] += float(item.get(column) or 0)
-    x = [start.isoformat() for start in starts]
-    links = [ctx.traces_url(since=start, until=start + step) for start in starts]
     return {
         "traces": [
             {
@@ -301,23 +326,18 @@ def _axis(unit: str, money: bool, largest: float) -> dict[str, str]:
         "title": unit,
         "tickformat": f",.{places}f",
         "hoverformat": f",.{places}f",
-        "prefix": currency_symbol(),
+        "prefix": currency_symbol(COST_CURRENCY),
     }
 
 
-def bucket_start(value: Any) -> dt.datetime:
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
+bucket_start = utc
 
 # --- panels -----------------------------------------------------------------------------
 
 
-def utilization_panel(ctx: Context) -> dict[str, Any]:
-    tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
-    totals = queries.usage_totals(tenant_id, window, filters)
-    before = queries.usage_totals(tenant_id, previous_window(window), filters)
-    series = queries.usage_series(tenant_id, window, filters)
+def utilization_panel(ctx: Context, data: PanelData) -> dict[str, Any]:
+    totals, before = data.overview.totals, data.overview.before
+    series, usage = data.overview.series, data.breakdowns.usage
     tokens = totals["input_tokens"] + totals["output_tokens"]
     return {
         "totals": {**totals, "cost_text": format_money(totals["cost"]), "tokens": tokens},
@@ -338,56 +358,38 @@ def utilization_panel(ctx: Context) -> dict[str, Any]:
             [("input_tokens", "Input tokens"), ("output_tokens", "Output tokens")],
             unit="tokens",
         ),
-        "cost_chart": _series_chart(ctx, series, [("cost", "Cost")], unit="USD", money=True),
+        "cost_chart": _series_chart(
+            ctx, series, [("cost", "Provider cost")], unit=COST_CURRENCY, money=True
+        ),
         "has_data": totals["requests"] > 0,
-        "by_provider": _rows(
-            ctx, "provider", queries.usage_by(tenant_id, window, filters, "provider")
-        ),
-        "by_model": _rows(ctx, "model", queries.usage_by(tenant_id, window, filters, "model")),
-        "by_agent": _rows(ctx, "agent", queries.usage_by(tenant_id, window, filters, "agent")),
-        "by_department": _rows(
-            ctx, "department", queries.usage_by(tenant_id, window, filters, "department")
-        ),
-        "edges": operations.node_versions(ctx.scope.rows(EdgeNode), timezone.now()),
+        "by_provider": _rows(ctx, "provider", usage["provider"]),
+        "by_model": _rows(ctx, "model", usage["model"]),
+        "by_agent": _rows(ctx, "agent", usage["agent"]),
+        "by_department": _rows(ctx, "department", usage["department"]),
+        "edges": ctx.nodes,
         # The MSP's own task queues, shared by every tenant: staff only.
         "queues": queue_depths() if ctx.scope.area == "console" else None,
     }
 
 
-def faults_panel(ctx: Context) -> dict[str, Any]:
-    tenant_id, window, filters = ctx.scope.tenant.pk, ctx.window, ctx.filters
-    totals = queries.usage_totals(tenant_id, window, filters)
-    before = queries.usage_totals(tenant_id, previous_window(window), filters)
-    series = queries.usage_series(tenant_id, window, filters)
-    providers = _provider_rows(
-        queries.provider_availability(tenant_id, window, filters),
-        queries.provider_attempts(tenant_id, window, filters),
-    )
-    now = timezone.now()
-    troubled = [
-        node
-        for node in operations.node_versions(ctx.scope.rows(EdgeNode), now)
-        if node.state in (DOWN, LATE)
-    ]
+def faults_panel(ctx: Context, data: PanelData) -> dict[str, Any]:
+    totals, before, hotspots = data.overview.totals, data.overview.before, data.breakdowns.hotspots
     return {
         "totals": {**totals, "fault_rate": format_percent(totals["faults"], totals["requests"])},
         "changes": {"faults": format_change(totals["faults"], before["faults"])},
         "has_data": totals["requests"] > 0,
         "faults_chart": _series_chart(
             ctx,
-            series,
+            data.overview.series,
             [("faults", "Errors and timeouts"), ("timeouts", "Timeouts"), ("refused", "Refused")],
             unit="requests",
         ),
-        "by_agent": _rows(
-            ctx, "agent", queries.fault_hotspots(tenant_id, window, filters, "agent")
-        ),
-        "by_tool": _rows(ctx, "tool", queries.fault_hotspots(tenant_id, window, filters, "tool")),
-        "by_provider": _rows(
-            ctx, "provider", queries.fault_hotspots(tenant_id, window, filters, "provider")
-        ),
-        "providers": providers,
-        "troubled_edges": troubled,
+        "by_agent": _rows(ctx, "agent", hotspots["agent"]),
+        "by_tool": _rows(ctx, "tool", hotspots["tool"]),
+        "by_provider": _rows(ctx, "provider", hotspots["provider"]),
+        "providers": _provider_rows(data.breakdowns.availability or [], data.attempts or []),
+        "troubled_edges": [node for node in ctx.nodes if node.state in (DOWN, LATE)],
+        "security": faults_slot(ctx.scope, ctx.window.since, ctx.window.until, ctx.filters),
     }
 
 
@@ -432,7 +434,7 @@ def _provider_rows(
     return rows
 
 
-def operations_panel(ctx: Context) -> dict[str, Any]:
+def operations_panel(ctx: Context, data: PanelData | None) -> dict[str, Any]:
     scope, now = ctx.scope, timezone.now()
     credentials = operations.credential_ages(operations.tenant_credentials(scope.tenant.pk), now)
     msp = (
@@ -440,7 +442,7 @@ def operations_panel(ctx: Context) -> dict[str, Any]:
         if scope.area == "console"
         else []
     )
-    nodes = operations.node_versions(scope.rows(EdgeNode), now)
+    nodes = ctx.nodes
     return {
         "nodes": nodes,
         "outdated": sum(1 for n in nodes if n.outdated),
@@ -456,20 +458,42 @@ def operations_panel(ctx: Context) -> dict[str, Any]:
     }
 
 
-PANEL_BUILDERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+PANEL_BUILDERS: dict[str, Callable[[Context, Any], dict[str, Any]]] = {
     "utilization": utilization_panel,
     "faults": faults_panel,
     "operations": operations_panel,
 }
 
 
-def _panel(ctx: Context, name: str) -> dict[str, Any]:
+def _panel(ctx: Context, name: str, pending: panels.Pending | None) -> dict[str, Any]:
     """The panel's context; a ClickHouse outage leaves the panel with a message."""
     try:
-        return {"ok": True, **PANEL_BUILDERS[name](ctx)}
+        _ = ctx.nodes  # PostgreSQL while the queries run
+        data = pending.wait() if pending is not None and name in CLICKHOUSE_PANELS else None
+        return {"ok": True, **PANEL_BUILDERS[name](ctx, data)}
     except StoreError:
         logger.exception("dashboard panel %s of tenant %s failed", name, ctx.scope.tenant.pk)
         return {"ok": False}
+
+
+def _start(ctx: Context, names: set[str]) -> panels.Pending | None:
+    """The ClickHouse queries of the panels ``names``, started on the query pool; the
+    caller reads PostgreSQL and renders meanwhile."""
+    if not names & CLICKHOUSE_PANELS:
+        return None
+    return panels.start(ctx.scope.tenant.pk, ctx.window, ctx.filters, attempts="faults" in names)
+
+
+def _cost_note(scope: Scope) -> str:
+    """What the cost figures are, when the tenant is billed in another currency."""
+    account = scope.rows(BillingAccount).only("currency").first()
+    currency = account.currency.upper() if account is not None else COST_CURRENCY
+    if currency == COST_CURRENCY:
+        return ""
+    return (
+        f"Costs are provider costs at list prices, in {COST_CURRENCY}. Invoices are in "
+        f"{currency} and follow the billing plan (fees, markup, included usage)."
+    )
 
 
 def _panel_url(request: HttpRequest, name: str) -> str:
@@ -493,22 +517,36 @@ def dashboards(scope: Scope) -> HttpResponse:
         agent_names={str(a.pk): a.name for a in agents},
         department_names={str(d.pk): d.name for d in departments},
     )
-    base = {"scope": scope, "ctx": ctx, "form": form, "range_label": form.range_label}
     requested = scope.request.GET.get("panel", "")
-    if requested in PANELS and wants_fragment(scope.request):
-        context = {**base, "panel": _panel(ctx, requested), "name": requested}
+    fragment = requested in PANELS and wants_fragment(scope.request)
+    names = [requested] if fragment else list(PANELS)
+    pending = _start(ctx, set(names))
+    # PostgreSQL while ClickHouse answers: the operations panel first.
+    built = {
+        name: _panel(ctx, name, pending)
+        for name in sorted(names, key=CLICKHOUSE_PANELS.__contains__)
+    }
+    base = {
+        "scope": scope,
+        "ctx": ctx,
+        "form": form,
+        "range_label": form.range_label,
+        "cost_note": _cost_note(scope) if "utilization" in names else "",
+    }
+    if fragment:
+        context = {**base, "panel": built[requested], "name": requested}
         return vary_on_htmx(render(scope.request, f"dashboards/_{requested}.html", context))
-    panels = [
+    sections = [
         {
             "name": name,
-            "data": _panel(ctx, name),
+            "data": built[name],
             "url": _panel_url(scope.request, name),
             "trigger": REFRESH[name],
             "template": f"dashboards/_{name}.html",
         }
         for name in PANELS
     ]
-    context = {**base, "panels": panels, "filtered": ctx.filters.active}
+    context = {**base, "panels": sections, "filtered": ctx.filters.active}
     return vary_on_htmx(render(scope.request, "dashboards/page.html", context))
 
 

@@ -64,6 +64,14 @@ def _graph(scope: Scope, form: DataFlowRangeForm, since: dt.datetime, until: dt.
     )
 
 
+def _window(scope: Scope, form: DataFlowRangeForm) -> tuple[dt.datetime, dt.datetime]:
+    """The form's window; an auditor's lies inside their period (its last week unless
+    they give dates: the package holds the diagram of the whole period)."""
+    if scope.period is not None and not (form.is_valid() and form.cleaned_data.get("since")):
+        return scope.clamp(scope.period.until - dt.timedelta(days=7), scope.period.until)
+    return scope.clamp(*form.window(timezone.now()))
+
+
 def _whole_tenant(scope: Scope) -> bool:
     """Snapshots are the tenant's evidence, of every department: a department-scoped
     person sees the live diagram of their departments only, and no snapshots."""
@@ -72,14 +80,15 @@ def _whole_tenant(scope: Scope) -> bool:
 
 def dataflow(scope: Scope) -> HttpResponse:
     form = _range_form(scope)
-    since, until = form.window(timezone.now())
+    since, until = _window(scope, form)
     whole = _whole_tenant(scope)
+    snapshots = selectors.dataflow_snapshots(scope.tenant) if whole else []
     context: dict[str, Any] = {
         "scope": scope,
         "form": form,
         "since": since,
         "until": until,
-        "snapshots": selectors.dataflow_snapshots(scope.tenant) if whole else [],
+        "snapshots": [s for s in snapshots if scope.in_period(s.since, s.until)],
         "snapshot_form": SnapshotForm(initial={"since": since, "until": until}),
         "svg_url": f"{scope.url('dataflow_svg')}?{scope.request.GET.urlencode()}",
         "can_save": scope.can_edit and whole,
@@ -104,7 +113,7 @@ def dataflow(scope: Scope) -> HttpResponse:
 
 def dataflow_svg(scope: Scope) -> HttpResponse:
     form = _range_form(scope)
-    since, until = form.window(timezone.now())
+    since, until = _window(scope, form)
     try:
         graph = _graph(scope, form, since, until)
     except StoreError:
@@ -155,6 +164,8 @@ def _snapshot(scope: Scope, pk: uuid.UUID) -> DataFlowSnapshot:
     snapshot = selectors.dataflow_snapshot(tenant=scope.tenant, snapshot_id=pk)
     if snapshot is None or not _whole_tenant(scope):
         raise Http404
+    if not scope.in_period(snapshot.since, snapshot.until):
+        raise Http404  # outside an auditor's period
     return snapshot
 
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_safe
 from controlplane.agents.models import EdgeNode
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context, tenant_context
-from controlplane.dashboards import queries
+from controlplane.dashboards import panels
 from controlplane.dashboards.queries import Window
 from controlplane.gateway.models import Budget
 from controlplane.gateway.selectors import budget_status
@@ -144,18 +144,20 @@ def _budget_burns(now: dt.datetime) -> dict[uuid.UUID, BudgetBurn]:
 
 
 def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
-    before = previous_window(window)
-    usage = {str(row["tenant_id"]): row for row in queries.fleet_overview(window)}
-    previous = {str(row["tenant_id"]): row for row in queries.fleet_overview(before)}
-    series: dict[str, list[dict[str, Any]]] = {}
-    for item in queries.fleet_series(window):
-        series.setdefault(str(item["tenant_id"]), []).append(item)
+    pending = panels.start_fleet(window, previous_window(window))
+    # PostgreSQL while ClickHouse answers.
     burns = _budget_burns(now)
     edges: dict[uuid.UUID, list[str]] = {}
     with all_tenants_context():
         for node in EdgeNode.unscoped.all():
             edges.setdefault(node.tenant_id, []).append(node_state(node, now))
         tenants = list(Tenant.objects.order_by("name"))
+    found = pending.results()
+    usage = {str(row["tenant_id"]): row for row in found["usage"]}
+    previous = {str(row["tenant_id"]): row for row in found["previous"]}
+    series: dict[str, list[dict[str, Any]]] = {}
+    for item in found["series"]:
+        series.setdefault(str(item["tenant_id"]), []).append(item)
     rows = []
     for tenant in tenants:
         key = str(tenant.pk)

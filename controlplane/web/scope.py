@@ -1,5 +1,7 @@
 """One tenant's pages, served twice: in the customer portal (``/t/<slug>/...``) and in
-the staff console (``/console/tenants/<slug>/...``).
+the staff console (``/console/tenants/<slug>/...``); some a third time, read-only and
+limited to an evidence period, to outside auditors (``/auditor/t/<slug>/...``,
+``controlplane.web.auditor_area``).
 
 A page handler takes a ``Scope`` instead of the request: it says which tenant, which
 area, whether this person may change things, and reads that tenant's rows the way the
@@ -10,6 +12,7 @@ handler into the portal view and the console view, each behind its access decora
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from compliance.periods import Period
 from controlplane.audit.services import Actor
 from controlplane.telemetry.body_access import can_read_bodies
 from controlplane.web.access import (
@@ -35,7 +39,7 @@ from controlplane.web.access import (
 from tenants.models import Tenant
 
 M = TypeVar("M", bound=Model)
-Area = Literal["console", "portal"]
+Area = Literal["console", "portal", "auditor"]
 Handler = Callable[..., HttpResponse]
 View = Callable[..., HttpResponse]
 
@@ -50,19 +54,24 @@ class Scope:
     tenant: Tenant
     area: Area
     can_edit: bool
+    period: Period | None = None
+    """An auditor's evidence period: the data these pages show lies inside it."""
 
     @functools.cached_property
     def departments(self) -> frozenset[uuid.UUID] | None:
         """A department-scoped member's departments; None: every department of the
-        tenant (staff, and members without a limit). Read on first use only."""
-        if self.area == "console":
+        tenant (staff, auditors, and members without a limit). Read on first use only."""
+        if self.area != "portal":
             return None
         membership = portal_membership(self.request)
         return frozenset(membership.departments.values_list("pk", flat=True)) or None
 
     @functools.cached_property
     def can_read_bodies(self) -> bool:
-        """Whether this person may read prompts and responses (telemetry.body_access)."""
+        """Whether this person may read prompts and responses (telemetry.body_access);
+        auditors read the evidence, not the conversations."""
+        if self.area == "auditor":
+            return False
         if self.area == "console":
             return can_read_bodies(staff_role=self.request.user.staff_role, tenant_role=None)  # type: ignore[union-attr]
         return can_read_bodies(staff_role=None, tenant_role=portal_membership(self.request).role)
@@ -71,9 +80,21 @@ class Scope:
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
 
+    def clamp(self, since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """``[since, until)`` within the period (an empty window at its start when they
+        do not meet); unchanged without a period."""
+        if self.period is None:
+            return since, until
+        since, until = max(since, self.period.since), min(until, self.period.until)
+        return (since, until) if since < until else (self.period.since, self.period.since)
+
+    def in_period(self, since: dt.datetime, until: dt.datetime) -> bool:
+        """Whether ``[since, until)`` lies inside the period (always, without one)."""
+        return self.period is None or (self.period.since <= since and until <= self.period.until)
+
     def rows(self, model: type[M]) -> QuerySet[M]:
         """``model``'s rows of this tenant."""
-        if self.area == "portal":
+        if self.area != "console":
             return model.objects.all()  # type: ignore[attr-defined]
         return model.unscoped.filter(tenant=self.tenant)  # type: ignore[attr-defined]
 

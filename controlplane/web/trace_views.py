@@ -262,6 +262,9 @@ def traces(scope: Scope) -> HttpResponse:
     totals = None
     older_url = ""
     unavailable = False
+    if scope.period is not None:  # an auditor: inside the period, its last day unless asked
+        last_day = scope.period.until - dt.timedelta(days=1), scope.period.until
+        window = scope.clamp(*(window or last_day))
     if form.is_valid():
         now = timezone.now()
         since, until = window or (now - dt.timedelta(hours=form.hours), now + CLOCK_SKEW)
@@ -470,6 +473,10 @@ def trace(scope: Scope, trace_id: str) -> HttpResponse:
     rows = span_store.trace_spans(scope.tenant.pk, trace_id, departments=scope.departments)
     if not rows:
         raise Http404
+    if scope.period is not None and not scope.period.covers(
+        min(as_utc(row["start_time"]) for row in rows)
+    ):
+        raise Http404  # outside an auditor's period: as if it did not exist
     redaction = _redaction(scope)
     bodies = scope.can_read_bodies
     at_edge = EdgeBodies()

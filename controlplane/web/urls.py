@@ -1,19 +1,28 @@
 from django.urls import URLPattern, path
 
 from controlplane.web import (
+    auditor_admin,
+    auditor_compliance,
+    auditor_views,
     billing_views,
     collector_views,
+    compliance_views,
     console,
     dashboard_views,
     dataflow_views,
+    evidence_packages,
     fleet,
     gateway_views,
     msp_gateway_views,
     portal,
+    privacy_views,
     registry_views,
+    security_console,
+    security_views,
     trace_views,
     views,
 )
+from controlplane.web.auditor_area import auditor_views as in_auditor_area
 from controlplane.web.scope import View
 
 app_name = "web"
@@ -27,6 +36,12 @@ def tenant_paths(route: str, views_pair: tuple[View, View], name: str) -> list[U
         path(f"t/<slug:slug>/{route}", in_portal, name=f"portal_{name}"),
         path(f"console/tenants/<slug:slug>/{route}", in_console, name=f"console_{name}"),
     ]
+
+
+def auditor_path(route: str, view: View, name: str) -> URLPattern:
+    """One tenant page of the outside auditors' area: ``auditor_<name>`` at
+    /auditor/t/<slug>/<route>."""
+    return path(f"auditor/t/<slug:slug>/{route}", view, name=f"auditor_{name}")
 
 
 # Pages both areas have: the tenant's fleet and its traces.
@@ -117,6 +132,142 @@ TENANT_PAGES = [
         dataflow_views.DATAFLOW_SNAPSHOT_SVG,
         "dataflow_snapshot_svg",
     ),
+    *tenant_paths("security/", security_views.SECURITY, "security"),
+    *tenant_paths("security/bulk/", security_views.SECURITY_BULK, "security_bulk"),
+    *tenant_paths("security/incidents/<uuid:pk>/", security_views.INCIDENT, "security_incident"),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/state/",
+        security_views.INCIDENT_STATE,
+        "security_incident_state",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/assign/",
+        security_views.INCIDENT_ASSIGN,
+        "security_incident_assign",
+    ),
+    *tenant_paths(
+        "security/incidents/<uuid:pk>/notes/",
+        security_views.INCIDENT_NOTE,
+        "security_incident_note",
+    ),
+    *tenant_paths(
+        "security/alerts/<uuid:pk>/state/", security_views.ALERT_STATE, "security_alert_state"
+    ),
+    *tenant_paths(
+        "security/quarantines/", security_views.QUARANTINE_START, "security_quarantine_start"
+    ),
+    *tenant_paths(
+        "security/quarantines/<uuid:pk>/release/",
+        security_views.QUARANTINE_RELEASE,
+        "security_quarantine_release",
+    ),
+    *tenant_paths("evidence-packages/", evidence_packages.PACKAGES, "evidence_packages"),
+    *tenant_paths(
+        "evidence-packages/<uuid:pk>/download/",
+        evidence_packages.PACKAGE_DOWNLOAD,
+        "evidence_package_download",
+    ),
+]
+
+# The outside auditors' area (read-only, their tenants, their period): its own pages and
+# tenant pages everyone has, in the auditor's scope.
+AUDITOR_PAGES = [
+    path("auditor/", auditor_views.home, name="auditor_home"),
+    auditor_path("", auditor_views.tenant_home, "tenant"),
+    auditor_path("audit/", auditor_views.audit, "audit"),
+    auditor_path("alerts/", auditor_views.alerts, "alerts"),
+    auditor_path("traces/", in_auditor_area(trace_views.traces), "traces"),
+    auditor_path("traces/<str:trace_id>/", in_auditor_area(trace_views.trace), "trace"),
+    auditor_path("dataflow/", in_auditor_area(dataflow_views.dataflow), "dataflow"),
+    auditor_path("dataflow/svg/", in_auditor_area(dataflow_views.dataflow_svg), "dataflow_svg"),
+    auditor_path(
+        "dataflow/snapshots/<uuid:pk>/",
+        in_auditor_area(dataflow_views.dataflow_snapshot),
+        "dataflow_snapshot",
+    ),
+    auditor_path(
+        "dataflow/snapshots/<uuid:pk>/svg/",
+        in_auditor_area(dataflow_views.dataflow_snapshot_svg),
+        "dataflow_snapshot_svg",
+    ),
+    auditor_path("compliance/", auditor_compliance.OVERVIEW, "compliance"),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/", auditor_compliance.EVIDENCE, "compliance_evidence"
+    ),
+    auditor_path(
+        "compliance/evidence/<uuid:pk>/download/",
+        auditor_compliance.EVIDENCE_DOWNLOAD,
+        "compliance_evidence_download",
+    ),
+    auditor_path(
+        "compliance/<slug:category>/", auditor_compliance.CRITERION, "compliance_criterion"
+    ),
+    auditor_path("evidence-packages/", evidence_packages.AUDITOR_PACKAGES, "evidence_packages"),
+    auditor_path(
+        "evidence-packages/<uuid:pk>/download/",
+        evidence_packages.AUDITOR_PACKAGE_DOWNLOAD,
+        "evidence_package_download",
+    ),
+]
+
+
+def compliance_paths(route: str, views_pair: tuple[View, View], name: str) -> list[URLPattern]:
+    """A compliance page in both areas: ``console_<name>`` at /console/compliance/<route>
+    (every tenant, or ``?tenant=``) and ``portal_<name>`` at /t/<slug>/compliance/<route>."""
+    in_console, in_portal = views_pair
+    return [
+        path(f"console/compliance/{route}", in_console, name=f"console_{name}"),
+        path(f"t/<slug:slug>/compliance/{route}", in_portal, name=f"portal_{name}"),
+    ]
+
+
+COMPLIANCE_PAGES = [
+    *compliance_paths("", compliance_views.OVERVIEW, "compliance"),
+    *compliance_paths("runs/", compliance_views.RUN, "compliance_run"),
+    *compliance_paths(
+        "exceptions/", compliance_views.EXCEPTION_CREATE, "compliance_exception_create"
+    ),
+    path(
+        "console/compliance/exceptions/<uuid:pk>/decide/",
+        compliance_views.exception_decide_view,
+        name="console_compliance_exception_decide",
+    ),
+    *compliance_paths(
+        "access-reviews/", compliance_views.ACCESS_REVIEW, "compliance_access_review"
+    ),
+    *compliance_paths("evidence/<uuid:pk>/", compliance_views.EVIDENCE, "compliance_evidence"),
+    *compliance_paths(
+        "evidence/<uuid:pk>/download/",
+        compliance_views.EVIDENCE_DOWNLOAD,
+        "compliance_evidence_download",
+    ),
+    *compliance_paths("<slug:category>/", compliance_views.CRITERION, "compliance_criterion"),
+    *tenant_paths("privacy/", privacy_views.PRIVACY, "privacy"),
+    *tenant_paths("privacy/policy/", privacy_views.POLICY_SET, "privacy_policy"),
+    *tenant_paths("privacy/holds/", privacy_views.HOLD_PLACE, "privacy_hold_place"),
+    *tenant_paths(
+        "privacy/holds/<uuid:pk>/release/", privacy_views.HOLD_RELEASE, "privacy_hold_release"
+    ),
+    *tenant_paths("privacy/runs/", privacy_views.RUN_NOW, "privacy_run_now"),
+    *tenant_paths("privacy/runs/<uuid:pk>/", privacy_views.RUN, "privacy_run"),
+    *tenant_paths("privacy/requests/", privacy_views.REQUEST_CREATE, "privacy_request_create"),
+    *tenant_paths("privacy/requests/<uuid:pk>/", privacy_views.REQUEST, "privacy_request"),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/verify/",
+        privacy_views.REQUEST_VERIFY,
+        "privacy_request_verify",
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/erase/", privacy_views.REQUEST_ERASE, "privacy_request_erase"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/retry/", privacy_views.REQUEST_RETRY, "privacy_request_retry"
+    ),
+    *tenant_paths(
+        "privacy/requests/<uuid:pk>/export/",
+        privacy_views.REQUEST_EXPORT,
+        "privacy_request_export",
+    ),
 ]
 
 urlpatterns = [
@@ -129,7 +280,21 @@ urlpatterns = [
     path("console/staff/<uuid:pk>/active/", console.staff_active, name="console_staff_active"),
     path("console/staff/<uuid:pk>/resend/", console.staff_resend, name="console_staff_resend"),
     path("console/audit/", console.audit, name="console_audit"),
+    path("console/security/", security_console.queue, name="console_security_queue"),
+    path("console/security/bulk/", security_console.bulk, name="console_security_bulk"),
+    path("console/auditors/", auditor_admin.auditors, name="console_auditors"),
+    path(
+        "console/auditors/<uuid:pk>/extend/",
+        auditor_admin.auditor_extend_view,
+        name="console_auditor_extend",
+    ),
+    path(
+        "console/auditors/<uuid:pk>/revoke/",
+        auditor_admin.auditor_revoke_view,
+        name="console_auditor_revoke",
+    ),
     path("console/billing/", billing_views.console_billing, name="console_billing"),
+    path("console/privacy/", privacy_views.console_defaults, name="console_privacy_defaults"),
     path(
         "console/billing/invoices/<uuid:invoice_id>/approve",
         billing_views.console_invoice_approve,
@@ -258,4 +423,6 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/settings/", portal.settings, name="portal_settings"),
     *TENANT_PAGES,
+    *COMPLIANCE_PAGES,
+    *AUDITOR_PAGES,
 ]

@@ -13,11 +13,13 @@ from tenants.models import Tenant
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send each person to their area: staff to the console's fleet view (every tenant,
-    worst first), customers to their portal."""
+    worst first), outside auditors to their evidence, customers to their portal."""
     user = request.user
     assert isinstance(user, User)
     if user.is_msp_staff:
         return redirect("web:console_fleet")
+    if user.is_external_auditor:
+        return redirect("web:auditor_home")
     with all_tenants_context():
         membership = selectors.membership_of(user)
     if membership is not None and membership.tenant.status == Tenant.Status.ACTIVE:

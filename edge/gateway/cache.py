@@ -146,6 +146,17 @@ class ResponseCache:
             self._drop(next(iter(self._entries)))
         return True
 
+    def count(self, condition: Callable[[Entry], bool]) -> int:
+        return sum(1 for entry in self._entries.values() if condition(entry))
+
+    def remove(self, condition: Callable[[Entry], bool]) -> int:
+        """Drop every entry ``condition`` holds for (retention and erasure,
+        edge/privacy.py); how many were dropped."""
+        keys = [key for key, entry in self._entries.items() if condition(entry)]
+        for key in keys:
+            self._drop(key)
+        return len(keys)
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key)
         self.bytes -= entry.size

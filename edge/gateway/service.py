@@ -42,6 +42,7 @@ from edge.gateway.route import Target, attempts, offered_models, plan, select_ro
 from edge.gateway.verdicts import BLOCK, FLAG, Refusal, Verdict, error_body
 from edge.settings import Settings
 from edge.spool import Spool, SpoolFullError
+from edge.watch import Watch, request_items
 
 logger = logging.getLogger("edge.gateway")
 
@@ -120,6 +121,7 @@ class Gateway:
             lockout_seconds=settings.auth_lockout_seconds,
         )
         self.agent_rates = AgentRates()
+        self.watch = Watch()
 
     # --- entry points ------------------------------------------------------------------
 
@@ -260,6 +262,12 @@ class Gateway:
             if filtering.redact_pii(request, tenant_policy):
                 exchange.request_body = request.body_text()
             raise
+        self.watch.check_request(
+            config.watch,
+            principal.agent_id,
+            principal.tenant_id,
+            request_items(request.tools, exchange.data_classes, request.model),
+        )
         tier, auto = decision.tier, None
         if tier == AUTO:
             auto = routing_auto.choose(request, decision.policy)
@@ -712,6 +720,14 @@ class Gateway:
         sent, so the agent does not wait for it."""
         ended = time.time_ns()
         latency_ms = (time.monotonic() - exchange.started_monotonic) * 1000
+        config = self.config.current
+        if config is not None and config.watch:
+            self.watch.count(
+                config.watch,
+                exchange.principal.agent_id,
+                exchange.principal.tenant_id,
+                tokens=exchange.tokens.input_tokens + exchange.tokens.output_tokens,
+            )
 
         def write() -> None:
             if finish is not None:

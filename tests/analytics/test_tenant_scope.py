@@ -17,14 +17,18 @@ from typing import Any
 import pytest
 
 from billing.pricing import PriceBook
+from compliance import evidence_queries as evidence
 from compliance.dataflow_queries import flow_rows
+from compliance.privacy import clickhouse as privacy
 from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_reads
 from controlplane.dashboards import queries
+from controlplane.dashboards.panels import DIMENSIONS
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.savings import gateway_savings
 from controlplane.security import queries as security
 from controlplane.telemetry import spans
 from controlplane.telemetry.records import build_batch
+from edge.identifiers import parse_identifier
 from tenants.models import Tenant
 from tests.telemetry.records import spool_line
 
@@ -40,6 +44,8 @@ ALL_TENANT_QUERIES = {
     "controlplane.dashboards.queries.provider_attempts_recent",
     # which tenants a detector run looks at: ids only
     "controlplane.security.queries.tenants_with_activity",
+    # retention: which tenants have rows in each month, to drop a month every one is past
+    "compliance.privacy.clickhouse.partition_counts",
 }
 # What the app may call on get_store() outside the layer: writes and health.
 STORE_CALLS_OUTSIDE_THE_LAYER = {"insert", "ping"}
@@ -153,30 +159,29 @@ def test_the_layer_refuses_sql_that_reads_a_table_without_the_tenant_filter() ->
 HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
 SINCE, UNTIL = HOUR - dt.timedelta(hours=22), HOUR + dt.timedelta(hours=2)
 WINDOW = Window(since=SINCE, until=UNTIL, bucket_seconds=3600)
+DAYS = Window(since=SINCE - dt.timedelta(days=2), until=UNTIL, bucket_seconds=3600)
 TRACE = 0xB0B
+REFUND = parse_identifier("customer_id", "refund")  # in a body of the span below
 ATTEMPTS = [
     {"provider": "openai", "model": "gpt-4o-mini", "status": "error", "breaker_tripped": True},
     {"provider": "openai", "model": "gpt-4o-mini", "status": "ok", "breaker_tripped": False},
 ]
+VERDICT = {"stage": "content_filter", "verdict": "block", "code": "filter.pii", "reason": "pii"}
 
 # How each tenant query function is called for a tenant (and the event id of the first
 # span seeded below); the data below makes each return something for the tenant that has it.
 CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
-    "controlplane.dashboards.queries.usage_totals": lambda t, e: queries.usage_totals(
-        t, WINDOW, Filters()
-    ),
-    "controlplane.dashboards.queries.usage_series": lambda t, e: queries.usage_series(
-        t, WINDOW, Filters()
+    "controlplane.dashboards.queries.usage_overview": lambda t, e: dataclasses.asdict(
+        queries.usage_overview(t, WINDOW, Filters())
     ),
     "controlplane.dashboards.queries.usage_by": lambda t, e: queries.usage_by(
         t, WINDOW, Filters(), "provider"
     ),
-    "controlplane.dashboards.queries.fault_hotspots": lambda t, e: queries.fault_hotspots(
-        t, WINDOW, Filters(), "provider"
-    ),
-    "controlplane.dashboards.queries.provider_availability": lambda t, e: (
-        queries.provider_availability(t, WINDOW, Filters())
-    ),
+    # Every breakdown, over whole days and the hours around them (the daily tables too).
+    "controlplane.dashboards.queries.breakdowns": lambda t, e: [
+        dataclasses.asdict(queries.breakdowns(t, DAYS, Filters(), group))
+        for group in queries.breakdown_groups(DAYS, Filters(), DIMENSIONS)
+    ],
     "controlplane.dashboards.queries.provider_attempts": lambda t, e: queries.provider_attempts(
         t, WINDOW, Filters()
     ),
@@ -218,9 +223,47 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.security.queries.first_activity": lambda t, e: [
         {"agent": str(agent), "at": at} for agent, at in security.first_activity(t, UNTIL).items()
     ],
+    "controlplane.security.queries.agent_peaks": lambda t, e: [
+        {"agent": str(agent), **peaks}
+        for agent, peaks in security.agent_peaks(t, SINCE, UNTIL).items()
+    ],
     "controlplane.security.queries.sample_traces": lambda t, e: security.sample_traces(
         t, [row["agent_id"] for row in security.agent_minutes(t, SINCE, UNTIL)], SINCE, UNTIL
     ),
+    **{
+        f"compliance.evidence_queries.{query.__name__}": (
+            lambda t, e, query=query: query(t, SINCE, UNTIL).rows
+        )
+        for query in (
+            evidence.gateway_verdicts,
+            evidence.refusals,
+            evidence.data_classes_accessed,
+            evidence.provider_attempts,
+            evidence.model_calls_by_provider,
+            evidence.peak_request_rates,
+            evidence.incomplete_traces,
+            evidence.trace_count,
+            evidence.oldest_span,
+        )
+    },
+    "compliance.privacy.clickhouse.rows_before": lambda t, e: {
+        "n": privacy.rows_before("spans_minute", t, UNTIL, [])
+    },
+    "compliance.privacy.clickhouse.bodies_before": lambda t, e: {
+        "n": privacy.bodies_before(t, UNTIL, [])
+    },
+    "compliance.privacy.clickhouse.matching_rows": lambda t, e: {
+        "n": privacy.matching_rows("spans", t, [REFUND])
+    },
+    "compliance.privacy.clickhouse.matching_spans": lambda t, e: privacy.matching_spans(
+        t, [REFUND], limit=10
+    ),
+    "compliance.privacy.clickhouse.matching_traces": lambda t, e: privacy.matching_traces(
+        t, [REFUND], []
+    ),
+    "compliance.privacy.clickhouse.spans_of_traces": lambda t, e: {
+        "n": privacy.spans_of_traces(t, [f"{TRACE:032x}"])
+    },
 }
 
 
@@ -266,6 +309,18 @@ def test_every_tenant_query_returns_only_its_tenants_rows(
             kind="tool",
             tool="crm.lookup",
             attributes={"server.address": "crm.example"},
+        ),
+        # A refused call with a verdict, touching classified data, whose parent never
+        # arrived (the compliance tests read these).
+        spool_line(
+            tenant_b,
+            when=HOUR + dt.timedelta(minutes=7),
+            trace=TRACE,
+            span=3,
+            status="refused",
+            parent_span_id=f"{99:016x}",
+            data_classes=["pii"],
+            attributes={"acp.gateway.verdicts": [VERDICT]},
         ),
     ]
     batch = build_batch(lines, prices=PriceBook([]), retention_days={})

@@ -189,7 +189,15 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
     change = publish(site_id=site.pk, tenant_id=tenant.pk, actor=SYSTEM)
     plan, invoice, credit_note = _billing_objects(tenant, suffix)
     alert, window, quarantine = security_objects(tenant, agent.pk)
+    run, evidence, exception = compliance_objects(tenant, owner)
+    privacy = privacy_objects(tenant, agent)
+    package, auditor = package_objects(tenant, suffix)
     return {
+        "test_run": run,
+        "evidence": evidence,
+        "exception": exception,
+        "evidence_package": package.pk,
+        "auditor": auditor.pk,
         "plan": plan,
         "invoice": invoice,
         "credit_note": credit_note,
@@ -212,7 +220,26 @@ def _objects(tenant: Tenant, owner: User, suffix: str) -> dict[str, uuid.UUID]:
         "incident": alert.incident_id,
         "maintenance_window": window.pk,
         "quarantine": quarantine.pk,
+        **privacy,
     }
+
+
+def package_objects(tenant: Tenant, suffix: str) -> tuple[Any, Any]:
+    """An evidence package of the tenant (requested, not made) and an auditor of it."""
+    from compliance.packages.services import package_request
+    from compliance.periods import Period
+    from controlplane.accounts.auditors import auditor_create
+
+    quarter = Period.last_full_quarter(timezone.now().date())
+    package = package_request(actor=SYSTEM, tenant=tenant, period=quarter)
+    auditor = auditor_create(
+        actor=SYSTEM,
+        email=f"auditor-{suffix}@cpa.example",
+        tenants=[tenant],
+        period=quarter,
+        expires_at=timezone.now() + dt.timedelta(days=30),
+    )
+    return package, auditor
 
 
 @pytest.fixture(autouse=True)
@@ -258,6 +285,54 @@ def security_objects(tenant: Tenant, agent_id: uuid.UUID) -> tuple[Any, Any, Any
         actor=SYSTEM, tenant=tenant, scope="agent", target_id=agent_id, reason="test"
     )
     return alert, window, quarantine
+
+
+def compliance_objects(tenant: Tenant, owner: User) -> tuple[Any, Any, Any]:
+    """A test run of the tenant with its evidence, and an exception it asked for."""
+    from compliance.catalog import catalog_sync
+    from compliance.models import Control
+    from compliance.reviews import exception_request
+    from compliance.runs import test_run_execute, test_run_request
+
+    catalog_sync()
+    control = Control.objects.get(code="CC6.1-AGENT-KEYS")
+    run = test_run_request(
+        actor=SYSTEM, trigger="api", tenant=tenant, control=control, enqueue=False
+    )
+    test_run_execute(run_id=run.pk)
+    with tenant_context(tenant):
+        evidence = run.evidence.first()
+        exception = exception_request(
+            actor=SYSTEM,
+            requested_by=owner,
+            tenant=tenant,
+            control=control,
+            justification="A key kept for the migration weekend, revoked after.",
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
+    return run.pk, evidence.pk, exception.pk
+
+
+def privacy_objects(tenant: Tenant, agent: Any) -> dict[str, uuid.UUID]:
+    """A legal hold, a retention run and a data-subject request of the tenant."""
+    from compliance.privacy.models import RetentionRun
+    from compliance.privacy.services import dsr_create, legal_hold_place
+
+    hold = legal_hold_place(actor=SYSTEM, tenant=tenant, reason="dispute", agent=agent)
+    with tenant_context(tenant):
+        run = RetentionRun.objects.create(
+            tenant=tenant,
+            sweep_id=uuid.uuid4(),
+            trigger="manual",
+            requested_by_label="tests",
+            started_at=timezone.now(),
+            policy={},
+            cutoffs={},
+        )
+    dsr = dsr_create(
+        actor=SYSTEM, tenant=tenant, identifiers=[{"kind": "email", "value": "jo@example.com"}]
+    )
+    return {"legal_hold": hold.pk, "retention_run": run.pk, "data_subject_request": dsr.pk}
 
 
 @pytest.fixture

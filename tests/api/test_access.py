@@ -45,12 +45,30 @@ OBJECT_OF_SEGMENT = {
     "plans": "plan",
     "invoices": "invoice",
     "credit-notes": "credit_note",
+    "alerts": "alert",
+    "incidents": "incident",
+    "maintenance-windows": "maintenance_window",
+    "quarantines": "quarantine",
+    "test-runs": "test_run",
+    "evidence": "evidence",
+    "exceptions": "exception",
+    "legal-holds": "legal_hold",
+    "retention-runs": "retention_run",
+    "data-subject-requests": "data_subject_request",
+    "packages": "evidence_package",
+    "auditors": "auditor",
 }
 # Only MSP staff write these (billing): every customer role is refused (403).
-STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes")
+STAFF_ONLY_WRITES = ("/plans", "/invoices", "/credit-notes", "/approve", "/reject")
 # MSP-wide and staff only, every tenant's usage summed: refused to customers and to
 # tokens limited to one tenant.
-STAFF_ONLY_PATHS = {"/api/v1/provider-reconciliation"}
+STAFF_ONLY_PATHS = {
+    "/api/v1/provider-reconciliation",
+    "/api/v1/auditors",
+    "/api/v1/auditors/{id}",
+}
+# The tenant's owner's only (besides staff): every other customer role is refused (403).
+OWNER_ONLY = ("/compliance/packages",)
 # MSP-wide, not any tenant's: every authenticated token reads them.
 GLOBAL_OBJECTS = {"/api/v1/model-prices/{id}"}
 
@@ -81,6 +99,8 @@ def fill(path: str, *, slug: str, objects: dict[str, Any], trace_id: str) -> str
             out.append(str(objects["site"]))
         elif part == "{trace_id}":
             out.append(trace_id)
+        elif part == "{code}":  # a control of the catalog: the same in every tenant
+            out.append("CC6.1-MFA")
         elif part == "{id}":
             out.append(str(objects[OBJECT_OF_SEGMENT[parts[index - 1]]]))
         elif part.startswith("{"):
@@ -152,12 +172,14 @@ def test_tenant_a_tokens_never_reach_tenant_b(
 
     for who, api in tokens.items():
         role = who if who in TENANT_ROLES else "admin"
+        owner_only = who in TENANT_ROLES and role != "owner" and any(p in path for p in OWNER_ONLY)
         writes_denied = method in WRITE_METHODS and (
             role in READ_ROLES
+            or owner_only
             or (who in TENANT_ROLES and any(part in path for part in STAFF_ONLY_WRITES))
         )
         # Not found, or (for a role that may see the tenant but lacks the right) forbidden.
-        hidden = {403, 404} if role in READ_ROLES else {404}
+        hidden = {403, 404} if role in READ_ROLES or owner_only else {404}
 
         if "{tenant_slug}" in path:
             # B's own URL: B is invisible, whatever the object or the method.

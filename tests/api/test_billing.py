@@ -116,6 +116,21 @@ def test_staff_create_plans_and_credit_notes_customers_cannot(world: World) -> N
     assert [n["net"] for n in listed["results"]] == ["99.00", "1.00"]
 
 
+def test_staff_void_and_reissue_a_final_invoice_customers_cannot(world: World) -> None:
+    invoice_id = _final_invoice(world)
+    path = f"tenants/acme/invoices/{invoice_id}/void"
+    assert world.api("a:owner").post(path, {"reason": "x"}).status_code == 403
+    missing = world.api("staff:operator").post(path, {})
+    assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "reason"
+    replaced = world.api("staff:operator").post(path, {"reason": "wrong plan"})
+    assert replaced.status_code == 201, replaced.content
+    assert replaced.json()["status"] == "draft" and replaced.json()["number"] == ""
+    voided = world.api("a:billing").get(f"tenants/acme/invoices/{invoice_id}").json()
+    assert (voided["status"], voided["number"]) == ("void", "T-000001")
+    again = world.api("staff:operator").post(path, {"reason": "wrong plan"})
+    assert again.status_code == 400
+
+
 def test_staff_import_a_provider_bill_and_read_the_reconciliation(world: World) -> None:
     csv_text = "day,model,token_class,tokens,cost\n2026-11-03,gpt-4o-mini,input,5000,0.01\n"
     body = {"provider": "openai", "format": "csv", "content": csv_text}

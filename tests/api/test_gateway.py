@@ -246,6 +246,20 @@ def test_agents_carry_allowed_models_and_tier(world: World) -> None:
     assert changed.json()["allowed_models"] == ["gpt-4o"] and changed.json()["tier"] == "complex"
     bad = api.patch(url, {"tier": "huge"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "tier"
+    auto = api.patch(url, {"tier": "auto"})
+    assert auto.status_code == 200 and auto.json()["tier"] == "auto"
+    assert api.get(url).json()["tier"] == "auto"
+
+
+def test_a_role_default_tier_can_be_auto(world: World) -> None:
+    api = world.api("a:admin")
+    created = api.post(f"{BASE}/role-defaults", {"role": "support", "tier": "auto"})
+    assert created.status_code == 201, created.content
+    assert created.json()["tier"] == "auto"
+    path = f"{BASE}/role-defaults/{created.json()['id']}"
+    assert api.patch(path, {"tier": "complex"}).json()["tier"] == "complex"
+    bad = api.patch(path, {"tier": "frontier"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "tier"
 
 
 def test_the_api_names_the_field_and_only_staff_mark_on_premises(world: World) -> None:

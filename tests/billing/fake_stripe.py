@@ -1,6 +1,6 @@
 """A local Stripe at the HTTP boundary: the few endpoints billing uses, with Stripe's
 idempotency rules (a key replays its first answer; the same key with other parameters
-is an error) and a count of every object made."""
+is an error), its rules for credit notes and voids, and a count of every object made."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ class FakeStripe:
 
     def count(self, kind: str) -> int:
         return self.created[kind]
+
+    def pay(self, invoice_id: str) -> None:
+        """The customer pays the invoice (what Stripe does on a card payment)."""
+        with self.lock:
+            invoice = self.objects[invoice_id]
+            assert invoice["status"] == "open"
+            invoice["status"], invoice["amount_remaining"] = "paid", 0
 
     def handle(
         self, method: str, path: str, body: str, key: str | None
@@ -87,8 +94,60 @@ class FakeStripe:
             if invoice["status"] != "draft":
                 return 400, {"error": {"type": "invalid_request_error", "message": "finalized"}}
             invoice["status"] = "open"
+            invoice["amount_remaining"] = invoice["total"]
             return 200, invoice
+        if len(parts) == 4 and parts[1] == "invoices" and parts[3] == "void":
+            invoice = self.objects.get(parts[2])
+            if invoice is None:
+                return 404, {"error": {"type": "invalid_request_error", "message": "no invoice"}}
+            if invoice["status"] != "open":
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": f"You can only void open invoices, not {invoice['status']}.",
+                    }
+                }
+            invoice["status"] = "void"
+            return 200, invoice
+        if parts[1:] == ["credit_notes"]:
+            return self._credit_note(form)
         return 404, {"error": {"type": "invalid_request_error", "message": path}}
+
+    def _credit_note(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        invoice = self.objects.get(form.get("invoice", ""))
+        if invoice is None or invoice["status"] not in ("open", "paid"):
+            return 400, {"error": {"type": "invalid_request_error", "message": "invoice"}}
+        amount = int(form["amount"])
+        credited = sum(
+            note["amount"]
+            for note in self.objects.values()
+            if note["object"] == "credit_note" and note["invoice"] == invoice["id"]
+        )
+        if amount <= 0 or credited + amount > invoice["total"]:
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "The sum of credit amounts exceeds the invoice total.",
+                }
+            }
+        pre_payment = min(amount, invoice["amount_remaining"])
+        post_payment = amount - pre_payment
+        settled = sum(
+            int(form.get(field, 0))
+            for field in ("credit_amount", "refund_amount", "out_of_band_amount")
+        )
+        if settled != post_payment:
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "The sum of credit amount, refund amount and out of band "
+                    "amount must equal the credit note's post-payment amount.",
+                }
+            }
+        invoice["amount_remaining"] -= pre_payment
+        return 200, self._make(
+            "credit_note", "cn", invoice=invoice["id"], amount=amount, memo=form.get("memo")
+        )
 
 
 @contextmanager

@@ -31,12 +31,16 @@ TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 @contextmanager
-def running_demo(folder: Path, port: int, *, timeout: float = 600) -> Iterator[str]:
+def running_demo(
+    folder: Path, port: int, *, timeout: float = 600, fresh: bool = True
+) -> Iterator[str]:
     """``manage.py run_embedded`` in a fresh ``folder`` (its own embedded stores, the demo
-    MSP with its month of history, edges and simulator); yields its base URL once it
-    answers, and stops everything it started afterwards."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    MSP with its month of history, edges and simulator; ``fresh=False`` keeps what an
+    earlier run left there); yields its base URL once it answers, and stops everything
+    it started afterwards."""
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CONTROLPLANE_VAR_DIR": str(folder), "CHDB_PATH": str(folder / "chdb")}
     for name in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL"):
         env.pop(name, None)

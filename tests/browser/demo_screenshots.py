@@ -33,6 +33,13 @@ STAFF_PAGES = {
     "console-audit": "/console/audit/",
     "console-staff": "/console/staff/",
     "console-gateway": "/console/gateway/",
+    "security-queue": "/console/security/?state=all",
+    "compliance": "/console/compliance/",
+    "compliance-security": "/console/compliance/security/?tenant=acme",
+    "compliance-availability": "/console/compliance/availability/?tenant=acme",
+    "compliance-processing-integrity": "/console/compliance/processing_integrity/?tenant=acme",
+    "compliance-confidentiality": "/console/compliance/confidentiality/?tenant=acme",
+    "compliance-privacy": "/console/compliance/privacy/?tenant=acme",
 }
 CUSTOMER_PAGES = {
     "portal-home": "/t/acme/",
@@ -40,7 +47,15 @@ CUSTOMER_PAGES = {
     "portal-gateway": "/t/acme/gateway/",
     "trace-list": "/t/acme/traces/?range=24h",
     "dataflow": "/t/acme/dataflow/?range=30d",
+    "portal-security": "/t/acme/security/?state=all",
+    "portal-privacy": "/t/acme/privacy/",
     "api-tokens": "/account/tokens/",
+    "portal-compliance": "/t/acme/compliance/",
+}
+AUDITOR_PAGES = {
+    "auditor-home": "/auditor/",
+    "auditor-criterion": "/auditor/t/acme/compliance/security/",
+    "auditor-packages": "/auditor/t/acme/evidence-packages/",
 }
 
 
@@ -73,9 +88,25 @@ def main() -> None:
         page.screenshot(
             path=str(options.out / "trace-waterfall.png"), full_page=True, animations="disabled"
         )
+        page.goto("/console/security/?state=all")
+        alerts = page.locator("table.alert-table tbody th a")
+        if alerts.count():  # the detectors may not have found anything in the demo yet
+            alerts.first.click()
+            page.wait_for_load_state()
+            page.screenshot(
+                path=str(options.out / "security-incident.png"),
+                full_page=True,
+                animations="disabled",
+            )
+        else:
+            print("security-incident: no alert in the demo yet, not taken")
         customer = sign_in(browser, base, "owner@acme.example", viewport=VIEWPORT)
         page = customer.new_page()
         for name, url in CUSTOMER_PAGES.items():
+            shoot(page, options.out, name, url)
+        auditor = sign_in(browser, base, "auditor@cpa.example", viewport=VIEWPORT)
+        page = auditor.new_page()
+        for name, url in AUDITOR_PAGES.items():
             shoot(page, options.out, name, url)
         login = browser.new_context(base_url=base, viewport=VIEWPORT).new_page()
         login.goto("/login/")

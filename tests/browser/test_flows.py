@@ -4,6 +4,7 @@ and no page's table spills out of its card at 1280 px or scrolls sideways at 390
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from controlplane.core.tenancy import tenant_context
 from tenants.models import Tenant
 from tests.browser.conftest import busy_day, sign_in
 from tests.web.conftest import make_fleet
+from tests.web.security_data import record, scope, volume
 from tests.web.test_traces import a_trace, new_trace_id
 
 Screenshot = Callable[[Page, str], Path]
@@ -129,6 +131,10 @@ def test_no_table_spills_out_at_1280_and_nothing_scrolls_sideways_at_390(
     busy_day(fleet, now)
     trace_id = new_trace_id()
     a_trace(fleet, trace_id, now)
+    start = now.replace(second=0, microsecond=0) - dt.timedelta(minutes=30)
+    [alert, _] = record(
+        tenant_a, [volume(fleet.agent.pk, start), scope(fleet.agent.pk, start)], now
+    )
     slug = tenant_a.slug
     tenant_pages = [
         "",
@@ -141,19 +147,22 @@ def test_no_table_spills_out_at_1280_and_nothing_scrolls_sideways_at_390(
         f"sites/{fleet.site.pk}/",
         "gateway/",
         "dataflow/",
+        "security/",
+        f"security/incidents/{alert.incident_id}/",
     ]
     checks = {
         "customer": (
             make_customer(tenant_a, "owner"),
             [f"/t/{slug}/{p}" for p in tenant_pages]
             + [f"/t/{slug}/{p}" for p in ("people/", "departments/", "audit/", "settings/")]
-            + ["/account/", "/account/tokens/"],
+            + [f"/t/{slug}/evidence-packages/", "/account/", "/account/tokens/"],
         ),
         "staff": (
             make_staff("admin"),
             [f"/console/tenants/{slug}/{p}" for p in tenant_pages[1:]]
             + ["/console/fleet/", "/console/", f"/console/tenants/{slug}/", "/console/gateway/"]
-            + ["/console/staff/", "/console/audit/"],
+            + ["/console/staff/", "/console/audit/", "/console/security/", "/console/auditors/"]
+            + [f"/console/tenants/{slug}/evidence-packages/"],
         ),
     }
     problems = []

@@ -94,6 +94,17 @@ def test_agents_are_their_role_defaults_overridden_by_their_own_fields(world: Wo
     assert finance["allowed_models"] == [] and finance["operating_window"] is None
 
 
+def test_the_auto_tier_of_a_role_or_an_agent_is_carried_in_the_bundle(world: World) -> None:
+    role_default_set(actor=SYSTEM, tenant=world.tenant, role="marketing", tier="auto")
+    agents = {a["agent_id"]: a for a in _payload(world)["agents"]}
+    assert agents[str(world.marketing.pk)]["tier"] == "auto"  # from its role
+    assert agents[str(world.finance.pk)]["tier"] == "complex"  # its own
+    with tenant_context(world.tenant):
+        agent_update(actor=SYSTEM, agent=world.finance, tier="auto")
+    agents = {a["agent_id"]: a for a in _payload(world)["agents"]}
+    assert agents[str(world.finance.pk)]["tier"] == "auto"
+
+
 def test_the_whitepaper_example_holds_in_the_bundle(world: World) -> None:
     """A marketing agent cannot use the finance tool nor carry finance data: the tool
     maps to "finance", which is not among the agent's data classes."""

@@ -6,6 +6,7 @@ comes back into the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,7 +20,12 @@ from billing.services import model_price_create
 from controlplane.agents.models import EdgeNode
 from controlplane.agents.services import sha256_hex
 from controlplane.core.tenancy import tenant_context
-from controlplane.gateway.services import credential_rotate, provider_update, role_default_set
+from controlplane.gateway.services import (
+    credential_rotate,
+    provider_update,
+    role_default_set,
+    route_create,
+)
 from controlplane.gateway.signing import bundle_public_keys
 from controlplane.telemetry.models import UsageEvent
 from controlplane.telemetry.pull import pull_edge_node
@@ -77,11 +83,17 @@ def live(
         edge.stop()
 
 
-def _chat(edge: EdgeProcess, world: World, **headers: str) -> httpx.Response:
+def _chat(
+    edge: EdgeProcess,
+    world: World,
+    content: str = "Draft a product announcement.",
+    max_tokens: int = 50,
+    **headers: str,
+) -> httpx.Response:
     body: dict[str, Any] = {
         "model": "gpt-4o-mini",
-        "max_tokens": 50,
-        "messages": [{"role": "user", "content": "Draft a product announcement."}],
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": content}],
     }
     return httpx.post(
         f"{edge.url}/v1/chat/completions",
@@ -204,3 +216,61 @@ def test_official_sdks_through_the_gateway_land_in_both_stores_priced(
             event.output_tokens,
         )
         assert Decimal(str(row["cost"])) == event.cost
+
+
+HARD = (
+    "Design a multi-region rate limiter for our API gateway. Compare token bucket and "
+    "sliding window, derive the worst-case burst for each, discuss the trade-offs between "
+    "consistency and latency, and explain the root cause of the double counting we saw "
+    "when a region lost its connection to Redis."
+)
+
+
+def test_a_role_default_of_auto_is_scored_per_request_by_the_edge(
+    live: tuple[World, EdgeProcess],
+) -> None:
+    """The control plane sets the marketing role's tier to auto; the real edge gets it in
+    the bundle and sends a short request to the simple tier and a hard one to the
+    complex tier, with the score and features on the record that comes back."""
+    world, edge = live
+    role_default_set(
+        actor=SYSTEM, tenant=world.tenant, role="marketing", tier="auto", operating_window={}
+    )
+    route_create(
+        actor=SYSTEM,
+        tenant=world.tenant,
+        name="complex",
+        tier="complex",
+        candidates=[{"provider_id": str(world.msp_provider.pk), "model": "gpt-4o-mini"}],
+    )
+    assert pull_edge_node(world.nodes[0].pk, worker="test").error == ""
+
+    easy = _chat(edge, world, "Say hello.")
+    hard = _chat(edge, world, HARD, max_tokens=2000)
+    assert easy.status_code == 200 and hard.status_code == 200, (easy.text, hard.text)
+
+    deadline = time.monotonic() + 20
+    while True:
+        pull_edge_node(world.nodes[0].pk, worker="test")
+        with tenant_context(world.tenant):
+            events = list(UsageEvent.objects.filter(agent_id=world.marketing.pk, status="ok"))
+        if len(events) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(events) == 2
+    recorded = {}
+    for event in events:
+        [row] = [
+            r
+            for r in trace_spans(world.tenant.pk, event.trace_id)
+            if str(r["event_id"]) == str(event.event_id)
+        ]
+        attributes = json.loads(row["attributes"])
+        recorded[attributes["acp.gateway.auto.tier"]] = attributes
+    assert set(recorded) == {"simple", "complex"}
+    assert recorded["simple"]["acp.gateway.tier"] == "simple"
+    assert recorded["complex"]["acp.gateway.tier"] == "complex"
+    assert recorded["complex"]["acp.gateway.route"] != recorded["simple"]["acp.gateway.route"]
+    assert (
+        recorded["complex"]["acp.gateway.auto.score"] > recorded["simple"]["acp.gateway.auto.score"]
+    )

@@ -13,6 +13,7 @@ import pytest
 from controlplane.security import scoring
 from controlplane.security.scenarios import AgentSpec, Effect, Plan, TenantPlan
 from tenants.models import Tenant
+from tests.telemetry.conftest import site  # noqa: F401 - a running edge node (the fast path)
 
 START = dt.datetime(2026, 8, 17, tzinfo=dt.UTC)  # a Monday
 WEEK3 = START + dt.timedelta(weeks=3)

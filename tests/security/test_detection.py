@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from controlplane.core.tenancy import tenant_context
-from controlplane.security.models import Alert, Incident, Kind
+from controlplane.security.models import Alert, DetectionCursor, Incident, Kind
 from controlplane.security.scenarios import Effect
-from controlplane.security.services import detection_rewind
+from controlplane.security.services import detection_rewind, detection_run
 from tests.security.conftest import MINUTE, WEEK3, Loaded
 
 TUESDAY_10 = WEEK3 + dt.timedelta(days=1, hours=10)
@@ -79,3 +79,43 @@ def test_a_flood_an_export_and_a_night_shift_raise_one_alert_each_with_evidence(
 def loaded_name(loaded: Loaded, alert: Alert) -> str:
     names = {agent_id: name for name, agent_id in loaded.agents.items()}
     return ",".join(sorted(names[a] for a in alert.agent_ids))
+
+
+@pytest.mark.slow
+def test_a_pass_after_a_pull_raises_on_minutes_still_open_without_moving_the_cursor(
+    scenario: Callable[..., Loaded],
+) -> None:
+    export = TUESDAY_10 + dt.timedelta(hours=3)
+    loaded = scenario(
+        [
+            Effect(
+                "eng-1",
+                export,
+                export + 5 * MINUTE,
+                tool="db.export",
+                tool_calls=10,
+                tool_rows=2000,
+            )
+        ]
+    )
+    loaded.judge(export - dt.timedelta(hours=2), export)
+    assert alerts(loaded) == []
+    # A minute into the export: the closed-minute rule (a minute of lateness) judges
+    # nothing of it yet; the pass after the pull also judges the minutes still open.
+    now = export + MINUTE + dt.timedelta(seconds=5)
+    detection_run(tenant_id=loaded.tenant.pk, now=now)
+    assert alerts(loaded) == [], "closed minutes only: the export is not judged yet"
+    detection_run(tenant_id=loaded.tenant.pk, now=now, fresh=True)
+    raised = alerts(loaded)
+    assert {(a.kind, loaded_name(loaded, a)) for a in raised} == {
+        (Kind.SCOPE, "eng-1"),
+        (Kind.VOLUME, "eng-1"),  # its rows, a rate: more data can only raise it further
+    }
+    assert [a.evidence["measure"] for a in raised if a.kind == Kind.VOLUME] == ["rate"], (
+        "per-task intensity (a ratio) waits for the closed minutes"
+    )
+    with tenant_context(loaded.tenant):
+        cursor = DetectionCursor.objects.get().judged_until
+    assert cursor == export, "open minutes are judged again once closed"
+    detection_run(tenant_id=loaded.tenant.pk, now=now + 3 * MINUTE, fresh=True)
+    assert len(alerts(loaded)) == len(raised), "the same export judged again raises nothing new"

@@ -11,6 +11,7 @@ it, as on a crashed machine.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -77,6 +78,7 @@ def app_env(
         CLICKHOUSE_URL=clickhouse_url,
         FIELD_ENCRYPTION_KEYS=",".join(field_encryption_keys),
         BUNDLE_SIGNING_KEYS=",".join(bundle_signing_keys),
+        EVIDENCE_SIGNING_KEYS="e1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         LOG_LEVEL="WARNING",
         **extra,
     )

@@ -92,6 +92,7 @@ def operator_env() -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "FIELD_ENCRYPTION_KEYS": "k1:" + Fernet.generate_key().decode(),
         "BUNDLE_SIGNING_KEYS": "b1:" + base64.b64encode(os.urandom(32)).decode(),
+        "EVIDENCE_SIGNING_KEYS": "e1:" + base64.b64encode(os.urandom(32)).decode(),
         "EDGE_NODE_TOKEN": "acpn_" + secrets.token_urlsafe(32),
     }
     for name, value in values.items():

@@ -123,6 +123,19 @@ def test_running_again_adds_nothing() -> None:
     assert "2,000 were already loaded" in output
 
 
+def test_clickhouse_only_leaves_the_ledger_empty_and_running_again_adds_nothing() -> None:
+    """For dashboards at scales whose ledger would not fit the disk."""
+    seed(f"--until={UNTIL.isoformat()}", "--clickhouse-only", seed_value=12)
+    tenants = seeded_tenants()
+    assert ledger_totals(tenants)["events"] == 0
+    loaded = clickhouse_totals(tenants)
+    assert loaded["events"] == loaded["ids"] == loaded["minute_requests"] == 2000
+
+    seed(f"--until={UNTIL.isoformat()}", "--clickhouse-only", seed_value=12)
+
+    assert clickhouse_totals(tenants) == loaded
+
+
 def test_the_dashboards_of_a_seeded_tenant_show_its_events(
     make_customer: Callable[..., User],
 ) -> None:

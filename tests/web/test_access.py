@@ -12,6 +12,8 @@ import pytest
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from compliance.packages.services import package_request
+from compliance.periods import Period
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
 from controlplane.gateway.services import (
@@ -22,6 +24,7 @@ from controlplane.gateway.services import (
 )
 from controlplane.web import urls as web_urls
 from tenants.models import Tenant
+from tests.api.conftest import privacy_objects, security_objects
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
 
@@ -55,6 +58,16 @@ _OBJECT_OF_SEGMENT = {
     "role-defaults": "role_default",
     "staff": "staff_member",
     "invoices": "invoice",
+    "incidents": "incident",
+    "alerts": "alert",
+    "quarantines": "quarantine",
+    "evidence": "evidence",
+    "exceptions": "control_exception",
+    "holds": "legal_hold",
+    "runs": "retention_run",
+    "requests": "data_subject_request",
+    "evidence-packages": "evidence_package",
+    "auditors": "auditor_account",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -76,7 +89,11 @@ def _fleet_objects(fleet: Fleet) -> dict[str, uuid.UUID]:
 
 
 def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
+    alert, _, quarantine = security_objects(world.b, fleet_b.agent.pk)
     return {
+        "alert": alert.pk,
+        "incident": alert.incident_id,
+        "quarantine": quarantine.pk,
         "membership": world.membership(world.b_owner).pk,
         "invitation": world.b_invitation.pk,
         "department": world.b_department.pk,
@@ -87,7 +104,31 @@ def _objects_of_b(world: World, fleet_b: Fleet) -> dict[str, uuid.UUID]:
         **_fleet_objects(fleet_b),
         "staff_member": uuid.uuid4(),  # MSP-level: no tenant's object to name
         "invoice": uuid.uuid4(),  # tests/billing open another tenant's real invoices
+        **_compliance_objects(world.b, world.b_owner),
+        **privacy_objects(world.b, fleet_b.agent),
+        "evidence_package": _evidence_package(world.b),
+        "auditor_account": uuid.uuid4(),  # MSP-level: no tenant's object to name
     }
+
+
+def _compliance_objects(tenant: Tenant, owner: User) -> dict[str, uuid.UUID]:
+    """An evidence record of ``tenant`` and an exception it asked for."""
+    from compliance.models import Control
+    from compliance.reviews import exception_request
+    from controlplane.core.tenancy import tenant_context
+    from tests.compliance.controls import collect
+
+    record = collect("cc6.agent_keys", tenant)
+    with tenant_context(tenant):
+        exception = exception_request(
+            actor=SYSTEM,
+            requested_by=owner,
+            tenant=tenant,
+            control=Control.objects.get(code="CC6.1-AGENT-KEYS"),
+            justification="A key kept for the migration weekend, revoked after.",
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
+    return {"evidence": record.pk, "control_exception": exception.pk}
 
 
 def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
@@ -96,6 +137,11 @@ def _dataflow_snapshot(tenant: Tenant) -> uuid.UUID:
         tenant=tenant, since=until - dt.timedelta(days=1), until=until, actor=SYSTEM
     )
     return snapshot.pk
+
+
+def _evidence_package(tenant: Tenant) -> uuid.UUID:
+    quarter = Period.last_full_quarter(timezone.now().date())
+    return package_request(actor=SYSTEM, tenant=tenant, period=quarter).pk
 
 
 def _budget(tenant: Tenant) -> uuid.UUID:
@@ -124,12 +170,16 @@ def _url(name: str, slug: str, objects: dict[str, uuid.UUID]) -> str:
     kind = _pk_kind(name)
     ids: list[object] = [objects[kind]] if kind else []
     if name.startswith("console_") and "<slug:slug>" not in _ROUTES[name]:
+        if "<slug:category>" in _ROUTES[name]:
+            ids.append("security")
         return reverse(f"web:{name}", args=ids)
     args: list[object] = [slug, *ids]
     if "<str:trace_id>" in _ROUTES[name]:
         args.append(TRACE_ID)
     if "<str:kind>" in _ROUTES[name]:
         args.append("pdf")
+    if "<slug:category>" in _ROUTES[name]:
+        args.append("security")
     return reverse(f"web:{name}", args=args)
 
 
@@ -223,7 +273,14 @@ def test_auditor_gets_403_on_every_console_write(
 
 @pytest.mark.parametrize(
     "name",
-    ["console_tenants", "console_fleet", "console_msp_gateway", "console_staff", "console_audit"],
+    [
+        "console_tenants",
+        "console_fleet",
+        "console_msp_gateway",
+        "console_staff",
+        "console_audit",
+        "console_security_queue",
+    ],
 )
 def test_auditor_reads_console_pages(
     world: World, make_staff: Callable[..., User], name: str
@@ -258,6 +315,7 @@ def test_auditor_reads_tenant_detail_without_forms(
             "agents",
             "traces",
             "dashboards",
+            "security",
         )
     ],
 )
@@ -283,6 +341,14 @@ def test_member_gets_403_on_portal_writes(world: World, fleet_a: Fleet, name: st
         "route": uuid.uuid4(),
         "role_default": role_default_set(actor=SYSTEM, tenant=world.a, role="marketing").pk,
         "invoice": uuid.uuid4(),
+        "incident": uuid.uuid4(),
+        "alert": uuid.uuid4(),
+        "quarantine": uuid.uuid4(),
+        "evidence": uuid.uuid4(),
+        "legal_hold": uuid.uuid4(),
+        "retention_run": uuid.uuid4(),
+        "data_subject_request": uuid.uuid4(),
+        "evidence_package": uuid.uuid4(),
         **_fleet_objects(fleet_a),
     }
     url = _url(name, world.a.slug, objects)

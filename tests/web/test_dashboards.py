@@ -24,6 +24,7 @@ from controlplane.agents.models import EdgeNode
 from controlplane.agents.services import edge_node_version_observe
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import operations, queries
+from controlplane.dashboards.panels import DIMENSIONS
 from controlplane.gateway import services as gateway
 from controlplane.gateway.models import ConfigChange, ProviderCredential
 from controlplane.gateway.services import budget_create
@@ -481,16 +482,22 @@ def test_panel_queries_treat_filter_values_as_values(world: World, fleet_a: Flee
     window = dashboard_views.window_of("24h", now)
     tenant_id = world.a.pk
     hostile = queries.Filters(provider="x' OR 1=1 --")
-    assert queries.usage_totals(tenant_id, window, queries.Filters())["requests"] > 0
-    assert queries.usage_totals(tenant_id, window, hostile)["requests"] == 0
-    for dimension in ("provider", "model", "agent", "department", "tool"):
+
+    def requests() -> int:
+        return int(queries.usage_overview(tenant_id, window, queries.Filters()).totals["requests"])
+
+    assert requests() > 0
+    assert queries.usage_overview(tenant_id, window, hostile).totals["requests"] == 0
+    for dimension in DIMENSIONS:
         assert queries.usage_by(tenant_id, window, hostile, dimension) == []
-        assert queries.fault_hotspots(tenant_id, window, hostile, dimension) == []
-    assert queries.provider_availability(tenant_id, window, hostile) == []
+    for group in queries.breakdown_groups(window, hostile, DIMENSIONS):
+        found = queries.breakdowns(tenant_id, window, hostile, group)
+        assert not any(found.usage.values()) and not any(found.hotspots.values())
+        assert not found.availability
     assert queries.provider_attempts(tenant_id, window, hostile) == []
     with pytest.raises(KeyError):
         queries.usage_by(tenant_id, window, hostile, "status; DROP TABLE spans")
-    assert queries.usage_totals(tenant_id, window, queries.Filters())["requests"] > 0
+    assert requests() > 0
 
 
 def test_provider_availability_shows_failovers_and_breaker_trips(

@@ -20,6 +20,7 @@ from controlplane.agents.services import agent_create
 from controlplane.audit.models import AuditEvent
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway import services as gateway
+from controlplane.gateway.bundle import site_content
 from controlplane.gateway.models import (
     Budget,
     ConfigChange,
@@ -131,6 +132,43 @@ def test_owner_sets_the_policy(world: World) -> None:
     assert "Requests a minute per agent</dt><dd>600</dd>" in member_view
 
 
+@pytest.mark.parametrize("name", ["url", "console_url"])
+def test_the_injection_stage_is_chosen_on_the_policy_form(
+    world: World, fleet_a: Fleet, make_staff: Callable[..., User], name: str
+) -> None:
+    client = signed_in(world.a_owner if name == "url" else make_staff("operator"))
+    page_url = {"url": url, "console_url": console_url}[name]
+    page = client.get(page_url(world)).content.decode()
+    assert "Injection detection" in page and "Rules + learned stage" in page
+    form = {"injection": "block", "pii": "flag", "tool_data_classes": ""}
+    response = client.post(
+        page_url(world, "gateway_policy"),
+        {**form, "injection_stage": "rules_and_classifier"},
+    )
+    assert response.status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
+    # the edges get it in the next bundle
+    with all_tenants_context():
+        assert site_content(fleet_a.site)["policies"][0]["injection_stage"] == (
+            "rules_and_classifier"
+        )
+    again = client.get(page_url(world))
+    assert again.context["policy_form"]["injection_stage"].value() == "rules_and_classifier"
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "Injection detection</dt><dd>rules + learned stage</dd>" in member_view
+
+    # a form that leaves it out keeps it; an unknown stage is a form error naming the field
+    assert client.post(page_url(world, "gateway_policy"), form).status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
+    bad = client.post(page_url(world, "gateway_policy"), {**form, "injection_stage": "model_only"})
+    assert bad.status_code == 200
+    assert list(bad.context["policy_form"].errors) == ["injection_stage"]
+    with tenant_context(world.a):
+        assert Policy.objects.get().injection_stage == "rules_and_classifier"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -224,6 +262,18 @@ def test_owner_sets_a_role_default_shown_with_the_agents_it_affects(world: World
         and "<code>crm.search</code>" in member_view
     )
     assert "pii, marketing" in member_view and "finance (1 agent)" in member_view
+
+
+def test_a_role_default_tier_can_be_auto(world: World) -> None:
+    client = signed_in(world.a_owner)
+    assert "Auto (scored per request)" in client.get(url(world)).content.decode()
+    response = client.post(url(world, "gateway_role_default_set"), new_role_default(tier="auto"))
+    assert response.status_code == 302
+    assert role_defaults(world.a)["marketing"].tier == "auto"
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "<td>Auto (scored per request)</td>" in member_view
+    edit = client.get(url(world) + "?role=marketing")
+    assert edit.context["role_default_form"]["tier"].value() == "auto"
 
 
 def test_editing_a_role_prefills_the_form_and_saving_replaces_its_defaults(

@@ -68,6 +68,7 @@ def test_portal_navigation_marks_the_current_page(world: World) -> None:
         "People",
         "Departments",
         "Audit log",
+        "Compliance",
         "Settings",
     ]
     assert [i["label"] for i in items if i["current"]] == ["People"]

@@ -447,6 +447,31 @@ def test_owner_edits_an_agent(world: World, fleet_a: Fleet) -> None:
     assert event is not None and event.actor_label == world.a_owner.email
 
 
+def test_an_agents_routing_tier_can_be_auto(world: World, fleet_a: Fleet) -> None:
+    client = signed_in(world.a_owner)
+    assert (
+        "Auto (scored per request)"
+        in client.get(url("agent_update", world, fleet_a.agent.pk)).content.decode()
+    )
+    saved = client.post(
+        url("agent_update", world, fleet_a.agent.pk), agent_data(world, fleet_a, tier="auto")
+    )
+    assert saved.status_code == 302
+    assert reload(fleet_a.agent).tier == "auto"  # type: ignore[attr-defined]
+    page = signed_in(world.a_member).get(url("agent", world, fleet_a.agent.pk)).content.decode()
+    assert "Routing tier</dt><dd>Auto (scored per request)</dd>" in page
+    form = client.get(url("agent_update", world, fleet_a.agent.pk)).context["form"]
+    assert form["tier"].value() == "auto"
+
+    # empty: as its role default; an unknown tier is an error on the field
+    client.post(url("agent_update", world, fleet_a.agent.pk), agent_data(world, fleet_a))
+    assert reload(fleet_a.agent).tier == ""  # type: ignore[attr-defined]
+    bad = client.post(
+        url("agent_update", world, fleet_a.agent.pk), agent_data(world, fleet_a, tier="huge")
+    )
+    assert bad.status_code == 200 and list(bad.context["form"].errors) == ["tier"]
+
+
 def test_agent_key_issue_shows_the_client_environment_once(world: World, fleet_a: Fleet) -> None:
     client = signed_in(world.a_owner)
     old_device_digest = fleet_a.device.key_sha256

@@ -299,3 +299,8 @@ class FindingSerializer(serializers.Serializer[Any]):
 @extend_schema_serializer(examples=[response_example({"lines": 42})])
 class ImportedSerializer(serializers.Serializer[Any]):
     lines = serializers.IntegerField(help_text="Lines (day, model, token class) imported.")
+
+
+@extend_schema_serializer(examples=[request_example({"reason": "Billed on the wrong plan"})])
+class InvoiceVoidSerializer(serializers.Serializer[None]):
+    reason = serializers.CharField(max_length=300)

@@ -18,6 +18,7 @@ from controlplane.api.serializers.common import (
 )
 from controlplane.gateway.models import (
     ANY,
+    DEFAULT_TIERS,
     MONEY_DIGITS,
     MONEY_PLACES,
     ROUTE_TIERS,
@@ -27,7 +28,7 @@ from controlplane.gateway.models import (
     Provider,
     RoleDefault,
     Route,
-    Tier,
+    ScopeEnforcement,
 )
 from controlplane.gateway.selectors import CredentialInfo
 
@@ -267,6 +268,7 @@ POLICY_EXAMPLE = {
     "pii_types": ["email", "iban"],
     "tool_data_classes": {"ledger.query": ["finance"]},
     "max_requests_per_minute": 600,
+    "scope_enforcement": "flag",
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -305,6 +307,12 @@ class PolicySerializer(serializers.ModelSerializer):
         help_text="Request-rate ceiling of each agent whose own and role settings set none: "
         "the gateway answers 429 beyond it. Null: none.",
     )
+    scope_enforcement = serializers.ChoiceField(
+        choices=ScopeEnforcement.choices,
+        required=False,
+        help_text="What an edge does with a model call outside an agent's learned scope or over "
+        "its learned ceilings: flag (served, alerted) or refuse (403/429, alerted).",
+    )
     updated_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="Null: never set (the defaults apply)."
     )
@@ -334,9 +342,10 @@ ROLE_DEFAULT_EXAMPLE = {
     "allowed_models": ["gpt-4o"],
     "allowed_tools": ["ledger.query"],
     "data_classes": ["public", "finance"],
-    "tier": "standard",
+    "tier": "auto",
     "operating_window": {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
     "max_requests_per_minute": 120,
+    "scope_enforcement": "refuse",
     "updated_at": EXAMPLE_TIME,
 }
 
@@ -356,7 +365,12 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
     allowed_models = _names(200, required=False, help_text="Empty: any model.")
     allowed_tools = _names(100, required=False)
     data_classes = _names(50, required=False)
-    tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+    tier = serializers.ChoiceField(
+        choices=DEFAULT_TIERS,
+        required=False,
+        help_text="simple, standard, complex, or auto: the edge scores each request into one "
+        "of them (the tenant policy's thresholds).",
+    )
     operating_window = WindowSerializer(required=False)
     max_requests_per_minute = serializers.IntegerField(
         min_value=1,
@@ -364,6 +378,11 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Request-rate ceiling of the role's agents that set none; null: the "
         "tenant policy's.",
+    )
+    scope_enforcement = serializers.ChoiceField(
+        choices=[("", "the tenant policy's"), *ScopeEnforcement.choices],
+        required=False,
+        help_text="flag or refuse what is outside the learned scope; empty: the tenant policy's.",
     )
 
     class Meta:
@@ -377,6 +396,7 @@ class RoleDefaultSerializer(serializers.ModelSerializer):
             "tier",
             "operating_window",
             "max_requests_per_minute",
+            "scope_enforcement",
             "updated_at",
         ]
         read_only_fields = ["id", "updated_at"]

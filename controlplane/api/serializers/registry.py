@@ -307,7 +307,8 @@ class AgentSerializer(serializers.ModelSerializer):
         choices=Agent.Tier.choices,
         read_only=True,
         allow_blank=True,
-        help_text="Task complexity tier for routing; empty: as its role default.",
+        help_text="Task complexity tier for routing: simple, standard, complex, or auto (the "
+        "edge scores each request into one of them); empty: as its role default.",
     )
 
     class Meta:
@@ -373,7 +374,8 @@ class AgentWriteSerializer(serializers.Serializer):
         choices=Agent.Tier.choices,
         required=False,
         allow_blank=True,
-        help_text="Task complexity tier for routing; empty: as its role default.",
+        help_text="Task complexity tier for routing: simple, standard, complex, or auto (the "
+        "edge scores each request into one of them); empty: as its role default.",
     )
     device = ScopedRelatedField(
         _devices, required=False, allow_null=True, help_text="The device the agent runs on."

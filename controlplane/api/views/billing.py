@@ -29,6 +29,7 @@ from controlplane.api.serializers.billing import (
     ImportedSerializer,
     InvoiceDetailSerializer,
     InvoiceSerializer,
+    InvoiceVoidSerializer,
     PlanSerializer,
     ProviderBillImportSerializer,
     RatedUsageSerializer,
@@ -167,6 +168,27 @@ class InvoiceViewSet(_BillingViewSet):
             invoice_id=self.get_object().pk, tenant_id=self.tenant.pk, actor=self.actor
         )
         return Response(InvoiceSerializer(invoice).data)
+
+    @extend_schema(
+        summary="Void a final invoice and reissue it",
+        description="Staff (admin, operator). The invoice keeps its number and is voided "
+        "(in Stripe too); a new draft for its month replaces it and is closed again. A paid "
+        "invoice, or one with credit notes, is corrected with a credit note instead (400).",
+        request=InvoiceVoidSerializer,
+        responses={201: InvoiceSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def void(self, request: Request, **kwargs: Any) -> Response:
+        invoice = self.get_object()
+        serializer = InvoiceVoidSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        replacement = closing.invoice_void_and_reissue(
+            invoice_id=invoice.pk,
+            tenant_id=self.tenant.pk,
+            reason=serializer.validated_data["reason"],
+            actor=self.actor,
+        )
+        return Response(InvoiceSerializer(replacement).data, status=status.HTTP_201_CREATED)
 
 
 class CreditNoteViewSet(_BillingViewSet):

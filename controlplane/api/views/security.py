@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,7 +20,10 @@ from controlplane.api.base import TenantScopedViewSet
 from controlplane.api.filtering import Filter
 from controlplane.api.problems import Conflict
 from controlplane.api.serializers.security import (
+    EXAMPLE_ALERT_ID,
+    EXAMPLE_INCIDENT_ID,
     AlertDetailSerializer,
+    AlertExportSerializer,
     AlertSerializer,
     BulkStateChangeSerializer,
     CalendarImportSerializer,
@@ -47,6 +50,29 @@ from controlplane.security.models import (
 )
 from tenants.models import Membership
 
+EXPORT_EXAMPLE = {
+    "tenant": "acme",
+    "alert_id": EXAMPLE_ALERT_ID,
+    "kind": "volume",
+    "severity": "high",
+    "state": "resolved",
+    "title": "returned rows 14.2x normal",
+    "agent_ids": ["0193f0a2-6c1e-7b3a-9f10-2b7c1d5e8a06"],
+    "agent_names": ["invoice-triage"],
+    "started_at": "2026-11-26T09:10:00+00:00",
+    "ended_at": "2026-11-26T09:24:00+00:00",
+    "raised_at": "2026-11-26T09:21:03+00:00",
+    "incident_id": EXAMPLE_INCIDENT_ID,
+}
+EXPORT_CSV_EXAMPLE = (
+    ",".join(EXPORT_EXAMPLE)
+    + "\r\n"
+    + ",".join(
+        " ".join(value) if isinstance(value, list) else str(value)
+        for value in EXPORT_EXAMPLE.values()
+    )
+    + "\r\n"
+)
 AGENT_FILTER = Filter("agent", "agent_ids", kind="uuid")
 AGENT_PARAMETER = OpenApiParameter(
     "agent", OpenApiTypes.UUID, description="Only the alerts that name this agent."
@@ -93,7 +119,6 @@ class _Triage(TenantScopedViewSet):
             raise Conflict(str(exc)) from None
 
 
-@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class AlertViewSet(_Triage):
     """Behavioral alerts of the tenant, newest first."""
 
@@ -180,11 +205,26 @@ class AlertViewSet(_Triage):
             AGENT_PARAMETER,
         ],
         responses={
-            (200, "text/csv"): OpenApiTypes.STR,
-            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="One row per alert; agent ids and names space-separated.",
+                examples=[
+                    OpenApiExample(
+                        "CSV",
+                        value=EXPORT_CSV_EXAMPLE,
+                        media_type="text/csv",
+                    )
+                ],
+            ),
+            (200, "application/json"): OpenApiResponse(
+                AlertExportSerializer(many=True),
+                examples=[
+                    OpenApiExample("JSON", value=[EXPORT_EXAMPLE], media_type="application/json")
+                ],
+            ),
         },
     )
-    @action(detail=False, methods=["get"], url_path="export")
+    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
     def export(self, request: Request, **kwargs: Any) -> HttpResponse:
         form = request.query_params.get("as", "csv")
         if form not in ("csv", "json"):
@@ -198,7 +238,6 @@ class AlertViewSet(_Triage):
         return response
 
 
-@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class IncidentViewSet(_Triage):
     """Incidents: related alerts handled as one."""
 
@@ -241,7 +280,6 @@ class IncidentViewSet(_Triage):
         )
 
 
-@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class MaintenanceWindowViewSet(TenantScopedViewSet):
     """The change calendar: anomalies inside a window are not raised."""
 
@@ -256,6 +294,8 @@ class MaintenanceWindowViewSet(TenantScopedViewSet):
 
     @extend_schema(
         summary="Add a maintenance window",
+        description="Anomalies of the listed agents and kinds (empty: all) inside it are not "
+        "raised.",
         request=MaintenanceWindowSerializer,
         responses={201: MaintenanceWindowSerializer},
     )
@@ -264,11 +304,14 @@ class MaintenanceWindowViewSet(TenantScopedViewSet):
         window = services.maintenance_window_create(actor=self.actor, tenant=self.tenant, **data)
         return Response(MaintenanceWindowSerializer(window).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Get a maintenance window")
+    @extend_schema(summary="Get a maintenance window", description="One window of the calendar.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(summary="Delete a maintenance window")
+    @extend_schema(
+        summary="Delete a maintenance window",
+        description="Anomalies in its minutes are raised again from the next detector run on.",
+    )
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         services.maintenance_window_delete(actor=self.actor, window=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -292,7 +335,6 @@ class MaintenanceWindowViewSet(TenantScopedViewSet):
         )
 
 
-@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class QuarantineViewSet(TenantScopedViewSet):
     """Agents, devices or the whole tenant refused at every edge of the tenant."""
 
@@ -305,7 +347,10 @@ class QuarantineViewSet(TenantScopedViewSet):
         Filter("scope", "scope", choices=Quarantine.Scope.values),
     ]
 
-    @extend_schema(summary="List quarantines")
+    @extend_schema(
+        summary="List quarantines",
+        description="Newest first; `active=true` for those not released.",
+    )
     def list(self, request: Request, **kwargs: Any) -> Response:
         return self.list_response(self.get_queryset())
 
@@ -324,11 +369,17 @@ class QuarantineViewSet(TenantScopedViewSet):
         )
         return Response(QuarantineSerializer(quarantine).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Get a quarantine")
+    @extend_schema(summary="Get a quarantine", description="Who started it, why, and its release.")
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(summary="Release a quarantine", request=None, responses=QuarantineSerializer)
+    @extend_schema(
+        summary="Release a quarantine",
+        description="Every edge of the tenant gets a new bundle at once and accepts the "
+        "target again. 409 when it was released already.",
+        request=None,
+        responses=QuarantineSerializer,
+    )
     @action(detail=True, methods=["post"], url_path="release")
     def release(self, request: Request, **kwargs: Any) -> Response:
         try:
@@ -340,18 +391,25 @@ class QuarantineViewSet(TenantScopedViewSet):
         return Response(QuarantineSerializer(quarantine).data)
 
 
-@extend_schema(exclude=True)  # until its examples are written (docs/security.md)
 class SecuritySettingsViewSet(TenantScopedViewSet):
     """The tenant's sensitivity, learning period, auto-quarantine and notifications."""
 
     queryset_model = SecuritySettings
     serializer_class = SecuritySettingsSerializer
 
-    @extend_schema(summary="Get security settings")
+    @extend_schema(
+        summary="Get security settings",
+        description="Sensitivity, learning period, auto-quarantine and notifications; the "
+        "webhook secret is never returned.",
+    )
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(SecuritySettingsSerializer(services.settings_for(self.tenant.pk)).data)
 
-    @extend_schema(summary="Change security settings", request=SecuritySettingsSerializer)
+    @extend_schema(
+        summary="Change security settings",
+        description="Only the fields given change. Owners, admins and MSP staff.",
+        request=SecuritySettingsSerializer,
+    )
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         serializer = SecuritySettingsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

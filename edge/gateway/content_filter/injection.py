@@ -5,32 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edge.gateway.content_filter.context import Context
 from edge.gateway.content_filter.findings import DEFAULT_INJECTION_THRESHOLD, InjectionFinding
-from edge.gateway.content_filter.normalize import Views, hidden_payloads, normalize, to_words
+from edge.gateway.content_filter.normalize import Views, hidden_payloads, normalize
 from edge.gateway.content_filter.prefilter import active_rules
 from edge.gateway.content_filter.rules import RULES, Rule
-
-# Quoted mentions inside a discussion about attacks ("phrases like 'ignore previous
-# instructions'") are not attacks: such hits count for half.
-_META_DISCUSSION = re.compile(
-    r"prompt injection|jailbreak attempts?|injection attacks?|attack(?:s|ers)?\b|red team|"
-    r"phrases?\b|for example|e\.g\.|such as|classifier|detector|\bfilters?\b|regexp?\b|"
-    r"regular expression|pattern|blocklist|denylist|guardrail|test case|unit test|"
-    r"training|awareness|phishing|example|sample|\bcatch(?:es)?\b|\bdetect|\bflag"
-)
-
-
-_QUOTED = re.compile(
-    '["\u201c\u201e\u00ab\u2018`][^"\u201d\u201c\u00bb\u2019`\n]{4,200}["\u201d\u201c\u00bb\u2019`]'
-    "|(?<!\\w)'[^'\n]{4,200}'(?!\\w)"
-)
-
-
-def _meta_quote_spans(raw_view: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for m in _QUOTED.finditer(raw_view):
-        spans.append((m.start(), m.end()))
-    return spans
 
 
 @dataclass(frozen=True)
@@ -45,8 +24,7 @@ class _Hit:
 
 def rule_hits(views: Views, *, untrusted: bool = False, prefilter: bool = True) -> list[_Hit]:
     candidates: list[_Hit] = []
-    meta: bool | None = None  # computed on the first hit only
-    quoted_words = ""
+    context = Context(views)
     indexes = active_rules(views) if prefilter else range(len(RULES))
     for index in indexes:
         rule = RULES[index]
@@ -65,14 +43,9 @@ def rule_hits(views: Views, *, untrusted: bool = False, prefilter: bool = True) 
             if weight <= 0:
                 continue
             snippet = m.group().strip()
-            if meta is None:
-                meta = bool(_META_DISCUSSION.search(views.markup))
-                if meta:
-                    quoted_words = "\x00".join(
-                        to_words(views.markup[a:b]) for a, b in _meta_quote_spans(views.markup)
-                    )
-            if meta and snippet[:40] in quoted_words:
-                weight *= 0.5
+            weight *= context.factor(
+                family=rule.rule, view=rule.view, start=m.start(), end=m.end(), snippet=snippet
+            )
             candidates.append(_Hit(weight, rule, snippet, rule.view, m.start(), m.end()))
     # One signal per rule, and one per stretch of text within a family (the language
     # variants of a rule often match the same words).

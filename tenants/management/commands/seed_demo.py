@@ -3,6 +3,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from compliance.demo import seed_demo_compliance
+from compliance.packages.demo import DEMO_AUDITOR, seed_demo_auditor
 from controlplane.agents.demo import seed_demo_fleet
 from controlplane.gateway.demo import seed_demo_gateway
 from controlplane.telemetry.demo_history import (
@@ -17,7 +19,7 @@ class Command(BaseCommand):
     help = (
         "Load the demo MSP (tenants acme, globex, initech, each with a site, an edge node "
         "and agents; providers, routes, prices, policies and budgets) if it is not there yet, "
-        "with a history of their traffic in both stores."
+        "with a history of their traffic in both stores, and run the compliance catalog once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,6 +47,14 @@ class Command(BaseCommand):
                 f"history: {result.loaded:,} events loaded, {result.skipped:,} already there "
                 f"({history_days} days, {result.seconds:.1f} s)"
             )
+        run = seed_demo_compliance()
+        if run is not None:
+            self.stdout.write(
+                f"compliance: {run.evidence_count} evidence records, {run.failed_count} failing"
+            )
+        if seed_demo_auditor() is not None:
+            self.stdout.write("compliance: an outside auditor of acme and globex, packages made")
         self.stdout.write(f"demo logins (password {DEMO_PASSWORD!r}):")
         for email, what in demo_logins():
             self.stdout.write(f"  {email:28} {what}")
+        self.stdout.write(f"  {DEMO_AUDITOR:28} outside auditor of acme and globex (read-only)")

@@ -1,6 +1,6 @@
 """The content filter on our labelled set (tests/edge/gateway/data/filter_bench.jsonl,
 scored by bench/content_filter.py): the issue's goals on the split the rules were tuned
-on, and honest floors on the held-out split (docs/content-filter.md has the numbers)."""
+on and on the held-out split (docs/content-filter.md has the numbers)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_the_set_is_large_and_well_formed() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("split", "min_f1", "max_fp_rate"),
-    [("train", 0.92, 0.02), ("heldout", 0.92, 0.08)],
+    [("train", 0.92, 0.02), ("heldout", 0.92, 0.02)],
 )
 def test_injection_on_the_labelled_set(split: str, min_f1: float, max_fp_rate: float) -> None:
     report = bench().score_injection(cases(split), use_classifier=False)

@@ -17,6 +17,7 @@ from controlplane.gateway.signing import bundle_public_keys
 from controlplane.tasks_runtime import start_in_process, stop_in_process
 
 ROOT = Path(__file__).resolve().parents[4]
+DEMO_RERUN_SECONDS = 90
 
 
 class Command(BaseCommand):
@@ -57,6 +58,12 @@ class Command(BaseCommand):
             call_command("seed_demo")
             children = self._start_demo_processes(rate)
         start_in_process()
+        if not no_demo:
+            # The catalog ran once in seed_demo, before any edge node was up; run it again
+            # once the edges have been pulled, so availability shows them as they are.
+            from compliance.tasks import run_scheduled
+
+            run_scheduled.apply_async(countdown=DEMO_RERUN_SECONDS)
 
         from waitress import serve
 

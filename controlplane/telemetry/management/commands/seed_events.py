@@ -92,6 +92,12 @@ class Command(BaseCommand):
             default=None,
             help="end of the history (ISO, UTC if no offset); default: now, to the minute",
         )
+        parser.add_argument(
+            "--clickhouse-only",
+            action="store_true",
+            help="spans and their rollups only, no ledger rows: dashboards at scales whose "
+            "ledger would not fit the disk (a run again relies on ClickHouse's deduplication)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenants, agents = options["tenants"], options["agents"]
@@ -112,6 +118,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             until=until,
             progress=Progress(options["events"], self.stdout),
+            ledger=not options["clickhouse_only"],
         )
         rate = result.loaded / result.seconds if result.seconds else 0.0
         self.stdout.write(

@@ -87,6 +87,26 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "privilege_escalation",
+        "tells the model it is authorised to act",
+        0.3,
+        words_pattern(
+            r" (?:the assistant|the ai|the agent|the model|the bot|you) (?:is|are) (?:now |"
+            r"hereby |)(?:authorized|authorised|permitted|allowed|cleared|approved) to"
+        ),
+        untrusted_weight=0.45,
+    ),
+    Rule(
+        "privilege_escalation",
+        "asks to act without the usual checks",
+        0.3,
+        words_pattern(
+            r" without (?:the |any |)(?:usual|normal|standard|required|regular) (?:checks?|"
+            r"verification|approvals?|review|controls?)"
+        ),
+        untrusted_weight=0.45,
+    ),
+    Rule(
+        "privilege_escalation",
         "announces elevated mode",
         0.6,
         words_pattern(

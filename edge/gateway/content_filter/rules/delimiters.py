@@ -45,7 +45,7 @@ RULES: tuple[Rule, ...] = (
         "fake system/instruction header",
         0.55,
         markup_pattern(
-            r"(?:^|\n) *(?:#{2,}|={3,}|-{3,}|\*{2,}|\[) *(?:system|sys|new system|"
+            r"(?:^|\n|[.!?] |- |\") *(?:#{2,}|={3,}|-{3,}|\*{2,}|\[) *(?:system|sys|new system|"
             r"instructions?|new instructions?|system prompt|admin|developer|assistant)"
             r" *(?:message|prompt|override|update|)\s*(?::|#{2,}|={3,}|-{3,}|\*{2,}|\])"
             r"|(?:begin|start|end|beginning)(?: of)? (?:the )?(?:new )?(?:system|developer|"

@@ -330,7 +330,9 @@ RULES: tuple[Rule, ...] = (
         0.75,
         words_pattern(
             r" (?:your|the) ~3(?:instructions|rules|guidelines|directives|prompt|programming|"
-            r"restrictions|policies|constraints|orders) ~4(?:no longer apply|do not apply|"
+            r"restrictions|policies|constraints|orders|guidance) ~4(?:no longer applies|"
+            r"is outdated|is obsolete|is void|is no longer valid|is revoked|is cancelled|"
+            r"no longer apply|do not apply|"
             r"don t apply|dont apply|are void|are null|are invalid|are outdated|are obsolete|"
             r"are suspended|are lifted|are cancelled|are canceled|are revoked|are overridden|"
             r"(?:have|has) been (?:revoked|cancelled|canceled|lifted|removed|disabled|"

@@ -47,6 +47,12 @@ RULES: tuple[Rule, ...] = (
             r"customer s |)(?:confirmation|confirm|confirming|approval|approve|consent|"
             r"permission|double check|review|sign off)"
             r"|(?:auto ?approve|auto ?confirm|automatically (?:approve|confirm|accept|execute))"
+            r"|(?<!don t)(?<!do not)(?<!never) (?:skip|skipping|bypass|bypassing) (?:the |"
+            r"any |a |)(?:user s |human |customer s |)(?:confirmation|confirmation step|"
+            r"confirmation prompt|confirmation dialog)(?! email| mail| message| page| link|"
+            r" number| code| letter)"
+            r"| (?:do not|don t|never|without) (?:ask|asking|confirm|confirming) (?:with |)"
+            r"(?:the user|the human|the customer|anyone|them) (?:first|beforehand)"
             r"|ohne (?:ruckfrage|bestatigung|nachfrage)|sans (?:demander |)(?:confirmation|"
             r"validation)|sin (?:pedir |)(?:confirmacion|aprobacion)|senza (?:chiedere |)"
             r"(?:conferma|approvazione)|sem (?:pedir |)(?:confirmacao|aprovacao)"
@@ -60,8 +66,8 @@ RULES: tuple[Rule, ...] = (
         markup_pattern(
             r"<(?:function_calls?|tool_call|tool_use|invoke|function)\b[^>]{0,80}>"
             r"|[\"'](?:tool_calls|function_call|tool_use)[\"'] ?:"
-            r"|\{ ?[\"'](?:name|tool|function|tool_name)[\"'] ?: ?[\"'][\w.\-]+[\"'] ?, ?"
-            r"[\"'](?:arguments|parameters|args|input)[\"'] ?:"
+            r"|\{ ?\\?[\"'](?:name|tool|function|tool_name)\\?[\"'] ?: ?\\?[\"'][\w.\-]+"
+            r"\\?[\"'] ?, ?\\?[\"'](?:arguments|parameters|args|input)\\?[\"'] ?:"
         ),
         view="markup",
         needs=("<", "tool", "function", "name"),

@@ -1,0 +1,226 @@
+"""Writing and verifying evidence: canonical JSON, SHA-256, one hash chain per tenant.
+
+An evidence record's ``hash`` is the SHA-256 of the canonical JSON (sorted keys, no
+spaces, UTF-8) of every field that says what was found, ``data_sha256`` (itself the
+SHA-256 of the canonical JSON of the population) and the previous record's hash. Each
+tenant has its own chain, and the MSP's own evidence one more (``tenant`` empty), so a
+tenant's evidence can be handed over and verified without anyone else's.
+
+``evidence_verify`` walks every chain and names the first record that was altered,
+removed or reordered, as ``verify_audit_log`` does for the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from compliance.models import EvidenceChainHead, EvidenceRecord
+from compliance.models.evidence import GENESIS_HASH
+from controlplane.audit.services import _json_safe
+from controlplane.core.tenancy import all_tenants_context
+from tenants.models import Tenant
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as JSON the database stores and gives back unchanged: UUIDs, times and
+    decimals as text, floats rounded to 6 places, sets sorted."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return _json_safe(value)
+
+
+def canonical(value: Any) -> bytes:
+    """The one byte form of a JSON value that every hash here is taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_of(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def _time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def record_hash(record: EvidenceRecord) -> str:
+    """The hash of ``record``: its content and ``prev_hash``, not its own ``hash``."""
+    payload = {
+        "tenant_id": str(record.tenant_id) if record.tenant_id else None,
+        "seq": record.seq,
+        "control_id": str(record.control_id),
+        "control_test_id": str(record.control_test_id),
+        "test_run_id": str(record.test_run_id) if record.test_run_id else None,
+        "control_code": record.control_code,
+        "test_key": record.test_key,
+        "test_version": record.test_version,
+        "catalog_version": record.catalog_version,
+        "recorded_at": _time(record.recorded_at),
+        "period_start": _time(record.period_start),
+        "period_end": _time(record.period_end),
+        "valid_until": _time(record.valid_until),
+        "result": record.result,
+        "summary": record.summary,
+        "query_text": record.query_text,
+        "query_params": record.query_params,
+        "population_count": record.population_count,
+        "failing_count": record.failing_count,
+        "failing_entities": record.failing_entities,
+        "metrics": record.metrics,
+        "data_sha256": record.data_sha256,
+        "exception_id": str(record.exception_id) if record.exception_id else None,
+        "prev_hash": record.prev_hash,
+    }
+    return sha256_of(payload)
+
+
+def _locked_head(tenant_id: uuid.UUID | None) -> EvidenceChainHead:
+    """The chain's head row, created on first use, locked until the transaction ends."""
+    heads = EvidenceChainHead.unscoped.select_for_update()
+    head = heads.filter(tenant_id=tenant_id).first()
+    if head is not None:
+        return head
+    try:
+        with transaction.atomic():
+            EvidenceChainHead.unscoped.create(tenant_id=tenant_id)
+    except IntegrityError:  # another writer made it first
+        pass
+    return heads.get(tenant_id=tenant_id)
+
+
+def evidence_append(record: EvidenceRecord) -> EvidenceRecord:
+    """Chain and insert ``record`` (every field but ``seq``, ``prev_hash`` and ``hash``
+    filled in), in the caller's transaction, under the tenant's own context or the
+    MSP's (``all_tenants_context``) for MSP evidence."""
+    record.population = json_safe(record.population)
+    record.failing_entities = json_safe(record.failing_entities)
+    record.metrics = json_safe(record.metrics)
+    record.query_params = json_safe(record.query_params)
+    record.failing_count = len(record.failing_entities)
+    record.data_sha256 = sha256_of(record.population)
+    with transaction.atomic():
+        head = _locked_head(record.tenant_id)
+        record.seq = head.seq + 1
+        record.prev_hash = head.hash
+        record.hash = record_hash(record)
+        record.save(force_insert=True)
+        head.seq = record.seq
+        head.hash = record.hash
+        head.save(update_fields=["seq", "hash"])
+    return record
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first thing wrong with one chain: which record (by position and id), and what."""
+
+    chain: str
+    seq: int
+    record_id: uuid.UUID | None
+    problem: str
+
+    def __str__(self) -> str:
+        named = f" (id {self.record_id})" if self.record_id else ""
+        return f"{self.chain}: evidence #{self.seq}{named} {self.problem}"
+
+
+@dataclass(frozen=True)
+class EvidenceVerification:
+    ok: bool
+    chains: int
+    checked: int
+    problems: list[ChainProblem]
+
+
+def _chain_name(tenant_id: uuid.UUID | None, slugs: dict[uuid.UUID, str]) -> str:
+    if tenant_id is None:
+        return "MSP chain"
+    return f"tenant {slugs.get(tenant_id, str(tenant_id))}"
+
+
+def _records(tenant_id: uuid.UUID | None, after: int) -> Iterator[EvidenceRecord]:
+    rows = EvidenceRecord.unscoped.filter(tenant_id=tenant_id, seq__gt=after)
+    return rows.order_by("seq").iterator(chunk_size=500)
+
+
+def _record_problem(record: EvidenceRecord, expected_seq: int, prev_hash: str) -> str | None:
+    if record.seq != expected_seq:
+        return None  # reported by the caller as a gap
+    if record.prev_hash != prev_hash:
+        return f"does not link to evidence #{record.seq - 1}"
+    if sha256_of(record.population) != record.data_sha256:
+        return (
+            f"was altered: its population no longer matches its data_sha256 ({record.control_code})"
+        )
+    if record_hash(record) != record.hash:
+        return f"was altered: its content no longer matches its hash ({record.control_code})"
+    return None
+
+
+def _verify_chain(
+    tenant_id: uuid.UUID | None, head: EvidenceChainHead | None, name: str
+) -> tuple[int, ChainProblem | None]:
+    floor_seq = head.floor_seq if head else 0
+    expected_seq = floor_seq + 1
+    prev_hash = head.floor_hash if head else GENESIS_HASH
+    checked = 0
+    for record in _records(tenant_id, floor_seq):
+        if record.seq != expected_seq:
+            return checked, ChainProblem(
+                name,
+                expected_seq,
+                None,
+                f"is missing: the chain jumps from #{expected_seq - 1} to #{record.seq}",
+            )
+        problem = _record_problem(record, expected_seq, prev_hash)
+        if problem:
+            return checked, ChainProblem(name, record.seq, record.pk, problem)
+        checked += 1
+        prev_hash = record.hash
+        expected_seq += 1
+    head_seq = head.seq if head else floor_seq
+    last_seq = expected_seq - 1
+    if head_seq != last_seq:
+        return checked, ChainProblem(
+            name,
+            last_seq + 1,
+            None,
+            f"to #{head_seq} are missing from the end of the chain",
+        )
+    if head is not None and head.hash != prev_hash:
+        return checked, ChainProblem(name, head_seq, None, "does not match the chain head")
+    return checked, None
+
+
+def evidence_verify(*, tenant: Tenant | None = None) -> EvidenceVerification:
+    """Walk every chain (or ``tenant``'s only); report the first problem of each."""
+    with all_tenants_context():
+        slugs = dict(Tenant.objects.values_list("pk", "slug"))
+        heads = {h.tenant_id: h for h in EvidenceChainHead.unscoped.all()}
+        tenant_ids: set[uuid.UUID | None] = set(heads)
+        tenant_ids |= set(EvidenceRecord.unscoped.values_list("tenant_id", flat=True).distinct())
+        if tenant is not None:
+            tenant_ids = {tenant.pk}
+        problems: list[ChainProblem] = []
+        checked = 0
+        for tenant_id in sorted(tenant_ids, key=lambda t: (t is not None, str(t))):
+            count, problem = _verify_chain(
+                tenant_id, heads.get(tenant_id), _chain_name(tenant_id, slugs)
+            )
+            checked += count
+            if problem:
+                problems.append(problem)
+    return EvidenceVerification(
+        ok=not problems, chains=len(tenant_ids), checked=checked, problems=problems
+    )

@@ -1,0 +1,11 @@
+-- Retention by the privacy app's task, not by a TTL (docs/decisions/0035-retention-everywhere.md).
+--
+-- A TTL is set per table, and spans' TTL read each row's retention_days, copied from the
+-- tenant when the row was inserted. That deleted rows behind the evidence's back (no run
+-- counted them), went on under a legal hold, kept the old retention for rows inserted
+-- before a tenant's policy changed, and left every rollup (no TTL) untouched. The
+-- retention task (compliance.privacy, queue maintenance) now deletes per tenant from spans
+-- and from every rollup with ALTER TABLE ... DELETE, drops a month's partition when every
+-- tenant in it is past its cutoff, and records what it removed. retention_days stays a
+-- column (the ingest path writes it), and means nothing to ClickHouse any more.
+ALTER TABLE spans $ON_CLUSTER REMOVE TTL;

@@ -1,0 +1,107 @@
+"""What the utilization and fault panels read from ClickHouse, asked all at once.
+
+Both panels read the same few queries (docs/decisions/0038-dashboard-panels.md):
+``usage_overview`` (totals, the range before, the chart), one ``breakdowns`` query per
+rollup that the five breakdowns need (usually two: the agents' table and the spans'
+one), and the fault panel the gateway's ``provider_attempts``. ``start`` runs them on
+the query pool (``parallel``), each through the result cache (``cache``), and returns at
+once: the caller reads PostgreSQL meanwhile, then takes ``PanelData.wait()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from controlplane.dashboards import parallel, queries
+from controlplane.dashboards.cache import cached
+from controlplane.dashboards.queries import Breakdowns, Overview
+from controlplane.dashboards.rollups import Filters, Window
+
+# Every breakdown of either panel: read together, so the two panels share the queries.
+DIMENSIONS = ("provider", "model", "department", "tool", "agent")
+
+
+@dataclass(frozen=True)
+class PanelData:
+    overview: Overview
+    breakdowns: Breakdowns
+    attempts: list[dict[str, Any]] | None
+
+
+class Pending:
+    def __init__(self, pending: parallel.Pending) -> None:
+        self._pending = pending
+        self._data: PanelData | None = None
+
+    def wait(self) -> PanelData:
+        """The panels' data once every query has answered (the first failure raised)."""
+        if self._data is None:
+            self._data = self._collect(self._pending.results())
+        return self._data
+
+    @staticmethod
+    def _collect(results: dict[str, Any]) -> PanelData:
+        usage: dict[str, list[dict[str, Any]]] = {}
+        hotspots: dict[str, list[dict[str, Any]]] = {}
+        availability: list[dict[str, Any]] | None = None
+        for name, found in results.items():
+            if name.startswith("breakdowns"):
+                usage |= found.usage
+                hotspots |= found.hotspots
+                availability = (
+                    found.availability if found.availability is not None else availability
+                )
+        return PanelData(
+            overview=results["overview"],
+            breakdowns=Breakdowns(usage=usage, hotspots=hotspots, availability=availability),
+            attempts=results.get("attempts"),
+        )
+
+
+def start(
+    tenant_id: uuid.UUID,
+    window: Window,
+    filters: Filters,
+    *,
+    attempts: bool,
+    now: dt.datetime | None = None,
+) -> Pending:
+    """Start the panels' queries for ``tenant_id`` (``attempts``: the gateway's too)."""
+
+    def read(name: str, query: Any, *args: Any) -> Any:
+        return partial(
+            cached,
+            name,
+            tenant_id,
+            window,
+            filters,
+            partial(query, tenant_id, window, filters, *args),
+            now=now,
+        )
+
+    calls = {"overview": read("usage_overview", queries.usage_overview)}
+    for group in queries.breakdown_groups(window, filters, DIMENSIONS):
+        name = "breakdowns:" + ",".join(group)
+        calls[name] = read(name, queries.breakdowns, group)
+    if attempts:
+        calls["attempts"] = read("provider_attempts", queries.provider_attempts)
+    return Pending(parallel.start(calls))
+
+
+def start_fleet(window: Window, before: Window) -> parallel.Pending:
+    """The fleet view's queries (every tenant): the range, the one before, sparklines."""
+
+    def read(name: str, query: Any, of: Window) -> Any:
+        return partial(cached, name, None, of, Filters(), partial(query, of))
+
+    return parallel.start(
+        {
+            "usage": read("fleet_overview", queries.fleet_overview, window),
+            "previous": read("fleet_overview", queries.fleet_overview, before),
+            "series": read("fleet_series", queries.fleet_series, window),
+        }
+    )
