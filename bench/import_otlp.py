@@ -2,6 +2,7 @@
 both stores, and what importing the same files again costs (it must add nothing).
 
     .venv/bin/python bench/import_otlp.py [--runs 5] [--weeks 3] [--dir var/bench-import]
+                                          [--json FILE]
 
 1. A fresh embedded Postgres and chDB under ``--dir`` (wiped first if this benchmark
    made it), ``migrate`` and ``migrate_clickhouse``.
@@ -11,10 +12,9 @@ both stores, and what importing the same files again costs (it must add nothing)
    length-delimited protobuf.
 3. Timed, ``--runs`` times each, every run into a fresh tenant with the four agents:
    the JSON file, the protobuf file, and the protobuf file again into the tenant that
-   has it (nothing new). Reported: the median and the spread (min-max) of wall time and
-   of this process's CPU per 1,000 spans (the measure to compare runs by on a shared
-   machine: Postgres and chDB's work in this process are included, Postgres's own is
-   not), the load average, and the commit.
+   has it (nothing new). Reported through bench/harness.py: spans per second and this
+   process's CPU per 1,000 spans (the measure to compare runs by on a shared machine:
+   chDB's work in this process is included, Postgres's own is not), median and spread.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import datetime as dt
 import gzip
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from io import StringIO
@@ -35,16 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--weeks", type=int, default=3)
+def _bench_dir() -> Path:
+    """``--dir``, read before Django starts (the stores are made there)."""
+    parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-import")
-    return parser.parse_args()
+    return Path(parser.parse_known_args()[0].dir).resolve()
 
 
-ARGS = _args()
-BENCH_DIR = ARGS.dir.resolve()
+BENCH_DIR = _bench_dir()
 MARKER = BENCH_DIR / ".import-otlp-bench"
 if BENCH_DIR.exists() and any(BENCH_DIR.iterdir()):
     if not MARKER.exists():  # never wipe a directory this benchmark did not make
@@ -64,6 +60,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from bench import harness  # noqa: E402
 from controlplane.agents.services import agent_create  # noqa: E402
 from controlplane.audit.services import Actor  # noqa: E402
 from controlplane.security.scenario_otlp import as_json_line, otlp_requests  # noqa: E402
@@ -109,45 +106,44 @@ def _tenant(plan: Plan, slug: str) -> str:
     return tenant.slug
 
 
-def _timed(slug: str, path: Path) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    call_command("import_otlp", "--tenant", slug, str(path), stdout=StringIO())
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def _line(label: str, samples: list[tuple[float, float]], count: int) -> str:
-    walls = [wall for wall, _ in samples]
-    cpus = [cpu / count * 1000 for _, cpu in samples]
-    return (
-        f"| {label} | {count} | {statistics.median(walls):.1f} s "
-        f"({min(walls):.1f}-{max(walls):.1f}) | {count / statistics.median(walls):,.0f} | "
-        f"{statistics.median(cpus) * 1000:.0f} ms ({min(cpus) * 1000:.0f}-"
-        f"{max(cpus) * 1000:.0f}) |"
-    )
+def _timed(slug: str, path: Path, count: int, label: str) -> harness.Figures:
+    began = time.perf_counter()
+    with harness.CpuClock() as cpu:
+        call_command("import_otlp", "--tenant", slug, str(path), stdout=StringIO())
+    wall = time.perf_counter() - began
+    return {
+        f"{label}_spans_per_s": count / wall,
+        f"{label}_cpu_per_1000_spans_ms": cpu.seconds / count * 1000 * 1000,
+    }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    harness.add_arguments(parser)
+    parser.add_argument("--weeks", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-import")
+    args = parser.parse_args()
     call_command("migrate", verbosity=0)
     call_command("migrate_clickhouse", verbosity=0)
-    plan = _plan(ARGS.weeks)
+    plan = _plan(args.weeks)
     json_path, proto_path, count = _files(plan)
-    load = os.getloadavg()
-    results: dict[str, list[tuple[float, float]]] = {"json": [], "proto": [], "again": []}
-    for run in range(ARGS.runs):
-        results["json"].append(_timed(_tenant(plan, f"json-{run}"), json_path))
+    context = harness.start()
+
+    def measure(run: int) -> harness.Figures:
+        figures = _timed(_tenant(plan, f"json-{run}"), json_path, count, "json")
         slug = _tenant(plan, f"proto-{run}")
-        results["proto"].append(_timed(slug, proto_path))
-        results["again"].append(_timed(slug, proto_path))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"commit {commit}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before")
-    print(f"{ARGS.runs} runs; median (min-max)")
-    print("| file | spans | wall | spans/s | CPU per 1,000 spans |")
-    print("| --- | --- | --- | --- | --- |")
-    print(_line(f"JSON lines, gzip ({json_path.stat().st_size >> 10} KiB)", results["json"], count))
-    print(_line(f"protobuf ({proto_path.stat().st_size >> 10} KiB)", results["proto"], count))
-    print(_line("the protobuf file again (adds nothing)", results["again"], count))
+        figures.update(_timed(slug, proto_path, count, "proto"))
+        figures.update(_timed(slug, proto_path, count, "again"))
+        return figures
+
+    runs = harness.repeat(measure, runs=args.runs)
+    context.notes.append(
+        f"{count:,} spans a file: JSON lines gzipped ({json_path.stat().st_size >> 10} KiB), "
+        f"length-delimited protobuf ({proto_path.stat().st_size >> 10} KiB); each run into a "
+        "fresh tenant, then the protobuf file again into the tenant that has it (`again`, "
+        "adds nothing). CPU of this process (chDB included, Postgres's own not)."
+    )
+    harness.report("OTLP file import", runs, context=context, json_path=args.json)
 
 
 if __name__ == "__main__":
