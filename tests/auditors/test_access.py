@@ -50,7 +50,7 @@ def fill(route: str, slug: str) -> str:
     def value(match: re.Match[str]) -> str:
         converter, name = match["converter"], match["name"]
         if converter == "slug":
-            return slug
+            return "security" if name == "category" else slug
         if converter == "uuid":
             return str(uuid.uuid4())
         if name == "trace_id":
