@@ -62,10 +62,13 @@ from django.utils import timezone  # noqa: E402
 
 from controlplane.analytics import get_store  # noqa: E402
 from controlplane.core.tenancy import all_tenants_context  # noqa: E402
-from controlplane.dashboards.queries import utc  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 RANGES = ("1h", "24h", "7d", "30d")
+
+
+def utc(value: Any) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def p95(times: list[float]) -> float:

@@ -26,7 +26,6 @@ from controlplane.analytics import get_store
 from controlplane.audit.services import Actor
 from controlplane.core.crypto import key_ring
 from controlplane.core.tenancy import all_tenants_context
-from controlplane.dashboards import panels
 from controlplane.dashboards.queries import Filters, Window, fleet_overview
 from controlplane.web.dashboard_views import window_of
 from tenants.models import Tenant
@@ -41,10 +40,10 @@ TABLES = (
     "spans_hour",
     "agents_hour",
     "agent_models_hour",
-    "tenants_day",
     "spans_day",
     "agents_day",
-    "agent_models_day",
+    "breakdowns_hour",
+    "breakdowns_day",
 )
 
 
@@ -158,6 +157,8 @@ def compare_postgres(tenants: list[Tenant], newest: dt.datetime, ranges: tuple[s
     """Per range: the largest tenant's two panels and the fleet's range, ClickHouse (the
     panels' queries side by side, uncached) against the ledger, windows ending at the
     newest seeded hour. Three runs each (the ledger takes seconds per query)."""
+    from controlplane.dashboards import panels
+
     largest = next(t for t in tenants if t.slug == "seed-001")
     now = newest + dt.timedelta(hours=1)
 

@@ -75,7 +75,7 @@ SPANS_MINUTE = Rollup(
 )
 # Smallest first; spans_minute has every column and fits every window of whole minutes.
 ROLLUPS = (
-    Rollup("tenants_hour", "hour", 3600, frozenset({"status"}), daily="tenants_day"),
+    Rollup("tenants_hour", "hour", 3600, frozenset({"status"})),
     Rollup("tenants_quarter_hour", "quarter_hour", 900, frozenset({"status"})),
     Rollup(
         "spans_hour",
@@ -184,16 +184,20 @@ def from_and_where(
     assert rollup.daily is not None
     columns = ", ".join(["tenant_id", *sorted(rollup.columns), *MEASURES, rollup.state])
     days = f"day >= {_DAY_SINCE} AND day < {_DAY_UNTIL}"
-    hours = (
-        f"{rollup.time} >= {_SINCE} AND {rollup.time} < {_UNTIL} "
-        f"AND ({rollup.time} < {_DAY_SINCE} OR {rollup.time} >= {_DAY_UNTIL})"
-    )
-    union = (  # every name and condition a constant of this package
-        f"(SELECT {columns} FROM {rollup.daily} WHERE {scope}{days} {conditions} "  # noqa: S608
-        f"UNION ALL SELECT {columns} FROM {rollup.table} WHERE {scope}{hours} {conditions})"
+    # The hours before and after the whole days as two ranges: one condition with OR
+    # would not narrow the primary key's range, and read every hour of the window.
+    time = rollup.time
+    parts = [
+        (rollup.daily, days),
+        (rollup.table, f"{time} >= {_SINCE} AND {time} < {_DAY_SINCE}"),
+        (rollup.table, f"{time} >= {_DAY_UNTIL} AND {time} < {_UNTIL}"),
+    ]
+    union = " UNION ALL ".join(  # every name and condition a constant of this package
+        f"SELECT {columns} FROM {table} WHERE {scope}{where} {conditions}"  # noqa: S608
+        for table, where in parts
     )
     first, last = source.days
-    return f"{union} AS r", "WHERE 1", {"day_since": first, "day_until": last}
+    return f"({union}) AS r", "WHERE 1", {"day_since": first, "day_until": last}
 
 
 @dataclass(frozen=True)

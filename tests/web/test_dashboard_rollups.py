@@ -67,7 +67,7 @@ def test_each_dashboard_range_reads_the_coarsest_rollups_that_fit() -> None:
         window = window_of(range_key, now)
         assert table(window, "status") == "tenants_hour"
         # Without chart buckets: the whole UTC days from the daily tables.
-        assert table(window, "status", bucketed=False) == "tenants_day + tenants_hour"
+        assert table(window, "status", bucketed=False) == "tenants_hour"
         assert table(window, "kind", "provider", "status", bucketed=False) == (
             "spans_day + spans_hour"
         )
@@ -176,7 +176,6 @@ def test_the_daily_tables_hold_the_hourly_rows_of_each_day(fleet: Fleet) -> None
     latency states included, so reading whole days from it changes no number."""
     tenant_id = fleet.tenants[0].pk
     for hourly, daily, key in (
-        ("tenants_hour", "tenants_day", "status"),
         ("spans_hour", "spans_day", "department_id, kind, provider, model, tool, status"),
         ("agents_hour", "agents_day", "agent_id, department_id, status"),
         ("breakdowns_hour", "breakdowns_day", "dimension, key, status"),

@@ -1,81 +1,29 @@
--- Daily rollups for the dashboards' 7- and 30-day windows and the fleet view
--- (docs/decisions/0038-dashboard-panels.md). Each is the hourly table of
--- migration 0002 with the hour truncated to its UTC day, fed by a materialized view on
--- that hourly table (a chained view: it sees the blocks the hourly view writes, a few
+-- Daily rollups for the dashboards' 7- and 30-day windows
+-- (docs/decisions/0038-dashboard-panels.md), each fed by a materialized view on an
+-- hourly rollup (a chained view: it sees the blocks the hourly view writes, a few
 -- thousand rows per insert, not the spans):
 --
---   tenants_day       <- tenants_hour       fleet view
---   spans_day         <- spans_hour         breakdowns with a provider, model or department filter
---   agents_day        <- agents_hour        agent breakdowns and hotspots
---   breakdowns_hour   <- spans_hour         unfiltered breakdowns by provider, model,
---   breakdowns_day    <- breakdowns_hour    department and tool, and the providers'
---                                           availability, one row per value
+--   spans_day        <- spans_hour       breakdowns with a filter (provider, model,
+--                                        department, a person's departments)
+--   agents_day       <- agents_hour      agent breakdowns and hotspots
+--   breakdowns_hour  <- spans_hour       unfiltered breakdowns by provider, model,
+--   breakdowns_day   <- breakdowns_hour  department and tool, and the providers'
+--                                        availability
 --
--- breakdowns_hour/_day hold each hourly row of spans_hour once per breakdown
--- (`dimension` provider, model, department, tool; `served` for model calls the gateway
--- let through, by provider: availability) with its value as `key` (a department's id as
--- text): a breakdown reads the few rows of its values, not the product of every column.
+-- spans_day and agents_day are their hourly tables with the hour truncated to its UTC
+-- day. breakdowns_hour holds each row of spans_hour once per breakdown (`dimension`
+-- provider, model, department, tool; `served`: a provider's model calls the gateway let
+-- through, its availability), the breakdown's value as `key` (a department's id as
+-- text): one query reads every breakdown and merges each latency state once, where
+-- grouping spans_hour by each breakdown in turn merged it once per breakdown.
 --
--- A window of whole hours reads its whole UTC days here and the hours before the first
--- and after the last whole day from the hourly table, in one query (UNION ALL): the same
--- sums, and the same quantileTiming states merged (controlplane/dashboards/rollups.py).
--- Columns are in the hourly table's order, `day` in place of `hour`.
+-- A window of whole hours reads its whole UTC days from a daily table and the hours
+-- before and after them from the hourly one, in one query (UNION ALL): the same sums and
+-- the same quantileTiming states (controlplane/dashboards/rollups.py).
 --
 -- Backfill: from the hourly table, before the view exists and only while the table is
 -- empty, as in 0002 (rows inserted in between are missing: migrate before the workers
 -- start).
-
-CREATE TABLE IF NOT EXISTS tenants_day $ON_CLUSTER
-(
-    tenant_id UUID,
-    day DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-    status LowCardinality(String),
-    requests SimpleAggregateFunction(sum, UInt64),
-    errors SimpleAggregateFunction(sum, UInt64),
-    input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64),
-    cost SimpleAggregateFunction(sum, Decimal(38, 9)),
-    duration_ms_sum SimpleAggregateFunction(sum, Float64),
-    duration_ms_max SimpleAggregateFunction(max, Float64),
-    duration_ms_timing AggregateFunction(quantileTiming, Float64)
-)
-ENGINE = $ENGINE(AggregatingMergeTree, tenants_day)
-PARTITION BY toYYYYMM(day)
-ORDER BY (tenant_id, day, status)
-SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
-
-INSERT INTO tenants_day
-SELECT
-    tenant_id,
-    toStartOfDay(hour) AS day,
-    status,
-    sum(requests) AS requests,
-    sum(errors) AS errors,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    sum(cost) AS cost,
-    sum(duration_ms_sum) AS duration_ms_sum,
-    max(duration_ms_max) AS duration_ms_max,
-    quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
-FROM tenants_hour
-WHERE (SELECT count() FROM tenants_day) = 0
-GROUP BY tenant_id, day, status;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS tenants_day_mv $ON_CLUSTER TO tenants_day AS
-SELECT
-    tenant_id,
-    toStartOfDay(hour) AS day,
-    status,
-    sum(requests) AS requests,
-    sum(errors) AS errors,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    sum(cost) AS cost,
-    sum(duration_ms_sum) AS duration_ms_sum,
-    max(duration_ms_max) AS duration_ms_max,
-    quantileTimingMergeState(duration_ms_timing) AS duration_ms_timing
-FROM tenants_hour
-GROUP BY tenant_id, day, status;
 
 CREATE TABLE IF NOT EXISTS spans_day $ON_CLUSTER
 (
