@@ -4,6 +4,7 @@ entity the evidence names."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from compliance.models import Control, EvidenceRecord
+from compliance.privacy.models import RetentionRun
 from compliance.reviews import access_review_record, exception_decide, exception_request
 from compliance.staleness import stale_evidence_notify
 from controlplane.accounts.models import User
@@ -203,12 +205,24 @@ def test_stale_evidence_emails_its_owner_once(tenant_a: Tenant) -> None:
     assert stale_evidence_notify(now=timezone.now() + DAY) == 0
 
 
-def test_retention_and_residency_are_not_applicable_without_their_records(
-    tenant_a: Tenant,
-) -> None:
-    assert collect("c1.retention_runs", tenant_a).result == "not_applicable"
-    assert collect("p.residency", tenant_a).result == "not_applicable"
-    assert collect("p.data_subject_requests", tenant_a).result == "not_applicable"
+def test_retention_must_have_run_and_no_request_is_left_unserved(tenant_a: Tenant) -> None:
+    missing = collect("c1.retention_runs", tenant_a)
+    assert missing.result == "fail"
+    assert [e["reason"] for e in missing.failing_entities] == ["no retention run in the period"]
+    with tenant_context(tenant_a):
+        RetentionRun.objects.create(
+            tenant=tenant_a,
+            sweep_id=uuid.uuid4(),
+            trigger="schedule",
+            requested_by_label="tests",
+            started_at=timezone.now() - DAY,
+            finished_at=timezone.now() - DAY,
+            state=RetentionRun.State.COMPLETED,
+            policy={},
+            cutoffs={},
+        )
+    assert collect("c1.retention_runs", tenant_a).result == "pass"
+    assert collect("p.data_subject_requests", tenant_a).result == "pass"  # none received
 
 
 def test_a_tenant_requiring_two_factor_names_members_without_it(
