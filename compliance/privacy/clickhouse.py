@@ -57,7 +57,6 @@ ROLLUPS = (
     Table("provider_attempts_minute", "minute", True),
     Table("security_agent_minute", "minute", True),
     Table("security_scope_minute", "minute", True, ("item",)),
-    Table("tenants_day", "day", False),
     Table("spans_day", "day", False, ("tool",)),
     Table("agents_day", "day", True),
     Table("breakdowns_hour", "hour", False, ("key",)),
