@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "TraceStatusEnum": "controlplane.telemetry.spans.TRACE_STATUSES",
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
         "TierEnum": "controlplane.gateway.models.Tier",
+        "RouteTierEnum": "controlplane.gateway.models.ROUTE_TIERS",
+        "RequestedTierEnum": "controlplane.gateway.models.DEFAULT_TIERS",
         "ProviderKindEnum": "controlplane.gateway.models.Provider.Kind",
         "BudgetKindEnum": "controlplane.gateway.models.Budget.Kind",
         "EdgeNodeHealthEnum": "controlplane.web.edge_status.STATES",
