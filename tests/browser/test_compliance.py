@@ -44,7 +44,7 @@ def test_a_customer_follows_a_failing_control_to_its_evidence_and_the_msp_approv
     sign_in(page, owner)
     page.get_by_role("navigation").get_by_role("link", name="Compliance").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Compliance")
-    page.get_by_role("link", name="Security").click()
+    page.get_by_role("main").get_by_role("link", name="Security").first.click()
     rows = page.locator("table[data-controls] tbody tr")
     expect(rows.first).to_have_attribute("data-state", "fail")
     expect(rows.first).to_contain_text("CC6.1-MFA")

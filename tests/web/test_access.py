@@ -16,6 +16,7 @@ from compliance.packages.services import package_request
 from compliance.periods import Period
 from compliance.services import dataflow_snapshot_create
 from controlplane.accounts.models import User
+from controlplane.agents.collectors import collector_key_issue
 from controlplane.gateway.services import (
     budget_create,
     provider_create,
@@ -68,6 +69,7 @@ _OBJECT_OF_SEGMENT = {
     "requests": "data_subject_request",
     "evidence-packages": "evidence_package",
     "auditors": "auditor_account",
+    "collector-keys": "collector_key",
 }
 # Some trace id; whose it is does not matter to these tests, which stop before a read.
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -85,6 +87,7 @@ def _fleet_objects(fleet: Fleet) -> dict[str, uuid.UUID]:
         "device": fleet.device.pk,
         "agent": fleet.agent.pk,
         "agent_key": fleet.key.pk,
+        "collector_key": collector_key_issue(actor=SYSTEM, site=fleet.site, name="otel")[0].pk,
     }
 
 
