@@ -22,7 +22,7 @@ import orjson
 from edge.auth import Principal
 from edge.auth_throttle import AuthThrottle
 from edge.config import ConfigStore, EdgeConfig
-from edge.gateway import cache, capture, filtering, policy, routing_auto, sse, translate
+from edge.gateway import cache, capture, filtering, policy, routing_auto, sse, streams, translate
 from edge.gateway.authenticate import authenticate
 from edge.gateway.breaker import Breakers
 from edge.gateway.budget import (
@@ -826,7 +826,7 @@ class StreamRun:
         self.cap = cap
         self.price = price
         self.started = started
-        self.relay = translate.StreamRelay(planned.request, target.provider.kind)
+        self.relay = streams.StreamRelay(planned.request, target.provider.kind)
         self.screen = filtering.StreamScreen(planned.policy)
         self.iterator = self._run()
         self._begun = False

@@ -9,8 +9,8 @@ import pytest
 
 from edge.gateway import sse
 from edge.gateway.request import GatewayRequest, parse_request
+from edge.gateway.streams import StreamRelay
 from edge.gateway.translate import (
-    StreamRelay,
     Usage,
     agent_answer,
     anthropic_usage,
