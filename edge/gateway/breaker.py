@@ -4,8 +4,6 @@ through (half-open); its success closes the breaker, its failure opens it again.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -62,7 +60,6 @@ class Breaker:
 class Breakers:
     failures_to_open: int
     cooldown: float
-    clock: Callable[[], float] = time.monotonic
     _breakers: dict[tuple[str, str], Breaker] = field(default_factory=dict)
 
     def get(self, provider_id: str, model: str) -> Breaker:

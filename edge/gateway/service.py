@@ -108,9 +108,7 @@ class Gateway:
         self.spool = spool
         self.providers = providers
         self.ledger = BudgetLedger(spool.spend_totals())
-        self.breakers = Breakers(
-            settings.breaker_failures, settings.breaker_cooldown_seconds, clock=clock
-        )
+        self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_seconds)
         self.rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self.clock = clock
         self.cache = cache.ResponseCache(settings.cache_max_bytes)
