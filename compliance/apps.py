@@ -5,3 +5,9 @@ class ComplianceConfig(AppConfig):
     """SOC 2 evidence pages per trust service criterion (compliance issue)."""
 
     name = "compliance"
+
+    def ready(self) -> None:
+        from compliance.privacy.hooks import register_evidence_hooks
+        from compliance.retention import evidence_retention
+
+        register_evidence_hooks(retention=evidence_retention)

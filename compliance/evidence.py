@@ -8,6 +8,10 @@ tenant's evidence can be handed over and verified without anyone else's.
 
 ``evidence_verify`` walks every chain and names the first record that was altered,
 removed or reordered, as ``verify_audit_log`` does for the audit trail.
+
+``evidence_dispose`` is the one way records leave the database (retention): the oldest of
+a chain, with the chain's floor moved to the last of them in the same transaction
+(docs/decisions/0044-evidence-disposal.md).
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from compliance.models import EvidenceChainHead, EvidenceRecord
+from compliance.models import EvidenceChainHead, EvidenceRecord, EvidenceStaleNotice
 from compliance.models.evidence import GENESIS_HASH
-from controlplane.audit.services import _json_safe
+from controlplane.audit.services import Actor, _json_safe, audit_record
 from controlplane.core.tenancy import all_tenants_context
 from tenants.models import Tenant
 
@@ -119,6 +123,73 @@ def evidence_append(record: EvidenceRecord) -> EvidenceRecord:
         head.hash = record.hash
         head.save(update_fields=["seq", "hash"])
     return record
+
+
+@dataclass(frozen=True)
+class Disposal:
+    """What one disposal removed: records, and the stale notices about them; the chain
+    now starts after ``floor_seq``."""
+
+    records: int
+    notices: int
+    floor_seq: int
+
+
+class DisposalRefused(Exception):
+    """The records to dispose of do not verify: removing them would hide it."""
+
+
+def evidence_dispose(*, tenant_id: uuid.UUID, before: dt.datetime, actor: Actor) -> Disposal:
+    """Remove the oldest records of the tenant's chain: from its floor up to (not
+    including) the first record recorded at or after ``before``, so what stays is one
+    chain without gaps. In one transaction, under the head's lock (nothing is appended
+    meanwhile): the records are verified first (``DisposalRefused`` if one was altered:
+    disposing would hide it), the floor moves to the last of them, the trigger lets
+    exactly those rows go (``controlplane.evidence_disposal`` on, rows at or under the
+    floor), and the audit trail records it. Run in the tenant's context."""
+    with transaction.atomic():
+        head = _locked_head(tenant_id)
+        old_seq, old_hash = head.floor_seq, head.floor_hash
+        chain = EvidenceRecord.unscoped.filter(tenant_id=tenant_id, seq__gt=old_seq)
+        kept = chain.filter(recorded_at__gte=before).order_by("seq").values_list("seq", flat=True)
+        last = (kept.first() or head.seq + 1) - 1
+        if last <= old_seq:
+            return Disposal(0, 0, old_seq)
+        gone = chain.filter(seq__lte=last)
+        prev_hash, expected = old_hash, old_seq + 1
+        for record in gone.order_by("seq").iterator(chunk_size=500):
+            problem = _record_problem(record, expected, prev_hash)
+            if record.seq != expected or problem:
+                raise DisposalRefused(f"evidence #{expected} {problem or 'is missing'}")
+            prev_hash, expected = record.hash, expected + 1
+        if expected <= last:
+            raise DisposalRefused(f"evidence #{expected} is missing")
+        head.floor_seq, head.floor_hash = last, prev_hash
+        head.save(update_fields=["floor_seq", "floor_hash"])
+        notices, _ = EvidenceStaleNotice.unscoped.filter(evidence__in=gone).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('controlplane.evidence_disposal', 'on', true)")
+            cursor.execute(
+                "DELETE FROM compliance_evidencerecord WHERE tenant_id = %s AND seq > %s "
+                "AND seq <= %s",
+                [tenant_id, old_seq, last],
+            )
+            records = cursor.rowcount
+            cursor.execute("SELECT set_config('controlplane.evidence_disposal', 'off', true)")
+        audit_record(
+            actor=actor,
+            action="compliance.evidence_disposed",
+            target=head,
+            tenant_id=tenant_id,
+            before={"floor_seq": old_seq, "floor_hash": old_hash},
+            after={
+                "floor_seq": last,
+                "floor_hash": prev_hash,
+                "records": records,
+                "recorded_before": before,
+            },
+        )
+    return Disposal(records, notices, last)
 
 
 @dataclass(frozen=True)

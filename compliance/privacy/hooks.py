@@ -3,8 +3,9 @@ which joins retention and data-subject requests by registering functions here (f
 ``AppConfig.ready``), so this app does not import it. With nothing registered the
 evidence steps remove and find nothing, and say so in the run.
 
-- retention: ``(tenant_id, cutoff, held_agents) -> {table: rows removed}``, for the
-  tenant's evidence from before ``cutoff`` (a tenant-wide hold never gets this far);
+- retention: ``(tenant_id, cutoff, held_agents) -> ({table: rows removed}, [what was
+  kept and why])``, for the tenant's evidence from before ``cutoff`` (a tenant-wide hold
+  never gets this far);
 - find: ``(tenant_id, identifiers) -> {"count": n, "records": [JSON-able dicts]}``;
 - erase: ``(tenant_id, identifiers, held_agents) -> {table: rows erased}``.
 """
@@ -18,7 +19,9 @@ from typing import Any
 
 from edge.identifiers import Identifier
 
-Retention = Callable[[uuid.UUID, dt.datetime, Sequence[uuid.UUID]], dict[str, int]]
+Retention = Callable[
+    [uuid.UUID, dt.datetime, Sequence[uuid.UUID]], tuple[dict[str, int], list[str]]
+]
 Find = Callable[[uuid.UUID, Sequence[Identifier]], dict[str, Any]]
 Erase = Callable[[uuid.UUID, Sequence[Identifier], Sequence[uuid.UUID]], dict[str, int]]
 
@@ -44,12 +47,15 @@ def registered() -> bool:
 
 def evidence_retention(
     tenant_id: uuid.UUID, cutoff: dt.datetime, held_agents: Sequence[uuid.UUID]
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[str]]:
     removed: dict[str, int] = {}
+    kept: list[str] = []
     for hook in _retention:
-        for table, rows in hook(tenant_id, cutoff, held_agents).items():
+        tables, reasons = hook(tenant_id, cutoff, held_agents)
+        for table, rows in tables.items():
             removed[table] = removed.get(table, 0) + int(rows)
-    return removed
+        kept.extend(reasons)
+    return removed, kept
 
 
 def evidence_find(tenant_id: uuid.UUID, identifiers: Sequence[Identifier]) -> dict[str, Any]:

@@ -257,11 +257,11 @@ def _steps(run: RetentionRun) -> list[tuple[str, Step]]:
     def evidence_rows() -> tuple[Items, list[str]]:
         if not hooks.registered():
             return [], ["evidence: no evidence store is connected to retention yet"]
-        removed = hooks.evidence_retention(tenant_id, evidence, held)
+        removed, kept = hooks.evidence_retention(tenant_id, evidence, held)
         return [
             item("evidence", table, DataKind.EVIDENCE, "rows", rows)
             for table, rows in sorted(removed.items())
-        ], []
+        ], kept
 
     steps: list[tuple[str, Step]] = [
         ("postgres:ledger", ledger_rows),

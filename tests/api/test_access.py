@@ -66,6 +66,9 @@ STAFF_ONLY_PATHS = {
     "/api/v1/provider-reconciliation",
     "/api/v1/auditors",
     "/api/v1/auditors/{id}",
+    "/api/v1/compliance/evidence",
+    "/api/v1/compliance/evidence/{id}",
+    "/api/v1/compliance/evidence/{id}/download",
 }
 # The tenant's owner's only (besides staff): every other customer role is refused (403).
 OWNER_ONLY = ("/compliance/packages",)

@@ -1,5 +1,6 @@
 """Compliance over the API: controls with their state, test runs, evidence (its download
-verifies on its own), and exceptions that only someone else at the MSP may approve."""
+verifies on its own), exceptions that only someone else at the MSP may approve, and the
+MSP's own evidence for MSP staff."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from compliance.models import EvidenceRecord, TestRun
 from controlplane.core.tenancy import all_tenants_context
 from tests.api.conftest import World
+from tests.compliance.controls import collect
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +125,24 @@ def test_a_member_limited_to_departments_sees_no_evidence(world: World) -> None:
     with all_tenants_context():
         assert EvidenceRecord.unscoped.filter(tenant=world.a).exists()
         assert TestRun.unscoped.filter(tenant=world.a).exists()
+
+
+def test_msp_staff_read_the_msps_own_evidence_customers_do_not(world: World) -> None:
+    msp = collect("a1.backup_drill")
+    auditor = world.api("staff:auditor")
+    listed = auditor.get("compliance/evidence")
+    assert listed.status_code == 200
+    assert [e["id"] for e in listed.json()["results"]] == [str(msp.pk)]
+    detail = auditor.get(f"compliance/evidence/{msp.pk}").json()
+    assert detail["control_code"] == "A1.3-RECOVERY" and detail["hash"] == msp.hash
+    download = auditor.get(f"compliance/evidence/{msp.pk}/download")
+    document = json.loads(download.content)
+    covered = {k: v for k, v in document.items() if k not in ("id", "hash", "population")}
+    assert hashlib.sha256(_canonical(covered)).hexdigest() == msp.hash
+    assert auditor.get("compliance/evidence", result="fail").json()["results"][0]["seq"] == 1
+    # A tenant's record is not the MSP's, nor the MSP's a tenant's.
+    assert auditor.get(f"compliance/evidence/{world.a_objects['evidence']}").status_code == 404
+    assert world.api("a:owner").get(f"{base(world)}/evidence/{msp.pk}").status_code == 404
+    assert world.api("a:owner").get("compliance/evidence").status_code == 403
+    limited = world.api("staff:admin", tenant=world.a).get("compliance/evidence")
+    assert limited.status_code == 403

@@ -1,5 +1,6 @@
 """Compliance of a tenant: its controls with their state, test runs (list, trigger),
-evidence (list, detail, download) and exceptions (request; the MSP approves or rejects).
+evidence (list, detail, download) and exceptions (request; the MSP approves or rejects);
+and the MSP's own evidence (``/api/v1/compliance/evidence``, MSP staff only).
 
 Every member who sees the whole tenant reads (a member limited to some departments gets
 404: evidence covers every department); owners, admins and MSP staff (admin, operator)
@@ -10,15 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -29,7 +37,7 @@ from compliance.documents import evidence_document
 from compliance.models import Control, ControlException, EvidenceRecord, TestRun
 from compliance.reviews import exception_decide, exception_request
 from compliance.runs import test_run_request
-from controlplane.api.base import TenantScopedViewSet
+from controlplane.api.base import ApiViewSet, TenantScopedViewSet
 from controlplane.api.filtering import Filter
 from controlplane.api.permissions import STAFF_WRITERS
 from controlplane.api.problems import Conflict
@@ -44,7 +52,7 @@ from controlplane.api.serializers.compliance import (
     TestRunCreateSerializer,
     TestRunSerializer,
 )
-from controlplane.core.tenancy import tenant_context
+from controlplane.core.tenancy import all_tenants_context, tenant_context
 
 NOBODY: frozenset[str] = frozenset()
 
@@ -192,11 +200,9 @@ class TestRunViewSet(_Compliance):
         return Response(TestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class EvidenceViewSet(_Compliance):
-    """The tenant's evidence records: immutable, hash-chained, newest first."""
+class _Evidence:
+    """Evidence records, newest first: list, detail, download (of the queryset given)."""
 
-    queryset_model = EvidenceRecord
-    serializer_class = EvidenceSerializer
     ordering = "-seq"
     ordering_fields: ClassVar[list[str]] = ["seq", "recorded_at"]
     filters: ClassVar[list[Filter]] = [
@@ -205,6 +211,10 @@ class EvidenceViewSet(_Compliance):
         Filter("test_run", "test_run_id", kind="uuid"),
         Filter("since", "recorded_at__date__gte", kind="date", description="Recorded on or after."),
     ]
+
+    get_queryset: Callable[[], QuerySet[EvidenceRecord]]
+    get_object: Callable[[], EvidenceRecord]
+    list_response: Callable[[QuerySet[EvidenceRecord]], Response]
 
     @extend_schema(summary="List evidence", description="Filter by control, result, run or date.")
     def list(self, request: Request, **kwargs: Any) -> Response:
@@ -245,6 +255,50 @@ class EvidenceViewSet(_Compliance):
         name = f"evidence-{record.control_code}-{record.seq}-{record.pk}.json"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+
+class EvidenceViewSet(_Evidence, _Compliance):
+    """The tenant's evidence records: immutable, hash-chained, newest first."""
+
+    queryset_model = EvidenceRecord
+    serializer_class = EvidenceSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the MSP's evidence",
+        description="Evidence of the MSP's own chain (the controls it operates for every "
+        "tenant). MSP staff, not a token limited to one tenant. Filter by control, result, "
+        "run or date.",
+    ),
+    retrieve=extend_schema(summary="Get an MSP evidence record"),
+    download=extend_schema(summary="Download an MSP evidence record"),
+)
+class MspEvidenceViewSet(_Evidence, ApiViewSet):
+    """Evidence of the MSP's own chain: MSP staff only, across tenants."""
+
+    serializer_class = EvidenceSerializer
+    tenant_read_roles = NOBODY
+    tenant_write_roles = NOBODY
+    http_method_names = ["get", "head", "options"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.principal.restricted_tenant_id is not None:
+            raise exceptions.PermissionDenied("This token is limited to one tenant.")
+
+    def scope(self) -> AbstractContextManager[None]:
+        return all_tenants_context()
+
+    def get_queryset(self) -> QuerySet[EvidenceRecord]:
+        return EvidenceRecord.unscoped.filter(tenant__isnull=True)
+
+    def get_object(self) -> EvidenceRecord:
+        pk = self.kwargs.get("pk")
+        record = self.get_queryset().filter(pk=pk).first() if isinstance(pk, uuid.UUID) else None
+        if record is None:
+            raise exceptions.NotFound()
+        return record
 
 
 class ExceptionViewSet(_Compliance):
