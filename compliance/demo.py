@@ -1,7 +1,8 @@
 """The demo's compliance evidence: what the MSP and its customers would have done (an
-access review, an approved exception), the edges' gateway records and an hourly
-reconciliation of the demo history, then one run of the whole catalog, so the five
-criterion pages are filled from the demo's own traffic the moment it starts."""
+access review, an approved exception) and an hourly reconciliation of the demo history
+(its edges' gateway records loaded before, by ``seed_demo``), then one run of the whole
+catalog, so the five criterion pages are filled from the demo's own traffic the moment
+it starts."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from compliance.runs import test_run_execute, test_run_request
 from controlplane.accounts.models import User
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
-from controlplane.gateway.demo import POLICIES
-from controlplane.telemetry.demo_history import load_demo_gateway_records
 from controlplane.telemetry.reconcile import SETTLE_TIME, reconcile_tenant
 from tenants.demo import demo_tenants
 from tenants.models import Tenant
@@ -75,7 +74,6 @@ def seed_demo_compliance(*, now: dt.datetime | None = None) -> TestRun | None:
     now = now or timezone.now()
     catalog_sync()
     tenants = demo_tenants()
-    load_demo_gateway_records(tenants, POLICIES, until=now)
     settled = (now - SETTLE_TIME).replace(minute=0, second=0, microsecond=0)
     for tenant in tenants:
         reconcile_tenant(tenant, since=settled - RECONCILED, until=settled)

@@ -8,25 +8,14 @@ from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
-from django.db import models
 
 from compliance import evidence_queries as q
 from compliance.checks import Context, Failing, Outcome, check
 from compliance.privacy import selectors as privacy_selectors
 from compliance.privacy.models import RetentionRun
-from controlplane.accounts.models import TOTPDevice
-from controlplane.agents.models import Agent, EdgeNode
-from controlplane.core.crypto import key_ring
-from controlplane.gateway.models import ProviderCredential, RoleDefault
-from controlplane.security.models import SecuritySettings
-
-# Every column the field key ring encrypts (controlplane.core.crypto).
-ENCRYPTED_COLUMNS: tuple[tuple[type[models.Model], str], ...] = (
-    (ProviderCredential, "encrypted_secret"),
-    (EdgeNode, "encrypted_token"),
-    (TOTPDevice, "encrypted_secret"),
-    (SecuritySettings, "webhook_secret_enc"),
-)
+from controlplane.agents.models import Agent
+from controlplane.core.crypto import encrypted_columns, key_ring
+from controlplane.gateway.models import RoleDefault
 
 
 @check("c1.encryption_at_rest", version=1, scope="msp")
@@ -40,7 +29,7 @@ def encryption_at_rest(ctx: Context) -> Outcome:
     )
     failing: list[Failing] = []
     population: list[dict[str, Any]] = []
-    for model, column in ENCRYPTED_COLUMNS:
+    for model, column, _ in encrypted_columns():
         label = f"{model._meta.db_table}.{column}"
         rows = ctx.values(
             model._base_manager.exclude(**{column: ""}).values_list("pk", column).order_by("pk")

@@ -8,10 +8,13 @@ that can open it; older keys keep decrypting until every value is re-encrypted.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 from cryptography.fernet import Fernet, InvalidToken
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 
 
 class KeyRing:
@@ -56,3 +59,34 @@ class KeyRing:
 @lru_cache(maxsize=1)
 def key_ring() -> KeyRing:
     return KeyRing(list(settings.FIELD_ENCRYPTION_KEYS))
+
+
+class EncryptedColumn(NamedTuple):
+    model: type[models.Model]
+    column: str
+    key_column: str | None  # the column that names the key, kept in step when re-encrypting
+
+    @property
+    def label(self) -> str:
+        return f"{self.model._meta.label}.{self.column}"
+
+
+# Every column the key ring encrypts, once: ``manage.py rotate_field_keys`` re-encrypts
+# these and the C1.1 check (c1.encryption_at_rest) reports on these. A blank value means
+# "no secret set". tests/gateway/test_keys.py fails when a model has an ``encrypted_*`` or
+# ``*_enc`` field that is not listed.
+_ENCRYPTED: tuple[tuple[str, str, str | None], ...] = (
+    ("gateway.ProviderCredential", "encrypted_secret", "key_id"),
+    ("agents.EdgeNode", "encrypted_token", None),
+    ("accounts.TOTPDevice", "encrypted_secret", None),
+    ("security.SecuritySettings", "webhook_secret_enc", None),
+    ("api.IdempotencyRecord", "encrypted_response", None),
+    ("privacy.DataSubjectRequest", "identifiers_enc", None),
+    ("privacy.DataSubjectRequest", "export_enc", None),
+)
+
+
+def encrypted_columns() -> list[EncryptedColumn]:
+    return [
+        EncryptedColumn(apps.get_model(label), column, key) for label, column, key in _ENCRYPTED
+    ]

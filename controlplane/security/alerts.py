@@ -212,6 +212,7 @@ def _note(
     text: str,
     alert: Alert | None = None,
     incident: Incident | None = None,
+    at: dt.datetime | None = None,
 ) -> Note:
     owner = alert if alert is not None else incident
     assert owner is not None
@@ -219,7 +220,7 @@ def _note(
         tenant_id=owner.tenant_id,
         alert=alert,
         incident=incident,
-        at=timezone.now(),
+        at=at or timezone.now(),
         author=actor.label,
         action=action,
         text=text,
@@ -236,20 +237,27 @@ def _apply_state(target: Alert | Incident, state: str, now: dt.datetime) -> None
 
 
 def alert_transition(
-    *, actor: Actor, alert: Alert, state: str, note: str = "", assignee: User | None = None
+    *,
+    actor: Actor,
+    alert: Alert,
+    state: str,
+    note: str = "",
+    assignee: User | None = None,
+    now: dt.datetime | None = None,
 ) -> Alert:
     """Move an alert along its lifecycle (TRANSITIONS). A false positive teaches the
-    baseline: what it flagged is normal for that agent from now on."""
+    baseline: what it flagged is normal for that agent from now on. ``now``: when it
+    happened, if not now (the demo's history)."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         before = snapshot(alert)
-        now = timezone.now()
+        now = now or timezone.now()
         if state != alert.state:
             _apply_state(alert, state, now)
         if assignee is not None:
             alert.assignee = assignee
         alert.save()
-        _note(actor=actor, action=state, text=note, alert=alert)
+        _note(actor=actor, action=state, text=note, alert=alert, at=now)
         if state == State.FALSE_POSITIVE:
             _learn_from_false_positive(alert)
         elif state == State.OPEN:
@@ -308,21 +316,22 @@ def incident_transition(
     state: str,
     note: str = "",
     assignee: User | None = None,
+    now: dt.datetime | None = None,
 ) -> Incident:
     """Move an incident; closing it closes its alerts that are still open the same way."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         before = snapshot(incident)
-        now = timezone.now()
+        now = now or timezone.now()
         if state != incident.state:
             _apply_state(incident, state, now)
         if assignee is not None:
             incident.assignee = assignee
         incident.save()
-        _note(actor=actor, action=state, text=note, incident=incident)
+        _note(actor=actor, action=state, text=note, incident=incident, at=now)
         if state in CLOSED_STATES or state == State.ACKNOWLEDGED:
             for alert in incident.alerts.exclude(state__in=CLOSED_STATES).exclude(state=state):
-                alert_transition(actor=actor, alert=alert, state=state, note=note)
+                alert_transition(actor=actor, alert=alert, state=state, note=note, now=now)
         audit_record(
             actor=actor,
             action=f"security.incident_{state}",
@@ -335,9 +344,14 @@ def incident_transition(
 
 
 def note_add(
-    *, actor: Actor, alert: Alert | None = None, incident: Incident | None = None, text: str
+    *,
+    actor: Actor,
+    alert: Alert | None = None,
+    incident: Incident | None = None,
+    text: str,
+    at: dt.datetime | None = None,
 ) -> Note:
-    return _note(actor=actor, action="note", text=text, alert=alert, incident=incident)
+    return _note(actor=actor, action="note", text=text, alert=alert, incident=incident, at=at)
 
 
 def _assign(target: Alert | Incident, *, actor: Actor, assignee: User) -> Alert | Incident:

@@ -9,6 +9,7 @@ next pull. Every start and release is audited.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from functools import partial
 from typing import Any
@@ -41,9 +42,10 @@ def quarantine_start(
     target_id: uuid.UUID,
     reason: str,
     alert: Alert | None = None,
+    now: dt.datetime | None = None,
 ) -> Quarantine:
     """Quarantine one target; ValidationError if it is not the tenant's or already in
-    quarantine."""
+    quarantine. ``now``: when it started, if not now (the demo's history)."""
     with tenant_context(tenant):
         if scope == Quarantine.Scope.AGENT:
             exists = Agent.objects.filter(pk=target_id).exists()
@@ -61,7 +63,7 @@ def quarantine_start(
             target_id=target_id,
             reason=reason,
             alert=alert,
-            started_at=timezone.now(),
+            started_at=now or timezone.now(),
             started_by=actor.label,
         )
         try:
@@ -83,13 +85,15 @@ def quarantine_start(
     return quarantine
 
 
-def quarantine_release(*, actor: Actor, quarantine: Quarantine) -> Quarantine:
+def quarantine_release(
+    *, actor: Actor, quarantine: Quarantine, now: dt.datetime | None = None
+) -> Quarantine:
     with tenant_context(quarantine.tenant_id):
         quarantine = Quarantine.objects.select_for_update().get(pk=quarantine.pk)
         if quarantine.released_at is not None:
             raise ValidationError("This quarantine was released already.")
         before = snapshot(quarantine)
-        quarantine.released_at = timezone.now()
+        quarantine.released_at = now or timezone.now()
         quarantine.released_by = actor.label
         quarantine.save(update_fields=["released_at", "released_by"])
         audit_record(

@@ -687,6 +687,30 @@ def _task(
     return spans
 
 
+def burst(
+    agent: AgentSpec,
+    *,
+    tenant: str,
+    start: dt.datetime,
+    minutes: int,
+    tasks: int,
+    tool: str = "",
+    rows: int = -1,
+) -> list[SpanRow]:
+    """``tasks`` tasks of ``agent`` spread evenly over ``minutes`` from ``start``, each
+    rendered as the kit renders its own (a step, a model call, its tool calls; ``tool``
+    and ``rows`` forced when given): an anomaly to plant into a history made elsewhere
+    (the demo's, controlplane/security/demo.py). Deterministic from its arguments."""
+    key = f"{tenant}/{agent.name}/{start.isoformat()}/{tool}"
+    rng = random.Random(key)  # noqa: S311 - reproducible, not secret
+    counter = [0]
+    rendered: list[SpanRow] = []
+    for index in range(tasks):
+        at = start + dt.timedelta(seconds=index * minutes * 60 / tasks + rng.random())
+        rendered.extend(_task(rng, agent, at, key, counter, forced_tool=tool, forced_rows=rows))
+    return rendered
+
+
 def spans(scenario: Plan, tenant: TenantPlan) -> Iterator[SpanRow]:
     """The tenant's spans in time order of their tasks, one hour at a time."""
     counter = [0]

@@ -26,6 +26,7 @@ from controlplane.gateway.models import (
     Policy,
     Provider,
     RoleDefault,
+    ScopeEnforcement,
     Tier,
 )
 from controlplane.telemetry.spans import TraceSearch
@@ -651,7 +652,24 @@ class PolicyForm(forms.Form):
         help_text="The gateway refuses an agent's requests beyond this rate (429), unless "
         "the agent or its role sets its own. Empty: no ceiling.",
     )
-    OPTIONAL = ("injection_stage", "cache_ttl_seconds", "auto_simple_max", "auto_complex_min")
+    scope_enforcement = forms.ChoiceField(
+        choices=[
+            (ScopeEnforcement.FLAG, "Flag: serve it and raise an alert"),
+            (ScopeEnforcement.REFUSE, "Refuse it"),
+        ],
+        required=False,
+        label="Outside the learned scope",
+        help_text="What an edge does with a model call outside an agent's learned tools, "
+        "data classes and models, or over its learned ceilings, unless the agent's role "
+        "says otherwise (docs/security.md).",
+    )
+    OPTIONAL = (
+        "injection_stage",
+        "cache_ttl_seconds",
+        "auto_simple_max",
+        "auto_complex_min",
+        "scope_enforcement",
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -674,6 +692,7 @@ class PolicyForm(forms.Form):
             "auto_simple_max": policy.auto_simple_max,
             "auto_complex_min": policy.auto_complex_min,
             "max_requests_per_minute": policy.max_requests_per_minute,
+            "scope_enforcement": policy.scope_enforcement,
         }
         return cls(data=data, initial=initial)
 

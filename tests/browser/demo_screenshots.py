@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
@@ -34,6 +36,7 @@ STAFF_PAGES = {
     "console-staff": "/console/staff/",
     "console-gateway": "/console/gateway/",
     "security-queue": "/console/security/?state=all",
+    "console-billing": "/console/billing/",
     "compliance": "/console/compliance/",
     "compliance-security": "/console/compliance/security/?tenant=acme",
     "compliance-availability": "/console/compliance/availability/?tenant=acme",
@@ -48,6 +51,7 @@ CUSTOMER_PAGES = {
     "trace-list": "/t/acme/traces/?range=24h",
     "dataflow": "/t/acme/dataflow/?range=30d",
     "portal-security": "/t/acme/security/?state=all",
+    "portal-invoices": "/t/acme/invoices/",
     "portal-privacy": "/t/acme/privacy/",
     "api-tokens": "/account/tokens/",
     "portal-compliance": "/t/acme/compliance/",
@@ -66,6 +70,29 @@ def shoot(page: Page, folder: Path, name: str, url: str) -> None:
         charts_drawn(page)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled")
     print(f"{name}: {url}")
+
+
+def invoice_pages(page: Page, folder: Path) -> None:
+    """Last month's issued invoice: its chargeback per department, and the first page of
+    its PDF as an image (pdftoppm)."""
+    page.goto("/t/acme/invoices/")
+    issued = page.locator("tr", has=page.get_by_role("link", name="PDF")).first
+    pdf = page.request.get(issued.get_by_role("link", name="PDF").get_attribute("href") or "")
+    assert pdf.ok and pdf.body().startswith(b"%PDF"), pdf.status
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+        file.write(pdf.body())
+        file.flush()
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "70", "-singlefile", file.name, str(folder / "invoice")],
+            check=True,
+        )
+    print("invoice: the PDF of the first issued invoice")
+    issued.locator('a[href^="?month="]').click()
+    page.wait_for_load_state()
+    page.screenshot(
+        path=str(folder / "portal-chargeback.png"), full_page=True, animations="disabled"
+    )
+    print(f"portal-chargeback: {page.url}")
 
 
 def main() -> None:
@@ -88,22 +115,21 @@ def main() -> None:
         page.screenshot(
             path=str(options.out / "trace-waterfall.png"), full_page=True, animations="disabled"
         )
-        page.goto("/console/security/?state=all")
-        alerts = page.locator("table.alert-table tbody th a")
-        if alerts.count():  # the detectors may not have found anything in the demo yet
-            alerts.first.click()
-            page.wait_for_load_state()
-            page.screenshot(
-                path=str(options.out / "security-incident.png"),
-                full_page=True,
-                animations="disabled",
-            )
-        else:
-            print("security-incident: no alert in the demo yet, not taken")
+        # The demo's open incident (its critical alert first in the queue), with its
+        # evidence, timeline and quarantine.
+        page.goto("/console/security/?state=all&sort=severity")
+        page.locator("table.alert-table tbody th a").first.click()
+        page.wait_for_load_state()
+        if page.locator(".chart[data-chart]").count():
+            charts_drawn(page)
+        page.screenshot(
+            path=str(options.out / "security-incident.png"), full_page=True, animations="disabled"
+        )
         customer = sign_in(browser, base, "owner@acme.example", viewport=VIEWPORT)
         page = customer.new_page()
         for name, url in CUSTOMER_PAGES.items():
             shoot(page, options.out, name, url)
+        invoice_pages(page, options.out)
         auditor = sign_in(browser, base, "auditor@cpa.example", viewport=VIEWPORT)
         page = auditor.new_page()
         for name, url in AUDITOR_PAGES.items():

@@ -18,10 +18,19 @@ from django.test import override_settings
 
 from controlplane.accounts.models import TOTPDevice
 from controlplane.agents.models import EdgeNode
-from controlplane.core.crypto import key_ring
-from controlplane.core.tenancy import all_tenants_context
+from controlplane.core.crypto import encrypted_columns, key_ring
+from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.gateway.models import ProviderCredential
-from tests.conftest import enroll_totp
+from controlplane.security.notify import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    sign,
+    verify_signature,
+)
+from controlplane.security.services import security_settings_update, settings_for, webhook_secret
+from tenants.models import Tenant
+from tests.compliance.controls import collect
+from tests.conftest import SYSTEM, enroll_totp
 from tests.gateway.conftest import make_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +74,68 @@ def test_after_rotation_every_secret_decrypts_with_the_new_key_alone(
         assert "accounts.TOTPDevice.encrypted_secret: 1 re-encrypted" in report
         again = StringIO()
         call_command("rotate_field_keys", stdout=again)
-        assert re.findall(r": (\d+) re-encrypted", again.getvalue()) == ["0", "0", "0"]
+        assert set(re.findall(r": (\d+) re-encrypted", again.getvalue())) == {"0"}
 
     with override_settings(FIELD_ENCRYPTION_KEYS=[new]):
         assert _all_plaintexts() == before
         with all_tenants_context():
             assert set(ProviderCredential.unscoped.values_list("key_id", flat=True)) == {"new"}
+
+
+@pytest.mark.django_db
+def test_rotation_covers_webhook_secrets_and_leaves_blank_values_alone(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """Acme has a webhook secret, Globex a webhook without one (a blank column): after
+    rotation Acme's webhook signs as before, Globex's stays unsigned-blank, and the
+    encryption-at-rest control finds every secret on the newest key."""
+    old, new = _entry("old"), _entry("new")
+    body = b'{"text": "incident"}'
+    with override_settings(FIELD_ENCRYPTION_KEYS=[old]):
+        security_settings_update(
+            actor=SYSTEM,
+            tenant=tenant_a,
+            webhook_url="https://hooks.acme.example/acp",
+            webhook_secret="whsec-acme-1",
+        )
+        security_settings_update(
+            actor=SYSTEM, tenant=tenant_b, webhook_url="https://hooks.globex.example/acp"
+        )
+        make_world(tenant_a, tenant_b, nodes=1)
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new, old]):
+        assert collect("c1.encryption_at_rest").result == "fail"  # all still on "old"
+        out = StringIO()
+        call_command("rotate_field_keys", stdout=out)
+        assert "security.SecuritySettings.webhook_secret_enc: 1 re-encrypted" in out.getvalue()
+        record = collect("c1.encryption_at_rest")
+        assert record.result == "pass", record.failing_entities
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new]):  # the old key dropped
+        with tenant_context(tenant_a):
+            secret = webhook_secret(settings_for(tenant_a.pk))
+        assert secret == "whsec-acme-1"
+        # the receiver, configured with the secret it was given before the rotation
+        headers = {SIGNATURE_HEADER: sign(secret, body, 1_800_000_000), DELIVERY_HEADER: "d1"}
+        verify_signature(
+            secret="whsec-acme-1", body=body, headers=headers, seen=set(), now=1_800_000_000
+        )
+        with tenant_context(tenant_b):
+            assert webhook_secret(settings_for(tenant_b.pk)) == ""
+
+
+def test_every_encrypted_field_is_rotated_and_checked() -> None:
+    """A model field named ``encrypted_*`` or ``*_enc`` holds key-ring ciphertext; it must
+    be in the one list that rotation and the C1.1 check share."""
+    from django.apps import apps
+
+    fields = {
+        f"{model._meta.label}.{field.name}"
+        for model in apps.get_models()
+        for field in model._meta.get_fields()
+        if field.name.startswith("encrypted_") or field.name.endswith("_enc")
+    }
+    assert fields == {entry.label for entry in encrypted_columns()}
 
 
 def _pg_dump() -> str:

@@ -132,6 +132,48 @@ def test_owner_sets_the_policy(world: World) -> None:
     assert "Requests a minute per agent</dt><dd>600</dd>" in member_view
 
 
+def test_scope_enforcement_is_set_on_the_policy_form(
+    world: World, make_customer: Callable[..., User], make_staff: Callable[..., User]
+) -> None:
+    """The edges' answer to a call outside an agent's learned scope: an owner makes it
+    refuse, a viewer reads it and cannot change it, an outsider finds no such page, and
+    a console operator sets it back to flag."""
+    form = {"injection": "block", "pii": "flag", "scope_enforcement": "refuse"}
+    owner = signed_in(world.a_owner)
+    assert owner.get(url(world)).context["policy_form"]["scope_enforcement"].value() == "flag"
+    assert owner.post(url(world, "gateway_policy"), form).status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().scope_enforcement == "refuse"
+    page = owner.get(url(world))
+    assert page.context["policy_form"]["scope_enforcement"].value() == "refuse"
+    assert 'value="refuse" selected' in page.content.decode()
+    # a save without the field (an older form) keeps it
+    assert (
+        owner.post(url(world, "gateway_policy"), {**form, "scope_enforcement": ""}).status_code
+        == 302
+    )
+    with tenant_context(world.a):
+        assert Policy.objects.get().scope_enforcement == "refuse"
+
+    viewer = signed_in(make_customer(world.a, "viewer"))
+    body = viewer.get(url(world)).content.decode()
+    assert "Outside the learned scope</dt><dd>refused</dd>" in body
+    flag = {**form, "scope_enforcement": "flag"}
+    assert viewer.post(url(world, "gateway_policy"), flag).status_code == 403
+    assert signed_in(world.b_owner).post(url(world, "gateway_policy"), flag).status_code == 404
+    with tenant_context(world.a):
+        assert Policy.objects.get().scope_enforcement == "refuse"
+
+    operator = signed_in(make_staff("operator"))
+    assert operator.post(console_url(world, "gateway_policy"), flag).status_code == 302
+    with tenant_context(world.a):
+        assert Policy.objects.get().scope_enforcement == "flag"
+    bad = owner.post(url(world, "gateway_policy"), {**form, "scope_enforcement": "ignore"})
+    assert bad.status_code == 200 and list(bad.context["policy_form"].errors) == [
+        "scope_enforcement"
+    ]
+
+
 @pytest.mark.parametrize("name", ["url", "console_url"])
 def test_the_injection_stage_is_chosen_on_the_policy_form(
     world: World, fleet_a: Fleet, make_staff: Callable[..., User], name: str

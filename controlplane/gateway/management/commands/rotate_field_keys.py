@@ -3,26 +3,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import models, transaction
 
-from controlplane.accounts.models import TOTPDevice
-from controlplane.agents.models import EdgeNode
-from controlplane.core.crypto import key_ring
+from controlplane.core.crypto import encrypted_columns, key_ring
 from controlplane.core.tenancy import all_tenants_context
-from controlplane.gateway.models import ProviderCredential
-
-# (model, encrypted column, column holding the key id or None). Every column the key
-# ring encrypts is listed here: a new one must be added, or rotation leaves it behind.
-ENCRYPTED_COLUMNS: list[tuple[type[models.Model], str, str | None]] = [
-    (ProviderCredential, "encrypted_secret", "key_id"),
-    (EdgeNode, "encrypted_token", None),
-    (TOTPDevice, "encrypted_secret", None),
-]
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every encrypted column with the newest key of FIELD_ENCRYPTION_KEYS "
-        "(the first entry). Run it after putting a new key first, while the old keys are "
-        "still listed; once it reports nothing left on an old key, drop the old keys. "
+        "Re-encrypt every encrypted column (controlplane.core.crypto lists them) with the "
+        "newest key of FIELD_ENCRYPTION_KEYS (the first entry); blank values are left "
+        "blank. Run it after putting a new key first, while the old keys are still listed; "
+        "once it reports nothing left on an old key, drop the old keys. "
         "Idempotent: values already on the newest key are left alone."
     )
 
@@ -32,10 +22,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
         ring = key_ring()
         self.stdout.write(f"newest key: {ring.current_key_id}")
-        for model, column, key_column in ENCRYPTED_COLUMNS:
-            rotated, total = self._rotate(model, column, key_column, batch_size)
+        for entry in encrypted_columns():
+            rotated, total = self._rotate(entry.model, entry.column, entry.key_column, batch_size)
             self.stdout.write(
-                f"{model._meta.label}.{column}: {rotated} re-encrypted, "
+                f"{entry.label}: {rotated} re-encrypted, "
                 f"{total - rotated} already on the newest key"
             )
 
@@ -48,7 +38,7 @@ class Command(BaseCommand):
         last_pk: Any = None
         while True:
             with all_tenants_context(), transaction.atomic():
-                rows = manager.select_for_update().order_by("pk")
+                rows = manager.exclude(**{column: ""}).select_for_update().order_by("pk")
                 if last_pk is not None:
                     rows = rows.filter(pk__gt=last_pk)
                 batch = list(rows[:batch_size])
