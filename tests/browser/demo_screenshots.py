@@ -68,6 +68,7 @@ def shoot(page: Page, folder: Path, name: str, url: str) -> None:
     assert response is not None and response.status == 200, (url, response and response.status)
     if page.locator(".chart[data-chart]").count():
         charts_drawn(page)
+    page.evaluate("window.scrollTo(0, 0)")  # the side navigation is sticky: keep it on top
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled")
     print(f"{name}: {url}")
 
