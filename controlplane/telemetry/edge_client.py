@@ -60,6 +60,20 @@ class EdgeClient:
         next_cursor = int(response.headers.get("X-ACP-Next-Cursor", after))
         return Pulled(lines=lines, next_cursor=next_cursor)
 
+    def pull_batch(self, *, after: int, limit: int) -> Pulled:
+        """Up to ``limit`` records after ``after``, in as many pulls as it takes: an edge
+        answers at most 10,000 records, or about 32 MiB of them, per pull. Stops early
+        only when the edge has no more (a pull that returns nothing)."""
+        lines: list[bytes] = []
+        cursor = after
+        while len(lines) < limit:
+            pulled = self.pull(after=cursor, limit=limit - len(lines))
+            if not pulled.lines:
+                break
+            lines += pulled.lines
+            cursor = pulled.next_cursor
+        return Pulled(lines=lines, next_cursor=cursor)
+
     def ack(self, cursor: int) -> None:
         self._request("POST", "/v1/ack", json={"cursor": cursor})
 

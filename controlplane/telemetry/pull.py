@@ -320,7 +320,7 @@ class _Pipeline:
         return self._pull_and_prepare(after, limit)
 
     def _pull_and_prepare(self, after: int, limit: int) -> _Prepared:
-        return self.prepare(after, self._edge.pull(after=after, limit=limit))
+        return self.prepare(after, self._edge.pull_batch(after=after, limit=limit))
 
     def insert_spans(self, prepared: _Prepared, *, dedup_token: str) -> Future[None] | None:
         if prepared.table is None:
@@ -344,7 +344,7 @@ def _first_batch(node: EdgeNode, edge: EdgeClient, pipeline: _Pipeline) -> _Prep
     recorded as pending before either store sees a row. None if the edge has nothing."""
     if node.pending_after is not None:
         assert node.pending_upto is not None and node.pending_count is not None
-        pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
+        pulled = edge.pull_batch(after=node.pending_after, limit=node.pending_count)
         if pulled.next_cursor != node.pending_upto or len(pulled.lines) != node.pending_count:
             raise EdgeUnavailable(
                 f"edge node no longer holds pending batch {node.pending_after}..{node.pending_upto}"
