@@ -1,5 +1,5 @@
 -- The hourly and quarter-hour rollups of 0002 chained from the minute rollup
--- (docs/decisions/0042-chained-rollups.md): their views read the blocks spans_minute_mv
+-- (docs/decisions/0042-ingest-fewer-larger-inserts.md): their views read the blocks spans_minute_mv
 -- writes, a few hundred rows per 5,000-span insert, instead of every span again. Each
 -- of the five was a full aggregation of the inserted spans, with a quantileTiming
 -- state per group; now only spans_minute_mv aggregates the spans, and the others
