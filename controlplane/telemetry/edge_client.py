@@ -8,6 +8,10 @@ from typing import Any
 import httpx
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# What an edge answers per pull at most (docs/edge-protocol.md): records, and about this
+# many bytes of them.
+PULL_MAX_RECORDS = 10_000
+PULL_MAX_BYTES = 32 << 20
 
 
 class EdgeUnavailable(Exception):
@@ -62,16 +66,21 @@ class EdgeClient:
 
     def pull_batch(self, *, after: int, limit: int) -> Pulled:
         """Up to ``limit`` records after ``after``, in as many pulls as it takes: an edge
-        answers at most 10,000 records, or about 32 MiB of them, per pull. Stops early
-        only when the edge has no more (a pull that returns nothing)."""
+        answers at most ``PULL_MAX_RECORDS`` records, or about ``PULL_MAX_BYTES`` of
+        them, per pull (docs/edge-protocol.md). A pull short of both limits means the
+        edge has no more: no further request for it."""
         lines: list[bytes] = []
         cursor = after
         while len(lines) < limit:
-            pulled = self.pull(after=cursor, limit=limit - len(lines))
-            if not pulled.lines:
-                break
+            asked = limit - len(lines)
+            pulled = self.pull(after=cursor, limit=asked)
             lines += pulled.lines
             cursor = pulled.next_cursor
+            count = len(pulled.lines)
+            if count < min(asked, PULL_MAX_RECORDS) and (
+                sum(map(len, pulled.lines)) < PULL_MAX_BYTES // 2
+            ):
+                break
         return Pulled(lines=lines, next_cursor=cursor)
 
     def ack(self, cursor: int) -> None:
