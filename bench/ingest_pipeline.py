@@ -1,28 +1,32 @@
-"""Events per second from one edge node's spool into both stores, with one worker, and
-what the events cost on disk in ClickHouse and in the Postgres ledger.
+"""Events per second from one edge node's spool into both stores, with one worker, the
+CPU the whole stack spends per event (by process), and what the events cost on disk in
+ClickHouse and in the Postgres ledger. Reported through bench/harness.py: the median of
+``--runs`` (5) drains, with their spread, the load average and the commit.
 
-    .venv/bin/python bench/ingest_pipeline.py [--events 200000] [--agents 40]
-                                              [--dir var/bench]
+    .venv/bin/python bench/ingest_pipeline.py [--events 200000] [--agents 40] [--runs 5]
+                                              [--dir var/bench] [--json FILE]
 
-1. A fresh embedded Postgres and chDB under ``--dir`` (wiped first if this benchmark
-   made it), ``migrate`` and ``migrate_clickhouse``, list prices for the simulator's
-   models; a tenant with departments, a site, an edge node and ``--agents`` agents of
-   five roles, through the services.
-2. A real ``python -m edge`` process; one ``pull_edge_node`` pushes its configuration.
-3. The spool is filled with ``TraceFactory`` traffic (OTLP protobuf POSTs, not timed):
-   long system prompts with tool schemas that repeat per agent, JSON bodies, errors.
-4. Timed: ``pull_edge_node`` in a loop, in this process (what one Celery worker runs),
-   until the spool is empty: pull over HTTP, parse, price, ledger COPY + insert,
-   ClickHouse insert, ack; the next batch is pulled and prepared, and the ClickHouse
-   insert runs, in helper threads (docs/decisions/0009-ingest-concurrency.md). The
-   split is measured by wrapping what pull.py calls (``EdgeClient.pull``/``ack``,
-   ``build_batch``, ``ledger_insert``, ``spans_table``, ``spans_insert``, and the
-   worker's two waits) with timers; product code is not changed. CPU is reported for
-   the whole stack (this process, the edge process, Postgres), the measure to compare
-   runs by on a shared machine. ``BENCH_PROFILE=out.prof`` also writes a cProfile of
-   the drain (the worker's own thread only).
-5. Sizes: raw = the spool's record bytes; ClickHouse = active parts of ``spans`` after
-   ``OPTIMIZE TABLE spans FINAL``, per column too; Postgres = ``pg_total_relation_size``
+1. Once: a fresh embedded Postgres and chDB under ``--dir`` (wiped first if this
+   benchmark made it), ``migrate`` and ``migrate_clickhouse``, list prices for the
+   simulator's models; a tenant with departments, a site, an edge node and ``--agents``
+   agents of five roles, through the services; a real ``python -m edge`` process, and
+   one ``pull_edge_node`` that pushes its configuration.
+2. Each run: the spool is filled with ``--events`` spans of ``TraceFactory`` traffic
+   (OTLP protobuf POSTs, not timed; new traces every run): long system prompts with tool
+   schemas that repeat per agent, JSON bodies, errors. Then, timed, ``pull_edge_node``
+   in a loop, in this process (what one Celery worker runs), until the spool is empty:
+   pull over HTTP, parse, price, ledger COPY + insert, ClickHouse insert, ack; the next
+   batch is pulled and prepared, and the ClickHouse insert runs, in helper threads
+   (docs/decisions/0009-ingest-concurrency.md).
+3. CPU per event of the whole stack (the number to compare runs by on a shared machine,
+   robust under ``nice``), split by process: this worker's Python threads, chDB in the
+   worker (inserts with their materialized views: its ``ThreadPool`` threads and its
+   work in the calling thread; merges, ``MergeMutate``; other chDB threads), the edge
+   process, and Postgres (postmaster and backends). The time split of the last run comes
+   from timers wrapped around what pull.py calls; product code is not changed.
+   ``BENCH_PROFILE=out.prof`` writes a cProfile of the last drain (the worker's thread).
+4. Sizes, after the runs: raw = the spool's record bytes; ClickHouse = active parts of
+   ``spans`` after ``OPTIMIZE TABLE spans FINAL``; Postgres = ``pg_total_relation_size``
    of the ledger partitions.
 """
 
@@ -43,6 +47,9 @@ from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import harness  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +60,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench")
     parser.add_argument("--seed", type=int, default=2026)
+    harness.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -124,16 +132,20 @@ NODE_HEADERS: dict[str, str] = {}
 # --- timers around what pull.py calls ------------------------------------------------
 
 TIMES: dict[str, float] = defaultdict(float)
+THREAD_CPU: dict[str, float] = defaultdict(float)
+"""CPU of the calling thread inside each stage (chDB runs part of an insert there)."""
 CALLS: dict[str, int] = defaultdict(int)
+INSERT = "spans_insert (ClickHouse), overlapped"
 
 
 def timed(label: str, function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return function(*args, **kwargs)
         finally:
             TIMES[label] += time.perf_counter() - started
+            THREAD_CPU[label] += time.thread_time() - cpu
             CALLS[label] += 1
 
     return wrapper  # type: ignore[return-value]
@@ -145,7 +157,7 @@ def install_timers() -> None:
     # ledger insert and the two waits are on the worker's own thread.
     pull.build_batch = timed("build_batch (parse, price), overlapped", pull.build_batch)
     pull.spans_table = timed("spans_table (Arrow), overlapped", pull.spans_table)
-    pull.spans_insert = timed("spans_insert (ClickHouse), overlapped", pull.spans_insert)
+    pull.spans_insert = timed(INSERT, pull.spans_insert)
     pull.ledger_insert_isolating = timed(
         "ledger_insert (Postgres COPY)", pull.ledger_insert_isolating
     )
@@ -310,7 +322,9 @@ def postgres_sizes() -> dict[str, int]:
 
 
 def thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's threads, by thread name (Linux /proc)."""
+    """CPU seconds of this process's threads, by thread name (Linux /proc): chDB names
+    its threads (``ThreadPool``, ``MergeMutate``, ...), Python threads carry the
+    interpreter's name."""
     ticks = os.sysconf("SC_CLK_TCK")
     by_name: dict[str, float] = defaultdict(float)
     for task in Path("/proc/self/task").iterdir():
@@ -334,17 +348,108 @@ def stack_processes(edge: EdgeProcess) -> list[psutil.Process]:
     return found
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> dict[str, float]:
-    """User + system CPU by kind ("edge", "postgres") of processes still running."""
-    by_kind: dict[str, float] = defaultdict(float)
-    for process in processes:
+def cpu_seconds(edge: EdgeProcess) -> dict[str, float]:
+    """User + system CPU seconds so far, by part of the stack: the worker's Python
+    threads and its chDB threads (insert pool, merges, the rest), the edge, Postgres.
+    Threads and backends that ended are counted by their process (the worker's own
+    total, Postgres's by the backends still running: the bench keeps one connection)."""
+    own = psutil.Process().cpu_times()
+    worker = own.user + own.system
+    threads = thread_cpu()
+    chdb = {name: seconds for name, seconds in threads.items() if name != "python"}
+    insert = chdb.pop("ThreadPool", 0.0)
+    merges = chdb.pop("MergeMutate", 0.0)
+    calling = THREAD_CPU[INSERT]  # the insert's work in the thread that called it
+    found = {
+        "python": worker - insert - calling - merges - sum(chdb.values()),
+        "chdb_insert": insert + calling,
+        "chdb_merges": merges,
+        "chdb_other": sum(chdb.values()),
+        "edge": 0.0,
+        "postgres": 0.0,
+    }
+    for process in stack_processes(edge):
         try:
             times = process.cpu_times()
             kind = "postgres" if "postgres" in process.name() else "edge"
         except psutil.NoSuchProcess:
             continue
-        by_kind[kind] += times.user + times.system
-    return by_kind
+        found[kind] += times.user + times.system
+    return found
+
+
+def drain(node: EdgeNode, edge: EdgeProcess) -> tuple[int, float]:
+    """Pull the node until its spool is empty. Returns (new ledger rows, seconds)."""
+    started = time.perf_counter()
+    ingested = 0
+    while True:
+        result = pull.pull_edge_node(node.pk, worker="bench")
+        assert result is not None and result.error == "", result
+        ingested += result.new_in_ledger
+        if result.records == 0 or heartbeat(edge)["spool"]["records"] == 0:
+            return ingested, time.perf_counter() - started
+
+
+def measure(
+    run: int, node: EdgeNode, edge: EdgeProcess, agents: list[SimulatedAgent], raw: list[int]
+) -> harness.Figures:
+    records, raw_bytes = fill_spool(edge, agents, ARGS.events, ARGS.seed + 100 * run)
+    raw.append(raw_bytes)
+    for stages in (TIMES, THREAD_CPU, CALLS):
+        stages.clear()
+    profiler = None
+    if os.environ.get("BENCH_PROFILE") and run == ARGS.runs:  # the worker's thread only
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    before = cpu_seconds(edge)
+    ingested, elapsed = drain(node, edge)
+    after = cpu_seconds(edge)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(os.environ["BENCH_PROFILE"])
+    assert ingested == records, f"{ingested} new ledger rows of {records} records"
+    cpu = {part: after[part] - before[part] for part in after}
+    figures = {
+        "events_per_s": ingested / elapsed,
+        "stack_cpu_us_per_event": sum(cpu.values()) / ingested * 1e6,
+    }
+    figures |= {f"{part}_cpu_us_per_event": s / ingested * 1e6 for part, s in cpu.items()}
+    figures["stack_cpu_pct_of_2_cores"] = 100 * sum(cpu.values()) / elapsed / (os.cpu_count() or 1)
+    return figures
+
+
+def time_split() -> str:
+    """The last run's stages (overlapped ones run in helper threads), as a note."""
+    rows = [
+        f"{label} {seconds / max(CALLS[label], 1) * 1000:.0f} ms "
+        f"({THREAD_CPU[label] / max(CALLS[label], 1) * 1000:.0f} ms CPU of its thread)"
+        for label, seconds in sorted(TIMES.items(), key=lambda item: -item[1])
+    ]
+    batches = CALLS["build_batch (parse, price), overlapped"]
+    return (
+        f"Time split of the last run, per call, {batches} batches of up to "
+        f"{settings.EDGE_PULL_BATCH_SIZE:,} (overlapped stages run in helper threads): "
+        + "; ".join(rows)
+        + "."
+    )
+
+
+def sizes(raw_bytes: int) -> str:
+    parts, columns = clickhouse_sizes()
+    pg = postgres_sizes()
+    top = ", ".join(f"{column['name']} {mib(column['compressed'])}" for column in columns[:4])
+    return (
+        f"Sizes after the runs: raw {mib(raw_bytes)} of records; ClickHouse spans "
+        f"{parts['rows']:,} rows, {mib(parts['on_disk'])} on disk "
+        f"({raw_bytes / parts['on_disk']:.1f}:1 raw to disk, "
+        f"{parts['on_disk'] / parts['rows']:.0f} bytes/row; largest columns compressed: "
+        f"{top}); Postgres ledger {pg['rows']:,} rows, "
+        f"{mib(pg['total'])} (heap {mib(pg['heap'])}, indexes {mib(pg['indexes'])}), "
+        f"{pg['total'] / max(pg['rows'], 1):.0f} bytes/row, {raw_bytes / pg['total']:.1f}:1 "
+        "(the ledger keeps no bodies)."
+    )
 
 
 def mib(n: float) -> str:
@@ -355,132 +460,26 @@ def mib(n: float) -> str:
 
 
 def main() -> None:
-    print(
-        f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine skews "
-        "the numbers)"
-    )
-    print(
-        f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-        f"stores under {BENCH_DIR}"
-    )
+    context = harness.start()
     node, edge, agents = setup_fleet(ARGS.agents)
     edge.start()
+    raw: list[int] = []
     try:
         first = pull.pull_edge_node(node.pk, worker="bench")  # pushes the config
         assert first is not None and first.error == "", first
-        started = time.monotonic()
-        records, raw_bytes = fill_spool(edge, agents, ARGS.events, ARGS.seed)
-        print(
-            f"spool: {records:,} records, {mib(raw_bytes)}, "
-            f"{raw_bytes / records:,.0f} bytes/record on average "
-            f"(filled in {time.monotonic() - started:.0f} s, not timed)"
-        )
-
         install_timers()
-        proc = psutil.Process()
-        cpu_before = sum(proc.cpu_times()[:2])
-        threads_before = thread_cpu()
-        stack = stack_processes(edge)
-        stack_before = cpu_seconds(stack)
-        started = time.perf_counter()
-        ingested = runs = 0
-        profiler = None
-        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the drain, main thread only
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        while True:
-            result = pull.pull_edge_node(node.pk, worker="bench")
-            assert result is not None and result.error == "", result
-            runs += 1
-            ingested += result.new_in_ledger
-            if result.records == 0 or heartbeat(edge)["spool"]["records"] == 0:
-                break
-        elapsed = time.perf_counter() - started
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(os.environ["BENCH_PROFILE"])
-        cpu = sum(proc.cpu_times()[:2]) - cpu_before
-        stack_cpu = {
-            kind: seconds - stack_before.get(kind, 0.0)
-            for kind, seconds in cpu_seconds(stack).items()
-        }
-        threads = {
-            name: seconds - threads_before.get(name, 0.0) for name, seconds in thread_cpu().items()
-        }
-        spool = heartbeat(edge)["spool"]
-        load = os.getloadavg()[0]
+        runs = harness.repeat(lambda run: measure(run, node, edge, agents, raw), runs=ARGS.runs)
     finally:
         edge.stop()
-
-    print(
-        f"\ndrain: {ingested:,} events in {elapsed:.2f} s with one worker "
-        f"({runs} pull_edge_node runs, batch {settings.EDGE_PULL_BATCH_SIZE}); "
-        f"spool left: {spool['records']}"
+    context.notes.append(
+        f"{ARGS.events:,} events per run ({sum(raw) / len(raw) / 2**20:,.0f} MiB of records, "
+        f"{sum(raw) / (ARGS.events * len(raw)):,.0f} bytes per record on average), "
+        f"{ARGS.agents} agents, one worker, batch {settings.EDGE_PULL_BATCH_SIZE:,}; "
+        "each run adds to the stores of the runs before it."
     )
-    print(
-        f"==> {ingested / elapsed:,.0f} events/s end to end, "
-        f"{raw_bytes / elapsed / 2**20:,.1f} MiB/s of records; "
-        f"worker CPU {cpu / elapsed:.0%} of one core, {cpu / ingested * 1e6:.0f} µs per event; "
-        f"load average after: {load:.1f}"
-    )
-    total_cpu = cpu + sum(stack_cpu.values())
-    print(
-        f"CPU of the whole stack: {total_cpu / ingested * 1e6:.0f} µs per event "
-        f"({total_cpu / elapsed:.0%} of one core; worker {cpu:.1f} s, "
-        + ", ".join(f"{kind} {seconds:.1f} s" for kind, seconds in sorted(stack_cpu.items()))
-        + f", over {elapsed:.1f} s on {os.cpu_count()} cores)"
-    )
-    # Python threads carry the interpreter's name; the helper threads of a finished run
-    # are gone from /proc, so Python's share is what the named chDB threads leave.
-    engine = {name: seconds for name, seconds in threads.items() if name != "python"}
-    busy = sorted(engine.items(), key=lambda item: -item[1])
-    print(
-        f"worker CPU by thread: Python threads {cpu - sum(engine.values()):.1f} s, "
-        + ", ".join(
-            f"{name or '?'} {seconds:.1f} s" for name, seconds in busy[:5] if seconds >= 0.05
-        )
-    )
-    print("\ntime split (inside the drain; overlapped stages run in helper threads):")
-    accounted = 0.0
-    for label, seconds in sorted(TIMES.items(), key=lambda item: -item[1]):
-        accounted += 0 if "overlapped" in label else seconds
-        print(
-            f"  {label:32s} {seconds:7.2f} s  {seconds / elapsed:6.1%}  "
-            f"({CALLS[label]} calls, {seconds / max(CALLS[label], 1) * 1000:.1f} ms each)"
-        )
-    other = elapsed - accounted
-    print(f"  {'rest (waits, lease, node rows)':32s} {other:7.2f} s  {other / elapsed:6.1%}")
-
-    parts, columns = clickhouse_sizes()
-    print(f"\nClickHouse spans: {parts['rows']:,} rows in {parts['parts']} active parts")
-    print(
-        f"  on disk {mib(parts['on_disk'])}, compressed {mib(parts['compressed'])}, "
-        f"uncompressed {mib(parts['uncompressed'])}"
-    )
-    print(
-        f"  raw:on disk {raw_bytes / parts['on_disk']:.1f}:1, "
-        f"raw:compressed {raw_bytes / parts['compressed']:.1f}:1, "
-        f"uncompressed:compressed {parts['uncompressed'] / parts['compressed']:.1f}:1, "
-        f"{parts['on_disk'] / parts['rows']:.0f} bytes/row on disk"
-    )
-    print("  top columns by compressed size:")
-    for column in columns:
-        ratio = column["uncompressed"] / max(column["compressed"], 1)
-        print(
-            f"    {column['name']:16s} {mib(column['compressed']):>12s} of "
-            f"{mib(column['uncompressed']):>12s} ({ratio:5.1f}:1)  {column['codec']}"
-        )
-
-    pg = postgres_sizes()
-    print(
-        f"\nPostgres ledger: {pg['rows']:,} rows, {mib(pg['total'])} "
-        f"(heap {mib(pg['heap'])}, indexes {mib(pg['indexes'])}), "
-        f"{pg['total'] / max(pg['rows'], 1):.0f} bytes/row; "
-        f"raw:stored {raw_bytes / pg['total']:.1f}:1 (the ledger keeps no bodies)"
-    )
-
+    context.notes.append(time_split())
+    context.notes.append(sizes(sum(raw)))
+    harness.report("Ingestion pipeline, one worker", runs, context=context, json_path=ARGS.json)
     get_store().close()
     connection.close()
 

@@ -8,6 +8,10 @@ from typing import Any
 import httpx
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# What an edge answers per pull at most (docs/edge-protocol.md): records, and about this
+# many bytes of them.
+PULL_MAX_RECORDS = 10_000
+PULL_MAX_BYTES = 32 << 20
 
 
 class EdgeUnavailable(Exception):
@@ -59,6 +63,25 @@ class EdgeClient:
         lines = [line for line in response.content.split(b"\n") if line]
         next_cursor = int(response.headers.get("X-ACP-Next-Cursor", after))
         return Pulled(lines=lines, next_cursor=next_cursor)
+
+    def pull_batch(self, *, after: int, limit: int) -> Pulled:
+        """Up to ``limit`` records after ``after``, in as many pulls as it takes: an edge
+        answers at most ``PULL_MAX_RECORDS`` records, or about ``PULL_MAX_BYTES`` of
+        them, per pull (docs/edge-protocol.md). A pull short of both limits means the
+        edge has no more: no further request for it."""
+        lines: list[bytes] = []
+        cursor = after
+        while len(lines) < limit:
+            asked = limit - len(lines)
+            pulled = self.pull(after=cursor, limit=asked)
+            lines += pulled.lines
+            cursor = pulled.next_cursor
+            count = len(pulled.lines)
+            if count < min(asked, PULL_MAX_RECORDS) and (
+                sum(map(len, pulled.lines)) < PULL_MAX_BYTES // 2
+            ):
+                break
+        return Pulled(lines=lines, next_cursor=cursor)
 
     def ack(self, cursor: int) -> None:
         self._request("POST", "/v1/ack", json={"cursor": cursor})

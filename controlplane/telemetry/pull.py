@@ -299,7 +299,7 @@ class _Pipeline:
             resident=self._resident,
         )
         # The content digest keeps the token unique if a node ever reuses cursors.
-        digest = hashlib.sha256(b"\n".join(pulled.lines)).hexdigest()[:32]
+        digest = _digest(pulled.lines)
         table, table_error = None, None
         try:
             table = spans_table(batch.spans)
@@ -320,7 +320,7 @@ class _Pipeline:
         return self._pull_and_prepare(after, limit)
 
     def _pull_and_prepare(self, after: int, limit: int) -> _Prepared:
-        return self.prepare(after, self._edge.pull(after=after, limit=limit))
+        return self.prepare(after, self._edge.pull_batch(after=after, limit=limit))
 
     def insert_spans(self, prepared: _Prepared, *, dedup_token: str) -> Future[None] | None:
         if prepared.table is None:
@@ -339,12 +339,23 @@ class _Pipeline:
             future.result()
 
 
+def _digest(lines: list[bytes]) -> str:
+    """SHA-256 of the lines joined by newlines (the first 32 hex digits), fed line by
+    line rather than joined: the same digest without a copy of the batch."""
+    digest = hashlib.sha256()
+    for index, line in enumerate(lines):
+        if index:
+            digest.update(b"\n")
+        digest.update(line)
+    return digest.hexdigest()[:32]
+
+
 def _first_batch(node: EdgeNode, edge: EdgeClient, pipeline: _Pipeline) -> _Prepared | None:
     """The node's pending batch, re-pulled exactly, or else the batch at its cursor,
     recorded as pending before either store sees a row. None if the edge has nothing."""
     if node.pending_after is not None:
         assert node.pending_upto is not None and node.pending_count is not None
-        pulled = edge.pull(after=node.pending_after, limit=node.pending_count)
+        pulled = edge.pull_batch(after=node.pending_after, limit=node.pending_count)
         if pulled.next_cursor != node.pending_upto or len(pulled.lines) != node.pending_count:
             raise EdgeUnavailable(
                 f"edge node no longer holds pending batch {node.pending_after}..{node.pending_upto}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from opentelemetry.trace import Status, StatusCode
 from controlplane.agents.services import edge_node_token
 from controlplane.core.tenancy import tenant_context
 from controlplane.telemetry.models import UsageEvent
-from controlplane.telemetry.pull import pull_edge_node
+from controlplane.telemetry.pull import _digest, pull_edge_node
 from controlplane.telemetry.spans import trace_list, trace_spans
 from tests.telemetry.conftest import Site
 
@@ -126,3 +127,11 @@ def test_an_unreachable_edge_is_retried_with_backoff(site: Site) -> None:
 
 def _node_headers(site: Site) -> dict[str, str]:
     return {"Authorization": f"Bearer {edge_node_token(site.node)}"}
+
+
+def test_a_batch_keeps_the_digest_of_its_lines_joined_by_newlines() -> None:
+    """The digest in a batch's ClickHouse token: a batch left pending by an older worker
+    is retried with the same token, so ClickHouse still drops the copy."""
+    lines = [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+    for batch in (lines, lines[:1], []):
+        assert _digest(batch) == hashlib.sha256(b"\n".join(batch)).hexdigest()[:32]
