@@ -9,5 +9,8 @@ class ComplianceConfig(AppConfig):
     def ready(self) -> None:
         from compliance.privacy.hooks import register_evidence_hooks
         from compliance.retention import evidence_retention
+        from compliance.subjects import evidence_erase, evidence_find
 
-        register_evidence_hooks(retention=evidence_retention)
+        register_evidence_hooks(
+            retention=evidence_retention, find=evidence_find, erase=evidence_erase
+        )

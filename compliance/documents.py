@@ -1,5 +1,6 @@
 """An evidence record as the JSON document people download and the API serves: every
-field its hash covers, its hash and the population, so it can be checked on its own."""
+field its hash covers, its hash and the population, so it can be checked on its own (an
+erased record's rewritten parts with the digests they had, decision 0045)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def evidence_document(record: EvidenceRecord) -> dict[str, Any]:
             "metrics": record.metrics,
             "data_sha256": record.data_sha256,
             "exception_id": record.exception_id,
+            "format_version": record.format_version,
+            "personal_sha256": record.personal_sha256,
+            "erasure": record.erasure,
             "prev_hash": record.prev_hash,
             "hash": record.hash,
             "population": record.population,

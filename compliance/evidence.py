@@ -12,6 +12,13 @@ removed or reordered, as ``verify_audit_log`` does for the audit trail.
 ``evidence_dispose`` is the one way records leave the database (retention): the oldest of
 a chain, with the chain's floor moved to the last of them in the same transaction
 (docs/decisions/0044-evidence-disposal.md).
+
+Records of format 2 hash the parts that may name a person (``summary``, ``metrics``, each
+failing entity and each population row) one by one into ``personal_sha256``, which the
+record's hash covers instead of the values, so that a data subject's erasure
+(``compliance.subjects.evidence_erase``) can replace the person's identifiers and the
+chain still verifies (docs/decisions/0045-erasable-evidence.md). Format 1 records (written
+before) hash the values themselves and cannot be erased.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from django.db import IntegrityError, connection, transaction
 
 from compliance.models import EvidenceChainHead, EvidenceRecord, EvidenceStaleNotice
 from compliance.models.evidence import GENESIS_HASH
+from controlplane.audit.models import AuditEvent
 from controlplane.audit.services import Actor, _json_safe, audit_record
 from controlplane.core.tenancy import all_tenants_context
 from tenants.models import Tenant
@@ -52,6 +60,42 @@ def canonical(value: Any) -> bytes:
 
 def sha256_of(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
+
+
+FORMAT_VERSION = 2
+"""Records' format: 1 hashed the personal parts themselves, 2 hashes their digests."""
+ERASURE_ACTION = "compliance.evidence_erased"
+"""The audit entry of an erasure of evidence: ``after["records"]`` maps each record it
+rewrote to the SHA-256 of the record's ``erasure["parts"]``."""
+
+
+def personal_parts(record: EvidenceRecord) -> dict[str, Any]:
+    """The parts of a record that may name a person, by name: ``summary``, ``metrics``,
+    ``failing_entities.<i>``, ``population.<i>``."""
+    parts: dict[str, Any] = {"summary": record.summary, "metrics": record.metrics}
+    for field in ("failing_entities", "population"):
+        parts |= {f"{field}.{i}": row for i, row in enumerate(getattr(record, field))}
+    return parts
+
+
+def erased_parts(record: EvidenceRecord) -> dict[str, list[str]]:
+    """The parts an erasure rewrote: name → [SHA-256 as written, SHA-256 now]."""
+    parts = record.erasure.get("parts") if isinstance(record.erasure, dict) else None
+    if not isinstance(parts, dict):
+        return {}
+    return {k: v for k, v in parts.items() if isinstance(v, list) and len(v) == 2}
+
+
+def personal_digest(record: EvidenceRecord) -> str:
+    """SHA-256 of every personal part's SHA-256 as it was written (an erased part's is
+    kept by its erasure)."""
+    erased = erased_parts(record)
+    return sha256_of(
+        {
+            name: str(erased[name][0]) if name in erased else sha256_of(value)
+            for name, value in personal_parts(record).items()
+        }
+    )
 
 
 def _time(value: dt.datetime) -> str:
@@ -86,6 +130,13 @@ def record_hash(record: EvidenceRecord) -> str:
         "exception_id": str(record.exception_id) if record.exception_id else None,
         "prev_hash": record.prev_hash,
     }
+    if record.format_version >= 2:
+        for name in ("summary", "failing_entities", "metrics"):
+            del payload[name]
+        payload |= {
+            "format_version": record.format_version,
+            "personal_sha256": record.personal_sha256,
+        }
     return sha256_of(payload)
 
 
@@ -113,6 +164,9 @@ def evidence_append(record: EvidenceRecord) -> EvidenceRecord:
     record.query_params = json_safe(record.query_params)
     record.failing_count = len(record.failing_entities)
     record.data_sha256 = sha256_of(record.population)
+    record.format_version = FORMAT_VERSION
+    record.erasure = None
+    record.personal_sha256 = personal_digest(record)
     with transaction.atomic():
         head = _locked_head(record.tenant_id)
         record.seq = head.seq + 1
@@ -157,8 +211,9 @@ def evidence_dispose(*, tenant_id: uuid.UUID, before: dt.datetime, actor: Actor)
             return Disposal(0, 0, old_seq)
         gone = chain.filter(seq__lte=last)
         prev_hash, expected = old_hash, old_seq + 1
+        erasures = _erasures(tenant_id)
         for record in gone.order_by("seq").iterator(chunk_size=500):
-            problem = _record_problem(record, expected, prev_hash)
+            problem = _record_problem(record, expected, prev_hash, erasures)
             if record.seq != expected or problem:
                 raise DisposalRefused(f"evidence #{expected} {problem or 'is missing'}")
             prev_hash, expected = record.hash, expected + 1
@@ -225,14 +280,53 @@ def _records(tenant_id: uuid.UUID | None, after: int) -> Iterator[EvidenceRecord
     return rows.order_by("seq").iterator(chunk_size=500)
 
 
-def _record_problem(record: EvidenceRecord, expected_seq: int, prev_hash: str) -> str | None:
+def _erasures(tenant_id: uuid.UUID | None) -> dict[int, dict[str, str]]:
+    """The chain's recorded erasures: audit seq → {record id: SHA-256 of its parts}."""
+    entries = AuditEvent.unscoped.filter(action=ERASURE_ACTION, tenant_id=tenant_id)
+    return {
+        seq: dict((after or {}).get("records") or {})
+        for seq, after in entries.values_list("seq", "after")
+    }
+
+
+def _erasure_problem(record: EvidenceRecord, erasures: dict[int, dict[str, str]]) -> str | None:
+    """Why an erased record's erasure does not hold, if it does not: it must be the one
+    its audit entry recorded, and each rewritten part what that erasure left."""
+    erasure = record.erasure if isinstance(record.erasure, dict) else {}
+    by = erasure.get("by")
+    recorded = erasures.get(by, {}) if isinstance(by, int) else {}
+    if recorded.get(str(record.pk)) != sha256_of(erasure.get("parts")):
+        return f"was erased without a recorded erasure ({record.control_code})"
+    current = personal_parts(record)
+    for name, (_, now) in erased_parts(record).items():
+        if name not in current or sha256_of(current[name]) != now:
+            return f"was altered after its erasure: {name} ({record.control_code})"
+    return None
+
+
+def _record_problem(
+    record: EvidenceRecord,
+    expected_seq: int,
+    prev_hash: str,
+    erasures: dict[int, dict[str, str]],
+) -> str | None:
     if record.seq != expected_seq:
         return None  # reported by the caller as a gap
     if record.prev_hash != prev_hash:
         return f"does not link to evidence #{record.seq - 1}"
-    if sha256_of(record.population) != record.data_sha256:
+    if record.erasure is not None:
+        problem = _erasure_problem(record, erasures)
+        if problem:
+            return problem
+    population_erased = any(name.startswith("population.") for name in erased_parts(record))
+    if not population_erased and sha256_of(record.population) != record.data_sha256:
         return (
             f"was altered: its population no longer matches its data_sha256 ({record.control_code})"
+        )
+    if record.format_version >= 2 and personal_digest(record) != record.personal_sha256:
+        return (
+            "was altered: its summary, metrics, failing entities or population no longer "
+            f"match its personal_sha256 ({record.control_code})"
         )
     if record_hash(record) != record.hash:
         return f"was altered: its content no longer matches its hash ({record.control_code})"
@@ -246,6 +340,7 @@ def _verify_chain(
     expected_seq = floor_seq + 1
     prev_hash = head.floor_hash if head else GENESIS_HASH
     checked = 0
+    erasures = _erasures(tenant_id)
     for record in _records(tenant_id, floor_seq):
         if record.seq != expected_seq:
             return checked, ChainProblem(
@@ -254,7 +349,7 @@ def _verify_chain(
                 None,
                 f"is missing: the chain jumps from #{expected_seq - 1} to #{record.seq}",
             )
-        problem = _record_problem(record, expected_seq, prev_hash)
+        problem = _record_problem(record, expected_seq, prev_hash, erasures)
         if problem:
             return checked, ChainProblem(name, record.seq, record.pk, problem)
         checked += 1

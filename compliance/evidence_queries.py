@@ -207,3 +207,24 @@ def oldest_span(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime) ->
     """The oldest span ClickHouse still holds in ``[since, until)`` (``since`` far back:
     whatever retention left)."""
     return _run(OLDEST_SQL, tenant_id, since, until)
+
+
+CENTRAL_BODIES_SQL = """
+SELECT trace_id, count() AS spans,
+       countIf(request_body != '') AS request_bodies,
+       countIf(response_body != '') AS response_bodies
+FROM spans FINAL
+WHERE tenant_id = {tenant_id:UUID}
+  AND start_time >= {since:DateTime64(6, 'UTC')}
+  AND start_time < {until:DateTime64(6, 'UTC')}
+  AND (request_body != '' OR response_body != '')
+GROUP BY trace_id
+ORDER BY trace_id
+LIMIT $LIMIT
+""".replace("$LIMIT", str(INCOMPLETE_LIMIT))
+
+
+def central_bodies(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime) -> QueryResult:
+    """Traces whose spans ClickHouse holds with a request or response body (at most
+    ``INCOMPLETE_LIMIT`` traces): for a residency tenant, bodies that left its edge."""
+    return _run(CENTRAL_BODIES_SQL, tenant_id, since, until)

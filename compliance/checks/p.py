@@ -5,6 +5,7 @@ data-subject requests served."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter, defaultdict
 from typing import Any
@@ -14,7 +15,9 @@ from compliance.checks import Context, Failing, Outcome, check
 from compliance.privacy import selectors as privacy_selectors
 from compliance.privacy.models import DataSubjectRequest
 from controlplane.agents.models import Agent
+from controlplane.audit.models import AuditEvent
 from controlplane.gateway.models import Policy
+from controlplane.telemetry.models import DeadLetter
 
 # GDPR art. 12(3): a data-subject request is answered within one month.
 DSR_DEADLINE = dt.timedelta(days=30)
@@ -138,11 +141,97 @@ def retention_enforced(ctx: Context) -> Outcome:
     )
 
 
-@check("p.residency", version=1)
+def _switched_on(ctx: Context) -> dt.datetime | None:
+    """When residency was last turned on for the tenant, from the audit trail."""
+    assert ctx.tenant_id is not None
+    turned_on = AuditEvent.unscoped.filter(
+        tenant_id=ctx.tenant_id,
+        action__in=("tenant.created", "tenant.updated"),
+        target_type="tenants.tenant",
+        target_id=str(ctx.tenant_id),
+        after__body_residency=True,
+    ).exclude(before__body_residency=True)
+    found = ctx.values(turned_on.order_by("-seq").values_list("occurred_at", flat=True)[:1])
+    return found[0] if found else None
+
+
+def _letter_trace(raw: bytes) -> str | None:
+    """The trace of a dead letter's record when the record holds a body, else None."""
+    try:
+        record = json.loads(bytes(raw))
+    except ValueError:
+        return None
+    if isinstance(record, dict) and (record.get("request_body") or record.get("response_body")):
+        return str(record.get("trace_id") or "") or "(no trace id)"
+    return None
+
+
+@check("p.residency", version=2)
 def residency(ctx: Context) -> Outcome:
-    """Data stays in the tenant's residency region. No residency mode exists yet."""
-    ctx.note("no residency setting exists in this version")
-    return Outcome(summary="no residency mode is configured in this version", not_applicable=True)
+    """For a tenant whose bodies stay at its edge (``body_residency``): no request or
+    response body of the period is stored centrally, in ClickHouse's spans or in the
+    dead letters (PostgreSQL); only their SHA-256. Counted from when residency was last
+    turned on, if that is within the period (bodies stored before stay until their
+    retention ends, decision 0030). Not applicable to other tenants."""
+    assert ctx.tenant is not None and ctx.tenant_id is not None
+    ctx.note("tenants_tenant.body_residency", {"tenant": ctx.tenant.slug})
+    if not ctx.tenant.body_residency:
+        return Outcome(
+            summary="bodies are stored centrally for this tenant: no residency mode",
+            not_applicable=True,
+        )
+    since = max(filter(None, (ctx.period_start, _switched_on(ctx))))
+    spans = ctx.clickhouse(q.trace_count(ctx.tenant_id, since, ctx.period_end))
+    rows = ctx.clickhouse(q.central_bodies(ctx.tenant_id, since, ctx.period_end))
+    letters = ctx.rows(
+        DeadLetter.objects.filter(created_at__gte=since, created_at__lt=ctx.period_end)
+    )
+    in_letters = Counter(filter(None, (_letter_trace(letter.raw) for letter in letters)))
+    population: list[dict[str, Any]] = [
+        {
+            "key": f"trace:{row['trace_id']}",
+            "store": "clickhouse",
+            "spans": int(row["spans"]),
+            "request_bodies": int(row["request_bodies"]),
+            "response_bodies": int(row["response_bodies"]),
+        }
+        for row in rows
+    ]
+    population += [
+        {"key": f"trace:{trace}", "store": "postgresql", "dead_letters": count}
+        for trace, count in sorted(in_letters.items())
+    ]
+    failing = [
+        Failing(
+            row["key"],
+            row["key"].removeprefix("trace:"),
+            "request or response bodies stored centrally: "
+            + (
+                f"{row['spans']} spans in ClickHouse"
+                if row["store"] == "clickhouse"
+                else f"{row['dead_letters']} dead letters in PostgreSQL"
+            ),
+        )
+        for row in population
+    ]
+    examined = int(spans[0]["spans"]) if spans else 0
+    return Outcome(
+        summary=f"bodies stay at the edge: {len(failing)} traces with bodies stored centrally "
+        f"of {examined} spans and {len(letters)} dead letters since {_iso_minute(since)}",
+        population=population,
+        population_count=examined + len(letters),
+        failing=failing,
+        metrics={
+            "since": since,
+            "spans": examined,
+            "dead_letters": len(letters),
+            "traces_with_bodies": len(failing),
+        },
+    )
+
+
+def _iso_minute(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @check("p.data_subject_requests", version=1)

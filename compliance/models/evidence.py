@@ -46,6 +46,15 @@ class EvidenceRecord(models.Model):
     - ``metrics``: figures the test measured (lag seconds, counts per type, ...).
     - ``data_sha256``: SHA-256 of the canonical JSON of ``population``.
     - ``exception``: the exception that turned a failure into ``exception``.
+    - ``format_version``: 1 for records written before personal parts were hashed apart
+      (the hash covers ``summary``, ``failing_entities`` and ``metrics`` themselves; they
+      cannot be erased), 2 since (decision 0045).
+    - ``personal_sha256`` (format 2): SHA-256 of the SHA-256 of each part that may name a
+      person (``summary``, ``metrics``, each failing entity, each population row), as
+      written (``compliance.evidence.personal_digest``); the hash covers it instead of
+      those fields.
+    - ``erasure``: empty until a data subject's erasure rewrote parts: ``{"by": audit
+      seq, "request": DSR id, "parts": {name: [SHA-256 as written, SHA-256 now]}}``.
     - ``prev_hash`` / ``hash``: the chain; ``hash`` is the SHA-256 of the canonical JSON
       of every field above plus ``prev_hash`` (``compliance.evidence.record_hash``).
     """
@@ -87,6 +96,9 @@ class EvidenceRecord(models.Model):
     exception = models.ForeignKey(
         ControlException, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    format_version = models.PositiveSmallIntegerField(default=2)
+    personal_sha256 = models.CharField(max_length=64, blank=True, default="")
+    erasure = models.JSONField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

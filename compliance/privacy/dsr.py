@@ -115,7 +115,7 @@ def _find_edge(node: Any) -> Callable[[DataSubjectRequest, list[Identifier]], No
 
 def _find_evidence(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
     found = hooks.evidence_find(dsr.tenant_id, ids)
-    dsr.found["evidence"] = {"records": found["count"]}
+    dsr.found["evidence"] = {"records": found["count"], "records_legacy": found["legacy"]}
     export_put(dsr, "evidence.json", found["records"])
 
 
@@ -179,7 +179,7 @@ def _erase_postgres(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
 
 
 def _erase_evidence(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
-    _add(dsr.erased, "evidence", hooks.evidence_erase(dsr.tenant_id, ids, _held(dsr)))
+    _add(dsr.erased, "evidence", hooks.evidence_erase(dsr.tenant_id, ids, _held(dsr), dsr.pk))
 
 
 def _erase_audit(dsr: DataSubjectRequest, ids: list[Identifier]) -> None:
@@ -204,7 +204,8 @@ def search(dsr: DataSubjectRequest, ids: list[Identifier]) -> dict[str, Any]:
             "spool_records": result["spool"]["records"],
             "cache_entries": result["cache"]["entries"],
         }
-    found["evidence"] = {"records": hooks.evidence_find(dsr.tenant_id, ids)["count"]}
+    evidence = hooks.evidence_find(dsr.tenant_id, ids)
+    found["evidence"] = {"records": evidence["count"], "records_legacy": evidence["legacy"]}
     return found
 
 

@@ -6,8 +6,10 @@ evidence steps remove and find nothing, and say so in the run.
 - retention: ``(tenant_id, cutoff, held_agents) -> ({table: rows removed}, [what was
   kept and why])``, for the tenant's evidence from before ``cutoff`` (a tenant-wide hold
   never gets this far);
-- find: ``(tenant_id, identifiers) -> {"count": n, "records": [JSON-able dicts]}``;
-- erase: ``(tenant_id, identifiers, held_agents) -> {table: rows erased}``.
+- find: ``(tenant_id, identifiers) -> {"count": n, "legacy": n, "records": [JSON-able
+  dicts]}``: records that can be erased, records that cannot (written before evidence
+  hashed its personal parts apart, decision 0045), and both for the export;
+- erase: ``(tenant_id, identifiers, held_agents, request_id) -> {table: rows erased}``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ Retention = Callable[
     [uuid.UUID, dt.datetime, Sequence[uuid.UUID]], tuple[dict[str, int], list[str]]
 ]
 Find = Callable[[uuid.UUID, Sequence[Identifier]], dict[str, Any]]
-Erase = Callable[[uuid.UUID, Sequence[Identifier], Sequence[uuid.UUID]], dict[str, int]]
+Erase = Callable[[uuid.UUID, Sequence[Identifier], Sequence[uuid.UUID], uuid.UUID], dict[str, int]]
 
 _retention: list[Retention] = []
 _find: list[Find] = []
@@ -59,19 +61,23 @@ def evidence_retention(
 
 
 def evidence_find(tenant_id: uuid.UUID, identifiers: Sequence[Identifier]) -> dict[str, Any]:
-    count, records = 0, []
+    count, legacy, records = 0, 0, []
     for hook in _find:
         found = hook(tenant_id, identifiers)
         count += int(found.get("count", 0))
+        legacy += int(found.get("legacy", 0))
         records.extend(found.get("records", []))
-    return {"count": count, "records": records}
+    return {"count": count, "legacy": legacy, "records": records}
 
 
 def evidence_erase(
-    tenant_id: uuid.UUID, identifiers: Sequence[Identifier], held_agents: Sequence[uuid.UUID]
+    tenant_id: uuid.UUID,
+    identifiers: Sequence[Identifier],
+    held_agents: Sequence[uuid.UUID],
+    request_id: uuid.UUID,
 ) -> dict[str, int]:
     erased: dict[str, int] = {}
     for hook in _erase:
-        for table, rows in hook(tenant_id, identifiers, held_agents).items():
+        for table, rows in hook(tenant_id, identifiers, held_agents, request_id).items():
             erased[table] = erased.get(table, 0) + int(rows)
     return erased

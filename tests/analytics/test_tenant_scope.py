@@ -244,6 +244,7 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
             evidence.incomplete_traces,
             evidence.trace_count,
             evidence.oldest_span,
+            evidence.central_bodies,
         )
     },
     "compliance.privacy.clickhouse.rows_before": lambda t, e: {

@@ -4,12 +4,13 @@ removed behind the application's back is found and named by ``verify_evidence``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from compliance.evidence import evidence_verify, record_hash, sha256_of
+from compliance.evidence import evidence_verify, personal_digest, record_hash, sha256_of
 from compliance.models import EvidenceRecord
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from tenants.models import Tenant
@@ -32,7 +33,7 @@ def chain(tenant_a: Tenant, tenant_b: Tenant) -> list[EvidenceRecord]:
     ]
 
 
-def _tamper(sql: str, params: list[object]) -> None:
+def _tamper(sql: str, params: list[Any]) -> None:
     """What someone with the table owner's (or a superuser's) rights can do: switch the
     trigger off and change a row with plain SQL."""
     with connection.cursor() as cursor, all_tenants_context():
@@ -128,9 +129,11 @@ def test_a_rehashed_record_breaks_the_link_to_the_next(chain: list[EvidenceRecor
     with all_tenants_context():
         record = EvidenceRecord.unscoped.get(pk=altered.pk)
     record.summary = "all good"
+    record.personal_sha256 = personal_digest(record)
     _tamper(
-        "UPDATE compliance_evidencerecord SET summary = %s, hash = %s WHERE id = %s",
-        [record.summary, record_hash(record), altered.pk],
+        "UPDATE compliance_evidencerecord SET summary = %s, personal_sha256 = %s, hash = %s "
+        "WHERE id = %s",
+        [record.summary, record.personal_sha256, record_hash(record), altered.pk],
     )
     [problem] = evidence_verify().problems
     assert problem.seq == 2 and "does not link to evidence #1" in problem.problem

@@ -11,9 +11,13 @@ import pytest
 from django.utils import timezone
 
 from compliance.checks.p import pii_kinds
+from controlplane.core.tenancy import tenant_context
 from controlplane.gateway import services as gateway
+from controlplane.telemetry.models import DeadLetter
 from controlplane.telemetry.reconcile import reconcile_tenant
+from edge import residency
 from tenants.models import Tenant
+from tenants.services import tenant_update
 from tests.compliance.controls import collect, entity_keys
 from tests.conftest import SYSTEM
 from tests.web.conftest import Fleet, make_fleet
@@ -183,3 +187,72 @@ def test_retention_holds_when_no_span_is_older_than_it(
     a_trace(a, new_trace_id(), timezone.now() - 5 * dt.timedelta(days=1))
     record = collect("p.retention_enforced", tenant_a)
     assert record.result == "pass" and record.metrics["oldest_age_days"] == 5
+
+
+def resident_call(fleet: Fleet, at: dt.datetime) -> bytes:
+    """A model call as a residency tenant's edge sends it: the bodies' SHA-256, no body."""
+    return span(
+        fleet,
+        trace_id=new_trace_id(),
+        span_id="3000000000000001",
+        start=at,
+        kind="model",
+        name="chat gpt-4o-mini",
+        attributes={
+            residency.BODIES: residency.AT_EDGE,
+            residency.REQUEST_SHA256: residency.sha256_text("What is my balance?"),
+            residency.RESPONSE_SHA256: residency.sha256_text("Your balance is 42."),
+        },
+    )
+
+
+def test_residency_passes_when_only_hashes_are_stored_centrally(
+    fleets: tuple[Fleet, Fleet], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    a, b = fleets
+    tenant_update(actor=SYSTEM, tenant=tenant_a, body_residency=True)
+    now = timezone.now()
+    ingest([resident_call(a, now + dt.timedelta(seconds=i)) for i in range(3)])
+    a_trace(b, new_trace_id(), now)  # tenant_b keeps its bodies centrally: not in residency
+    record = collect("p.residency", tenant_a, now=now + HOUR)
+    assert record.result == "pass", record.summary
+    assert record.metrics["spans"] == 3 and record.failing_entities == []
+    assert collect("p.residency", tenant_b, now=now + HOUR).result == "not_applicable"
+
+
+def test_residency_fails_naming_the_traces_whose_bodies_are_stored_centrally(
+    fleets: tuple[Fleet, Fleet], tenant_a: Tenant
+) -> None:
+    a, _ = fleets
+    before = new_trace_id()
+    a_trace(a, before, timezone.now() - HOUR)  # stored before residency was turned on
+    tenant_update(actor=SYSTEM, tenant=tenant_a, body_residency=True)
+    now = timezone.now()
+    ingest([resident_call(a, now)])
+    leaked = new_trace_id()
+    a_trace(a, leaked, now + dt.timedelta(seconds=1))  # an edge that ignored the residency
+    with tenant_context(tenant_a):
+        DeadLetter.objects.create(
+            tenant=tenant_a,
+            edge_node_id=a.node.pk,
+            raw=b'{"trace_id": "deadbeef", "request_body": "What is my balance?"}',
+            raw_sha256="0" * 64,
+            store="ledger",
+            reason="test",
+            batch_after=0,
+            batch_upto=1,
+            last_attempt_at=now,
+        )
+    record = collect("p.residency", tenant_a, now=now + HOUR)
+    assert record.result == "fail"
+    assert entity_keys(record) == {f"trace:{leaked}", "trace:deadbeef"}
+    assert "2 traces with bodies stored centrally" in record.summary
+    by_key = {e["key"]: e["reason"] for e in record.failing_entities}
+    assert (
+        by_key[f"trace:{leaked}"]
+        == "request or response bodies stored centrally: 1 spans in ClickHouse"
+    )
+    assert (
+        by_key["trace:deadbeef"]
+        == "request or response bodies stored centrally: 1 dead letters in PostgreSQL"
+    )

@@ -227,7 +227,10 @@ def test_a_data_subject_erasure_still_works_after_disposal(
         )
     with all_tenants_context():
         dsr = DataSubjectRequest.unscoped.get(pk=dsr.pk)
-    assert dsr.found["clickhouse"]["spans"] == 1 and dsr.found["evidence"] == {"records": 0}
+    assert dsr.found["clickhouse"]["spans"] == 1 and dsr.found["evidence"] == {
+        "records": 0,
+        "records_legacy": 0,
+    }
     dsr_verify(actor=SYSTEM, dsr=dsr, note="checked")
     with django_capture_on_commit_callbacks(execute=True):
         dsr_erase(actor=SYSTEM, dsr=dsr, confirm="ERASE")

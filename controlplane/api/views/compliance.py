@@ -233,7 +233,9 @@ class _Evidence:
         summary="Download an evidence record",
         description="The whole record as JSON, its population included. Its `hash` is the "
         "SHA-256 of the canonical JSON (sorted keys, no spaces) of every field but `id`, "
-        "`hash` and `population`; `data_sha256` is that of `population`.",
+        "`hash`, `population` and `erasure` (for `format_version` 2, with "
+        "`personal_sha256` in place of `summary`, `failing_entities` and `metrics`: "
+        "docs/compliance.md); `data_sha256` is that of `population` as written.",
         responses={
             (200, "application/json"): OpenApiResponse(
                 OpenApiTypes.OBJECT,
