@@ -44,6 +44,8 @@ PRICES = {
     "text-embedding-3-small": (Decimal("0.02"), Decimal("0")),
     "claude-3-5-haiku": (Decimal("0.80"), Decimal("4.00")),
     "claude-sonnet-4": (Decimal("3.00"), Decimal("15.00")),
+    "gemini-2.0-flash": (Decimal("0.10"), Decimal("0.40")),
+    "mistral-large": (Decimal("2.00"), Decimal("6.00")),
 }
 # The simulated providers, and the vendor names the OTLP simulator reports
 # (controlplane/telemetry/simulator.py), so its demo traffic is priced too.
@@ -52,6 +54,9 @@ PRICED_PROVIDERS = {
     "sim-anthropic": ANTHROPIC_MODELS,
     "openai": OPENAI_MODELS,
     "anthropic": ANTHROPIC_MODELS,
+    # The 30-day history (controlplane/telemetry/seeding.py) also calls these two.
+    "google": ("gemini-2.0-flash",),
+    "mistral": ("mistral-large",),
 }
 
 # Which data classes each tool touches (controlplane/telemetry/simulator.py's tools).
