@@ -46,6 +46,7 @@ import django  # noqa: E402
 django.setup()
 
 import psutil  # noqa: E402
+import pyotp  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -60,9 +61,10 @@ from compliance.periods import Period  # noqa: E402
 from compliance.runs import evidence_collect  # noqa: E402
 from controlplane.accounts.auditors import auditor_create  # noqa: E402
 from controlplane.accounts.mfa import SESSION_MFA_VERIFIED_AT  # noqa: E402
-from controlplane.accounts.models import AuditorAccount, User  # noqa: E402
+from controlplane.accounts.models import AuditorAccount, TOTPDevice, User  # noqa: E402
 from controlplane.analytics.scoped import tenant_query  # noqa: E402
 from controlplane.audit.services import Actor  # noqa: E402
+from controlplane.core.crypto import key_ring  # noqa: E402
 from controlplane.core.tenancy import tenant_context  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import customer_user_create  # noqa: E402
@@ -130,6 +132,14 @@ def people(tenant: Tenant, period: Period) -> tuple[Client, Client]:
             period=period,
             expires_at=timezone.now() + dt.timedelta(days=30),
         )
+    # Auditors must have an authenticator (a confirmed TOTP device) to be let in at all.
+    TOTPDevice.objects.update_or_create(
+        user=account.user,
+        defaults={
+            "encrypted_secret": key_ring().encrypt(pyotp.random_base32()),
+            "confirmed_at": timezone.now(),
+        },
+    )
     clients = []
     for user in (owner, account.user):
         client = Client()
