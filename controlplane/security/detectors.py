@@ -639,13 +639,11 @@ def _coordination(
         share = len(recent) / len(population | active)
         here = lifts.get(minute, [])
         marked = [x for x in here if x.agent_id in recent]
-        if (
-            share >= TENANT_WIDE_SHARE and len(population | active) >= COORDINATION_MIN_AGENTS + 1
-        ) or (
-            len(marked) >= COORDINATION_MIN_AGENTS and _tenant_wide(here, marked, len(population))
-        ):
+        if share >= TENANT_WIDE_SHARE and len(population | active) >= COORDINATION_MIN_AGENTS + 1:
             tenant_wide.add(minute)
             continue
+        if len(marked) >= COORDINATION_MIN_AGENTS and _tenant_wide(here, marked, len(population)):
+            continue  # not coordination; each agent's own alerts stand
         agents = sorted(recent)
         sites = {
             windows[a][minute].site_id for a in agents if a in windows and minute in windows[a]
@@ -745,12 +743,12 @@ def _tenant_wide(lifts: list[_Lift], lifted: list[_Lift], agents: int) -> bool:
 
 def _joint(
     context: Context, windows: dict[uuid.UUID, dict[dt.datetime, _Window]]
-) -> tuple[list[Finding], set[dt.datetime], dict[dt.datetime, list[_Lift]]]:
+) -> tuple[list[Finding], dict[dt.datetime, list[_Lift]]]:
     """The joint test: several agents each a little busier than usual in the same minutes,
-    together far busier than those agents usually are (a robust z over their summed tasks),
-    while the tenant's other agents are not lifted alike. Agents lifted alike (at least
-    half as much, relative to their own usual level) that do most of the tenant's usual
-    work, or most of its agents, are a tenant-wide change: it raises nothing."""
+    together far busier than those agents usually are (a robust z over their summed
+    tasks), also without the busiest of them, while the tenant's other agents are not
+    lifted alike (``_tenant_wide``). Returns its findings and, per minute judged, each
+    agent's tasks against its usual (for the other coordination test's comparison)."""
     counts: dict[uuid.UUID, dict[dt.datetime, float]] = defaultdict(dict)
     for row in context.minutes:
         counts[row["agent_id"]][row["minute"]] = float(row["tasks"])
@@ -776,7 +774,6 @@ def _joint(
         return rate
 
     findings: list[Finding] = []
-    tenant_wide: set[dt.datetime] = set()
     by_minute: dict[dt.datetime, list[_Lift]] = {}
     for index, minute in enumerate(_minute_range(context.since, context.until)):
         end = index + JOINT_WINDOW  # position after ``minute`` in the running sums
@@ -800,8 +797,12 @@ def _joint(
         lift, z = _z(lifted)
         if lift < JOINT_LIFT or z < z_limit:
             continue
+        # Not one agent's flood with others in tow: without the busiest, still lifted.
+        busiest = max(lifted, key=lambda x: x.observed - x.expected)
+        others_lift, others_z = _z(x for x in lifted if x is not busiest)
+        if others_lift < JOINT_LIFT or others_z < z_limit / 2:
+            continue
         if _tenant_wide(lifts, lifted, len(population)):
-            tenant_wide.add(minute)
             continue
         agents = sorted(x.agent_id for x in lifted)
         sites = {windows[a][minute].site_id for a in agents if minute in windows.get(a, {})}
@@ -839,7 +840,7 @@ def _joint(
                 score=z,
             )
         )
-    return findings, tenant_wide, by_minute
+    return findings, by_minute
 
 
 # --- all together -----------------------------------------------------------------------------
@@ -886,10 +887,9 @@ def detect(context: Context) -> list[Finding]:
     signals = _volume_signals(context, windows)
     temporal = _temporal(context, windows)
     scope = _scope(context, index)
-    joint, joint_wide, lifts = _joint(context, windows)
+    joint, lifts = _joint(context, windows)
     coordination, tenant_wide = _coordination(context, signals, temporal + scope, windows, lifts)
     coordination += joint
-    tenant_wide |= joint_wide
     volume = [
         Finding(
             kind="volume",
