@@ -717,9 +717,9 @@ def _z(lifts: Iterable[_Lift]) -> tuple[float, float]:
 
 
 def _tenant_wide(lifts: list[_Lift], lifted: list[_Lift], agents: int) -> bool:
-    """Whether the lifted agents are part of a change of the whole tenant: at least half
-    of the tenant's agents (asleep ones count as not lifted) are lifted a third as much as
-    they are, relative to their own usual level; or with the agents also somewhat busier
+    """Whether the lifted agents are part of a change of the whole tenant (three agents
+    at least): at least half of the tenant's agents (asleep ones count as not lifted)
+    are lifted a third as much as they are, relative to their own usual level; or with the agents also somewhat busier
     (a robust z of 1.5 and 1.2x) they are 60% of its agents; or the other agents working
     now are together busier too."""
     lift, _ = _z(lifted)
@@ -735,20 +735,23 @@ def _tenant_wide(lifts: list[_Lift], lifted: list[_Lift], agents: int) -> bool:
     }
     rest_lift, rest_z = _z(x for x in lifts if x.agent_id not in names)
     return (
-        alike >= agents / 2
-        or len(somewhat) / agents >= TENANT_WIDE_SHARE
+        alike >= max(agents / 2, COORDINATION_MIN_AGENTS)
+        or len(somewhat) >= max(agents * TENANT_WIDE_SHARE, COORDINATION_MIN_AGENTS)
         or (rest_z >= REST_Z and rest_lift >= 1.2)
     )
 
 
 def _joint(
-    context: Context, windows: dict[uuid.UUID, dict[dt.datetime, _Window]]
-) -> tuple[list[Finding], dict[dt.datetime, list[_Lift]]]:
+    context: Context,
+    windows: dict[uuid.UUID, dict[dt.datetime, _Window]],
+    signals: list[_Signal],
+) -> tuple[list[Finding], set[dt.datetime], dict[dt.datetime, list[_Lift]]]:
     """The joint test: several agents each a little busier than usual in the same minutes,
     together far busier than those agents usually are (a robust z over their summed
     tasks), also without the busiest of them, while the tenant's other agents are not
     lifted alike (``_tenant_wide``). Returns its findings and, per minute judged, each
-    agent's tasks against its usual (for the other coordination test's comparison)."""
+    agent's tasks against its usual (for the other coordination test's comparison), and
+    the minutes it judged tenant-wide (their volume findings are not raised)."""
     counts: dict[uuid.UUID, dict[dt.datetime, float]] = defaultdict(dict)
     for row in context.minutes:
         counts[row["agent_id"]][row["minute"]] = float(row["tasks"])
@@ -774,7 +777,10 @@ def _joint(
         return rate
 
     findings: list[Finding] = []
+    tenant_wide: set[dt.datetime] = set()
     by_minute: dict[dt.datetime, list[_Lift]] = {}
+    # Small lifts only: an agent whose own window is a volume anomaly is alerted as one.
+    flooding = {(s.agent_id, s.minute) for s in signals if s.strong}
     for index, minute in enumerate(_minute_range(context.since, context.until)):
         end = index + JOINT_WINDOW  # position after ``minute`` in the running sums
         lifts = []
@@ -788,7 +794,8 @@ def _joint(
         lifted = [
             x
             for x in lifts
-            if x.expected >= JOINT_MIN_USUAL
+            if (x.agent_id, minute) not in flooding
+            and x.expected >= JOINT_MIN_USUAL
             and x.observed >= AGENT_LIFT * x.expected
             and (x.observed - x.expected) / x.variance**0.5 >= AGENT_Z
         ]
@@ -803,6 +810,7 @@ def _joint(
         if others_lift < JOINT_LIFT or others_z < z_limit / 2:
             continue
         if _tenant_wide(lifts, lifted, len(population)):
+            tenant_wide.add(minute)
             continue
         agents = sorted(x.agent_id for x in lifted)
         sites = {windows[a][minute].site_id for a in agents if minute in windows.get(a, {})}
@@ -840,7 +848,7 @@ def _joint(
                 score=z,
             )
         )
-    return findings, by_minute
+    return findings, tenant_wide, by_minute
 
 
 # --- all together -----------------------------------------------------------------------------
@@ -887,9 +895,10 @@ def detect(context: Context) -> list[Finding]:
     signals = _volume_signals(context, windows)
     temporal = _temporal(context, windows)
     scope = _scope(context, index)
-    joint, lifts = _joint(context, windows)
+    joint, joint_wide, lifts = _joint(context, windows, signals)
     coordination, tenant_wide = _coordination(context, signals, temporal + scope, windows, lifts)
     coordination += joint
+    tenant_wide |= joint_wide
     volume = [
         Finding(
             kind="volume",
