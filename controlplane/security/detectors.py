@@ -719,9 +719,9 @@ def _z(lifts: Iterable[_Lift]) -> tuple[float, float]:
 def _tenant_wide(lifts: list[_Lift], lifted: list[_Lift], agents: int) -> bool:
     """Whether the lifted agents are part of a change of the whole tenant (three agents
     at least): at least half of the tenant's agents (asleep ones count as not lifted)
-    are lifted a third as much as they are, relative to their own usual level; or with the agents also somewhat busier
-    (a robust z of 1.5 and 1.2x) they are 60% of its agents; or the other agents working
-    now are together busier too."""
+    are lifted a third as much as they are, relative to their own usual level; or with
+    the agents also somewhat busier (a robust z of 1.5 and 1.2x) they are 60% of its
+    agents; or the other agents working now are together busier too."""
     lift, _ = _z(lifted)
     if lift < 1.2:
         return False
