@@ -110,7 +110,9 @@ class AgentHistory:
                 if self.usable(center + offset * HOUR)
             ]
 
-    def _month_end_hours(self, hour: dt.datetime) -> list[list[dt.datetime]]:
+    def _month_end_hours(
+        self, hour: dt.datetime, around: tuple[int, ...] = (-1, 0, 1)
+    ) -> list[list[dt.datetime]]:
         """The same hour (and its neighbours) on the same business day before the end of
         each of the two previous months: month-end batches are learned from them."""
         index = month_end_index(hour.date())
@@ -122,7 +124,7 @@ class AgentHistory:
             year, month = (year, month - 1) if month > 1 else (year - 1, 12)
             day = month_end_day(year, month, index)
             same = dt.datetime.combine(day, dt.time(hour.hour), tzinfo=dt.UTC)
-            group = [same + k * HOUR for k in (-1, 0, 1) if self.usable(same + k * HOUR)]
+            group = [same + k * HOUR for k in around if self.usable(same + k * HOUR)]
             if group:
                 groups.append(group)
         return groups
@@ -133,6 +135,25 @@ class AgentHistory:
         weekly = [self.value(h, key) for group in self._weekly_hours(hour) for h in group]
         best = robust(weekly)
         month_end = [self.value(h, key) for group in self._month_end_hours(hour) for h in group]
+        if month_end:
+            seasonal = robust(month_end)
+            if seasonal.median > best.median:
+                best = seasonal
+        return best
+
+    def hourly(self, hour: dt.datetime, metric: str) -> Robust:
+        """The usual total of ``metric`` in ``hour`` (the same hour of the week in each of
+        the last five weeks; at a month end, of earlier month ends if busier): the mean
+        rate the coordination detector's joint test expects."""
+        weekly = [
+            self.value(center, metric)
+            for weeks in range(1, HISTORY_WEEKS + 1)
+            if self.usable(center := hour - weeks * WEEK)
+        ]
+        best = robust(weekly)
+        month_end = [
+            self.value(h, metric) for group in self._month_end_hours(hour, (0,)) for h in group
+        ]
         if month_end:
             seasonal = robust(month_end)
             if seasonal.median > best.median:

@@ -208,11 +208,13 @@ def detection_run(
 def raised_fresh(kind: str, evidence: Mapping[str, Any]) -> bool:
     """Whether a finding on minutes still receiving data can be raised: one that more
     data of the same minutes can only strengthen (rates over a baseline, new scope items,
-    work outside the usual hours, escalation steps). Per-task intensity (a ratio) and
-    coordination (which a tenant-wide lift may still cancel) wait for closed minutes."""
+    work outside the usual hours, escalation steps), and coordination, whose comparison
+    with the tenant's other agents is made on the same minutes of every agent (the open
+    minute is one of the ten or thirty judged, and a site's agents arrive by the same
+    pulls). Per-task intensity (a ratio more tasks can lower) waits for closed minutes."""
     if kind == Kind.VOLUME:
         return evidence.get("measure") == "rate"
-    return kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION)
+    return kind in (Kind.SCOPE, Kind.TEMPORAL, Kind.ESCALATION, Kind.COORDINATION)
 
 
 def detection_rewind(*, tenant_id: uuid.UUID, to: dt.datetime) -> None:

@@ -179,11 +179,25 @@ def _escalation(evidence: dict[str, Any]) -> list[str]:
 def _coordination(evidence: dict[str, Any], names: dict[uuid.UUID, str]) -> list[str]:
     agents = [names.get(uuid.UUID(a), a[:8]) for a in evidence.get("agents", [])]
     site = " All on one site." if evidence.get("same_site") else ""
+    if evidence.get("test") == "joint":
+        each = ", ".join(
+            f"{names.get(uuid.UUID(a['agent_id']), a['agent_id'][:8])} {a['tasks']:.0f} "
+            f"(usually {a['usual']})"
+            for a in evidence.get("per_agent", [])
+        )
+        return [
+            f"{len(agents)} agents each a little busier in the same "
+            f"{evidence.get('window_minutes')} minutes: {each} tasks.",
+            f"Together {evidence.get('observed_tasks')} tasks where they usually do "
+            f"{evidence.get('usual_tasks')} ({evidence.get('lift')}x, robust z "
+            f"{evidence.get('robust_z')}), while the tenant's other agents were not lifted "
+            f"alike (a tenant-wide change would not have alerted).{site}",
+        ]
     return [
         f"{len(agents)} agents anomalous within {evidence.get('span_minutes')} minutes: "
         f"{', '.join(agents)}.",
-        f"That is {_share(evidence.get('share_of_active'))} of the "
-        f"{evidence.get('active_agents')} active agents; a tenant-wide change (from "
+        f"That is {_share(evidence.get('share_of_agents'))} of the tenant's agents "
+        f"({evidence.get('active_agents')} active then); a tenant-wide change (from "
         f"{_share(evidence.get('tenant_wide_share'))}) would not have alerted.{site}",
     ]
 

@@ -36,18 +36,24 @@ class Loaded:
         )
 
 
-def mini_plan(effects: list[Effect], calendar: list[dict[str, str]] | None = None) -> Plan:
-    slug = f"sec-{uuid.uuid4().hex[:10]}"
-    tenant = TenantPlan(
-        slug,
-        [
-            AgentSpec("sup-1", "support", "office", 24),
-            AgentSpec("sup-2", "support", "office", 20),
-            AgentSpec("sup-3", "support", "office", 18),
-            AgentSpec("eng-1", "engineering", "office", 12),
-        ],
-        calendar=calendar or [],
-    )
+FOUR_AGENTS = [
+    AgentSpec("sup-1", "support", "office", 24),
+    AgentSpec("sup-2", "support", "office", 20),
+    AgentSpec("sup-3", "support", "office", 18),
+    AgentSpec("eng-1", "engineering", "office", 12),
+]
+
+
+def mini_plan(
+    effects: list[Effect],
+    calendar: list[dict[str, str]] | None = None,
+    agents: list[AgentSpec] | None = None,
+    noise: str = "",
+) -> Plan:
+    """``noise``: a fixed name for the tenant's Poisson noise (the same telemetry at every
+    run); by default each test draws its own."""
+    slug = f"sec-{noise or uuid.uuid4().hex[:10]}"
+    tenant = TenantPlan(slug, agents or FOUR_AGENTS, calendar=calendar or [])
     return Plan(
         seed=3,
         start=START,
@@ -60,8 +66,13 @@ def mini_plan(effects: list[Effect], calendar: list[dict[str, str]] | None = Non
 
 @pytest.fixture
 def scenario(db: None) -> Callable[..., Loaded]:
-    def load(effects: list[Effect], calendar: list[dict[str, str]] | None = None) -> Loaded:
-        plan = mini_plan(effects, calendar)
+    def load(
+        effects: list[Effect],
+        calendar: list[dict[str, str]] | None = None,
+        agents: list[AgentSpec] | None = None,
+        noise: str = "",
+    ) -> Loaded:
+        plan = mini_plan(effects, calendar, agents, noise)
         loaded = scoring.load(plan)
         slug = plan.tenants[0].slug
         return Loaded(plan, loaded.tenants[slug], loaded.agents[slug])

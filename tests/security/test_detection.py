@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.core.tenancy import tenant_context
 from controlplane.security.models import Alert, DetectionCursor, Incident, Kind
-from controlplane.security.scenarios import Effect
+from controlplane.security.scenarios import AgentSpec, Effect
 from controlplane.security.services import detection_rewind, detection_run
 from tests.security.conftest import MINUTE, WEEK3, Loaded
 
@@ -119,3 +119,51 @@ def test_a_pass_after_a_pull_raises_on_minutes_still_open_without_moving_the_cur
     assert cursor == export, "open minutes are judged again once closed"
     detection_run(tenant_id=loaded.tenant.pk, now=now + 3 * MINUTE, fresh=True)
     assert len(alerts(loaded)) == len(raised), "the same export judged again raises nothing new"
+
+
+SEVEN_AGENTS = [
+    AgentSpec("sup-1", "support", "office", 26),
+    AgentSpec("sup-2", "support", "office", 22),
+    AgentSpec("sup-3", "support", "office", 14),
+    AgentSpec("sup-4", "support", "office", 18),
+    AgentSpec("eng-1", "engineering", "24x7", 8),
+    AgentSpec("eng-2", "engineering", "24x7", 10),
+    AgentSpec("mkt-1", "marketing", "office", 7),
+]
+
+
+@pytest.mark.slow
+def test_three_agents_a_little_busier_together_are_coordination_a_tenant_wide_campaign_is_not(
+    scenario: Callable[..., Loaded],
+) -> None:
+    together = TUESDAY_10 + dt.timedelta(hours=1)
+    campaign = WEEK3 + dt.timedelta(days=2, hours=10)
+    loaded = scenario(
+        [
+            # Three of seven agents, each only 2.5x busier: too little to alert on alone.
+            *[
+                Effect(name, together + k * MINUTE, together + (35 + k) * MINUTE, rate_factor=2.5)
+                for k, name in enumerate(("sup-1", "sup-3", "sup-4"))
+            ],
+            # The next day every agent is 2.5x busier for two hours: a campaign.
+            *[
+                Effect(a.name, campaign, campaign + dt.timedelta(hours=2), rate_factor=2.5)
+                for a in SEVEN_AGENTS
+            ],
+        ],
+        agents=SEVEN_AGENTS,
+        noise="coordination",
+    )
+    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=3))
+    raised = alerts(loaded)
+    coordination = [a for a in raised if a.kind == Kind.COORDINATION]
+    assert len(coordination) == 1
+    alert = coordination[0]
+    assert len({"sup-1", "sup-3", "sup-4"} & set(loaded_name(loaded, alert).split(","))) >= 2
+    assert alert.started_at < together + dt.timedelta(hours=1) and alert.ended_at > together
+    assert alert.evidence["lift"] >= 1.8 and alert.evidence["usual_tasks"] > 0, (
+        "the evidence says how much busier the agents were together than usual"
+    )
+    campaign_end = campaign + dt.timedelta(hours=2)
+    during_campaign = [a for a in raised if a.started_at < campaign_end and a.ended_at > campaign]
+    assert during_campaign == [], "a campaign lifting every agent alike raises nothing"
