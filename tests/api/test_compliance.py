@@ -5,7 +5,6 @@ MSP's own evidence for MSP staff."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any
 
@@ -16,33 +15,13 @@ from compliance.models import EvidenceRecord, TestRun
 from controlplane.core.tenancy import all_tenants_context
 from tests.api.conftest import World
 from tests.compliance.controls import collect
+from tests.compliance.documents import document_hash, sha256_of
 
 pytestmark = pytest.mark.django_db
 
 
 def base(world: World) -> str:
     return f"tenants/{world.a.slug}/compliance"
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _sha256(value: Any) -> str:
-    return hashlib.sha256(_canonical(value)).hexdigest()
-
-
-def _document_hash(document: dict[str, Any]) -> str:
-    """The hash of a downloaded evidence document (format 2), recomputed from it alone:
-    the personal parts through ``personal_sha256``, every other field but ``id``,
-    ``hash``, ``population`` and ``erasure`` itself (docs/compliance.md)."""
-    personal = ("summary", "failing_entities", "metrics")
-    parts = {"summary": document["summary"], "metrics": document["metrics"]}
-    for field in ("failing_entities", "population"):
-        parts |= {f"{field}.{i}": row for i, row in enumerate(document[field])}
-    assert _sha256({name: _sha256(v) for name, v in parts.items()}) == document["personal_sha256"]
-    skipped = ("id", "hash", "population", "erasure", *personal)
-    return _sha256({k: v for k, v in document.items() if k not in skipped})
 
 
 def test_members_read_controls_failing_first(world: World) -> None:
@@ -90,8 +69,8 @@ def test_evidence_downloads_as_a_document_that_verifies_on_its_own(world: World)
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith('attachment; filename="evidence-')
     document = json.loads(download.content)
-    assert _sha256(document["population"]) == document["data_sha256"]
-    assert _document_hash(document) == document["hash"] == detail["hash"]
+    assert sha256_of(document["population"]) == document["data_sha256"]
+    assert document_hash(document) == document["hash"] == detail["hash"]
     assert api.get(f"{base(world)}/evidence", result="nope").status_code == 400
     b_evidence = world.b_objects["evidence"]
     assert api.get(f"{base(world)}/evidence/{b_evidence}").status_code == 404
@@ -153,7 +132,7 @@ def test_msp_staff_read_the_msps_own_evidence_customers_do_not(world: World) -> 
     assert detail["control_code"] == "A1.3-RECOVERY" and detail["hash"] == msp.hash
     download = auditor.get(f"compliance/evidence/{msp.pk}/download")
     document = json.loads(download.content)
-    assert _document_hash(document) == msp.hash
+    assert document_hash(document) == msp.hash
     assert auditor.get("compliance/evidence", result="fail").json()["results"][0]["seq"] == 1
     # A tenant's record is not the MSP's, nor the MSP's a tenant's.
     assert auditor.get(f"compliance/evidence/{world.a_objects['evidence']}").status_code == 404

@@ -4,7 +4,6 @@ the next run records the failure as an exception."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +15,10 @@ from controlplane.accounts.models import User
 from tenants.models import Tenant
 from tests.browser.conftest import sign_in
 from tests.compliance.controls import collect
+from tests.compliance.documents import document_hash
 from tests.web.conftest import make_fleet
 
 Screenshot = Callable[[Page, str], Path]
-
-
-def _canonical(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def test_a_customer_follows_a_failing_control_to_its_evidence_and_the_msp_approves_an_exception(
@@ -58,8 +54,7 @@ def test_a_customer_follows_a_failing_control_to_its_evidence_and_the_msp_approv
     with page.expect_download() as event:
         page.get_by_role("link", name="Download JSON").click()
     document = json.loads(Path(event.value.path()).read_text())
-    covered = {k: v for k, v in document.items() if k not in ("id", "hash", "population")}
-    assert hashlib.sha256(_canonical(covered)).hexdigest() == document["hash"] == shown
+    assert document_hash(document) == document["hash"] == shown
 
     page.go_back()
     page.get_by_text("Request an exception").click()
