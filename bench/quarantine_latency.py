@@ -172,7 +172,7 @@ def main() -> None:
     worker = processes.worker(
         "bench", env=env, log_dir=logs, queues="default,telemetry,maintenance,security"
     ).start()
-    broker = Celery(broker=redis_url)
+    broker = Celery(broker=redis_url, set_as_current=False)
     urls = [f"http://127.0.0.1:{edge.env['EDGE_PORT']}" for edge in edges]
     stack = [psutil.Process(s.process.pid) for s in (worker, clickhouse, *edges) if s.process]
     context = harness.start()

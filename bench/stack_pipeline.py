@@ -135,7 +135,7 @@ def main() -> None:
         EDGE_PULL_INTERVAL_SECONDS="1",
     )
     beat = processes.beat(env=env, log_dir=logs, var_dir=work / "var").start()
-    broker = Celery(broker=redis_url)
+    broker = Celery(broker=redis_url, set_as_current=False)
     traffic = Traffic(
         str(tenant.pk),
         {

@@ -104,6 +104,20 @@ def clickhouse_schema() -> None:
     migrate(get_store())
 
 
+@pytest.fixture(autouse=True)
+def celery_app_stays_ours() -> Iterator[None]:
+    """A test that makes another Celery app current (``Celery(...)`` without
+    ``set_as_current=False``) would send every later test's tasks in this process to that
+    app's broker instead of running them eagerly; name it here instead."""
+    from celery import current_app
+
+    from controlplane.celery import app
+
+    yield
+    current = current_app._get_current_object()  # type: ignore[attr-defined]
+    assert current is app, "a test left another Celery app current"
+
+
 @pytest.fixture
 def clickhouse_down(settings: Any) -> Iterator[None]:
     """ClickHouse really unreachable: the store points at a closed local port."""

@@ -100,7 +100,8 @@ class Stack:
 
     def send_pull(self, node_id: uuid.UUID) -> None:
         """Enqueue a pull on the stack's broker (this process's tasks run eagerly)."""
-        broker = Celery(broker=self.app_env["REDIS_URL"])
+        # Not the current app: shared tasks of later tests in this process must stay eager.
+        broker = Celery(broker=self.app_env["REDIS_URL"], set_as_current=False)
         try:
             broker.send_task("telemetry.pull_edge_node", args=[str(node_id)], queue="telemetry")
         finally:

@@ -73,7 +73,7 @@ def test_a_critical_alert_quarantines_the_agent_at_both_edges_without_a_pull(
     spans.insert(**where, agent_id=agent.pk, rows=spans.history(now))
     spans.insert(**where, agent_id=agent.pk, rows=spans.health_export(now))
 
-    broker = Celery(broker=stack.app_env["REDIS_URL"])
+    broker = Celery(broker=stack.app_env["REDIS_URL"], set_as_current=False)
     try:
         broker.send_task(
             "security.run_detection",
