@@ -12,19 +12,29 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from controlplane.security.baselines import FLOORS, MAD_TO_SIGMA, AgentHistory, Robust
+from controlplane.security.baselines import FLOORS
+from controlplane.security.coordination import coordination_marks, joint_lifts
+from controlplane.security.minutes import (
+    INTENSITY_WINDOW,
+    MINUTE,
+    SHORT_WINDOW,
+    WINDOW,
+    AgentInfo,
+    Context,
+    Finding,
+    MinuteWindow,
+    VolumeSignal,
+    hour_label,
+    is_learned,
+    minute_windows,
+)
 
-MINUTE = dt.timedelta(minutes=1)
-WINDOW = 10  # minutes: the sliding window every detector judges
-SHORT_WINDOW = 3  # minutes: a blatant flood is raised on it, before the long window fills
-INTENSITY_WINDOW = 60  # minutes: per-task intensity needs a few tasks to be stable
 INTENSITY_MIN_TASKS = 5
 MERGE_GAP = dt.timedelta(minutes=15)
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # Sensitivity → (robust z, ratio to the baseline) a volume window must both exceed.
 VOLUME_THRESHOLDS = {"low": (9.0, 5.0), "medium": (6.0, 3.0), "high": (4.0, 2.0)}
@@ -47,178 +57,19 @@ UNCOMMON_SHARE = 0.2  # used by fewer than this share of peers / tenant agents: 
 SCOPE_MIN_USES = 3
 SCOPE_MIN_ROWS = 500
 TEMPORAL_MIN_TASKS = 3
-COORDINATION_MIN_AGENTS = 3
-COORDINATION_SPAN = dt.timedelta(minutes=5)
-TENANT_WIDE_SHARE = 0.6
-# The joint test of small lifts (docs/security.md): over JOINT_WINDOW minutes, the lifted
-# agents' tasks together at least JOINT_LIFT times what those agents usually do then.
-JOINT_WINDOW = 30
-JOINT_LIFT = 1.8
-JOINT_MIN_AGENTS = 2  # lifted together: fewer agents than the marks need, each lifted less
-JOINT_MIN_USUAL = 3.0  # tasks an agent usually does in the window: fewer are too noisy to judge
-JOINT_Z = {"low": 8.0, "medium": 6.0, "high": 5.0}  # by sensitivity
-AGENT_LIFT = 1.5  # an agent counts as lifted from this ratio and robust z on its own
-AGENT_Z = 2.0
-ALIKE_Z = 1.5  # ... and as somewhat lifted (1.2x) in the test for a tenant-wide change
-REST_Z = 2.0  # the other agents together this much busier (and 1.2x): tenant-wide
-
-
-@dataclass(frozen=True)
-class AgentInfo:
-    role: str = ""
-    department_id: uuid.UUID | None = None
-    allowed: Mapping[str, frozenset[str]] = field(default_factory=dict)  # dimension → items
-    window: Mapping[str, Any] | None = None  # configured operating window
-
-
-@dataclass(frozen=True)
-class Suppression:
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    agent_ids: frozenset[uuid.UUID]
-    kinds: frozenset[str]
-
-    def covers(self, kind: str, agent_ids: Iterable[uuid.UUID], moment: dt.datetime) -> bool:
-        if not (self.starts_at <= moment < self.ends_at):
-            return False
-        if self.kinds and kind not in self.kinds:
-            return False
-        return not self.agent_ids or set(agent_ids) <= self.agent_ids
-
-
-@dataclass
-class Context:
-    tenant_id: uuid.UUID
-    since: dt.datetime
-    until: dt.datetime
-    minutes: list[dict[str, Any]]  # agent_minutes over [since - WINDOW, until)
-    histories: dict[uuid.UUID, AgentHistory]
-    scope_history: list[dict[str, Any]]  # before since
-    scope_recent: list[dict[str, Any]]  # scope_minutes over [since - 1 h, until)
-    agents: dict[uuid.UUID, AgentInfo]
-    sensitivity: str = "medium"
-    learning_days: int = 14
-    suppressions: list[Suppression] = field(default_factory=list)
-    accepted_items: dict[uuid.UUID, set[tuple[str, str]]] = field(default_factory=dict)
-    accepted_levels: dict[uuid.UUID, dict[str, float]] = field(default_factory=dict)
-    alerted_items: dict[uuid.UUID, set[tuple[str, str]]] = field(default_factory=dict)
-
-
-@dataclass
-class Finding:
-    kind: str
-    subject: str  # what the alert is about; with the start, its dedup key
-    agent_ids: list[uuid.UUID]
-    site_id: uuid.UUID | None
-    started_at: dt.datetime
-    detected_at: dt.datetime  # end of the minute whose window was enough
-    ended_at: dt.datetime
-    severity: str
-    title: str
-    evidence: dict[str, Any]
-    score: float = 0.0
-
-
-@dataclass
-class _Window:
-    """Sliding sums per agent: ten minutes (rate), sixty minutes (intensity)."""
-
-    sums: dict[str, float]
-    short_sums: dict[str, float]
-    hour_sums: dict[str, float]
-    site_id: uuid.UUID | None
-
-
-def _minute_range(since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
-    count = int((until - since) / MINUTE)
-    return [since + i * MINUTE for i in range(count)]
-
-
-def _label(moment: dt.datetime) -> str:
-    return f"{WEEKDAYS[moment.weekday()]} {moment.hour:02d}:00"
-
-
-def _windows(context: Context) -> dict[uuid.UUID, dict[dt.datetime, _Window]]:
-    """Per agent and judged minute: the metrics summed over the ten (three, sixty)
-    minutes ending there, from running sums; minutes with no data in their last ten
-    minutes are left out."""
-    by_agent: dict[uuid.UUID, dict[dt.datetime, dict[str, Any]]] = defaultdict(dict)
-    for row in context.minutes:
-        by_agent[row["agent_id"]][row["minute"]] = row
-    first = context.since - (INTENSITY_WINDOW - 1) * MINUTE
-    span = _minute_range(first, context.until)
-    offset = INTENSITY_WINDOW - 1  # index of context.since in span
-    metrics = ("tasks", "tokens", "returned_rows", "cost", "errors", "model_calls")
-    result: dict[uuid.UUID, dict[dt.datetime, _Window]] = {}
-    for agent_id, rows in by_agent.items():
-        # running[i] = totals of span[:i]; present[i] = minutes with data in span[:i]
-        running = [[0.0] * len(metrics)]
-        present = [0]
-        sites: list[uuid.UUID | None] = []
-        site: uuid.UUID | None = None
-        for minute in span:
-            found = rows.get(minute)
-            totals = running[-1]
-            if found is None:
-                running.append(totals)
-                present.append(present[-1])
-            else:
-                running.append([t + float(found[m]) for t, m in zip(totals, metrics, strict=True)])
-                present.append(present[-1] + 1)
-                site = found["site_id"]
-            sites.append(site)
-
-        windows: dict[dt.datetime, _Window] = {}
-        for index in range(offset, len(span)):
-            end = index + 1
-            if present[end] == present[max(end - WINDOW, 0)]:
-                continue
-            windows[span[index]] = _Window(
-                sums=_difference(metrics, running, end, WINDOW),
-                short_sums=_difference(metrics, running, end, SHORT_WINDOW),
-                hour_sums=_difference(metrics, running, end, INTENSITY_WINDOW),
-                site_id=sites[index],
-            )
-        result[agent_id] = windows
-    return result
-
-
-def _difference(
-    metrics: tuple[str, ...], running: list[list[float]], end: int, minutes: int
-) -> dict[str, float]:
-    """Totals of the ``minutes`` minutes before index ``end`` from running sums."""
-    low = running[max(end - minutes, 0)]
-    return {m: high - lo for m, high, lo in zip(metrics, running[end], low, strict=True)}
-
-
-def _learned(context: Context, agent_id: uuid.UUID) -> bool:
-    history = context.histories.get(agent_id)
-    if history is None or history.first_seen is None:
-        return False
-    return history.first_seen <= context.since - dt.timedelta(days=context.learning_days)
 
 
 # --- volume and intensity ---------------------------------------------------------------
 
 
-@dataclass
-class _Signal:
-    agent_id: uuid.UUID
-    minute: dt.datetime
-    ratio: float
-    z: float
-    strong: bool
-    evidence: dict[str, Any]
-
-
 def _volume_signals(
-    context: Context, windows: dict[uuid.UUID, dict[dt.datetime, _Window]]
-) -> list[_Signal]:
+    context: Context, windows: dict[uuid.UUID, dict[dt.datetime, MinuteWindow]]
+) -> list[VolumeSignal]:
     z_limit, ratio_limit = VOLUME_THRESHOLDS[context.sensitivity]
     signals = []
     for agent_id, by_minute in windows.items():
         history = context.histories.get(agent_id)
-        if history is None or not _learned(context, agent_id):
+        if history is None or not is_learned(context, agent_id):
             continue
         accepted = context.accepted_levels.get(agent_id, {})
         intensity = {m: history.per_task(m) for m in ("tokens", "returned_rows")}
@@ -227,7 +78,7 @@ def _volume_signals(
             hour = minute.replace(minute=0)
             # A window that began in the previous hour is held to the busier of the two.
             hours = {hour, (minute - (WINDOW - 1) * MINUTE).replace(minute=0)}
-            best: _Signal | None = None
+            best: VolumeSignal | None = None
             for metric, floor in FLOORS.items():
                 observed = window.sums[metric]
                 if observed <= floor:
@@ -260,7 +111,7 @@ def _volume_signals(
                     window_minutes = SHORT_WINDOW
                 else:
                     window_minutes = WINDOW
-                candidate = _Signal(
+                candidate = VolumeSignal(
                     agent_id,
                     minute,
                     ratio,
@@ -276,7 +127,7 @@ def _volume_signals(
                         "baseline_samples": base.samples,
                         "ratio": round(ratio, 2),
                         "robust_z": round(z, 2),
-                        "hour_of_week": _label(hour),
+                        "hour_of_week": hour_label(hour),
                     },
                 )
                 if best is None or (candidate.strong, candidate.z) > (best.strong, best.z):
@@ -293,7 +144,7 @@ def _volume_signals(
                     z = (per_task - base.median) / base.scale(floor)
                     strong = z >= z_limit and ratio >= ratio_limit
                     if strong and (best is None or not best.strong or z > best.z):
-                        best = _Signal(
+                        best = VolumeSignal(
                             agent_id,
                             minute,
                             ratio,
@@ -345,12 +196,12 @@ def in_configured_window(window: Mapping[str, Any] | None, moment: dt.datetime) 
 
 
 def _temporal(
-    context: Context, windows: dict[uuid.UUID, dict[dt.datetime, _Window]]
+    context: Context, windows: dict[uuid.UUID, dict[dt.datetime, MinuteWindow]]
 ) -> list[Finding]:
     findings = []
     for agent_id, by_minute in windows.items():
         history = context.histories.get(agent_id)
-        if history is None or not _learned(context, agent_id):
+        if history is None or not is_learned(context, agent_id):
             continue
         info = context.agents.get(agent_id, AgentInfo())
         shares: dict[dt.datetime, tuple[int, int, bool]] = {}
@@ -377,7 +228,7 @@ def _temporal(
                     severity="high" if window.sums["tasks"] >= 30 else "medium",
                     title="Activity outside the agent's operating window",
                     evidence={
-                        "hour_of_week": _label(hour),
+                        "hour_of_week": hour_label(hour),
                         "weeks_active_in_this_hour": active,
                         "weeks_observed": possible,
                         "tasks_in_window": window.sums["tasks"],
@@ -477,7 +328,7 @@ def _scope(context: Context, index: _ScopeIndex) -> list[Finding]:
         if (agent_id, key) not in flags_cache:
             flags_cache[(agent_id, key)] = _flags(context, index, agent_id, key)
         flags = flags_cache[(agent_id, key)]
-        learned = _learned(context, agent_id)
+        learned = is_learned(context, agent_id)
         unusual = flags["uncommon_among_peers"] or (
             flags["peers"] == 0 and flags["uncommon_in_tenant"]
         )
@@ -541,7 +392,7 @@ def _escalation(context: Context, index: _ScopeIndex) -> list[Finding]:
     findings = []
     for agent_id, uses in first_use.items():
         history = context.histories.get(agent_id)
-        if history is None or history.first_seen is None or not _learned(context, agent_id):
+        if history is None or history.first_seen is None or not is_learned(context, agent_id):
             continue
         established_until = history.first_seen + dt.timedelta(days=context.learning_days)
         accepted = {
@@ -609,251 +460,6 @@ def _escalation(context: Context, index: _ScopeIndex) -> list[Finding]:
     return findings
 
 
-# --- coordination --------------------------------------------------------------------------
-
-
-def _coordination(
-    context: Context,
-    signals: list[_Signal],
-    other: list[Finding],
-    windows: dict[uuid.UUID, dict[dt.datetime, _Window]],
-    lifts: dict[dt.datetime, list[_Lift]],
-) -> tuple[list[Finding], set[dt.datetime]]:
-    """Findings of several agents turning anomalous within minutes of each other, and the
-    minutes at which most active agents lifted together (a tenant-wide change, also
-    when the joint test's comparison with the tenant's other agents says so)."""
-    marks: list[tuple[dt.datetime, uuid.UUID, float]] = [
-        (s.minute, s.agent_id, s.ratio) for s in signals
-    ]
-    marks += [(f.detected_at - MINUTE, a, 0.0) for f in other for a in f.agent_ids]
-    findings: list[Finding] = []
-    tenant_wide: set[dt.datetime] = set()
-    population = set(context.agents) | set(windows)
-    for minute in _minute_range(context.since, context.until):
-        recent = {a for at, a, _ in marks if minute - COORDINATION_SPAN < at <= minute}
-        if len(recent) < COORDINATION_MIN_AGENTS:
-            continue
-        active = {a for a, by_minute in windows.items() if minute in by_minute} | recent
-        # A tenant-wide change lifts most of the tenant's agents, not most of the few
-        # awake at night: the share is of every agent the tenant has.
-        share = len(recent) / len(population | active)
-        here = lifts.get(minute, [])
-        marked = [x for x in here if x.agent_id in recent]
-        if share >= TENANT_WIDE_SHARE and len(population | active) >= COORDINATION_MIN_AGENTS + 1:
-            tenant_wide.add(minute)
-            continue
-        if len(marked) >= COORDINATION_MIN_AGENTS and _tenant_wide(here, marked, len(population)):
-            continue  # not coordination; each agent's own alerts stand
-        agents = sorted(recent)
-        sites = {
-            windows[a][minute].site_id for a in agents if a in windows and minute in windows[a]
-        }
-        findings.append(
-            Finding(
-                kind="coordination",
-                subject=f"coordination:{context.tenant_id}",
-                agent_ids=agents,
-                site_id=next(iter(sites)) if len(sites) == 1 else None,
-                started_at=min(
-                    at
-                    for at, a, _ in marks
-                    if a in recent and minute - COORDINATION_SPAN < at <= minute
-                ),
-                detected_at=minute + MINUTE,
-                ended_at=minute + MINUTE,
-                severity="high" if len(agents) >= 4 else "medium",
-                title=f"{len(agents)} agents anomalous within minutes of each other",
-                evidence={
-                    "agents": [str(a) for a in agents],
-                    "active_agents": len(active),
-                    "share_of_agents": round(share, 2),
-                    "tenant_wide_share": TENANT_WIDE_SHARE,
-                    "span_minutes": int(COORDINATION_SPAN / MINUTE),
-                    "same_site": len(sites) == 1,
-                },
-                score=len(agents),
-            )
-        )
-    return findings, tenant_wide
-
-
-@dataclass
-class _Lift:
-    agent_id: uuid.UUID
-    observed: float  # tasks in the window
-    expected: float  # the agent's usual tasks in those minutes (never below noise)
-    variance: float
-
-
-def _usual_tasks(
-    hourly: Callable[[dt.datetime], Robust], minute: dt.datetime, window: int
-) -> tuple[float, float]:
-    """(usual tasks, their variance) in the ``window`` minutes ending with ``minute``,
-    from the hour-of-week totals of the hours they fall in."""
-    hour = minute.replace(minute=0)
-    this_hour = min(window, minute.minute + 1)
-    expected = variance = 0.0
-    for start, minutes in ((hour, this_hour), (hour - dt.timedelta(hours=1), window - this_hour)):
-        if minutes:
-            base = hourly(start)
-            share = minutes / 60
-            expected += base.median * share
-            variance += (base.mad * MAD_TO_SIGMA * share) ** 2
-    return expected, variance + expected  # weekly spread and Poisson noise
-
-
-def _z(lifts: Iterable[_Lift]) -> tuple[float, float]:
-    """(lift, robust z) of the summed tasks of ``lifts`` over their usual."""
-    observed = expected = variance = 0.0
-    for x in lifts:
-        observed, expected, variance = (
-            observed + x.observed,
-            expected + x.expected,
-            variance + x.variance,
-        )
-    if not expected:
-        return 1.0, 0.0
-    return observed / expected, (observed - expected) / variance**0.5
-
-
-def _tenant_wide(lifts: list[_Lift], lifted: list[_Lift], agents: int) -> bool:
-    """Whether the lifted agents are part of a change of the whole tenant (three agents
-    at least): at least half of the tenant's agents (asleep ones count as not lifted)
-    are lifted a third as much as they are, relative to their own usual level; or with
-    the agents also somewhat busier (a robust z of 1.5 and 1.2x) they are 60% of its
-    agents; or the other agents working now are together busier too."""
-    lift, _ = _z(lifted)
-    if lift < 1.2:
-        return False
-    names = {x.agent_id for x in lifted}
-    third = 1 + (lift - 1) / 3
-    alike = sum(1 for x in lifts if x.expected >= 3 and x.observed >= third * x.expected)
-    somewhat = names | {
-        x.agent_id
-        for x in lifts
-        if x.observed >= 1.2 * x.expected and (x.observed - x.expected) / x.variance**0.5 >= ALIKE_Z
-    }
-    rest_lift, rest_z = _z(x for x in lifts if x.agent_id not in names)
-    return (
-        alike >= max(agents / 2, COORDINATION_MIN_AGENTS)
-        or len(somewhat) >= max(agents * TENANT_WIDE_SHARE, COORDINATION_MIN_AGENTS)
-        or (rest_z >= REST_Z and rest_lift >= 1.2)
-    )
-
-
-def _joint(
-    context: Context,
-    windows: dict[uuid.UUID, dict[dt.datetime, _Window]],
-    signals: list[_Signal],
-) -> tuple[list[Finding], set[dt.datetime], dict[dt.datetime, list[_Lift]]]:
-    """The joint test: several agents each a little busier than usual in the same minutes,
-    together far busier than those agents usually are (a robust z over their summed
-    tasks), also without the busiest of them, while the tenant's other agents are not
-    lifted alike (``_tenant_wide``). Returns its findings and, per minute judged, each
-    agent's tasks against its usual (for the other coordination test's comparison), and
-    the minutes it judged tenant-wide (their volume findings are not raised)."""
-    counts: dict[uuid.UUID, dict[dt.datetime, float]] = defaultdict(dict)
-    for row in context.minutes:
-        counts[row["agent_id"]][row["minute"]] = float(row["tasks"])
-    span = _minute_range(context.since - (JOINT_WINDOW - 1) * MINUTE, context.until)
-    running: dict[uuid.UUID, list[float]] = {}
-    for agent_id in context.histories:
-        if not _learned(context, agent_id):
-            continue
-        totals = [0.0]
-        for minute in span:
-            totals.append(totals[-1] + counts[agent_id].get(minute, 0.0))
-        running[agent_id] = totals
-    z_limit = JOINT_Z[context.sensitivity]
-    population = set(context.agents) | set(windows)
-    rates: dict[tuple[uuid.UUID, dt.datetime], Robust] = {}
-
-    def hourly(agent_id: uuid.UUID) -> Callable[[dt.datetime], Robust]:
-        def rate(hour: dt.datetime) -> Robust:
-            if (agent_id, hour) not in rates:
-                rates[(agent_id, hour)] = context.histories[agent_id].hourly(hour, "tasks")
-            return rates[(agent_id, hour)]
-
-        return rate
-
-    findings: list[Finding] = []
-    tenant_wide: set[dt.datetime] = set()
-    by_minute: dict[dt.datetime, list[_Lift]] = {}
-    # Small lifts only: an agent whose own window is a volume anomaly is alerted as one.
-    flooding = {(s.agent_id, s.minute) for s in signals if s.strong}
-    for index, minute in enumerate(_minute_range(context.since, context.until)):
-        end = index + JOINT_WINDOW  # position after ``minute`` in the running sums
-        lifts = []
-        for agent_id, totals in running.items():
-            expected, variance = _usual_tasks(hourly(agent_id), minute, JOINT_WINDOW)
-            observed = totals[end] - totals[end - JOINT_WINDOW]
-            if expected or observed:
-                floor = 0.05 * JOINT_WINDOW  # half a task per ten minutes
-                lifts.append(_Lift(agent_id, observed, max(expected, floor), max(variance, floor)))
-        by_minute[minute] = lifts
-        lifted = [
-            x
-            for x in lifts
-            if (x.agent_id, minute) not in flooding
-            and x.expected >= JOINT_MIN_USUAL
-            and x.observed >= AGENT_LIFT * x.expected
-            and (x.observed - x.expected) / x.variance**0.5 >= AGENT_Z
-        ]
-        if len(lifted) < JOINT_MIN_AGENTS:
-            continue
-        lift, z = _z(lifted)
-        if lift < JOINT_LIFT or z < z_limit:
-            continue
-        # Not one agent's flood with others in tow: without the busiest, still lifted.
-        busiest = max(lifted, key=lambda x: x.observed - x.expected)
-        others_lift, others_z = _z(x for x in lifted if x is not busiest)
-        if others_lift < JOINT_LIFT or others_z < z_limit / 2:
-            continue
-        if _tenant_wide(lifts, lifted, len(population)):
-            tenant_wide.add(minute)
-            continue
-        agents = sorted(x.agent_id for x in lifted)
-        sites = {windows[a][minute].site_id for a in agents if minute in windows.get(a, {})}
-        findings.append(
-            Finding(
-                kind="coordination",
-                subject=f"coordination:{context.tenant_id}",
-                agent_ids=agents,
-                site_id=next(iter(sites)) if len(sites) == 1 else None,
-                started_at=minute - (JOINT_WINDOW - 1) * MINUTE,
-                detected_at=minute + MINUTE,
-                ended_at=minute + MINUTE,
-                severity="high" if len(agents) >= 4 or lift >= 4 else "medium",
-                title=f"{len(agents)} agents busier together ({lift:.1f}x their usual tasks)",
-                evidence={
-                    "test": "joint",
-                    "agents": [str(a) for a in agents],
-                    "window_minutes": JOINT_WINDOW,
-                    "observed_tasks": sum(x.observed for x in lifted),
-                    "usual_tasks": round(sum(x.expected for x in lifted), 1),
-                    "lift": round(lift, 2),
-                    "robust_z": round(z, 2),
-                    "per_agent": [
-                        {
-                            "agent_id": str(x.agent_id),
-                            "tasks": x.observed,
-                            "usual": round(x.expected, 1),
-                        }
-                        for x in lifted
-                    ],
-                    "agents_of_tenant": len(population),
-                    "tenant_wide_share": TENANT_WIDE_SHARE,
-                    "same_site": len(sites) == 1,
-                },
-                score=z,
-            )
-        )
-    return findings, tenant_wide, by_minute
-
-
-# --- all together -----------------------------------------------------------------------------
-
-
 def _merge(findings: list[Finding]) -> list[Finding]:
     """Consecutive findings of one subject (within MERGE_GAP) as one, spanning them all."""
     merged: dict[str, Finding] = {}
@@ -890,13 +496,15 @@ def _rank(severity: str) -> int:
 
 
 def detect(context: Context) -> list[Finding]:
-    windows = _windows(context)
+    windows = minute_windows(context)
     index = _scope_index(context)
     signals = _volume_signals(context, windows)
     temporal = _temporal(context, windows)
     scope = _scope(context, index)
-    joint, joint_wide, lifts = _joint(context, windows, signals)
-    coordination, tenant_wide = _coordination(context, signals, temporal + scope, windows, lifts)
+    joint, joint_wide, lifts = joint_lifts(context, windows, signals)
+    coordination, tenant_wide = coordination_marks(
+        context, signals, temporal + scope, windows, lifts
+    )
     coordination += joint
     tenant_wide |= joint_wide
     volume = [

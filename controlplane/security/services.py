@@ -29,14 +29,8 @@ from controlplane.gateway.models import RoleDefault
 from controlplane.security import history, queries
 from controlplane.security.alerts import alerted_scope, alerts_record
 from controlplane.security.baselines import HISTORY_WEEKS, WEEK, histories
-from controlplane.security.detectors import (
-    INTENSITY_WINDOW,
-    AgentInfo,
-    Context,
-    Finding,
-    Suppression,
-    detect,
-)
+from controlplane.security.detectors import detect
+from controlplane.security.minutes import INTENSITY_WINDOW, AgentInfo, Context, Finding, Suppression
 from controlplane.security.models import (
     AcceptedBehaviour,
     Alert,
