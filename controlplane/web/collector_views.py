@@ -13,7 +13,8 @@ from django.shortcuts import redirect
 
 from controlplane.agents import collectors, services
 from controlplane.agents.models import EdgeNode, Site, SiteCollectorKey
-from controlplane.web.forms import CollectorKeyForm, SiteCollectorsForm, add_service_error
+from controlplane.web.forms import add_service_error
+from controlplane.web.registry_forms import CollectorKeyForm, SiteCollectorsForm
 from controlplane.web.registry_views import show_once, site_page
 from controlplane.web.scope import WRITE, Scope, tenant_views
 from controlplane.web.secret_once import Secret, SecretBox

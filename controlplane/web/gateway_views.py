@@ -43,8 +43,8 @@ from controlplane.gateway.selectors import BudgetStatus, CredentialInfo, budget_
 from controlplane.gateway.selectors import credential_info as credential_infos
 from controlplane.gateway.tenancy import SharedOrTenantModel
 from controlplane.web.formatting import format_count, format_money
-from controlplane.web.forms import (
-    WEEKDAYS,
+from controlplane.web.forms import add_service_error
+from controlplane.web.gateway_forms import (
     BudgetForm,
     BudgetLimitForm,
     CredentialForm,
@@ -53,8 +53,8 @@ from controlplane.web.forms import (
     ProviderForm,
     RoleDefaultForm,
     RouteForm,
-    add_service_error,
 )
+from controlplane.web.registry_forms import WEEKDAYS
 from controlplane.web.scope import READ, WRITE, Scope, tenant_views
 from tenants.models import Department
 

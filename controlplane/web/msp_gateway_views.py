@@ -31,13 +31,13 @@ from controlplane.gateway import services
 from controlplane.gateway.models import Provider, Route
 from controlplane.gateway.tenancy import SharedOrTenantModel
 from controlplane.web.access import staff_can_write, staff_view
-from controlplane.web.forms import (
+from controlplane.web.forms import add_service_error
+from controlplane.web.gateway_forms import (
     CredentialForm,
     ModelPriceForm,
     ProviderEnabledForm,
     ProviderForm,
     RouteForm,
-    add_service_error,
 )
 from controlplane.web.gateway_views import (
     provider_remove,

@@ -16,12 +16,7 @@ from controlplane.audit.services import Actor
 from controlplane.web import tenant_admin
 from controlplane.web.access import TENANT_ADMINS, portal_membership, portal_tenant, portal_view
 from controlplane.web.audit_log import audit_export, audit_page
-from controlplane.web.forms import (
-    AuditFilterForm,
-    DepartmentForm,
-    InvitationForm,
-    TenantMfaForm,
-)
+from controlplane.web.forms import AuditFilterForm, DepartmentForm, InvitationForm, TenantMfaForm
 from controlplane.web.tenant_admin import TenantAdmin
 from tenants import selectors, services
 from tenants.models import Department, Invitation, Membership, TenantRole

@@ -29,7 +29,8 @@ from controlplane.telemetry.models import UsageEvent
 from controlplane.web import secret_once
 from controlplane.web.agent_list import agent_list_context
 from controlplane.web.edge_status import NodeStatus, node_status, worst_state
-from controlplane.web.forms import (
+from controlplane.web.forms import add_service_error
+from controlplane.web.registry_forms import (
     AgentForm,
     AgentStatusForm,
     CollectorKeyForm,
@@ -37,7 +38,6 @@ from controlplane.web.forms import (
     EdgeNodeForm,
     SiteCollectorsForm,
     SiteForm,
-    add_service_error,
 )
 from controlplane.web.scope import READ, READ_WRITE, WRITE, Scope, tenant_views
 from controlplane.web.secret_once import Secret, SecretBox
