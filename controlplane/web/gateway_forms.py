@@ -437,6 +437,23 @@ class RoleDefaultForm(OperatingWindowForm):
         help_text="Auto: the edge scores each request and sends it to the simple, standard "
         "or complex tier (thresholds in the policy).",
     )
+    max_requests_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Requests a minute per agent",
+        help_text="For agents of the role that set none themselves. Empty: the tenant's policy.",
+    )
+    scope_enforcement = forms.ChoiceField(
+        choices=[
+            ("", "As the tenant's policy says"),
+            (ScopeEnforcement.FLAG, "Flag: serve it and raise an alert"),
+            (ScopeEnforcement.REFUSE, "Refuse it"),
+        ],
+        required=False,
+        label="Outside the learned scope",
+        help_text="What an edge does with a model call of these agents outside their "
+        "learned scope or over their learned ceilings (docs/security.md).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_role_default_%s")
@@ -451,6 +468,8 @@ class RoleDefaultForm(OperatingWindowForm):
                 "allowed_tools": default.allowed_tools,
                 "data_classes": default.data_classes,
                 "tier": default.tier,
+                "max_requests_per_minute": default.max_requests_per_minute,
+                "scope_enforcement": default.scope_enforcement,
                 **cls.window_initial(default.operating_window or {}),
             }
         )
@@ -464,5 +483,7 @@ class RoleDefaultForm(OperatingWindowForm):
             "allowed_tools": data["allowed_tools"],
             "data_classes": data["data_classes"],
             "tier": data["tier"],
+            "max_requests_per_minute": data["max_requests_per_minute"],
+            "scope_enforcement": data["scope_enforcement"] or "",
             "operating_window": self.operating_window(),
         }

@@ -318,6 +318,30 @@ def test_a_role_default_tier_can_be_auto(world: World) -> None:
     assert edit.context["role_default_form"]["tier"].value() == "auto"
 
 
+def test_a_role_default_sets_a_rate_ceiling_and_refuses_outside_the_learned_scope(
+    world: World,
+) -> None:
+    client = signed_in(world.a_owner)
+    response = client.post(
+        url(world, "gateway_role_default_set"),
+        new_role_default(max_requests_per_minute="30", scope_enforcement="refuse"),
+    )
+    assert response.status_code == 302
+    default = role_defaults(world.a)["marketing"]
+    assert (default.max_requests_per_minute, default.scope_enforcement) == (30, "refuse")
+    member_view = signed_in(world.a_member).get(url(world)).content.decode()
+    assert "30/min, refuse" in member_view
+    edit = client.get(url(world) + "?role=marketing").context["role_default_form"]
+    assert (edit["max_requests_per_minute"].value(), edit["scope_enforcement"].value()) == (
+        30,
+        "refuse",
+    )
+
+    client.post(url(world, "gateway_role_default_set"), new_role_default())
+    default = role_defaults(world.a)["marketing"]
+    assert (default.max_requests_per_minute, default.scope_enforcement) == (None, "")
+
+
 def test_editing_a_role_prefills_the_form_and_saving_replaces_its_defaults(
     world: World,
 ) -> None:
@@ -398,6 +422,8 @@ def test_windows_past_midnight_and_to_the_end_of_the_day(
         ({"window_tz": "Mars/Olympus"}, "window_tz", "not a known time zone"),
         ({"role": "  "}, "role", "This field is required"),
         ({"tier": "huge"}, "tier", "Select a valid choice"),
+        ({"max_requests_per_minute": "0"}, "max_requests_per_minute", "greater than or equal"),
+        ({"scope_enforcement": "ignore"}, "scope_enforcement", "Select a valid choice"),
     ],
 )
 def test_invalid_role_defaults_are_form_errors_and_nothing_is_stored(
