@@ -92,12 +92,23 @@ class TokenRates:
         }
 
     def cost(self, tokens: TokenCounts) -> Decimal:
-        """Exact (unrounded) cost in the price's currency."""
-        rates = self.per_million()
-        return (
-            sum(
-                (rates[name] * count for name, count in tokens.by_class().items() if count),
-                Decimal(0),
-            )
-            / MILLION
-        )
+        """Exact (unrounded) cost in the price's currency: the classes of ``by_class``
+        at the rates of ``per_million``, written out (the ingest path prices every model
+        call with it)."""
+        total = Decimal(0)
+        plain_input = tokens.input_tokens - tokens.cached_input_tokens - tokens.cache_write_tokens
+        if plain_input:
+            total += self.input * plain_input
+        if tokens.cached_input_tokens:
+            rate = self.input if self.cached_input is None else self.cached_input
+            total += rate * tokens.cached_input_tokens
+        if tokens.cache_write_tokens:
+            rate = self.input if self.cache_write is None else self.cache_write
+            total += rate * tokens.cache_write_tokens
+        plain_output = tokens.output_tokens - tokens.reasoning_tokens
+        if plain_output:
+            total += self.output * plain_output
+        if tokens.reasoning_tokens:
+            rate = self.output if self.reasoning is None else self.reasoning
+            total += rate * tokens.reasoning_tokens
+        return total / MILLION

@@ -43,11 +43,13 @@ def spans_table(columns: dict[str, list[Any]]) -> pa.Table:
     return pa.table(data, schema=SPANS_SCHEMA)
 
 
-def _texts(values: list[Any]) -> list[Any]:
-    """UUID column values as text; build_batch already gives text, other callers UUIDs."""
-    if all(type(value) is str for value in values):
-        return values
-    return [str(value) for value in values]
+def _texts(values: list[Any]) -> pa.Array:
+    """UUID column values as text; build_batch already gives text (converted as they
+    are, without a look at each value first), other callers UUIDs."""
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([str(value) for value in values], type=pa.string())
 
 
 _TOKEN_CLASS_COLUMNS = frozenset({"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"})
