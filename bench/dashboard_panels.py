@@ -2,7 +2,7 @@
 CPU, and (``--postgres``) the ClickHouse queries against the Postgres ledger.
 
     CONTROLPLANE_VAR_DIR=/tmp/bench-dash .venv/bin/python bench/dashboard_panels.py \\
-        [--runs 5] [--requests 20] [--quick] [--background] [--postgres] [--profile]
+        [--runs 5] [--requests 20] [--quick] [--fleet] [--background] [--postgres] [--profile]
 
 Against the data of ``manage.py seed_events`` in ``CONTROLPLANE_VAR_DIR`` (bench/README.md,
 "Dashboard panels"), in one process. A run (``bench/harness.py``: 5 by default; the report
@@ -18,7 +18,8 @@ gives the median of the runs and their spread):
 2. The same 30-day panels warm (nothing new arrived: results from the cache), and the
    whole 30-day page (three panels, no HX), cold: what a first visit waits for.
 
-``--quick``: the largest tenant and the fleet only, 10 requests. ``--background``: a
+``--quick``: the largest tenant and the fleet only, 10 requests. ``--fleet``: the
+fleet's panels only. ``--background``: a
 thread of this process runs the behavioral detectors for every tenant each minute (one
 minute of the seeded history each time) and rates the largest tenant's day, as the
 worker does beside the web threads in the embedded mode. ``--postgres``: each panel
@@ -41,6 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +104,8 @@ def fetch(client: Client, url: str, params: dict[str, str], *, htmx: bool = True
 def measure(
     client: Client, slugs: dict[str, str], ranges: tuple[str, ...], requests: int
 ) -> dict[str, float]:
-    """One run: every panel cold, the 30-day panels warm, the 30-day page cold."""
+    """One run: every panel cold, the 30-day panels warm, the 30-day page cold (no
+    ``slugs``: the fleet's panels only)."""
     figures: dict[str, float] = {}
 
     def record(name: str, found: dict[str, float]) -> None:
@@ -118,10 +121,12 @@ def measure(
                     params = {"range": range_key, "panel": panel}
                     record(
                         f"{range_key} {panel}, {who}",
-                        timed(lambda u=url, p=params: fetch(client, u, p), requests),
+                        timed(partial(fetch, client, url, params), requests),
                     )
             params = {"range": range_key, "panel": "fleet"}
-            record(f"{range_key} fleet", timed(lambda p=params: fetch(client, fleet, p), requests))
+            record(f"{range_key} fleet", timed(partial(fetch, client, fleet, params), requests))
+        if not slugs:
+            return figures
         largest = reverse("web:console_dashboards", args=[slugs["largest"]])
         record(
             "30d page (3 panels), largest",
@@ -129,7 +134,7 @@ def measure(
         )
     for panel in ("utilization", "faults"):
         params = {"range": "30d", "panel": panel}
-        found = timed(lambda p=params: fetch(client, largest, p), requests)
+        found = timed(partial(fetch, client, largest, params), requests)
         figures[f"30d {panel}, largest, warm p50_ms"] = found["p50_ms"]
     return figures
 
@@ -164,16 +169,24 @@ class Background(threading.Thread):
         connection.close()
 
 
-def profile(client: Client, slug: str, path: Path) -> None:
-    """One cold request of each 30-day panel under cProfile: where the time goes."""
-    url = reverse("web:console_dashboards", args=[slug])
+def profile(client: Client, slug: str | None, path: Path) -> None:
+    """Five cold requests of each 30-day panel under cProfile (no ``slug``: ten of the
+    fleet's 30-day panel), each after an untimed one: where the time goes."""
+    requests = (
+        (
+            [(reverse("web:console_dashboards", args=[slug]), {"range": "30d", "panel": panel})] * 5
+            for panel in ("utilization", "faults")
+        )
+        if slug
+        else [[(reverse("web:console_fleet"), {"range": "30d", "panel": "fleet"})] * 10]
+    )
     profiler = cProfile.Profile()
     with override_settings(DASHBOARD_CACHE=False):
-        fetch(client, url, {"range": "30d", "panel": "utilization"})
-        for panel in ("utilization", "faults"):
+        for batch in requests:
+            fetch(client, *batch[0])
             profiler.enable()
-            for _ in range(5):
-                fetch(client, url, {"range": "30d", "panel": panel})
+            for url, params in batch:
+                fetch(client, url, params)
             profiler.disable()
     profiler.dump_stats(path)
     stats = pstats.Stats(profiler)
@@ -182,10 +195,14 @@ def profile(client: Client, slug: str, path: Path) -> None:
         "execute": "PostgreSQL (cursor.execute)",
         "utilization_panel": "utilization context (formatting, charts)",
         "faults_panel": "faults context",
+        "fleet_rows": "fleet rows (PostgreSQL, ClickHouse wait, sparklines)",
+        "results": "waiting for ClickHouse (fleet)",
+        "_budget_burns": "fleet budget burns (PostgreSQL)",
+        "sparkline": "fleet sparklines",
         "render": "templates (django.shortcuts.render)",
         "_get_response": "whole request in Django",
     }
-    print(f"\nProfile of 5 + 5 cold 30-day panel requests ({path}); cumulative seconds:")
+    print(f"\nProfile of 10 cold 30-day panel requests ({path}); cumulative seconds:")
     for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
         if name in wanted and ("controlplane" in filename or "django" in filename):
             print(f"  {wanted[name]:<45} {row[3]:.3f} s  ({filename.split('/')[-1]})")
@@ -197,6 +214,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per panel and run")
     parser.add_argument("--ranges", default=",".join(RANGES))
     parser.add_argument("--quick", action="store_true", help="largest tenant and fleet only")
+    parser.add_argument("--fleet", action="store_true", help="the fleet's panels only")
     parser.add_argument("--background", action="store_true", help="detectors and rating run")
     parser.add_argument("--postgres", action="store_true", help="compare with the ledger")
     parser.add_argument("--profile", type=Path, help="write a cProfile of 30-day panels here")
@@ -210,6 +228,8 @@ def main() -> None:
     if not tenants:
         raise SystemExit("no seeded tenants here: run manage.py seed_events first")
     slugs = {"largest": "seed-001"} if args.quick else {"largest": "seed-001", "median": "seed-050"}
+    if args.fleet:
+        slugs = {}
     [latest] = get_store().query("SELECT max(hour) AS latest FROM tenants_hour")
     newest = utc(latest["latest"])
     [count] = get_store().query("SELECT sum(requests) AS spans FROM tenants_hour")
@@ -225,7 +245,7 @@ def main() -> None:
         background = Background(tenants, newest - dt.timedelta(hours=1))
         background.start()
     if args.profile:
-        profile(client, slugs["largest"], args.profile)
+        profile(client, slugs.get("largest"), args.profile)
     ranges = tuple(args.ranges.split(","))
     started = time.monotonic()
     runs = harness.repeat(lambda run: measure(client, slugs, ranges, requests), runs=args.runs)

@@ -27,6 +27,9 @@ from controlplane.settings import *  # noqa: E402, F403
 # gets a Redis database of its own, 1-15, away from the Celery broker's (REDIS_URL's).
 _cache = CACHES["default"]  # noqa: F405
 _cache["KEY_PREFIX"] = _WORKER
+# The dashboards' results and freshness tokens too: each worker's chDB holds other rows, so
+# a result another worker stored under the same token would be wrong here.
+CACHES["dashboards"]["KEY_PREFIX"] = f"dashboards-{_WORKER}"  # noqa: F405
 if _cache["BACKEND"].endswith("RedisCache"):
     _index = int(_WORKER.removeprefix("gw")) if _WORKER.startswith("gw") else 0
     _cache["LOCATION"] = urlunsplit(

@@ -59,6 +59,7 @@ ROLLUPS = (
     Table("security_scope_minute", "minute", True, ("item",)),
     Table("spans_day", "day", False, ("tool",)),
     Table("agents_day", "day", True),
+    Table("tenants_day", "day", False),
     Table("breakdowns_hour", "hour", False, ("key",)),
     Table("breakdowns_day", "day", False, ("key",)),
 )

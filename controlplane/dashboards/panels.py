@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from controlplane.dashboards import parallel, queries
+from controlplane.dashboards import fleet, parallel, queries
 from controlplane.dashboards.cache import cached
 from controlplane.dashboards.queries import Breakdowns, Overview
 from controlplane.dashboards.rollups import Filters, Window
@@ -92,16 +92,13 @@ def start(
     return Pending(parallel.start(calls))
 
 
-def start_fleet(window: Window, before: Window) -> parallel.Pending:
-    """The fleet view's queries (every tenant): the range, the one before, sparklines."""
+def start_fleet(window: Window) -> parallel.Pending:
+    """The fleet view's queries (every tenant): ``usage`` of the range and of the one
+    before it, ``series`` for the sparklines (``controlplane.dashboards.fleet``)."""
 
-    def read(name: str, query: Any, of: Window) -> Any:
-        return partial(cached, name, None, of, Filters(), partial(query, of))
+    def read(name: str, query: Any) -> Any:
+        return partial(cached, name, None, window, Filters(), partial(query, window))
 
     return parallel.start(
-        {
-            "usage": read("fleet_overview", queries.fleet_overview, window),
-            "previous": read("fleet_overview", queries.fleet_overview, before),
-            "series": read("fleet_series", queries.fleet_series, window),
-        }
+        {"usage": read("fleet_usage", fleet.usage), "series": read("fleet_spark", fleet.series)}
     )

@@ -1,8 +1,8 @@
 """Utilization and fault panels, from ClickHouse's rollups of ``spans``.
 
 Every query binds its values as ``{name:Type}`` parameters and filters by ``tenant_id``
-first (every rollup's first sorting key), then by the time range; only the fleet
-queries read all tenants, and only the staff console calls them. Which rollup a query
+first (every rollup's first sorting key), then by the time range; the fleet view's
+queries, which read all tenants for the staff console, are in ``fleet``. Which rollup a query
 reads, and the SQL fragments that read it, are in ``rollups``. The rollups are
 AggregatingMergeTrees: rows of one key may not be merged yet, so every read aggregates
 again: ``sum`` over the SimpleAggregateFunction columns and a quantile merge over the
@@ -355,49 +355,6 @@ def _lists(
             key=lambda row: (row["success_ratio"], row["provider"]),
         )
     return Breakdowns(usage=usage, hotspots=hotspots, availability=availability)
-
-
-# --- fleet (staff console only) -------------------------------------------------------
-
-
-def fleet_overview(window: Window) -> list[dict[str, Any]]:
-    """Every tenant's requests, faults, refusals, cost and p95 latency in the range.
-    Reads all tenants: for the MSP staff console only."""
-    sql, params = render(
-        """
-        SELECT tenant_id, sum(r.requests) AS requests, $FAULTS AS faults,
-               sumIf(r.requests, status = 'refused') AS refused,
-               sum(r.cost) AS cost,
-               $P95 AS p95_ms
-        FROM $ROLLUP
-        $WHERE
-        GROUP BY tenant_id
-        """,
-        window,
-        tenant_id=None,
-    )
-    return all_tenants_query(sql, params)
-
-
-def fleet_series(window: Window) -> list[dict[str, Any]]:
-    """Every tenant's requests per chart bucket of the range (buckets with data only),
-    for the fleet's sparklines. Reads all tenants: for the MSP staff console only."""
-    sql, params = render(
-        """
-        SELECT tenant_id,
-               toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
-               sum(r.requests) AS requests
-        FROM $ROLLUP
-        $WHERE
-        GROUP BY tenant_id, bucket
-        """,
-        window,
-        tenant_id=None,
-        columns=frozenset(),
-        bucketed=True,
-        params={"bucket": window.bucket_seconds},
-    )
-    return all_tenants_query(sql, params)
 
 
 # --- gateway attempts -----------------------------------------------------------------

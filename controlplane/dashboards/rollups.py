@@ -75,7 +75,7 @@ SPANS_MINUTE = Rollup(
 )
 # Smallest first; spans_minute has every column and fits every window of whole minutes.
 ROLLUPS = (
-    Rollup("tenants_hour", "hour", 3600, frozenset({"status"})),
+    Rollup("tenants_hour", "hour", 3600, frozenset({"status"}), daily="tenants_day"),
     Rollup("tenants_quarter_hour", "quarter_hour", 900, frozenset({"status"})),
     Rollup(
         "spans_hour",

@@ -12,7 +12,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -24,19 +23,14 @@ from django.views.decorators.http import require_safe
 from controlplane.agents.models import EdgeNode
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.dashboards import fleet as fleet_queries
 from controlplane.dashboards import panels
 from controlplane.dashboards.queries import Window
 from controlplane.gateway.models import Budget
 from controlplane.gateway.selectors import budget_status
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
-from controlplane.web.dashboard_views import (
-    DEFAULT_RANGE,
-    RANGES,
-    bucket_start,
-    previous_window,
-    window_of,
-)
+from controlplane.web.dashboard_views import DEFAULT_RANGE, RANGES, window_of
 from controlplane.web.edge_status import DOWN, HEALTHY, LATE, node_state
 from controlplane.web.formatting import format_change, format_money, format_ms, format_percent
 from controlplane.web.htmx import vary_on_htmx, wants_fragment
@@ -107,20 +101,20 @@ SORTS: dict[str, Column[TenantHealth]] = {
 }
 
 
-def sparkline(window: Window, series: list[dict[str, Any]]) -> str:
-    """Points of an SVG polyline in a 100 by 24 box, one per bucket of ``window``."""
-    step = dt.timedelta(seconds=window.bucket_seconds)
-    count = max(int((window.until - window.since) / step), 1)
-    values = [0.0] * count
-    for item in series:
-        index = int((bucket_start(item["bucket"]) - window.since) / step)
-        if 0 <= index < count:
-            values[index] += float(item.get("requests") or 0)
-    peak = max(values)
+def sparkline(xs: list[str], counts: list[int]) -> str:
+    """Points of an SVG polyline in a 100 by 24 box: ``counts`` at ``xs`` (``spark_xs``)."""
+    peak = max(counts, default=0)
     if not peak:
         return ""
+    scale = 22 / peak
+    return " ".join(f"{x},{23 - count * scale:.1f}" for x, count in zip(xs, counts, strict=True))
+
+
+def spark_xs(window: Window) -> list[str]:
+    """The sparklines' x coordinates over ``window``: one per point, evenly across 100."""
+    count = fleet_queries.spark_points(window)
     width = 100 / max(count - 1, 1)
-    return " ".join(f"{i * width:.1f},{23 - v / peak * 22:.1f}" for i, v in enumerate(values))
+    return [f"{i * width:.1f}" for i in range(count)]
 
 
 def _budget_burns(now: dt.datetime) -> dict[uuid.UUID, BudgetBurn]:
@@ -144,7 +138,7 @@ def _budget_burns(now: dt.datetime) -> dict[uuid.UUID, BudgetBurn]:
 
 
 def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
-    pending = panels.start_fleet(window, previous_window(window))
+    pending = panels.start_fleet(window)
     # PostgreSQL while ClickHouse answers.
     burns = _budget_burns(now)
     edges: dict[uuid.UUID, list[str]] = {}
@@ -154,29 +148,27 @@ def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
         tenants = list(Tenant.objects.order_by("name"))
     found = pending.results()
     usage = {str(row["tenant_id"]): row for row in found["usage"]}
-    previous = {str(row["tenant_id"]): row for row in found["previous"]}
-    series: dict[str, list[dict[str, Any]]] = {}
-    for item in found["series"]:
-        series.setdefault(str(item["tenant_id"]), []).append(item)
+    series = {str(row["tenant_id"]): row["requests"] for row in found["series"]}
+    xs = spark_xs(window)
     rows = []
     for tenant in tenants:
         key = str(tenant.pk)
-        row, last = usage.get(key, {}), previous.get(key, {})
+        row = usage.get(key, {})
         requests, faults = int(row.get("requests") or 0), int(row.get("faults") or 0)
         states = edges.get(tenant.pk, [])
         rows.append(
             TenantHealth(
                 tenant=tenant,
                 requests=requests,
-                previous_requests=int(last.get("requests") or 0),
+                previous_requests=int(row.get("previous_requests") or 0),
                 faults=faults,
                 refused=int(row.get("refused") or 0),
                 fault_rate=faults / requests if requests else 0.0,
                 fault_rate_text=format_percent(faults, requests),
                 cost=Decimal(str(row.get("cost") or 0)),
-                previous_cost=Decimal(str(last.get("cost") or 0)),
+                previous_cost=Decimal(str(row.get("previous_cost") or 0)),
                 p95=format_ms(row.get("p95_ms")) if requests else "—",
-                spark=sparkline(window, series.get(key, [])),
+                spark=sparkline(xs, series.get(key, [])),
                 budget=burns.get(tenant.pk),
                 edges_up=states.count(HEALTHY),
                 edges_down=states.count(DOWN),

@@ -38,8 +38,8 @@ LAYER = "controlplane/analytics"
 
 # The explicit exceptions: queries across every tenant, for the MSP staff console only.
 ALL_TENANT_QUERIES = {
-    "controlplane.dashboards.queries.fleet_overview",
-    "controlplane.dashboards.queries.fleet_series",
+    "controlplane.dashboards.fleet.usage",
+    "controlplane.dashboards.fleet.series",
     # provider health: providers serve many tenants, and only counts leave the query
     "controlplane.dashboards.queries.provider_attempts_recent",
     # which tenants a detector run looks at: ids only

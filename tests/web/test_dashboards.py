@@ -435,7 +435,7 @@ def test_fleet_shows_trend_change_budget_burn_and_edges_and_sorts(
     acme = rows[world.a]
     assert (acme.requests, acme.previous_requests, acme.requests_change) == (6, 2, "+200 %")
     assert rows[world.b].requests_change == "new"
-    assert acme.spark and len(acme.spark.split()) == 96  # a point per 15 minutes
+    assert acme.spark and len(acme.spark.split()) == 48  # a point per 30 minutes
     assert acme.budget is not None and acme.budget.limit == "$10.00"
     assert rows[world.b].budget is None
     assert (acme.edges_up, acme.edges_late, acme.edges_down) == (0, 0, 0)  # never pulled
