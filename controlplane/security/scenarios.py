@@ -113,6 +113,7 @@ class Label:
     end: dt.datetime
     note: str
     decisive_at: dt.datetime | None = None  # escalation: the step that makes it clear
+    first_data: dt.datetime | None = None  # the minute of its first anomalous span
 
 
 @dataclass
@@ -237,6 +238,7 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
                 max(e.end for e in items),
                 note,
                 decisive_at,
+                min(first_data(e) for e in items),
             )
         )
 
@@ -743,13 +745,8 @@ def spans(scenario: Plan, tenant: TenantPlan) -> Iterator[SpanRow]:
                     )
                 for effect in here:
                     if effect.tool and effect.tool_calls:
-                        minutes = max(1, int((effect.end - effect.start) / dt.timedelta(minutes=1)))
                         index = int((at - effect.start) / dt.timedelta(minutes=1))
-                        calls = (
-                            effect.tool_calls * (index + 1) // minutes
-                            - effect.tool_calls * index // minutes
-                        )
-                        for _ in range(calls):
+                        for _ in range(_calls(effect, index)):
                             moment = at + dt.timedelta(seconds=rng.random() * 59)
                             batch.extend(
                                 _task(
@@ -775,6 +772,29 @@ def spans(scenario: Plan, tenant: TenantPlan) -> Iterator[SpanRow]:
         batch.sort(key=lambda s: s.start)
         yield from batch
         hour = end
+
+
+def _calls(effect: Effect, index: int) -> int:
+    """An effect's extra tool calls in its ``index``-th minute: spread evenly."""
+    minutes = max(1, int((effect.end - effect.start) / dt.timedelta(minutes=1)))
+    return effect.tool_calls * (index + 1) // minutes - effect.tool_calls * index // minutes
+
+
+def first_data(effect: Effect) -> dt.datetime:
+    """The minute an effect's first anomalous span can arrive: its start, or when it
+    only adds a few tool calls, the minute of the first."""
+    if (
+        not (effect.tool and effect.tool_calls)
+        or effect.rate_factor != 1
+        or effect.extra_rate
+        or effect.rows_factor != 1
+        or effect.failed_retries
+    ):
+        return effect.start
+    index = 0
+    while not _calls(effect, index):
+        index += 1
+    return effect.start + dt.timedelta(minutes=index)
 
 
 def _product(values: Iterator[float] | Any) -> float:

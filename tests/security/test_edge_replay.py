@@ -1,0 +1,85 @@
+"""The scorer replays the edge fast path too (controlplane/security/edge_replay.py): the
+watch section learned in event time, every span through the edge's checker, findings
+raised at their pull and deduplicated with the detectors' alerts as live."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from controlplane.core.tenancy import tenant_context
+from controlplane.security import scoring
+from controlplane.security.edge_replay import arrival
+from controlplane.security.models import Alert, EdgeProfile, Kind
+from controlplane.security.scenarios import Effect, Label, first_data, spans
+from tests.security.conftest import MINUTE, WEEK3, Loaded
+
+TUESDAY_10 = WEEK3 + dt.timedelta(days=1, hours=10)
+UPLOADS = TUESDAY_10 + dt.timedelta(minutes=7)
+DUMP = TUESDAY_10 + dt.timedelta(hours=3)
+UPLOAD_EFFECT = Effect("eng-1", UPLOADS, UPLOADS + 20 * MINUTE, tool="files.upload", tool_calls=3)
+DUMP_EFFECT = Effect(
+    "sup-2", DUMP, DUMP + 2 * MINUTE, tool="tickets.search", tool_calls=2, tool_rows=9000
+)
+
+
+@pytest.mark.slow
+def test_the_edge_raises_an_upload_and_a_row_dump_at_their_first_span_and_the_detectors_extend(
+    scenario: Callable[..., Loaded],
+) -> None:
+    loaded = scenario([UPLOAD_EFFECT, DUMP_EFFECT], noise="edge-replay")
+    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=2))
+    with tenant_context(loaded.tenant):
+        raised = list(Alert.objects.order_by("started_at"))
+        profiles = EdgeProfile.objects.count()
+    assert profiles == 4, "every agent past its learning period has a learned profile"
+    rows = list(spans(loaded.plan, loaded.plan.tenants[0]))
+    upload = min(arrival(r) for r in rows if r.tool == "files.upload" and r.agent == "eng-1")
+    dump = min(arrival(r) for r in rows if r.attributes.get("db.response.returned_rows") == 9000)
+
+    eng = loaded.agents["eng-1"]
+    scope = [a for a in raised if a.kind == Kind.SCOPE and eng in a.agent_ids]
+    assert len(scope) == 1, "the detectors' finding on the same items extends the edge's alert"
+    alert = scope[0]
+    assert alert.evidence["source"] == "edge"
+    assert dt.datetime.fromisoformat(alert.evidence["detected_at"]) == upload
+    assert upload < alert.raised_at <= upload + dt.timedelta(seconds=5), "at the next pull"
+    items = {(i["dimension"], i["item"]) for i in alert.evidence["items"]}
+    assert {("tool", "files.upload"), ("host", "transfer.example")} <= items
+
+    sup = loaded.agents["sup-2"]
+    volume = [a for a in raised if a.kind == Kind.VOLUME and sup in a.agent_ids]
+    assert volume and volume[0].evidence["source"] == "edge"
+    assert volume[0].evidence["metric"] == "returned_rows"
+    assert volume[0].evidence["observed"] > volume[0].evidence["ceiling"]
+    assert dump < volume[0].raised_at <= dump + dt.timedelta(seconds=5)
+
+    quiet = {a for alert in raised for a in alert.agent_ids} - {eng, sup}
+    assert not quiet, "agents doing their usual work raise nothing at the edge either"
+
+    loaded.plan.labels = [
+        Label(
+            loaded.tenant.slug,
+            kind,
+            "blatant",
+            [effect.agent],
+            effect.start,
+            effect.end,
+            effect.tool,
+            first_data=first_data(effect),
+        )
+        for kind, effect in (("scope", UPLOAD_EFFECT), ("volume", DUMP_EFFECT))
+    ]
+    score = scoring.score(
+        loaded.plan,
+        scoring.Loaded({loaded.tenant.slug: loaded.tenant}, {loaded.tenant.slug: loaded.agents}),
+        judge_from=WEEK3 + dt.timedelta(days=1),
+    )
+    assert score.layers == {"scope": ["edge"], "volume": ["edge"]}
+    assert score.recall() == 1.0 and not score.false_alerts
+    assert max(score.delays["scope"] + score.delays["volume"]) < 1.0, (
+        "within a minute of the first upload and of the first dump"
+    )
+    assert max(score.delays_from_start) > 5.0, "the first upload is in the effect's 7th minute"
