@@ -6,7 +6,7 @@ them: a lost acknowledgement repeats findings that ``alerts_record`` extends rat
 raising twice. An item outside an agent's learned scope becomes a ``scope`` alert naming
 the item and why; tokens or rows over a learned ceiling a ``volume`` alert; work outside
 the agent's working hours a ``temporal`` one. What the change calendar covers is not
-raised, as for the detectors.
+raised, as for the detectors, nor items an open alert of the agent already names.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
@@ -24,10 +25,10 @@ from django.utils import timezone
 
 from controlplane.agents.models import Agent, EdgeNode
 from controlplane.core.tenancy import tenant_context
-from controlplane.security.alerts import alerts_record
+from controlplane.security.alerts import alerted_scope, alerts_record
 from controlplane.security.detectors import CLASSIFICATION_RANK, SENSITIVE, Finding
 from controlplane.security.minutes import Suppression
-from controlplane.security.models import Alert, MaintenanceWindow
+from controlplane.security.models import CLOSED_STATES, Alert, Kind, MaintenanceWindow
 from controlplane.telemetry.edge_client import EdgeClient, EdgeRejected
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,29 @@ def _announced(finding: Finding) -> bool:
     )
 
 
+def _open_items(agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
+    """Per agent, the scope items named by its scope and escalation alerts nobody has
+    closed (caller holds the tenant's context)."""
+    items: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
+    alerts = Alert.objects.filter(
+        kind__in=(Kind.SCOPE, Kind.ESCALATION), agent_ids__overlap=list(agent_ids)
+    ).exclude(state__in=CLOSED_STATES)
+    for alert in alerts:
+        for agent_id in alert.agent_ids:
+            items[agent_id].update(alerted_scope(alert))
+    return items
+
+
+def _known(finding: Finding, open_items: Mapping[uuid.UUID, set[tuple[str, str]]]) -> bool:
+    """A scope finding whose items are all named by an open alert of its agent: the
+    profile keeps them out of the allow-set (refuse mode keeps refusing them), and the
+    open alert already stands for them, so a use a day does not raise a new alert."""
+    if finding.kind != Kind.SCOPE:
+        return False
+    known = open_items.get(finding.agent_ids[0], set())
+    return all((i["dimension"], i["item"]) in known for i in finding.evidence["items"])
+
+
 def after_pull(*, node: EdgeNode, edge: EdgeClient, new_records: int) -> None:
     """Behavioural security's part of every pull of a node: the edge's findings become
     alerts, and new data gets a detection pass of the tenant on the ``security`` queue
@@ -206,7 +230,8 @@ def edge_findings_record(
         named = {a for f in findings for a in f.agent_ids}
         agents = set(Agent.objects.filter(pk__in=named).values_list("pk", flat=True))
         findings = [f for f in findings if set(f.agent_ids) <= agents]  # the node's tenant's
-        findings = [f for f in findings if not _announced(f)]
+        open_items = _open_items(named)
+        findings = [f for f in findings if not _announced(f) and not _known(f, open_items)]
         with transaction.atomic():
             return alerts_record(
                 tenant_id=node.tenant_id, findings=findings, now=now or timezone.now()

@@ -5,6 +5,7 @@ raised at their pull and deduplicated with the detectors' alerts as live."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -13,12 +14,16 @@ from controlplane.core.tenancy import tenant_context
 from controlplane.security import scoring
 from controlplane.security.edge_replay import arrival
 from controlplane.security.models import Alert, EdgeProfile, Kind
+from controlplane.security.profiles import working_hours
 from controlplane.security.scenarios import Effect, Label, first_data, spans
-from tests.security.conftest import MINUTE, WEEK3, Loaded
+from tests.security.conftest import MINUTE, START, WEEK3, Loaded
 
 TUESDAY_10 = WEEK3 + dt.timedelta(days=1, hours=10)
 UPLOADS = TUESDAY_10 + dt.timedelta(minutes=7)
 DUMP = TUESDAY_10 + dt.timedelta(hours=3)
+NIGHT = WEEK3 + dt.timedelta(days=2, hours=3)  # Wednesday 03:00
+REINDEX = WEEK3 + dt.timedelta(days=1, hours=22)  # Tuesday 22:00, announced
+NIGHT_EFFECT = Effect("sup-3", NIGHT, NIGHT + 40 * MINUTE, extra_rate=60)
 UPLOAD_EFFECT = Effect("eng-1", UPLOADS, UPLOADS + 20 * MINUTE, tool="files.upload", tool_calls=3)
 DUMP_EFFECT = Effect(
     "sup-2", DUMP, DUMP + 2 * MINUTE, tool="tickets.search", tool_calls=2, tool_rows=9000
@@ -29,8 +34,25 @@ DUMP_EFFECT = Effect(
 def test_the_edge_raises_an_upload_and_a_row_dump_at_their_first_span_and_the_detectors_extend(
     scenario: Callable[..., Loaded],
 ) -> None:
-    loaded = scenario([UPLOAD_EFFECT, DUMP_EFFECT], noise="edge-replay")
-    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=2))
+    loaded = scenario(
+        [
+            UPLOAD_EFFECT,
+            DUMP_EFFECT,
+            NIGHT_EFFECT,
+            Effect("eng-1", REINDEX, REINDEX + 60 * MINUTE, extra_rate=80),
+        ],
+        calendar=[
+            {
+                "title": "Wiki reindex",
+                "starts_at": (REINDEX - 15 * MINUTE).isoformat(),
+                "ends_at": (REINDEX + 75 * MINUTE).isoformat(),
+                "agents": ["eng-1"],
+                "reason": "maintenance",
+            }
+        ],
+        noise="edge-replay",
+    )
+    loaded.judge(WEEK3 + dt.timedelta(days=1), WEEK3 + dt.timedelta(days=3))
     with tenant_context(loaded.tenant):
         raised = list(Alert.objects.order_by("started_at"))
         profiles = EdgeProfile.objects.count()
@@ -56,7 +78,18 @@ def test_the_edge_raises_an_upload_and_a_row_dump_at_their_first_span_and_the_de
     assert volume[0].evidence["observed"] > volume[0].evidence["ceiling"]
     assert dump < volume[0].raised_at <= dump + dt.timedelta(seconds=5)
 
-    quiet = {a for alert in raised for a in alert.agent_ids} - {eng, sup}
+    night = min(arrival(r) for r in rows if r.agent == "sup-3" and r.start >= NIGHT)
+    temporal = [a for a in raised if a.kind == Kind.TEMPORAL]
+    assert len(temporal) == 1, "the detectors' temporal finding extends the edge's"
+    assert temporal[0].agent_ids == [loaded.agents["sup-3"]]
+    assert temporal[0].evidence["source"] == "edge"
+    assert temporal[0].evidence["hour_of_week"] == "Wed 03:00"
+    assert night < temporal[0].raised_at <= night + dt.timedelta(seconds=5)
+
+    assert not [
+        a for a in raised if a.started_at >= REINDEX - 15 * MINUTE and eng in a.agent_ids
+    ], "announced maintenance at night is quiet at the edge as for the detectors"
+    quiet = {a for alert in raised for a in alert.agent_ids} - {eng, sup, loaded.agents["sup-3"]}
     assert not quiet, "agents doing their usual work raise nothing at the edge either"
 
     loaded.plan.labels = [
@@ -70,16 +103,37 @@ def test_the_edge_raises_an_upload_and_a_row_dump_at_their_first_span_and_the_de
             effect.tool,
             first_data=first_data(effect),
         )
-        for kind, effect in (("scope", UPLOAD_EFFECT), ("volume", DUMP_EFFECT))
+        for kind, effect in (
+            ("scope", UPLOAD_EFFECT),
+            ("volume", DUMP_EFFECT),
+            ("temporal", NIGHT_EFFECT),
+        )
     ]
     score = scoring.score(
         loaded.plan,
         scoring.Loaded({loaded.tenant.slug: loaded.tenant}, {loaded.tenant.slug: loaded.agents}),
         judge_from=WEEK3 + dt.timedelta(days=1),
     )
-    assert score.layers == {"scope": ["edge"], "volume": ["edge"]}
+    assert score.layers == {"scope": ["edge"], "volume": ["edge"], "temporal": ["edge"]}
     assert score.recall() == 1.0 and not score.false_alerts
-    assert max(score.delays["scope"] + score.delays["volume"]) < 1.0, (
-        "within a minute of the first upload and of the first dump"
+    assert max(v for values in score.delays.values() for v in values) < 1.0, (
+        "within a minute of the first upload, the first dump, the first task at night"
     )
-    assert max(score.delays_from_start) > 5.0, "the first upload is in the effect's 7th minute"
+    assert score.delays_from_start[0] > 5.0, "the first upload is in the effect's 7th minute"
+
+
+def test_working_hours_are_the_learned_ones_and_their_neighbours_only_for_regular_agents() -> None:
+    office, month_end = uuid.uuid4(), uuid.uuid4()
+    rows = []
+    for week in range(5):
+        monday = START + dt.timedelta(weeks=week)
+        for hour in range(9, 17):
+            rows.append({"agent_id": office, "hour": monday + dt.timedelta(hours=hour), "tasks": 5})
+        # A month-end agent works a different weekday every month.
+        day = monday + dt.timedelta(days=week % 5, hours=10)
+        rows.append({"agent_id": month_end, "hour": day, "tasks": 40 if week in (1, 4) else 0})
+    rows.append({"agent_id": office, "hour": START + dt.timedelta(days=5, hours=3), "tasks": 1})
+
+    hours = working_hours(rows)
+    assert hours[office] == frozenset(range(8, 18)), "Monday 09-16 and the hour either side"
+    assert hours[month_end] is None, "no hour worked in two weeks: not checked"

@@ -163,3 +163,32 @@ def test_a_malformed_watch_section_is_refused_naming_the_field(
     assert "watch.agents[0].mode" in response.text
     doc["watch"] = {"agents": [{"agent_id": OTHER_AGENT, "allow": {"files": ["x"]}}]}
     assert "watch.agents[0].allow.files" in edge.configure(doc).text
+
+
+def test_a_span_outside_the_working_hours_is_a_temporal_finding(
+    edge: EdgeServer, sim: RunningSim
+) -> None:
+    # make_span's spans start on Monday 2025-11-24 at 16:00 UTC: hour of the week 16.
+    doc = gateway_doc(2, providers=[provider("sim-a", sim.url)])
+    rule = {"agent_id": AGENT, "mode": "refuse", "allow": LEARNED}
+    doc["watch"] = {"agents": [{**rule, "hours": list(range(8, 16))}]}
+    assert edge.configure(doc).status_code == 200
+    assert send_spans(edge, {"gen_ai.tool.name": "web.search"}).status_code == 200
+    found, cursor = findings(edge)
+    assert [(f["kind"], f["dimension"], f["item"], f["action"]) for f in found] == [
+        ("temporal", "hour", "Mon 16:00", "flagged")
+    ]
+    assert "outside the agent's learned and configured hours" in found[0]["reason"]
+    assert post(edge, with_tool("web.search")).status_code == 200, "a model call is served"
+
+    with edge.client() as client:
+        client.post("/v1/security/findings/ack", json={"cursor": cursor}, headers=NODE_HEADERS)
+    doc = gateway_doc(3, providers=[provider("sim-a", sim.url)])
+    doc["watch"] = {"agents": [{**rule, "hours": list(range(8, 17))}, {**rule, "hours": None}]}
+    doc["watch"]["agents"][1]["agent_id"] = OTHER_AGENT
+    assert edge.configure(doc).status_code == 200
+    send_spans(edge, {"gen_ai.tool.name": "web.search"})
+    assert findings(edge)[0] == [], "within its hours; null hours are not checked"
+
+    doc["watch"] = {"agents": [{**rule, "hours": [168]}]}
+    assert "watch.agents[0].hours" in edge.configure(doc).text
