@@ -12,9 +12,9 @@ them in-process:
 - tokens or rows over a ceiling within the last minute are a *ceiling* finding; in
   ``refuse`` mode the agent's model calls get 429 ``security.ceiling`` until the minute
   falls back under it;
-- a span that started in an hour of the week outside the agent's working ``hours``
-  (its learned and configured operating windows) is a *temporal* finding (flagged only;
-  an agent without ``hours`` is not checked).
+- a span that started in the last ten minutes, in an hour of the week outside the
+  agent's working ``hours`` (its learned and configured operating windows), is a
+  *temporal* finding (flagged only; an agent without ``hours`` is not checked).
 
 Findings wait in memory until the control plane pulls them (``GET /v1/security/findings``
 then ``POST /v1/security/findings/ack``, at every pull) and raises them as alerts. The
@@ -41,6 +41,9 @@ MAX_FINDINGS = 1000
 REPORT_AGAIN_SECONDS = 3600.0
 WINDOW_SECONDS = 60.0
 HOURS_OF_WEEK = 168
+LATE_SECONDS = 600.0
+"""A span that started longer ago (history sent late) is not judged for its time, as
+the detectors do not judge late data for time."""
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ANY_PROVIDER = "*/"
 """A model call names a model before routing picks its provider: ``*/model`` matches a
@@ -278,7 +281,11 @@ class Watch:
         for dimension, item in self._outside(rule, span_items(record)):
             self._record(agent_id, tenant_id, "scope", dimension, item, "flagged", "span")
         started = _count(record.get("start_time_unix_nano"))
-        if rule.hours is not None and started and hour_of_week(started) not in rule.hours:
+        if (
+            rule.hours is not None
+            and abs(self._clock() - started / 1e9) <= LATE_SECONDS
+            and hour_of_week(started) not in rule.hours
+        ):
             label = hour_label(hour_of_week(started))
             self._record(agent_id, tenant_id, "temporal", "hour", label, "flagged", "span")
         attrs = record.get("attributes") or {}

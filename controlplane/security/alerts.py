@@ -99,10 +99,9 @@ def _extend(alert: Alert, finding: Finding) -> None:
         changed = True
     if finding.kind == Kind.SCOPE:
         before = len(alert.evidence.get("items", []))
-        merge_items(alert.evidence, finding.evidence)
+        changed = merge_items(alert.evidence, finding.evidence) or changed
         if len(alert.evidence.get("items", [])) != before:
             alert.title = f"{len(alert.evidence['items'])} new items for this agent"
-            changed = True
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity]:
         alert.severity = finding.severity
         if finding.kind != Kind.SCOPE:

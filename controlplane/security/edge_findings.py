@@ -6,7 +6,8 @@ them: a lost acknowledgement repeats findings that ``alerts_record`` extends rat
 raising twice. An item outside an agent's learned scope becomes a ``scope`` alert naming
 the item and why; tokens or rows over a learned ceiling a ``volume`` alert; work outside
 the agent's working hours a ``temporal`` one. What the change calendar covers is not
-raised, as for the detectors, nor items an open alert of the agent already names.
+raised, as for the detectors, nor what an open alert of the agent already stands for
+(the scope items it names; for an open temporal alert, more work outside the hours).
 """
 
 from __future__ import annotations
@@ -156,25 +157,33 @@ def _announced(finding: Finding) -> bool:
 
 
 def _open_items(agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
-    """Per agent, the scope items named by its scope and escalation alerts nobody has
-    closed (caller holds the tenant's context)."""
+    """Per agent, what its alerts nobody has closed already stand for: the scope items
+    its scope and escalation alerts name, and ``("temporal", "")`` when it has an open
+    temporal alert (caller holds the tenant's context)."""
     items: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
     alerts = Alert.objects.filter(
-        kind__in=(Kind.SCOPE, Kind.ESCALATION), agent_ids__overlap=list(agent_ids)
+        kind__in=(Kind.SCOPE, Kind.ESCALATION, Kind.TEMPORAL), agent_ids__overlap=list(agent_ids)
     ).exclude(state__in=CLOSED_STATES)
     for alert in alerts:
         for agent_id in alert.agent_ids:
-            items[agent_id].update(alerted_scope(alert))
+            if alert.kind == Kind.TEMPORAL:
+                items[agent_id].add((Kind.TEMPORAL, ""))
+            else:
+                items[agent_id].update(alerted_scope(alert))
     return items
 
 
 def _known(finding: Finding, open_items: Mapping[uuid.UUID, set[tuple[str, str]]]) -> bool:
-    """A scope finding whose items are all named by an open alert of its agent: the
-    profile keeps them out of the allow-set (refuse mode keeps refusing them), and the
-    open alert already stands for them, so a use a day does not raise a new alert."""
+    """A finding an open alert of its agent already stands for. The edge checks every
+    span, so it sees a use a day of an alerted item (the profile keeps it out of the
+    allow-set, refuse mode keeps refusing it) or each task of an agent that took to
+    working at night; the open alert is where a person judges that, and the detectors
+    still raise what grows out of it."""
+    known = open_items.get(finding.agent_ids[0], set())
+    if finding.kind == Kind.TEMPORAL:
+        return (Kind.TEMPORAL, "") in known
     if finding.kind != Kind.SCOPE:
         return False
-    known = open_items.get(finding.agent_ids[0], set())
     return all((i["dimension"], i["item"]) in known for i in finding.evidence["items"])
 
 

@@ -158,16 +158,16 @@ def replay(
     run = Run()
     started, cpu = time.perf_counter(), time.process_time()
     end = until or scenario.until
-    for tenant_plan in scenario.tenants:
-        tenant = loaded.tenants.get(tenant_plan.slug)
-        if tenant is None:
-            continue
+    plans = {t.slug: t for t in scenario.tenants}
+    for slug, tenant in loaded.tenants.items():
+        # A one-tenant plan may have been loaded under another slug (tests/security).
+        tenant_plan = plans.get(slug) or scenario.tenants[0]
         with tenant_context(tenant):
             DetectionCursor.objects.update_or_create(
                 tenant=tenant, defaults={"judged_until": judge_from}
             )
         detectors = _Detectors(tenant.pk, judge_from, step, run)
-        edge = EdgeReplay(tenant_id=tenant.pk, agents=loaded.agents[tenant_plan.slug])
+        edge = EdgeReplay(tenant_id=tenant.pk, agents=loaded.agents[slug])
         learn_at = judge_from
         # A detector's finding of a minute is raised a pull, the wait for a pass and the
         # pass after the minute's end (_raised): those before a pull were raised before it.
