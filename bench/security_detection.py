@@ -152,8 +152,8 @@ def report(
         f"overall: blatant {result.recall(grade='blatant'):.0%}, subtle "
         f"{result.recall(grade='subtle'):.0%}, median delay "
         f"{result.median_delay_minutes():.1f} min (escalation excluded: "
-        f"{statistics_without_escalation(result):.1f} min; from each incident's start "
-        f"rather than its first anomalous span: {from_start:.1f} min)"
+        f"{statistics_without_escalation(result):.1f} min); from each incident's start "
+        f"rather than its first anomalous span: {from_start:.1f} min"
     )
     for line in result.missed:
         print("missed:", line)

@@ -797,6 +797,35 @@ def first_data(effect: Effect) -> dt.datetime:
     return effect.start + dt.timedelta(minutes=index)
 
 
+def first_spans(scenario: Plan, tenant: TenantPlan) -> dict[int, dt.datetime]:
+    """When the first span of each of the tenant's incidents started, for those whose
+    agents have no work of their own in the incident's hours (a night shift): every span
+    of theirs then is the incident's. By the label's index in ``scenario.labels``."""
+    specs = {agent.name: agent for agent in tenant.agents}
+    idle = {}
+    for index, label in enumerate(scenario.labels):
+        if label.tenant != tenant.slug or label.kind in ("benign", "escalation"):
+            continue
+        hour = label.start.replace(minute=0, second=0, microsecond=0)
+        hours = []
+        while hour < label.end:
+            hours.append(hour)
+            hour += HOUR
+        if all(not _hourly_rate(specs[a], h, tenant.holidays) for a in label.agents for h in hours):
+            idle[index] = label
+    found: dict[int, dt.datetime] = {}
+    if not idle:
+        return found
+    last = max(label.end for label in idle.values())
+    for row in spans(scenario, tenant):
+        if row.start >= last:
+            break
+        for index, label in idle.items():
+            if index not in found and row.agent in label.agents and label.start <= row.start:
+                found[index] = row.start
+    return found
+
+
 def _product(values: Iterator[float] | Any) -> float:
     result = 1.0
     for value in values:

@@ -42,7 +42,14 @@ from controlplane.security.models import (
     EdgeProfile,
     Incident,
 )
-from controlplane.security.scenarios import Label, Plan, SpanRow, span_columns, spans
+from controlplane.security.scenarios import (
+    Label,
+    Plan,
+    SpanRow,
+    first_spans,
+    span_columns,
+    spans,
+)
 from controlplane.security.services import LATENESS, calendar_load, detection_run, raised_fresh
 from controlplane.telemetry.spans import spans_insert
 from tenants.models import Tenant
@@ -223,8 +230,8 @@ class Score:
     found: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     delays_from_start: list[float] = field(default_factory=list)
-    """Without escalation, measured from each incident's start rather than its first
-    anomalous span (the two differ for incidents of a few tool calls)."""
+    """Measured from each incident's start (escalation: its decisive step) rather than
+    its first anomalous span, as the scorer did before decision 0046."""
     layers: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     """Per kind, the layer that raised each found incident first: edge or detectors."""
     false_alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -292,9 +299,13 @@ def score(
             alerts = list(Alert.objects.all())
         result.alerts += len(alerts)
         labels = [label for label in scenario.labels if label.tenant == slug]
-        for label in labels:
-            if label.kind == "benign":
+        plans = [t for t in scenario.tenants if t.slug == slug]
+        first = first_spans(scenario, plans[0]) if plans else {}
+        for index, label in enumerate(scenario.labels):
+            if label.tenant != slug or label.kind == "benign":
                 continue
+            if index in first:
+                label.first_data = first[index]
             start, end = _window(label)
             ids = {loaded.agents[slug][name] for name in label.agents}
             matching = [
@@ -318,9 +329,9 @@ def score(
             reference = reference or label.start
             delay = max((raised - (reference + PULL)) / dt.timedelta(minutes=1), 0.0)
             result.delays[label.kind].append(delay)
-            if label.kind != "escalation":
-                since_start = (raised - (label.start + PULL)) / dt.timedelta(minutes=1)
-                result.delays_from_start.append(max(since_start, 0.0))
+            since = label.decisive_at if label.kind == "escalation" else label.start
+            since_start = (raised - ((since or label.start) + PULL)) / dt.timedelta(minutes=1)
+            result.delays_from_start.append(max(since_start, 0.0))
             result.layers[label.kind].append(layer)
             result.details.append(
                 f"{slug} {label.kind}/{label.grade}: {delay:.1f} min by the {layer} ({label.note})"
