@@ -9,7 +9,9 @@
    loaded: tenants, agents and the change calendar through the services, spans into
    ClickHouse ``spans``, whose materialized views fill the security rollups.
 3. The detectors run from day 1 to the end in ``--step-minutes`` chunks, each minute
-   judged on its own closed window in event time, exactly as the beat task runs them.
+   judged on its own closed window in event time, exactly as the beat task runs them;
+   every span goes through the edge fast path too, its watch section learned every
+   ``--refresh-minutes`` (controlplane/security/edge_replay.py).
 4. Recall per kind and grade, false alerts per agent-week, detection delay from the
    arrival of the first anomalous data (controlplane/security/scoring.py says how), and
    the detector's wall and CPU time per tenant-hour judged.

@@ -1,5 +1,6 @@
 """Load a scenario (controlplane/security/scenarios.py) into both stores, run the real
-detectors over it in event time, and score their alerts against the labels.
+detectors and the edge fast path (edge_replay.py) over it in event time, and score
+their alerts against the labels.
 
 Scores (the goals are in docs/security.md and bench/README.md):
 
@@ -8,8 +9,10 @@ Scores (the goals are in docs/security.md and bench/README.md):
   business day after its decisive step);
 - false alerts per agent-week: alerts that overlap no incident's agents and time, the
   benign look-alikes included, per judged agent-week;
-- detection delay, from the arrival of the first anomalous data (the incident's start,
-  for escalation its decisive step, plus one pull interval) to the alert: the
+- detection delay, from the arrival of the first anomalous data (the first anomalous
+  span: Label.first_data, else the incident's start; for escalation its decisive step;
+  plus one pull interval) to the alert: for an alert the edge created, its pull (within
+  a pull interval of its span's arrival) plus the time to record it; for the detectors', the
   event-time minute at which the detector's window was enough, plus, for what a fresh
   pass raises (services.raised_fresh), one pull interval, the wait for the tenant's
   next pass (at most FRESH_EVERY) and the pass's own time; for the rest (coordination, per-task

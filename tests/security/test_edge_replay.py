@@ -10,12 +10,18 @@ from collections.abc import Callable
 
 import pytest
 
+from controlplane.agents.models import EdgeNode
+from controlplane.agents.services import agent_create
 from controlplane.core.tenancy import tenant_context
 from controlplane.security import scoring
+from controlplane.security.alerts import alert_transition
+from controlplane.security.edge_findings import edge_findings_record
 from controlplane.security.edge_replay import arrival
 from controlplane.security.models import Alert, EdgeProfile, Kind
 from controlplane.security.profiles import working_hours
 from controlplane.security.scenarios import Effect, Label, first_data, spans
+from tenants.services import tenant_create
+from tests.conftest import SYSTEM
 from tests.security.conftest import MINUTE, START, WEEK3, Loaded
 
 TUESDAY_10 = WEEK3 + dt.timedelta(days=1, hours=10)
@@ -137,3 +143,46 @@ def test_working_hours_are_the_learned_ones_and_their_neighbours_only_for_regula
     hours = working_hours(rows)
     assert hours[office] == frozenset(range(8, 18)), "Monday 09-16 and the hour either side"
     assert hours[month_end] is None, "no hour worked in two weeks: not checked"
+
+
+def _raw(
+    agent_id: uuid.UUID, kind: str, dimension: str, item: str, at: dt.datetime
+) -> dict[str, object]:
+    return {
+        "agent_id": str(agent_id),
+        "kind": kind,
+        "dimension": dimension,
+        "item": item,
+        "action": "flagged",
+        "source": "span",
+        "reason": "",
+        "first_seen": at.isoformat(),
+        "last_seen": at.isoformat(),
+        "count": 1,
+    }
+
+
+@pytest.mark.django_db
+def test_what_an_open_alert_stands_for_is_not_raised_again_until_it_is_closed() -> None:
+    tenant = tenant_create(actor=SYSTEM, slug="open-alerts", name="Open alerts")
+    agent = agent_create(actor=SYSTEM, tenant=tenant, name="night-owl", role="support")
+    node = EdgeNode(tenant_id=tenant.pk, site_id=uuid.uuid4(), name="edge")
+    day = dt.timedelta(days=1)
+
+    def record(at: dt.datetime) -> list[Alert]:
+        return edge_findings_record(
+            node=node,
+            raw_findings=[
+                _raw(agent.pk, "scope", "host", "transfer.example", at),
+                _raw(agent.pk, "temporal", "hour", "Wed 03:00", at),
+            ],
+            now=at,
+        )
+
+    first = record(WEEK3)
+    assert {a.kind for a in first} == {Kind.SCOPE, Kind.TEMPORAL}
+    assert record(WEEK3 + day) == [], "the open alerts stand for a use a day"
+    with tenant_context(tenant):
+        for alert in first:
+            alert_transition(actor=SYSTEM, alert=alert, state="resolved")
+    assert {a.kind for a in record(WEEK3 + 2 * day)} == {Kind.SCOPE, Kind.TEMPORAL}
