@@ -11,7 +11,10 @@ them in-process:
   flagged. A span is never refused (it is evidence), only flagged;
 - tokens or rows over a ceiling within the last minute are a *ceiling* finding; in
   ``refuse`` mode the agent's model calls get 429 ``security.ceiling`` until the minute
-  falls back under it.
+  falls back under it;
+- a span that started in the last ten minutes, in an hour of the week outside the
+  agent's working ``hours`` (its learned and configured operating windows), is a
+  *temporal* finding (flagged only; an agent without ``hours`` is not checked).
 
 Findings wait in memory until the control plane pulls them (``GET /v1/security/findings``
 then ``POST /v1/security/findings/ack``, at every pull) and raises them as alerts. The
@@ -37,6 +40,11 @@ MODES = ("flag", "refuse")
 MAX_FINDINGS = 1000
 REPORT_AGAIN_SECONDS = 3600.0
 WINDOW_SECONDS = 60.0
+HOURS_OF_WEEK = 168
+LATE_SECONDS = 600.0
+"""A span that started longer ago (history sent late) is not judged for its time, as
+the detectors do not judge late data for time."""
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ANY_PROVIDER = "*/"
 """A model call names a model before routing picks its provider: ``*/model`` matches a
 known ``provider/model`` of any provider."""
@@ -49,6 +57,8 @@ class AgentWatch:
     """Dimension → the items the agent is known to use; a dimension absent is not checked."""
     max_tokens_per_minute: int | None = None
     max_rows_per_minute: int | None = None
+    hours: frozenset[int] | None = None
+    """Hours of the week (UTC, Monday 00:00 = 0) the agent works in; None: not checked."""
 
 
 def parse_watch(doc: Mapping[str, Any]) -> dict[str, AgentWatch]:
@@ -86,8 +96,29 @@ def parse_watch(doc: Mapping[str, Any]) -> dict[str, AgentWatch]:
             allow=sets,
             max_tokens_per_minute=_ceiling(item, "max_tokens_per_minute", where),
             max_rows_per_minute=_ceiling(item, "max_rows_per_minute", where),
+            hours=_hours(item, where),
         )
     return result
+
+
+def _hours(item: Mapping[str, Any], where: str) -> frozenset[int] | None:
+    value = item.get("hours")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(h, int) and not isinstance(h, bool) and 0 <= h < HOURS_OF_WEEK for h in value
+    ):
+        raise ConfigError(f"{where}hours must be an array of hours of the week (0-167) or null")
+    return frozenset(value)
+
+
+def hour_of_week(unix_nano: int) -> int:
+    moment = datetime.fromtimestamp(unix_nano / 1e9, UTC)
+    return moment.weekday() * 24 + moment.hour
+
+
+def hour_label(hour: int) -> str:
+    return f"{DAYS[hour // 24]} {hour % 24:02d}:00"
 
 
 def _ceiling(item: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -140,9 +171,9 @@ class Finding:
     seq: int
     agent_id: str
     tenant_id: str
-    kind: str  # scope | ceiling
-    dimension: str  # scope: the dimension; ceiling: tokens | returned_rows
-    item: str  # scope: the item; ceiling: "per minute"
+    kind: str  # scope | ceiling | temporal
+    dimension: str  # scope: the dimension; ceiling: tokens | returned_rows; temporal: hour
+    item: str  # scope: the item; ceiling: "per minute"; temporal: "Sun 03:00"
     action: str  # refused | flagged
     source: str  # request | span
     reason: str
@@ -240,14 +271,23 @@ class Watch:
     def check_span(
         self, rules: Mapping[str, AgentWatch], tenant_id: str, record: Mapping[str, Any]
     ) -> None:
-        """A span from the agent: flag items outside its allow-sets and count its tokens
-        and returned rows against its ceilings (never refused: a span is evidence)."""
+        """A span from the agent: flag items outside its allow-sets and a start outside
+        its working hours, and count its tokens and returned rows against its ceilings
+        (never refused: a span is evidence)."""
         agent_id = str(record.get("agent_id") or "")
         rule = rules.get(agent_id)
         if rule is None:
             return
         for dimension, item in self._outside(rule, span_items(record)):
             self._record(agent_id, tenant_id, "scope", dimension, item, "flagged", "span")
+        started = _count(record.get("start_time_unix_nano"))
+        if (
+            rule.hours is not None
+            and abs(self._clock() - started / 1e9) <= LATE_SECONDS
+            and hour_of_week(started) not in rule.hours
+        ):
+            label = hour_label(hour_of_week(started))
+            self._record(agent_id, tenant_id, "temporal", "hour", label, "flagged", "span")
         attrs = record.get("attributes") or {}
         tokens = _count(record.get("input_tokens")) + _count(record.get("output_tokens"))
         self.count(rules, agent_id, tenant_id, tokens=tokens, source="span")
@@ -340,6 +380,8 @@ class Watch:
             if kind == "scope":
                 reason = f"first use of this {dimension} seen at this edge: not in the agent's "
                 reason += "learned allow-set"
+            elif kind == "temporal":
+                reason = "work started outside the agent's learned and configured hours"
             else:
                 reason = f"{dimension.replace('_', ' ')} in the last minute over the ceiling"
             self._pending[key] = Finding(

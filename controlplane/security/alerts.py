@@ -99,9 +99,14 @@ def _extend(alert: Alert, finding: Finding) -> None:
         changed = True
     if finding.kind == Kind.SCOPE:
         before = len(alert.evidence.get("items", []))
-        merge_items(alert.evidence, finding.evidence)
+        changed = merge_items(alert.evidence, finding.evidence) or changed
         if len(alert.evidence.get("items", [])) != before:
             alert.title = f"{len(alert.evidence['items'])} new items for this agent"
+    elif alert.evidence.get("source") == "edge" and "source" not in finding.evidence:
+        # What the detectors measured enriches what the edge saw first.
+        extra = {k: v for k, v in finding.evidence.items() if k not in alert.evidence}
+        if extra:
+            alert.evidence = {**alert.evidence, **extra}
             changed = True
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity]:
         alert.severity = finding.severity

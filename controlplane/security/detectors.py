@@ -483,12 +483,21 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return result
 
 
-def merge_items(into: dict[str, Any], evidence: Mapping[str, Any]) -> None:
-    """Add a scope finding's new items to another's (each item once)."""
-    known = {(i["dimension"], i["item"]) for i in into.get("items", [])}
+def merge_items(into: dict[str, Any], evidence: Mapping[str, Any]) -> bool:
+    """Add a scope finding's new items to another's (each item once), and to an item
+    both name what only the new one says (the detectors' flags and shares enrich what the
+    edge saw first). Returns whether ``into`` changed."""
+    known = {(i["dimension"], i["item"]): i for i in into.get("items", [])}
+    changed = False
     for entry in evidence.get("items", []):
-        if (entry["dimension"], entry["item"]) not in known:
+        current = known.get((entry["dimension"], entry["item"]))
+        if current is None:
             into.setdefault("items", []).append(entry)
+            changed = True
+        elif entry.keys() - current.keys():
+            current.update({k: v for k, v in entry.items() if k not in current})
+            changed = True
+    return changed
 
 
 def _rank(severity: str) -> int:

@@ -243,13 +243,19 @@ class AcceptedBehaviour(TenantOwnedModel):
 class EdgeProfile(TenantOwnedModel):
     """What an agent's edges check in-process (edge/watch.py), learned from its baselines
     (controlplane/security/profiles.py): the scope items it is known to use per
-    dimension, and ceilings of tokens and returned rows a minute."""
+    dimension, ceilings of tokens and returned rows a minute, and its working hours."""
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     agent_id = models.UUIDField()
     allow = models.JSONField(default=dict, help_text="dimension → sorted known items")
     max_tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
     max_rows_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    hours = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Hours of the week (UTC, Monday 00:00 = 0) the agent works in; null: its "
+        "hours are too irregular to check.",
+    )
     learned_at = models.DateTimeField()
 
     class Meta:

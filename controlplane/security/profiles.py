@@ -4,8 +4,12 @@ For every agent past its learning period: the scope items it used in the last 90
 per dimension (tool, collection, classification, provider/model, outside host), less
 those named by an alert that is not a false positive, plus what a false positive taught
 and what its configuration allows; and ceilings of tokens and returned rows a minute,
-CEILING_HEADROOM times its busiest minute of the last five weeks (never below a floor).
-Agents still learning get no profile: their edges check nothing for them.
+CEILING_HEADROOM times its busiest minute of the last five weeks (never below a floor);
+and its working hours: the hours of the week of its learned operating window (worked in
+two of the last five weeks, learned.py), the hours next to them, and its configured
+window, when at least REGULAR_SHARE of its tasks of those weeks fell in them (else none:
+a month-end agent's hours are not checked). Agents still learning get no profile: their
+edges check nothing for them.
 
 ``profiles_learn`` runs hourly (beat) and raises the config version of the tenant's
 sites when a profile changed, so the next pull pushes the new bundle; its ``watch``
@@ -29,7 +33,8 @@ from controlplane.gateway.models import Policy, RoleDefault, ScopeEnforcement
 from controlplane.gateway.services import bump_sites
 from controlplane.security import queries
 from controlplane.security.alerts import alerted_scope
-from controlplane.security.baselines import HISTORY_WEEKS, WEEK
+from controlplane.security.baselines import HISTORY_WEEKS, WEEK, hour_of_week
+from controlplane.security.learned import configured_hours, learned_hours
 from controlplane.security.models import (
     AcceptedBehaviour,
     Alert,
@@ -44,6 +49,7 @@ SCOPE_HISTORY = dt.timedelta(days=90)
 CEILING_HEADROOM = 3
 MIN_TOKENS_PER_MINUTE = 10_000
 MIN_ROWS_PER_MINUTE = 1_000
+REGULAR_SHARE = 0.95
 
 
 def _ceiling(peak: float | None, floor: int) -> int | None:
@@ -74,22 +80,49 @@ def learned_profiles(tenant_id: uuid.UUID, now: dt.datetime) -> dict[uuid.UUID, 
         if accepted.dimension in DIMENSIONS:
             known[accepted.agent_id][accepted.dimension].add(accepted.item)
     defaults = {d.role: d for d in RoleDefault.objects.all()}
+    windows = {}
     for agent in Agent.objects.filter(pk__in=learned):
         default = defaults.get(agent.role)
         known[agent.pk]["tool"].update(agent.tools or (default.allowed_tools if default else []))
         known[agent.pk]["classification"].update(
             agent.data_classes or (default.data_classes if default else [])
         )
+        windows[agent.pk] = agent.operating_window or (default.operating_window if default else {})
     peaks = queries.agent_peaks(tenant_id, now - HISTORY_WEEKS * WEEK, now)
+    hours = working_hours(queries.agent_hours(tenant_id, now - HISTORY_WEEKS * WEEK, now))
     profiles = {}
     for agent_id in learned:
         peak = peaks.get(agent_id, {})
+        configured = configured_hours(windows.get(agent_id), now) or frozenset()
+        regular = hours.get(agent_id)
         profiles[agent_id] = {
             "allow": {d: sorted(known[agent_id].get(d, set())) for d in DIMENSIONS},
             "max_tokens_per_minute": _ceiling(peak.get("tokens"), MIN_TOKENS_PER_MINUTE),
             "max_rows_per_minute": _ceiling(peak.get("returned_rows"), MIN_ROWS_PER_MINUTE),
+            "hours": sorted(regular | configured) if regular is not None else None,
         }
     return profiles
+
+
+def working_hours(rows: Iterable[dict[str, Any]]) -> dict[uuid.UUID, frozenset[int] | None]:
+    """Per agent, its learned hours of the week and the hours next to them (work that
+    runs over the edge of its usual hours is not unusual); None when fewer than
+    REGULAR_SHARE of its tasks fell in them."""
+    rows = list(rows)
+    learned = learned_hours(rows)
+    tasks: dict[uuid.UUID, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    result: dict[uuid.UUID, frozenset[int] | None] = {}
+    for agent_id, worked in learned.items():
+        result[agent_id] = frozenset((hour + step) % 168 for hour in worked for step in (-1, 0, 1))
+    for row in rows:
+        counts = tasks[row["agent_id"]]
+        counts[0] += float(row.get("tasks") or 0)
+        if hour_of_week(row["hour"]) in (result.get(row["agent_id"]) or ()):
+            counts[1] += float(row.get("tasks") or 0)
+    for agent_id, (total, inside) in tasks.items():
+        if not total or inside / total < REGULAR_SHARE:
+            result[agent_id] = None
+    return result
 
 
 def profiles_learn(*, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> int:
@@ -142,6 +175,7 @@ def watch_section(tenant_id: uuid.UUID, agents: Iterable[Agent]) -> list[dict[st
                 "allow": profile.allow,
                 "max_tokens_per_minute": profile.max_tokens_per_minute,
                 "max_rows_per_minute": profile.max_rows_per_minute,
+                "hours": profile.hours,
             }
         )
     return section

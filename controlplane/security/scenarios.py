@@ -113,6 +113,7 @@ class Label:
     end: dt.datetime
     note: str
     decisive_at: dt.datetime | None = None  # escalation: the step that makes it clear
+    first_data: dt.datetime | None = None  # the minute of its first anomalous span
 
 
 @dataclass
@@ -237,6 +238,7 @@ def plan(*, seed: int = 7, weeks: int = 8, prefix: str = "scn") -> Plan:
                 max(e.end for e in items),
                 note,
                 decisive_at,
+                min(first_data(e) for e in items),
             )
         )
 
@@ -743,13 +745,8 @@ def spans(scenario: Plan, tenant: TenantPlan) -> Iterator[SpanRow]:
                     )
                 for effect in here:
                     if effect.tool and effect.tool_calls:
-                        minutes = max(1, int((effect.end - effect.start) / dt.timedelta(minutes=1)))
                         index = int((at - effect.start) / dt.timedelta(minutes=1))
-                        calls = (
-                            effect.tool_calls * (index + 1) // minutes
-                            - effect.tool_calls * index // minutes
-                        )
-                        for _ in range(calls):
+                        for _ in range(_calls(effect, index)):
                             moment = at + dt.timedelta(seconds=rng.random() * 59)
                             batch.extend(
                                 _task(
@@ -775,6 +772,58 @@ def spans(scenario: Plan, tenant: TenantPlan) -> Iterator[SpanRow]:
         batch.sort(key=lambda s: s.start)
         yield from batch
         hour = end
+
+
+def _calls(effect: Effect, index: int) -> int:
+    """An effect's extra tool calls in its ``index``-th minute: spread evenly."""
+    minutes = max(1, int((effect.end - effect.start) / dt.timedelta(minutes=1)))
+    return effect.tool_calls * (index + 1) // minutes - effect.tool_calls * index // minutes
+
+
+def first_data(effect: Effect) -> dt.datetime:
+    """The minute an effect's first anomalous span can arrive: its start, or when it
+    only adds a few tool calls, the minute of the first."""
+    if (
+        not (effect.tool and effect.tool_calls)
+        or effect.rate_factor != 1
+        or effect.extra_rate
+        or effect.rows_factor != 1
+        or effect.failed_retries
+    ):
+        return effect.start
+    index = 0
+    while not _calls(effect, index):
+        index += 1
+    return effect.start + dt.timedelta(minutes=index)
+
+
+def first_spans(scenario: Plan, tenant: TenantPlan) -> dict[int, dt.datetime]:
+    """When the first span of each of the tenant's incidents started, for those whose
+    agents have no work of their own in the incident's hours (a night shift): every span
+    of theirs then is the incident's. By the label's index in ``scenario.labels``."""
+    specs = {agent.name: agent for agent in tenant.agents}
+    idle = {}
+    for index, label in enumerate(scenario.labels):
+        if label.tenant != tenant.slug or label.kind in ("benign", "escalation"):
+            continue
+        hour = label.start.replace(minute=0, second=0, microsecond=0)
+        hours = []
+        while hour < label.end:
+            hours.append(hour)
+            hour += HOUR
+        if all(not _hourly_rate(specs[a], h, tenant.holidays) for a in label.agents for h in hours):
+            idle[index] = label
+    found: dict[int, dt.datetime] = {}
+    if not idle:
+        return found
+    last = max(label.end for label in idle.values())
+    for row in spans(scenario, tenant):
+        if row.start >= last:
+            break
+        for index, label in idle.items():
+            if index not in found and row.agent in label.agents and label.start <= row.start:
+                found[index] = row.start
+    return found
 
 
 def _product(values: Iterator[float] | Any) -> float:

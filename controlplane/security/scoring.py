@@ -1,5 +1,6 @@
 """Load a scenario (controlplane/security/scenarios.py) into both stores, run the real
-detectors over it in event time, and score their alerts against the labels.
+detectors and the edge fast path (edge_replay.py) over it in event time, and score
+their alerts against the labels.
 
 Scores (the goals are in docs/security.md and bench/README.md):
 
@@ -8,8 +9,10 @@ Scores (the goals are in docs/security.md and bench/README.md):
   business day after its decisive step);
 - false alerts per agent-week: alerts that overlap no incident's agents and time, the
   benign look-alikes included, per judged agent-week;
-- detection delay, from the arrival of the first anomalous data (the incident's start,
-  for escalation its decisive step, plus one pull interval) to the alert: the
+- detection delay, from the arrival of the first anomalous data (the first anomalous
+  span: Label.first_data, else the incident's start; for escalation its decisive step;
+  plus one pull interval) to the alert: for an alert the edge created, its pull (within
+  a pull interval of its span's arrival) plus the time to record it; for the detectors', the
   event-time minute at which the detector's window was enough, plus, for what a fresh
   pass raises (services.raised_fresh), one pull interval, the wait for the tenant's
   next pass (at most FRESH_EVERY) and the pass's own time; for the rest (coordination, per-task
@@ -20,10 +23,12 @@ Scores (the goals are in docs/security.md and bench/README.md):
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import statistics
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,19 +37,34 @@ from controlplane.agents.services import agent_create
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.security.edge_findings import FRESH_EVERY
-from controlplane.security.models import AcceptedBehaviour, Alert, DetectionCursor, Incident
-from controlplane.security.scenarios import Label, Plan, span_columns, spans
+from controlplane.security.edge_replay import PULL, EdgeReplay, arrival
+from controlplane.security.models import (
+    AcceptedBehaviour,
+    Alert,
+    DetectionCursor,
+    EdgeProfile,
+    Incident,
+)
+from controlplane.security.scenarios import (
+    Label,
+    Plan,
+    SpanRow,
+    first_spans,
+    span_columns,
+    spans,
+)
 from controlplane.security.services import LATENESS, calendar_load, detection_run, raised_fresh
 from controlplane.telemetry.spans import spans_insert
 from tenants.models import Tenant
 from tenants.services import tenant_create
 
 ACTOR = Actor.system("security.scenarios")
-PULL = dt.timedelta(seconds=5)  # EDGE_PULL_INTERVAL_SECONDS's default
 BEAT = dt.timedelta(minutes=1)  # security.schedule_detection
 CHUNK = 20_000
 SLACK = dt.timedelta(minutes=30)
 BUSINESS_DAY = dt.timedelta(days=1)
+# How often the replay learns the edges' profiles: production does every hour (beat).
+REFRESH = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -110,6 +130,23 @@ class Run:
     runs: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    pulls: int = 0
+    record_seconds: list[float] = field(default_factory=list)
+    edge_alerts: int = 0
+
+
+def _by_arrival(rows: Iterable[SpanRow], since: dt.datetime) -> Iterator[SpanRow]:
+    """The rows from ``since`` in order of arrival: a row arrives at or after its start,
+    and the kit's rows come in order of their tasks' starts."""
+    waiting: list[tuple[dt.datetime, int, SpanRow]] = []
+    for index, row in enumerate(rows):
+        if row.start < since:
+            continue
+        while waiting and waiting[0][0] <= row.start:
+            yield heapq.heappop(waiting)[2]
+        heapq.heappush(waiting, (arrival(row), index, row))
+    while waiting:
+        yield heapq.heappop(waiting)[2]
 
 
 def replay(
@@ -119,31 +156,87 @@ def replay(
     judge_from: dt.datetime,
     until: dt.datetime | None = None,
     step: dt.timedelta = dt.timedelta(hours=1),
+    refresh: dt.timedelta = REFRESH,
+    pass_time: dt.timedelta = dt.timedelta(seconds=1),
 ) -> Run:
-    """Run the detectors chunk by chunk from ``judge_from`` to ``until`` (the end), as
-    beat would have, minute windows judged in event time."""
+    """Both layers from ``judge_from`` to ``until`` (the end), interleaved in event time:
+    the detectors chunk by chunk as beat would have run them (minute windows judged in
+    event time), and every span through the edge fast path (edge_replay.py) with its
+    watch section learned every ``refresh``. Before each pull the detectors judge the
+    minutes whose alerts live traffic would have raised by then, so whichever layer
+    raises first creates the alert and the other extends it, as live."""
     run = Run()
     started, cpu = time.perf_counter(), time.process_time()
-    for tenant in loaded.tenants.values():
+    end = until or scenario.until
+    plans = {t.slug: t for t in scenario.tenants}
+    for slug, tenant in loaded.tenants.items():
+        # A one-tenant plan may have been loaded under another slug (tests/security).
+        tenant_plan = plans.get(slug) or scenario.tenants[0]
         with tenant_context(tenant):
             DetectionCursor.objects.update_or_create(
                 tenant=tenant, defaults={"judged_until": judge_from}
             )
-        end = until or scenario.until
-        moment = judge_from
-        while moment < end:
-            moment = min(moment + step, end)
-            detection_run(tenant_id=tenant.pk, until=moment, now=moment + LATENESS)
-            run.runs += 1
+        detectors = _Detectors(tenant.pk, judge_from, step, run)
+        edge = EdgeReplay(tenant_id=tenant.pk, agents=loaded.agents[slug])
+        learn_at = judge_from
+        # A detector's finding of a minute is raised a pull, the wait for a pass and the
+        # pass after the minute's end (_raised): those before a pull were raised before it.
+        ahead = PULL + FRESH_EVERY + pass_time
+        for row in _by_arrival(spans(scenario, tenant_plan), judge_from):
+            moment = arrival(row)
+            if moment >= end:
+                break
+            while learn_at <= moment or (edge.pull_at is not None and edge.pull_at <= moment):
+                if edge.pull_at is not None and edge.pull_at <= learn_at:
+                    detectors.run_to(_minute(edge.pull_at - ahead))
+                    edge.pull()
+                    run.pulls += 1
+                else:
+                    detectors.run_to(learn_at)
+                    edge.learn(learn_at)
+                    learn_at += refresh
+            edge.feed(row)
+        if edge.pull_at is not None:
+            detectors.run_to(_minute(edge.pull_at - ahead))
+            edge.pull()
+            run.pulls += 1
+        detectors.run_to(end)
+        run.record_seconds += edge.record_seconds
+        run.edge_alerts += len(edge.created)
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu
     return run
 
 
 @dataclass
+class _Detectors:
+    """A tenant's detectors run as beat would have, up to a moment of the replay."""
+
+    tenant_id: uuid.UUID
+    judged: dt.datetime
+    step: dt.timedelta
+    run: Run
+
+    def run_to(self, moment: dt.datetime) -> None:
+        while self.judged < moment:
+            self.judged = min(self.judged + self.step, moment)
+            detection_run(tenant_id=self.tenant_id, until=self.judged, now=self.judged + LATENESS)
+            self.run.runs += 1
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+@dataclass
 class Score:
     found: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    delays_from_start: list[float] = field(default_factory=list)
+    """Measured from each incident's start (escalation: its decisive step) rather than
+    its first anomalous span, as the scorer did before decision 0046."""
+    layers: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Per kind, the layer that raised each found incident first: edge or detectors."""
     false_alerts: list[dict[str, Any]] = field(default_factory=list)
     agent_weeks: float = 0.0
     alerts: int = 0
@@ -174,12 +267,18 @@ def _window(label: Label) -> tuple[dt.datetime, dt.datetime]:
     return label.start - dt.timedelta(minutes=10), label.end + SLACK
 
 
-def _raised(alert: Alert, pass_time: dt.timedelta) -> dt.datetime:
-    """When live traffic would have raised the alert (the module's docstring)."""
+def _raised(
+    alert: Alert, pass_time: dt.timedelta, record_time: dt.timedelta
+) -> tuple[dt.datetime, str]:
+    """When live traffic would have raised the alert, and which layer raised it (the
+    module's docstring). The replay records the edge's findings at their pull, within
+    a pull interval of their span's arrival; the detectors' alerts it records later."""
     detected = dt.datetime.fromisoformat(alert.evidence["detected_at"])
+    if alert.evidence.get("source") == "edge" and alert.raised_at - detected <= PULL:
+        return alert.raised_at + record_time, "edge"
     if raised_fresh(alert.kind, alert.evidence):
-        return detected + PULL + FRESH_EVERY + pass_time
-    return detected + LATENESS + BEAT + pass_time
+        return detected + PULL + FRESH_EVERY + pass_time, "detectors"
+    return detected + LATENESS + BEAT + pass_time, "detectors"
 
 
 def score(
@@ -188,8 +287,10 @@ def score(
     *,
     judge_from: dt.datetime,
     pass_time: dt.timedelta = dt.timedelta(seconds=1),
+    record_time: dt.timedelta = dt.timedelta(seconds=0.05),
 ) -> Score:
-    """``pass_time``: how long one detection pass takes (bench/README.md)."""
+    """``pass_time``: how long one detection pass takes (bench/README.md);
+    ``record_time``: how long recording a pull's edge findings takes."""
     result = Score()
     agent_names = {
         agent_id: name for ids in loaded.agents.values() for name, agent_id in ids.items()
@@ -201,9 +302,13 @@ def score(
             alerts = list(Alert.objects.all())
         result.alerts += len(alerts)
         labels = [label for label in scenario.labels if label.tenant == slug]
-        for label in labels:
-            if label.kind == "benign":
+        plans = [t for t in scenario.tenants if t.slug == slug]
+        first = first_spans(scenario, plans[0]) if plans else {}
+        for index, label in enumerate(scenario.labels):
+            if label.tenant != slug or label.kind == "benign":
                 continue
+            if index in first:
+                label.first_data = first[index]
             start, end = _window(label)
             ids = {loaded.agents[slug][name] for name in label.agents}
             matching = [
@@ -222,13 +327,17 @@ def score(
             if not matching:
                 result.missed.append(f"{slug} {label.kind}/{label.grade}: {label.note}")
                 continue
-            raised = min(_raised(a, pass_time) for a in matching)
-            reference = label.decisive_at if label.kind == "escalation" else label.start
-            assert reference is not None
+            raised, layer = min(_raised(a, pass_time, record_time) for a in matching)
+            reference = label.decisive_at if label.kind == "escalation" else label.first_data
+            reference = reference or label.start
             delay = max((raised - (reference + PULL)) / dt.timedelta(minutes=1), 0.0)
             result.delays[label.kind].append(delay)
+            since = label.decisive_at if label.kind == "escalation" else label.start
+            since_start = (raised - ((since or label.start) + PULL)) / dt.timedelta(minutes=1)
+            result.delays_from_start.append(max(since_start, 0.0))
+            result.layers[label.kind].append(layer)
             result.details.append(
-                f"{slug} {label.kind}/{label.grade}: {delay:.1f} min ({label.note})"
+                f"{slug} {label.kind}/{label.grade}: {delay:.1f} min by the {layer} ({label.note})"
             )
         malicious = [label for label in labels if label.kind != "benign"]
         for alert in alerts:
@@ -277,6 +386,7 @@ def reset(scenario: Plan) -> Loaded:
             Alert.objects.all().delete()
             Incident.objects.all().delete()
             AcceptedBehaviour.objects.all().delete()
+            EdgeProfile.objects.all().delete()
             loaded.agents[tenant_plan.slug] = dict(Agent.objects.values_list("name", "pk"))
         loaded.tenants[tenant_plan.slug] = tenant
     return loaded

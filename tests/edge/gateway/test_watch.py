@@ -4,12 +4,14 @@ per agent, and the findings waiting for the control plane."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import orjson
 
 from edge.simprovider import RunningSim
+from edge.watch import hour_label, hour_of_week
 from tests.edge.conftest import (
     AGENT,
     AGENT_HEADERS,
@@ -163,3 +165,48 @@ def test_a_malformed_watch_section_is_refused_naming_the_field(
     assert "watch.agents[0].mode" in response.text
     doc["watch"] = {"agents": [{"agent_id": OTHER_AGENT, "allow": {"files": ["x"]}}]}
     assert "watch.agents[0].allow.files" in edge.configure(doc).text
+
+
+def test_a_recent_span_outside_the_working_hours_is_a_temporal_finding(
+    edge: EdgeServer, sim: RunningSim
+) -> None:
+    now = time.time_ns()
+    span = make_span(1, {"gen_ai.tool.name": "web.search"})
+    span.start_time_unix_nano, span.end_time_unix_nano = now - 10**9, now
+    late = make_span(2, {"gen_ai.tool.name": "web.search"})  # started a year ago
+    this_hour = hour_of_week(span.start_time_unix_nano)
+
+    doc = gateway_doc(2, providers=[provider("sim-a", sim.url)])
+    rule = {"agent_id": AGENT, "mode": "refuse", "allow": LEARNED}
+    others = [
+        h for h in range(168) if h not in (this_hour, hour_of_week(late.start_time_unix_nano))
+    ]
+    doc["watch"] = {"agents": [{**rule, "hours": others}]}
+    assert edge.configure(doc).status_code == 200
+    with edge.client() as client:
+        sent = client.post(
+            "/v1/traces",
+            content=spans_body([span, late]),
+            headers={**PROTOBUF, **AGENT_HEADERS},
+        )
+    assert sent.status_code == 200
+    found, cursor = findings(edge)
+    assert [(f["kind"], f["dimension"], f["item"], f["action"]) for f in found] == [
+        ("temporal", "hour", hour_label(this_hour), "flagged")
+    ], "the late span is history: not judged for its time"
+    assert "outside the agent's learned and configured hours" in found[0]["reason"]
+    assert post(edge, with_tool("web.search")).status_code == 200, "a model call is served"
+
+    with edge.client() as client:
+        client.post("/v1/security/findings/ack", json={"cursor": cursor}, headers=NODE_HEADERS)
+    doc = gateway_doc(3, providers=[provider("sim-a", sim.url)])
+    doc["watch"] = {"agents": [{**rule, "hours": list(range(168))}, {**rule, "hours": None}]}
+    doc["watch"]["agents"][1]["agent_id"] = OTHER_AGENT
+    assert edge.configure(doc).status_code == 200
+    span.span_id = (3).to_bytes(8, "big")
+    with edge.client() as client:
+        client.post("/v1/traces", content=spans_body([span]), headers={**PROTOBUF, **AGENT_HEADERS})
+    assert findings(edge)[0] == [], "within its hours; null hours are not checked"
+
+    doc["watch"] = {"agents": [{**rule, "hours": [168]}]}
+    assert "watch.agents[0].hours" in edge.configure(doc).text
