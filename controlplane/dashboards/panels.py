@@ -4,8 +4,9 @@ Both panels read the same few queries (docs/decisions/0038-dashboard-panels.md):
 ``usage_overview`` (totals, the range before, the chart), one ``breakdowns`` query per
 rollup that the five breakdowns need (usually two: the agents' table and the spans'
 one), and the fault panel the gateway's ``provider_attempts``. ``start`` runs them on
-the query pool (``parallel``), each through the result cache (``cache``), and returns at
-once: the caller reads PostgreSQL meanwhile, then takes ``PanelData.wait()``.
+the query pool (``parallel``), each through the result cache (``cache``; a window that
+ends now as its settled hours and its open tail, ``split``), and returns at once: the
+caller reads PostgreSQL meanwhile, then takes ``PanelData.wait()``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from controlplane.dashboards import fleet, parallel, queries
+from django.conf import settings
+from django.utils import timezone
+
+from controlplane.dashboards import fleet, parallel, queries, split
 from controlplane.dashboards.cache import cached
 from controlplane.dashboards.queries import Breakdowns, Overview
 from controlplane.dashboards.rollups import Filters, Window
@@ -70,7 +74,11 @@ def start(
     attempts: bool,
     now: dt.datetime | None = None,
 ) -> Pending:
-    """Start the panels' queries for ``tenant_id`` (``attempts``: the gateway's too)."""
+    """Start the panels' queries for ``tenant_id`` (``attempts``: the gateway's too).
+    With the cache on, a window that ends in the open hours is read as its settled hours
+    (cached until late spans arrive) and its open tail (``split``)."""
+    now = now or timezone.now()
+    at = split.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
     def read(name: str, query: Any, *args: Any) -> Any:
         return partial(
@@ -83,12 +91,27 @@ def start(
             now=now,
         )
 
-    calls = {"overview": read("usage_overview", queries.usage_overview)}
+    def parts(query: Any, *args: Any) -> Any:
+        return partial(query, tenant_id, window, filters, *args, at, now)
+
+    calls = {
+        "overview": read("usage_overview", queries.usage_overview)
+        if at is None
+        else parts(split.overview)
+    }
     for group in queries.breakdown_groups(window, filters, DIMENSIONS):
         name = "breakdowns:" + ",".join(group)
-        calls[name] = read(name, queries.breakdowns, group)
+        calls[name] = (
+            parts(split.breakdowns, group)
+            if at is not None and split.splits_breakdowns(window, filters, group)
+            else read(name, queries.breakdowns, group)
+        )
     if attempts:
-        calls["attempts"] = read("provider_attempts", queries.provider_attempts)
+        calls["attempts"] = (
+            read("provider_attempts", queries.provider_attempts)
+            if at is None
+            else parts(split.attempts)
+        )
     return Pending(parallel.start(calls))
 
 

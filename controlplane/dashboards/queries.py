@@ -57,7 +57,7 @@ _USAGE = (*_TOTALS, "cost", "p50_ms", "p95_ms")  # a usage breakdown's row, afte
 _HOTSPOT = ("requests", "faults", "timeouts")
 
 
-def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+def tenant_rows(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
     """The rows of ``sql`` for the tenant of ``params``; a ``latency`` column (``[p50,
     p95]``) becomes ``p50_ms`` and ``p95_ms``."""
     tenant_id = params["tenant_id"]
@@ -92,6 +92,12 @@ def usage_overview(tenant_id: uuid.UUID, window: Window, filters: Filters) -> Ov
     """One query over the range and the one before it, in the range's chart buckets: the
     totals are the buckets' sums (whole buckets tile both ranges)."""
     before = window.since - (window.until - window.since)
+    rows = overview_buckets(tenant_id, Window(before, window.until, window.bucket_seconds), filters)
+    return overview_of(rows, window)
+
+
+def overview_buckets(tenant_id: uuid.UUID, span: Window, filters: Filters) -> list[dict[str, Any]]:
+    """The sums of every chart bucket of ``span`` with data, by bucket start."""
     sql, params = render(
         """
         SELECT toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
@@ -100,13 +106,17 @@ def usage_overview(tenant_id: uuid.UUID, window: Window, filters: Filters) -> Ov
         $WHERE
         GROUP BY bucket ORDER BY bucket
         """,
-        Window(before, window.until, window.bucket_seconds),
+        span,
         tenant_id=tenant_id,
         filters=filters,
         bucketed=True,
-        params={"bucket": window.bucket_seconds},
+        params={"bucket": span.bucket_seconds},
     )
-    rows = [{**row, "bucket": utc(row["bucket"])} for row in _query(sql, params)]
+    return [{**row, "bucket": utc(row["bucket"])} for row in tenant_rows(sql, params)]
+
+
+def overview_of(rows: list[dict[str, Any]], window: Window) -> Overview:
+    """The overview of ``window`` from the bucket rows of it and of the range before it."""
     series = [row for row in rows if row["bucket"] >= window.since]
     earlier = [row for row in rows if row["bucket"] < window.since]
     return Overview(totals=_totals(series), before=_totals(earlier), series=series)
@@ -145,7 +155,7 @@ def usage_by(
         params={"limit": limit},
         fragments={"$KEY": key, "$PRESENT": present},
     )
-    return _query(sql, params)
+    return tenant_rows(sql, params)
 
 
 # --- breakdowns: usage, fault hotspots, provider availability -------------------------
@@ -171,22 +181,22 @@ def breakdown_columns(dimension: str) -> frozenset[str]:
 
 # The breakdowns that breakdowns_hour/_day hold one row per value of (migration 0007).
 BY_VALUE = frozenset({"provider", "model", "department", "tool"})
-_BY_VALUE_COLUMNS = frozenset({"dimension", "key", "status"})
+BY_VALUE_COLUMNS = frozenset({"dimension", "key", "status"})
 
 
-def _by_value(window: Window, filters: Filters) -> bool:
+def reads_by_value(window: Window, filters: Filters) -> bool:
     """Whether the one-row-per-value tables answer the window's breakdowns: whole hours,
     no filter (they have no other column)."""
     if filters.values():
         return False
-    return source_for(window, _BY_VALUE_COLUMNS, bucketed=False).rollup.table == "breakdowns_hour"
+    return source_for(window, BY_VALUE_COLUMNS, bucketed=False).rollup.table == "breakdowns_hour"
 
 
 def breakdown_groups(
     window: Window, filters: Filters, dimensions: tuple[str, ...]
 ) -> list[tuple[str, ...]]:
     """``dimensions`` in groups that read the same source: one ``breakdowns`` query each."""
-    by_value = _by_value(window, filters)
+    by_value = reads_by_value(window, filters)
     groups: dict[object, list[str]] = {}
     for dimension in dimensions:
         needed = breakdown_columns(dimension) | filter_columns(filters)
@@ -206,22 +216,9 @@ def breakdowns(
     as ``usage_by`` orders a breakdown and the hotspot lists order faults (ClickHouse's
     order of UUIDs is not Python's). ``dimensions`` must read the same source
     (``breakdown_groups``)."""
-    if set(dimensions) <= BY_VALUE and _by_value(window, filters):
+    if set(dimensions) <= BY_VALUE and reads_by_value(window, filters):
         return _breakdowns_by_value(tenant_id, window, dimensions)
-    keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
-    sets: list[tuple[str, ...]] = [(key,) for key in keys]
-    present = [DIMENSIONS[dimension][1] for dimension in dimensions]
-    availability = "provider" in dimensions
-    if availability:  # the providers' model calls: one more set, not a second state
-        keys.append("model_call")
-        sets.append(("provider", "model_call"))
-        present.append("provider != ''")
-    # grouping(keys) has a bit per key (the first one highest), set when the key is not
-    # in the row's grouping set.
-    masks = [
-        sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
-        for keep in sets
-    ]
+    sets = GroupingSets.of(dimensions)
     sql, params = render(
         """
         SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES, $LATENCY AS latency,
@@ -243,6 +240,42 @@ def breakdowns(
         columns=frozenset().union(*(breakdown_columns(d) for d in dimensions)),
         params={"usage_limit": USAGE_LIMIT, "hotspot_limit": HOTSPOT_LIMIT},
         fragments={
+            **sets.fragments,
+            "$AVAILABLE": f" OR (grouping_set = {sets.masks[-1]} AND model_call)"
+            if sets.availability
+            else "",
+        },
+    )
+    return lists(*sets.split(tenant_rows(sql, params), dimensions))
+
+
+@dataclass(frozen=True)
+class GroupingSets:
+    """The ``GROUPING SETS`` of a ``breakdowns`` query: one set per dimension, and the
+    providers' model calls (``model_call``) when ``provider`` is one."""
+
+    keys: tuple[str, ...]
+    masks: tuple[int, ...]
+    availability: bool
+    fragments: dict[str, str]
+
+    @classmethod
+    def of(cls, dimensions: tuple[str, ...]) -> GroupingSets:
+        keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
+        sets: list[tuple[str, ...]] = [(key,) for key in keys]
+        present = [DIMENSIONS[dimension][1] for dimension in dimensions]
+        availability = "provider" in dimensions
+        if availability:  # the providers' model calls: one more set, not a second state
+            keys.append("model_call")
+            sets.append(("provider", "model_call"))
+            present.append("provider != ''")
+        # grouping(keys) has a bit per key (the first one highest), set when the key is
+        # not in the row's grouping set.
+        masks = [
+            sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
+            for keep in sets
+        ]
+        fragments = {
             "$KEY_COLUMNS": ", ".join(
                 f"{MODEL_CALL} AS model_call" if key == "model_call" else key for key in keys
             ),
@@ -254,24 +287,26 @@ def breakdowns(
                 if condition != "1"
             )
             or "1",
-            "$AVAILABLE": f" OR (grouping_set = {masks[-1]} AND model_call)"
-            if availability
-            else "",
-        },
-    )
-    rows = _query(sql, params)
-    for row in rows:
-        row["key"] = row[keys[masks.index(row["grouping_set"])]]
-    by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in masks}
-    served = None
-    if availability:
-        served = [row for row in by_set[masks[-1]] if row["model_call"]]
-        for row in served:
-            row["key"] = row["provider"]
-    return _lists(
-        {dimension: by_set[mask] for dimension, mask in zip(dimensions, masks, strict=False)},
-        served,
-    )
+        }
+        return cls(tuple(keys), tuple(masks), availability, fragments)
+
+    def split(
+        self, rows: list[dict[str, Any]], dimensions: tuple[str, ...]
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]] | None]:
+        """``rows`` by dimension, each with its ``key``, and the providers' served model
+        calls (None: ``provider`` is not a dimension)."""
+        for row in rows:
+            row["key"] = row[self.keys[self.masks.index(row["grouping_set"])]]
+        by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in self.masks}
+        served = None
+        if self.availability:
+            served = [row for row in by_set[self.masks[-1]] if row["model_call"]]
+            for row in served:
+                row["key"] = row["provider"]
+        groups = {
+            dimension: by_set[mask] for dimension, mask in zip(dimensions, self.masks, strict=False)
+        }
+        return groups, served
 
 
 def _breakdowns_by_value(
@@ -300,18 +335,18 @@ def _breakdowns_by_value(
         """,
         window,
         tenant_id=tenant_id,
-        columns=_BY_VALUE_COLUMNS,
+        columns=BY_VALUE_COLUMNS,
         params={
             "dimensions": [*dimensions, *(["served"] if "provider" in dimensions else [])],
             "usage_limit": USAGE_LIMIT,
             "hotspot_limit": HOTSPOT_LIMIT,
         },
     )
-    rows = _query(sql, params)
+    rows = tenant_rows(sql, params)
     for row in rows:
         if row["dimension"] == "department":
             row["key"] = uuid.UUID(row["key"])
-    return _lists(
+    return lists(
         {
             dimension: [row for row in rows if row["dimension"] == dimension]
             for dimension in dimensions
@@ -320,7 +355,7 @@ def _breakdowns_by_value(
     )
 
 
-def _lists(
+def lists(
     groups: dict[str, list[dict[str, Any]]], served: list[dict[str, Any]] | None
 ) -> Breakdowns:
     """The ranked lists of each dimension's rows (``key``, the sums, ``usage_rank`` and
@@ -401,4 +436,4 @@ def provider_attempts(
         filters=filters,
         rollup=PROVIDER_ATTEMPTS,
     )
-    return _query(sql, params)
+    return tenant_rows(sql, params)

@@ -268,7 +268,8 @@ def render(
     """``template`` for the source that fits (``source_for``; or ``rollup``) and its
     parameters: ``$ROLLUP`` (the ``FROM`` text), ``$WHERE`` (tenant, range and the
     filters that are set), ``$TIME`` (bucketed templates only), ``$LATENCY``
-    (``[p50, p95]``), ``$P95``, ``$MEASURES`` and ``$FAULTS`` filled in, then
+    (``[p50, p95]``), ``$STATE`` (the merged latency state), ``$P95``,
+    ``$MEASURES`` and ``$FAULTS`` filled in, then
     ``fragments`` (constant texts of the caller).
     ``columns``: what the template reads besides the filters; ``tenant_id`` None reads
     every tenant (the fleet)."""
@@ -285,6 +286,7 @@ def render(
         "$FAULTS": FAULTS,
         "$LATENCY": source.rollup.median_and_p95(),
         "$P95": source.rollup.percentile(0.95),
+        "$STATE": f"{source.rollup.merge}State(r.{source.rollup.state})",
     }
     if source.days is None:
         parts["$TIME"] = source.rollup.time

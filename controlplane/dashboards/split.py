@@ -1,0 +1,265 @@
+"""A window that ends now, read as its settled hours and its open tail
+(docs/decisions/0048-dashboard-split-windows.md).
+
+The part before ``freshness.settled_until(now)`` takes no more spans but late ones, so it
+is cached under the tenant's ``settled`` token (``cache``); only the tail after it, an
+hour or so, is read again when spans arrive. The two parts merge into exactly what one
+query over the whole window answers:
+
+- chart buckets, totals and the gateway's attempts are sums: added per bucket or
+  provider (a bucket across the boundary has a share in each part);
+- breakdowns keep every group of each part (not the first twenty), its sums and its
+  latency state (``quantileTiming``, ``timing``); groups are ranked after the merge as
+  the SQL ranks them, and p50 and p95 are read from the merged states of the groups
+  shown. Breakdowns that read t-digests (the per-minute rollup: windows not of whole
+  hours, or filters and groups no hourly rollup holds together) are read whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import uuid
+from functools import partial
+from typing import Any
+
+from controlplane.analytics import freshness
+from controlplane.dashboards import queries
+from controlplane.dashboards.cache import cached
+from controlplane.dashboards.queries import Breakdowns, Overview
+from controlplane.dashboards.rollups import (
+    TIMING_CAP_MS,
+    Filters,
+    Window,
+    filter_columns,
+    render,
+    source_for,
+)
+from controlplane.dashboards.timing import Timing
+
+HOUR = 3600
+_SUMS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_tokens", "cost")
+_ATTEMPTS = ("attempts", "failures", "timeouts", "failovers", "breaker_trips")
+_ZERO_UUID = uuid.UUID(int=0)
+Parts = dict[tuple[str, Any], dict[str, Any]]
+
+
+def boundary(window: Window, now: dt.datetime) -> dt.datetime | None:
+    """Where ``window`` splits into settled and open hours; None when it is all one."""
+    settled = freshness.settled_until(now)
+    return settled if window.since < settled < window.until else None
+
+
+def splits_breakdowns(window: Window, filters: Filters, dimensions: tuple[str, ...]) -> bool:
+    """Whether the breakdowns of ``dimensions`` read ``quantileTiming`` states over the
+    window (whole hours, and a rollup of hours that has their columns)."""
+    if any(int(moment.timestamp()) % HOUR for moment in (window.since, window.until)):
+        return False
+    if set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters):
+        return True
+    needed = frozenset().union(*(queries.breakdown_columns(d) for d in dimensions))
+    source = source_for(window, needed | filter_columns(filters), bucketed=False)
+    return source.rollup.merge == "quantileTimingMerge"
+
+
+def _parts(
+    name: str,
+    tenant_id: uuid.UUID,
+    window: Window,
+    filters: Filters,
+    at: dt.datetime,
+    now: dt.datetime,
+    query: Any,
+    *args: Any,
+) -> tuple[Any, Any]:
+    """``query``'s result over ``[window.since, at)`` (cached while settled) and over
+    ``[at, window.until)`` (cached until the next insert)."""
+    settled = Window(window.since, at, window.bucket_seconds)
+    tail = Window(at, window.until, window.bucket_seconds)
+    return tuple(
+        cached(
+            name, tenant_id, part, filters, partial(query, tenant_id, part, filters, *args), now=now
+        )
+        for part in (settled, tail)
+    )
+
+
+def _add(rows: list[dict[str, Any]], key: str, sums: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``rows`` with one row per ``key``, the ``sums`` added (first seen order)."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        if (found := merged.get(row[key])) is None:
+            merged[row[key]] = dict(row)
+        else:
+            for name in sums:
+                found[name] += row[name]
+    return list(merged.values())
+
+
+def overview(
+    tenant_id: uuid.UUID, window: Window, filters: Filters, at: dt.datetime, now: dt.datetime
+) -> Overview:
+    """``queries.usage_overview``: the buckets of the range before and the settled hours,
+    then those of the tail."""
+    before = window.since - (window.until - window.since)
+    settled, tail = _parts(
+        "overview_buckets",
+        tenant_id,
+        Window(before, window.until, window.bucket_seconds),
+        filters,
+        at,
+        now,
+        queries.overview_buckets,
+    )
+    rows = sorted(_add([*settled, *tail], "bucket", _SUMS), key=lambda row: row["bucket"])
+    return queries.overview_of(rows, window)
+
+
+def attempts(
+    tenant_id: uuid.UUID, window: Window, filters: Filters, at: dt.datetime, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """``queries.provider_attempts`` from the two parts, in its order."""
+    parts = _parts(
+        "provider_attempts", tenant_id, window, filters, at, now, queries.provider_attempts
+    )
+    rows = _add([*parts[0], *parts[1]], "provider", _ATTEMPTS)
+    return sorted(rows, key=lambda row: (-row["breaker_trips"], -row["failovers"], row["provider"]))
+
+
+# --- breakdowns -----------------------------------------------------------------------
+
+
+def breakdown_parts(
+    tenant_id: uuid.UUID, window: Window, filters: Filters, dimensions: tuple[str, ...]
+) -> Parts:
+    """Every group of ``dimensions`` over ``window`` (of whole hours): its sums and its
+    latency state, by (dimension, key); the providers' served model calls as
+    ``served``."""
+    by_value = set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters)
+    if by_value:
+        sql, params = render(
+            """
+            SELECT dimension, key, $MEASURES, hex($STATE) AS state
+            FROM $ROLLUP
+            $WHERE
+              AND has({dimensions:Array(String)}, dimension)
+            GROUP BY dimension, key
+            HAVING key != ''
+            """,
+            window,
+            tenant_id=tenant_id,
+            columns=queries.BY_VALUE_COLUMNS,
+            params={"dimensions": [*dimensions, *(["served"] if "provider" in dimensions else [])]},
+        )
+        rows = queries.tenant_rows(sql, params)
+        found = {(row["dimension"], row["key"]): row for row in rows}
+    else:
+        sets = queries.GroupingSets.of(dimensions)
+        sql, params = render(
+            """
+            SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES,
+                   hex($STATE) AS state
+            FROM $ROLLUP
+            $WHERE
+            GROUP BY GROUPING SETS ($SETS)
+            HAVING $PRESENT
+            """,
+            window,
+            tenant_id=tenant_id,
+            filters=filters,
+            columns=frozenset().union(*(queries.breakdown_columns(d) for d in dimensions)),
+            fragments=sets.fragments,
+        )
+        groups, served = sets.split(queries.tenant_rows(sql, params), dimensions)
+        found = {
+            (dimension, row["key"]): row
+            for dimension, rows in [*groups.items(), ("served", served or [])]
+            for row in rows
+        }
+    return {
+        (dimension, _key(dimension, key, by_value)): {
+            **{name: row[name] for name in _SUMS},
+            "states": [bytes.fromhex(row["state"])],
+        }
+        for (dimension, key), row in found.items()
+    }
+
+
+def _key(dimension: str, key: Any, by_value: bool) -> Any:
+    return uuid.UUID(key) if by_value and dimension == "department" else key
+
+
+def breakdowns(
+    tenant_id: uuid.UUID,
+    window: Window,
+    filters: Filters,
+    dimensions: tuple[str, ...],
+    at: dt.datetime,
+    now: dt.datetime,
+) -> Breakdowns:
+    """``queries.breakdowns`` from the two parts' groups."""
+    name = "breakdown_parts:" + ",".join(dimensions)
+    settled, tail = _parts(name, tenant_id, window, filters, at, now, breakdown_parts, dimensions)
+    merged: Parts = {key: dict(row) for key, row in settled.items()}
+    for key, row in tail.items():
+        if (found := merged.get(key)) is None:
+            merged[key] = row
+            continue
+        for measure in _SUMS:
+            found[measure] += row[measure]
+        found["states"] = [*found["states"], *row["states"]]
+    by_value = set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters)
+    return rank(merged, dimensions, by_value=by_value)
+
+
+def _order(key: Any, by_value: bool) -> tuple[bytes, bytes, str]:
+    """ClickHouse's order of a group's key: UUIDs by their second half first; the
+    one-row-per-value tables order by ``toUUIDOrZero(key)``, then the text."""
+    if isinstance(key, uuid.UUID):
+        return key.bytes[8:], key.bytes[:8], ""
+    as_uuid = _ZERO_UUID
+    if by_value:
+        with contextlib.suppress(ValueError):
+            as_uuid = uuid.UUID(key)
+    return as_uuid.bytes[8:], as_uuid.bytes[:8], key
+
+
+def _latency(states: list[bytes]) -> tuple[float, float]:
+    merged = Timing.empty()
+    for state in states:
+        merged = merged.merge(Timing.parse(state))
+    p50, p95 = (
+        math.inf if value >= TIMING_CAP_MS else value for value in merged.quantiles((0.5, 0.95))
+    )
+    return p50, p95
+
+
+def rank(parts: Parts, dimensions: tuple[str, ...], *, by_value: bool) -> Breakdowns:
+    """The ranked lists of ``queries.breakdowns`` from every group's sums and states:
+    most requests first, highest fault rate then most faults first, ties by key."""
+    groups: dict[str, list[dict[str, Any]]] = {dimension: [] for dimension in dimensions}
+    served: list[dict[str, Any]] = []
+    for (dimension, key), part in parts.items():
+        row = {"key": key, **{name: part[name] for name in _SUMS}, "states": part["states"]}
+        (served if dimension == "served" else groups[dimension]).append(row)
+    for rows in groups.values():
+        by_usage = sorted(rows, key=lambda r: (-r["requests"], _order(r["key"], by_value)))
+        for place, row in enumerate(by_usage, 1):
+            row["usage_rank"] = place
+        by_faults = sorted(
+            rows,
+            key=lambda r: (
+                -r["faults"] / r["requests"],
+                -r["faults"],
+                _order(r["key"], by_value),
+            ),
+        )
+        for place, row in enumerate(by_faults, 1):
+            row["fault_rank"] = place
+    shown = [
+        row for rows in groups.values() for row in rows if row["usage_rank"] <= queries.USAGE_LIMIT
+    ]
+    for row in [*shown, *served]:
+        row["p50_ms"], row["p95_ms"] = _latency(row["states"])
+    return queries.lists(groups, served if "provider" in dimensions else None)
