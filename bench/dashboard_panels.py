@@ -17,9 +17,17 @@ gives the median of the runs and their spread):
    query runs, as for a tenant whose spans keep arriving.
 2. The same 30-day panels warm (nothing new arrived: results from the cache), and the
    whole 30-day page (three panels, no HX), cold: what a first visit waits for.
+3. ``--ingest``: what a viewer sees while spans keep arriving. The result cache on;
+   before each request (untimed) a batch of ``--ingest-spans`` spans of the open hour
+   for the measured tenants goes in through ``spans_insert``, as the pull worker's
+   ClickHouse insert does (it renews the tenants' freshness tokens; the ledger and the
+   edge's cursor, which the panels do not read, are left out). So every request finds
+   new spans: its open part is read again, its settled hours come from the cache
+   (decision 0048). CPU counts the requests only, not the inserts (chDB's work on an
+   insert that runs on past it is counted).
 
 ``--quick``: the largest tenant and the fleet only, 10 requests. ``--fleet``: the
-fleet's panels only. ``--background``: a
+fleet's panels only. ``--only-ingest``: the ``--ingest`` rows only. ``--background``: a
 thread of this process runs the behavioral detectors for every tenant each minute (one
 minute of the seeded history each time) and rates the largest tenant's day, as the
 worker does beside the web threads in the embedded mode. ``--postgres``: each panel
@@ -41,6 +49,7 @@ import pstats
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -55,6 +64,7 @@ import django  # noqa: E402
 django.setup()
 
 import harness  # noqa: E402
+import orjson  # noqa: E402
 from dashboard_postgres import compare_postgres, sizes, staff_client  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -62,8 +72,11 @@ from django.test.utils import override_settings, setup_test_environment  # noqa:
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from billing.pricing import PriceBook  # noqa: E402
 from controlplane.analytics import get_store  # noqa: E402
 from controlplane.core.tenancy import all_tenants_context  # noqa: E402
+from controlplane.telemetry.records import build_batch  # noqa: E402
+from controlplane.telemetry.spans import spans_insert  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 RANGES = ("1h", "24h", "7d", "30d")
@@ -99,6 +112,105 @@ def fetch(client: Client, url: str, params: dict[str, str], *, htmx: bool = True
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     response = client.get(url, params, **headers)  # type: ignore[arg-type]
     assert response.status_code == 200 and response.content, response.headers
+
+
+class Ingest:
+    """Spans of the open hour for ``tenants``, inserted as the pull worker inserts them
+    into ClickHouse (``spans_insert``: the freshness tokens move)."""
+
+    def __init__(self, tenants: list[Tenant], spans: int) -> None:
+        self.spans = spans
+        self.agents = {
+            tenant.pk: [
+                row["agent_id"]
+                for row in get_store().query(
+                    "SELECT DISTINCT agent_id FROM agents_day WHERE tenant_id = {t:UUID} LIMIT 50",
+                    {"t": tenant.pk},
+                )
+            ]
+            for tenant in tenants
+        }
+        self.inserted = 0
+
+    def insert(self) -> None:
+        now = time.time()
+        lines = []
+        for n in range(self.spans):
+            tenant_id = list(self.agents)[n % len(self.agents)]
+            agents = self.agents[tenant_id]
+            start = int((now - n * 0.01) * 1e9)
+            record = {
+                "v": 1,
+                "event_id": str(uuid.uuid4()),
+                "tenant_id": str(tenant_id),
+                "agent_id": str(agents[n % len(agents)]),
+                "department_id": None,
+                "device_id": str(uuid.UUID(int=8)),
+                "site_id": str(uuid.UUID(int=9)),
+                "edge_node_id": str(uuid.UUID(int=10)),
+                "trace_id": uuid.uuid4().hex,
+                "span_id": uuid.uuid4().hex[:16],
+                "parent_span_id": "",
+                "name": "chat",
+                "kind": "model",
+                "start_time_unix_nano": start,
+                "end_time_unix_nano": start + (200 + 37 * n % 3000) * 1_000_000,
+                "status": "error" if n % 17 == 0 else "ok",
+                "status_message": "",
+                "provider": "openai" if n % 2 else "anthropic",
+                "model": "gpt-4o-mini" if n % 2 else "claude-3-5-haiku",
+                "operation": "chat",
+                "tool": "",
+                "input_tokens": 100 + n,
+                "output_tokens": 20,
+                "data_classes": [],
+                "request_body": "hi",
+                "response_body": "hello",
+                "attributes": {},
+                "resource": {},
+                "received_at_unix_nano": start + 300_000_000,
+            }
+            lines.append(orjson.dumps(record))
+        batch = build_batch(lines, prices=PriceBook([]), retention_days={})
+        spans_insert(batch.spans, dedup_token=str(uuid.uuid4()))
+        self.inserted += len(lines)
+
+
+def timed_ingest(call: Callable[[], Any], requests: int, ingest: Ingest) -> dict[str, float]:
+    """``timed``, with an insert of open-hour spans before each request (not timed)."""
+    ingest.insert()
+    call()
+    times, cpu = [], 0.0
+    for _ in range(requests):
+        ingest.insert()
+        with harness.CpuClock() as clock:
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        cpu += clock.seconds
+    return {
+        "p50_ms": sorted(times)[len(times) // 2],
+        "p95_ms": p95(times),
+        "cpu_ms": cpu * 1000 / requests,
+    }
+
+
+def measure_ingest(
+    client: Client, slugs: dict[str, str], ranges: tuple[str, ...], requests: int, ingest: Ingest
+) -> dict[str, float]:
+    """One run: every tenant panel with the cache on and new open-hour spans before each
+    request."""
+    figures: dict[str, float] = {}
+    with override_settings(DASHBOARD_CACHE=True):
+        for range_key in ranges:
+            for who, slug in slugs.items():
+                url = reverse("web:console_dashboards", args=[slug])
+                for panel in ("utilization", "faults"):
+                    params = {"range": range_key, "panel": panel}
+                    found = timed_ingest(partial(fetch, client, url, params), requests, ingest)
+                    for figure, value in found.items():
+                        figures[f"{range_key} {panel}, {who}, ingest {figure}"] = value
+    return figures
 
 
 def measure(
@@ -218,6 +330,9 @@ def main() -> None:
     parser.add_argument("--background", action="store_true", help="detectors and rating run")
     parser.add_argument("--postgres", action="store_true", help="compare with the ledger")
     parser.add_argument("--profile", type=Path, help="write a cProfile of 30-day panels here")
+    parser.add_argument("--ingest", action="store_true", help="also: cache on, spans arriving")
+    parser.add_argument("--only-ingest", action="store_true", help="the --ingest rows only")
+    parser.add_argument("--ingest-spans", type=int, default=20, help="spans per insert")
     args = parser.parse_args()
     setup_test_environment()  # the test client's host is allowed
     requests = 10 if args.quick and args.requests == 20 else args.requests
@@ -248,7 +363,19 @@ def main() -> None:
         profile(client, slugs.get("largest"), args.profile)
     ranges = tuple(args.ranges.split(","))
     started = time.monotonic()
-    runs = harness.repeat(lambda run: measure(client, slugs, ranges, requests), runs=args.runs)
+    ingest = None
+    if (args.ingest or args.only_ingest) and slugs:
+        with all_tenants_context():
+            measured = [t for t in tenants if t.slug in slugs.values()]
+        ingest = Ingest(measured, args.ingest_spans)
+
+    def run_once(run: int) -> dict[str, float]:
+        figures = {} if args.only_ingest else measure(client, slugs, ranges, requests)
+        if ingest is not None:
+            figures |= measure_ingest(client, slugs, ranges, requests, ingest)
+        return figures
+
+    runs = harness.repeat(run_once, runs=args.runs)
     if background is not None:
         background.stopping.set()
         share = background.cpu / (time.monotonic() - started) * 100
@@ -257,6 +384,11 @@ def main() -> None:
             f"and rating, {share:.0f} % of one core on average."
         )
     context.notes.append(f"{requests} requests per panel and run; cold = result cache off.")
+    if ingest is not None:
+        context.notes.append(
+            f"Ingest rows: cache on, {args.ingest_spans} open-hour spans inserted before "
+            f"each request ({ingest.inserted:,} in all)."
+        )
     harness.report("Dashboard panels, server time", runs, context=context, json_path=args.json)
     print("\n" + "\n".join(sizes()))
     if args.postgres:

@@ -57,7 +57,7 @@ _USAGE = (*_TOTALS, "cost", "p50_ms", "p95_ms")  # a usage breakdown's row, afte
 _HOTSPOT = ("requests", "faults", "timeouts")
 
 
-def tenant_rows(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+def _query(sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
     """The rows of ``sql`` for the tenant of ``params``; a ``latency`` column (``[p50,
     p95]``) becomes ``p50_ms`` and ``p95_ms``."""
     tenant_id = params["tenant_id"]
@@ -112,7 +112,7 @@ def overview_buckets(tenant_id: uuid.UUID, span: Window, filters: Filters) -> li
         bucketed=True,
         params={"bucket": span.bucket_seconds},
     )
-    return [{**row, "bucket": utc(row["bucket"])} for row in tenant_rows(sql, params)]
+    return [{**row, "bucket": utc(row["bucket"])} for row in _query(sql, params)]
 
 
 def overview_of(rows: list[dict[str, Any]], window: Window) -> Overview:
@@ -155,7 +155,7 @@ def usage_by(
         params={"limit": limit},
         fragments={"$KEY": key, "$PRESENT": present},
     )
-    return tenant_rows(sql, params)
+    return _query(sql, params)
 
 
 # --- breakdowns: usage, fault hotspots, provider availability -------------------------
@@ -246,7 +246,7 @@ def breakdowns(
             else "",
         },
     )
-    return lists(*sets.split(tenant_rows(sql, params), dimensions))
+    return lists(*sets.split(_query(sql, params), dimensions))
 
 
 @dataclass(frozen=True)
@@ -342,7 +342,7 @@ def _breakdowns_by_value(
             "hotspot_limit": HOTSPOT_LIMIT,
         },
     )
-    rows = tenant_rows(sql, params)
+    rows = _query(sql, params)
     for row in rows:
         if row["dimension"] == "department":
             row["key"] = uuid.UUID(row["key"])
@@ -436,4 +436,4 @@ def provider_attempts(
         filters=filters,
         rollup=PROVIDER_ATTEMPTS,
     )
-    return tenant_rows(sql, params)
+    return _query(sql, params)

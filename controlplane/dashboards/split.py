@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from controlplane.analytics import freshness
+from controlplane.analytics.scoped import tenant_query
 from controlplane.dashboards import queries
 from controlplane.dashboards.cache import cached
 from controlplane.dashboards.queries import Breakdowns, Overview
@@ -152,7 +153,7 @@ def breakdown_parts(
             columns=queries.BY_VALUE_COLUMNS,
             params={"dimensions": [*dimensions, *(["served"] if "provider" in dimensions else [])]},
         )
-        rows = queries.tenant_rows(sql, params)
+        rows = tenant_query(sql, tenant_id=tenant_id, params=params)
         found = {(row["dimension"], row["key"]): row for row in rows}
     else:
         sets = queries.GroupingSets.of(dimensions)
@@ -171,7 +172,9 @@ def breakdown_parts(
             columns=frozenset().union(*(queries.breakdown_columns(d) for d in dimensions)),
             fragments=sets.fragments,
         )
-        groups, served = sets.split(queries.tenant_rows(sql, params), dimensions)
+        groups, served = sets.split(
+            tenant_query(sql, tenant_id=tenant_id, params=params), dimensions
+        )
         found = {
             (dimension, row["key"]): row
             for dimension, rows in [*groups.items(), ("served", served or [])]

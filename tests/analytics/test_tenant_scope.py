@@ -21,7 +21,7 @@ from compliance import evidence_queries as evidence
 from compliance.dataflow_queries import flow_rows
 from compliance.privacy import clickhouse as privacy
 from controlplane.analytics.scoped import UnscopedQuery, tenant_query, unscoped_reads
-from controlplane.dashboards import queries
+from controlplane.dashboards import queries, split
 from controlplane.dashboards.panels import DIMENSIONS
 from controlplane.dashboards.queries import Filters, Window
 from controlplane.gateway.savings import gateway_savings
@@ -174,6 +174,15 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.dashboards.queries.usage_overview": lambda t, e: dataclasses.asdict(
         queries.usage_overview(t, WINDOW, Filters())
     ),
+    "controlplane.dashboards.queries.overview_buckets": lambda t, e: queries.overview_buckets(
+        t, WINDOW, Filters()
+    ),
+    # A split window's groups with their sums (decision 0048), over days and hours.
+    "controlplane.dashboards.split.breakdown_parts": lambda t, e: [
+        {"group": f"{dimension}/{key}", **{k: v for k, v in part.items() if k != "states"}}
+        for group in queries.breakdown_groups(DAYS, Filters(), DIMENSIONS)
+        for (dimension, key), part in split.breakdown_parts(t, DAYS, Filters(), group).items()
+    ],
     "controlplane.dashboards.queries.usage_by": lambda t, e: queries.usage_by(
         t, WINDOW, Filters(), "provider"
     ),
