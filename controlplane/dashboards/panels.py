@@ -80,29 +80,24 @@ def start(
     now = now or timezone.now()
     at = split.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
-    def read(name: str, query: Any, *args: Any) -> Any:
-        return partial(
-            cached,
-            name,
-            tenant_id,
-            window,
-            filters,
-            partial(query, tenant_id, window, filters, *args),
-            now=now,
-        )
-
-    def parts(query: Any, *args: Any) -> Any:
-        return partial(query, tenant_id, window, filters, *args, at, now)
+    def read(name: str, query: Any, *args: Any, whole: bool = True) -> Any:
+        """``query`` through the cache: over the whole window, or (``whole`` False) in
+        the two parts of ``split``, whose merged result is kept too until an insert."""
+        if whole:
+            compute = partial(query, tenant_id, window, filters, *args)
+        else:
+            compute = partial(query, tenant_id, window, filters, *args, at, now)
+        return partial(cached, name, tenant_id, window, filters, compute, now=now)
 
     calls = {
         "overview": read("usage_overview", queries.usage_overview)
         if at is None
-        else parts(split.overview)
+        else read("usage_overview", split.overview, whole=False)
     }
     for group in queries.breakdown_groups(window, filters, DIMENSIONS):
         name = "breakdowns:" + ",".join(group)
         calls[name] = (
-            parts(split.breakdowns, group)
+            read(name, split.breakdowns, group, whole=False)
             if at is not None and split.splits_breakdowns(window, filters, group)
             else read(name, queries.breakdowns, group)
         )
@@ -110,7 +105,7 @@ def start(
         calls["attempts"] = (
             read("provider_attempts", queries.provider_attempts)
             if at is None
-            else parts(split.attempts)
+            else read("provider_attempts", split.attempts, whole=False)
         )
     return Pending(parallel.start(calls))
 
