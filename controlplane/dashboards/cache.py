@@ -37,9 +37,11 @@ def cached(
     compute: Callable[[], T],
     *,
     now: dt.datetime | None = None,
+    settled_seconds: int = SETTLED_SECONDS,
 ) -> T:
     """``compute()``'s result for ``name`` over ``window`` of ``tenant_id`` (None: every
-    tenant) with ``filters``, from the cache while the data it read is unchanged."""
+    tenant) with ``filters``, from the cache while the data it read is unchanged; a
+    settled result at most ``settled_seconds``."""
     if not settings.DASHBOARD_CACHE:
         return compute()
     scope = str(tenant_id) if tenant_id is not None else freshness.ALL
@@ -53,5 +55,5 @@ def cached(
         result: T = stored[1]
         return result
     result = compute()
-    cache.set(key, (token, result), SETTLED_SECONDS if settled else OPEN_SECONDS)
+    cache.set(key, (token, result), settled_seconds if settled else OPEN_SECONDS)
     return result

@@ -40,6 +40,8 @@ from controlplane.dashboards.rollups import (
 from controlplane.dashboards.timing import Timing
 
 HOUR = 3600
+# A settled part serves until the settled hour moves on (then a new part is read).
+SETTLED_PART_SECONDS = 2 * HOUR
 _SUMS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_tokens", "cost")
 _ATTEMPTS = ("attempts", "failures", "timeouts", "failovers", "breaker_trips")
 _ZERO_UUID = uuid.UUID(int=0)
@@ -80,7 +82,13 @@ def _parts(
     tail = Window(at, window.until, window.bucket_seconds)
     return tuple(
         cached(
-            name, tenant_id, part, filters, partial(query, tenant_id, part, filters, *args), now=now
+            name,
+            tenant_id,
+            part,
+            filters,
+            partial(query, tenant_id, part, filters, *args),
+            now=now,
+            settled_seconds=SETTLED_PART_SECONDS,
         )
         for part in (settled, tail)
     )
