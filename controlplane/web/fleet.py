@@ -183,8 +183,8 @@ def _meter(percent: int) -> str:
 
 
 def table_rows(rows: list[TenantHealth], range_key: str) -> list[dict[str, Any]]:
-    """What ``_fleet.html`` writes of each row, formatted once here: a template filter
-    or method per cell costs more than the rest of the row (100 rows every 10 s)."""
+    """What ``_fleet.html`` writes of each row, as finished strings: the template then
+    runs no filter, method or ``{% url %}`` per cell (100 rows, every 10 s)."""
     query = f"?{urlencode({'range': range_key})}"
     table = []
     for row in rows:
