@@ -7,10 +7,15 @@ last good pull and ``consecutive_failures`` counts the pulls that failed since.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import BooleanField, Count, Q
+from django.db.models.expressions import RawSQL
+
 from controlplane.agents.models import EdgeNode
+from controlplane.dashboards import health
 from controlplane.dashboards.health import host_problems
 
 LATE_AFTER = dt.timedelta(seconds=30)
@@ -102,6 +107,70 @@ def node_problems(node: EdgeNode) -> list[str]:
     if node.dead_letter_count:
         problems.append(f"{node.dead_letter_count} dead letters")
     return problems
+
+
+def _heartbeat_number(*path: str) -> str:
+    """SQL: the heartbeat's number at ``path``, NULL where it is missing or no number
+    (as ``_number``). CASE, because PostgreSQL may evaluate an AND's sides in any order."""
+    at = f"heartbeat #> '{{{','.join(path)}}}'"
+    return f"(CASE WHEN jsonb_typeof({at}) = 'number' THEN ({at})::float8 END)"
+
+
+_SPOOL_BYTES = _heartbeat_number("spool", "bytes")
+_SPOOL_MAX = _heartbeat_number("spool", "max_bytes")
+_OLDEST = _heartbeat_number("spool", "oldest_unpulled_unix_nano")
+# ``node_problems`` in SQL, for counting nodes by state without reading their heartbeats.
+_HOST_PROBLEMS = RawSQL(  # noqa: S611 (the SQL is constants; the thresholds are bound)
+    "COALESCE("
+    + " OR ".join(
+        f"{_heartbeat_number('host', name)} >= %s"
+        for name in ("cpu_percent", "memory_percent", "disk_percent")
+    )
+    + f" OR {_SPOOL_BYTES} / NULLIF({_SPOOL_MAX}, 0) >= %s"
+    + f" OR heartbeat_at - to_timestamp(NULLIF({_OLDEST}, 0) / 1e9) >= %s, false)",
+    (
+        health.HOST_CPU_DEGRADED,
+        health.HOST_MEMORY_DEGRADED,
+        health.HOST_DISK_DEGRADED,
+        health.SPOOL_FULL_DEGRADED,
+        health.UNPULLED_DEGRADED,
+    ),
+    output_field=BooleanField(),
+)
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    up: int  # healthy
+    late: int
+    down: int
+    total: int  # with degraded and pending ones
+
+
+def state_counts(now: dt.datetime) -> dict[uuid.UUID, StateCounts]:
+    """Per tenant with edge nodes, how many are in which state of ``node_state``:
+    one query for every tenant. The caller holds ``all_tenants_context``."""
+    failing = Q(consecutive_failures__gt=0)
+    pulled = ~failing & Q(last_success_at__isnull=False)
+    fresh = pulled & Q(last_success_at__gte=now - LATE_AFTER)
+    rows = (
+        EdgeNode.unscoped.order_by()
+        .values("tenant_id")
+        .annotate(
+            total=Count("pk"),
+            up=Count("pk", filter=fresh & Q(dead_letter_count=0) & ~Q(_HOST_PROBLEMS)),
+            late=Count(
+                "pk",
+                filter=pulled
+                & Q(last_success_at__lt=now - LATE_AFTER, last_success_at__gte=now - DOWN_AFTER),
+            ),
+            down=Count("pk", filter=failing | Q(last_success_at__lt=now - DOWN_AFTER)),
+        )
+    )
+    return {
+        row["tenant_id"]: StateCounts(row["up"], row["late"], row["down"], row["total"])
+        for row in rows
+    }
 
 
 def _number(value: Any) -> float | None:
