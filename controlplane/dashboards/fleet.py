@@ -12,6 +12,8 @@ latency states of the range only. ``series`` sums requests into at most
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from controlplane.analytics.scoped import all_tenants_query
@@ -122,3 +124,29 @@ def series(window: Window) -> list[dict[str, Any]]:
             "points": spark_points(window),
         },
     )
+
+
+def costs_since(starts: Mapping[str, dt.datetime]) -> dict[str, dict[str, Decimal]]:
+    """Per tenant with spans, its cost from each of ``starts`` (UTC midnights: the start
+    of a budget's day or month) until now, by the same keys: the budgets' burn, from the
+    daily table in one query rather than the month's ledger rows of every tenant
+    (docs/decisions/0050-fleet-postgres-counts-in-sql.md)."""
+    if not starts:
+        return {}
+    keys = list(starts)
+    columns = ", ".join(
+        f"sumIf(cost, day >= {{start{n}:DateTime('UTC')}}) AS cost{n}" for n in range(len(keys))
+    )
+    rows = all_tenants_query(
+        f"""
+        SELECT tenant_id, {columns}
+        FROM tenants_day
+        WHERE day >= {{first:DateTime('UTC')}}
+        GROUP BY tenant_id
+        """,  # noqa: S608 (columns numbered here; values bound)
+        {f"start{n}": starts[key] for n, key in enumerate(keys)} | {"first": min(starts.values())},
+    )
+    return {
+        str(row["tenant_id"]): {key: Decimal(str(row[f"cost{n}"])) for n, key in enumerate(keys)}
+        for row in rows
+    }

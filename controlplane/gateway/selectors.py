@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from controlplane.agents.models import Agent
@@ -108,43 +108,10 @@ def budget_status(*, now: dt.datetime | None = None) -> list[BudgetStatus]:
     return result
 
 
-def tenant_budget_statuses(
-    *, now: dt.datetime | None = None
-) -> dict[uuid.UUID, list[BudgetStatus]]:
-    """Every tenant's tenant-wide budgets with their ledger spend in the current period,
-    as ``budget_status`` gives them, in two queries whatever the number of tenants: for
-    staff views. The caller holds ``all_tenants_context``."""
-    moment = now or timezone.now()
-    budgets = list(Budget.unscoped.filter(scope=Budget.Scope.TENANT))
-    if not budgets:
-        return {}
-    periods: dict[str, tuple[dt.datetime, dt.datetime]] = {}
-    for budget in budgets:
-        start = period_start(budget.period, moment)
-        periods[budget.period] = (start, period_end(budget.period, start))
-    totals = (
-        UsageEvent.unscoped.filter(
-            tenant_id__in={budget.tenant_id for budget in budgets},
-            occurred_at__gte=min(start for start, _ in periods.values()),
-            occurred_at__lt=max(end for _, end in periods.values()),
-        )
-        .values("tenant_id")
-        .annotate(
-            **{
-                f"spend_{period}": Sum(
-                    "cost", filter=Q(occurred_at__gte=start, occurred_at__lt=end)
-                )
-                for period, (start, end) in periods.items()
-            }
-        )
-    )
-    spend = {row["tenant_id"]: row for row in totals}
-    result: dict[uuid.UUID, list[BudgetStatus]] = {}
-    for budget in budgets:
-        spent = spend.get(budget.tenant_id, {}).get(f"spend_{budget.period}") or ZERO
-        start = periods[budget.period][0]
-        result.setdefault(budget.tenant_id, []).append(BudgetStatus(budget, start, spent))
-    return result
+def tenant_wide_budgets() -> list[Budget]:
+    """Every tenant's tenant-wide budgets, for staff views: the caller holds
+    ``all_tenants_context``."""
+    return list(Budget.unscoped.filter(scope=Budget.Scope.TENANT))
 
 
 def site_scope(site_id: uuid.UUID) -> tuple[set[uuid.UUID], set[uuid.UUID]]:

@@ -1,7 +1,7 @@
 """A large, realistic synthetic history for benchmarks and demos: ``manage.py seed_events``.
 
-Tenants (Zipf-sized), their departments, sites, edge nodes and agents are created through
-the services, reused by slug and name when present. Events are generated as traces (an
+Tenants (Zipf-sized), their departments, sites, edge nodes, agents and soft tenant-wide
+budgets are created through the services, reused by slug and name when present. Events are generated as traces (an
 agent step with its model and tool calls) by numpy, a chunk at a time, and loaded into
 both stores with the same event ids: the Postgres ledger (``ledger_insert``, binary COPY)
 and ClickHouse ``spans`` (``spans_insert``; the materialized views fill the rollups).
@@ -34,6 +34,8 @@ from controlplane.agents.models import Agent, EdgeNode, Site
 from controlplane.agents.services import agent_create, edge_node_create, site_create
 from controlplane.audit.services import Actor
 from controlplane.core.tenancy import all_tenants_context, tenant_context
+from controlplane.gateway.models import Budget
+from controlplane.gateway.services import budget_create
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.simulator import DATA_CLASSES_BY_ROLE, QUESTIONS, TOOLS_BY_ROLE
 from controlplane.telemetry.spans import SPANS_SCHEMA, spans_insert
@@ -124,6 +126,21 @@ def company_name(index: int) -> str:
     return f"{first[index % len(first)]} {second[index // len(first) % len(second)]} {index:03d}"
 
 
+# Soft tenant-wide budgets, as an MSP sets them: a monthly one on every tenant, a daily one
+# on every other; the fleet view shows each tenant's burn.
+TENANT_BUDGETS = ((Budget.Period.MONTH, Decimal(5000)), (Budget.Period.DAY, Decimal(250)))
+
+
+def _tenant_budgets(tenant: Tenant, index: int) -> None:
+    with tenant_context(tenant):
+        if Budget.objects.filter(scope=Budget.Scope.TENANT).exists():
+            return
+    for period, limit in TENANT_BUDGETS[: 1 + index % 2]:
+        budget_create(
+            actor=ACTOR, tenant=tenant, scope="tenant", period=period, limit=limit, kind="soft"
+        )
+
+
 def seed_fleet(*, tenants: int, agents: int, seed: int) -> Fleet:
     """Create (or find, by slug and names) the tenants and their registry through the
     services. About 2,000 agents take under a minute, so the services' validation and
@@ -141,6 +158,7 @@ def seed_fleet(*, tenants: int, agents: int, seed: int) -> Fleet:
             actor=ACTOR, slug=slug, name=company_name(index)
         )
         seeded_tenants.append(tenant)
+        _tenant_budgets(tenant, index)
         tenant_roles = roles[: min(len(roles), 2 + agent_count // 10)]
         site_count = 1 + (agent_count > 20) + (agent_count > 100)
         with tenant_context(tenant):

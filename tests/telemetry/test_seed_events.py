@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from io import StringIO
 from typing import Any
@@ -20,6 +21,7 @@ from django.urls import reverse
 from controlplane.accounts.models import User
 from controlplane.analytics import get_store
 from controlplane.core.tenancy import all_tenants_context
+from controlplane.gateway.models import Budget
 from tenants.models import Tenant
 from tests.conftest import signed_in
 
@@ -121,6 +123,13 @@ def test_running_again_adds_nothing() -> None:
     assert seeded_tenants() == tenants
     assert (ledger_totals(tenants), clickhouse_totals(tenants)) == before
     assert "2,000 were already loaded" in output
+    with all_tenants_context():
+        budgets = Counter(
+            Budget.unscoped.filter(tenant_id__in=tenants, scope="tenant").values_list(
+                "period", flat=True
+            )
+        )
+    assert budgets == {"month": 3, "day": 1}  # a month budget each, a day one every other
 
 
 def test_clickhouse_only_leaves_the_ledger_empty_and_running_again_adds_nothing() -> None:

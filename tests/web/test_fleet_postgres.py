@@ -1,4 +1,4 @@
-"""The fleet view's PostgreSQL side: budget burns and edge nodes of every tenant in a
+"""The fleet view's PostgreSQL side and budget burns: edge nodes and budgets of every tenant in a
 fixed number of queries, with the figures the per-tenant reads give."""
 
 from __future__ import annotations
@@ -65,6 +65,28 @@ def budgeted_tenants(numbers: range, now: dt.datetime) -> list[Tenant]:
             )
         tenants.append(tenant)
     return tenants
+
+
+def test_a_budget_burns_what_its_own_day_or_month_spent(make_staff: Callable[..., User]) -> None:
+    now = timezone.now()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    tenant = tenant_create(actor=SYSTEM, slug="burner", name="Burner")
+    fleet = make_fleet(tenant)
+    spend(fleet, 1_000_000, month_start)  # $0.75: this month's, and today's on the 1st
+    spend(fleet, 1_000_000, month_start - dt.timedelta(minutes=1))  # last month's
+    budget_create(
+        actor=SYSTEM, tenant=tenant, scope="tenant", period="day", limit=Decimal(1), kind="soft"
+    )
+    budget_create(
+        actor=SYSTEM, tenant=tenant, scope="tenant", period="month", limit=Decimal(2), kind="soft"
+    )
+    response = signed_in(make_staff("operator")).get(reverse("web:console_fleet"), {"range": "1h"})
+    [row] = [r for r in response.context["rows"] if r.tenant == tenant]
+    with tenant_context(tenant):
+        worst = max(budget_status(now=now), key=lambda s: s.used)
+    assert row.budget is not None and row.budget.used == worst.used
+    today_is_the_first = month_start.date() == now.date()
+    assert row.budget.used == (Decimal("0.75") if today_is_the_first else Decimal("0.375"))
 
 
 def fleet_queries(client: Client) -> int:
