@@ -40,6 +40,8 @@ LAYER = "controlplane/analytics"
 ALL_TENANT_QUERIES = {
     "controlplane.dashboards.fleet.usage",
     "controlplane.dashboards.fleet.series",
+    # the tenant-wide budgets' burn: one cost figure per tenant and period
+    "controlplane.dashboards.fleet.costs_since",
     # provider health: providers serve many tenants, and only counts leave the query
     "controlplane.dashboards.queries.provider_attempts_recent",
     # which tenants a detector run looks at: ids only
