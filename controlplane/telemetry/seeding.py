@@ -3,8 +3,9 @@
 Tenants (Zipf-sized), their departments, sites, edge nodes, agents and soft tenant-wide
 budgets are created through the services, reused by slug and name when present. Events
 are generated as traces (an agent step with its model and tool calls) by numpy, a chunk
-at a time, and loaded into both stores with the same event ids: the Postgres ledger (``ledger_insert``, binary COPY)
-and ClickHouse ``spans`` (``spans_insert``; the materialized views fill the rollups).
+at a time, and loaded into both stores with the same event ids: the Postgres ledger
+(``ledger_insert``, binary COPY) and ClickHouse ``spans`` (``spans_insert``; the
+materialized views fill the rollups).
 Bodies are short templates: the point is volume for the dashboards, not content.
 
 Everything follows from ``seed``: the same seed, event count and ``until`` give the same
