@@ -23,8 +23,9 @@ gives the median of the runs and their spread):
    ClickHouse insert does (it renews the tenants' freshness tokens; the ledger and the
    edge's cursor, which the panels do not read, are left out). So every request finds
    new spans: its open part is read again, its settled hours come from the cache
-   (decision 0048). CPU counts the requests only, not the inserts (chDB's work on an
-   insert that runs on past it is counted).
+   (decision 0048). The fleet's panel likewise (with ``--fleet`` alone, spans of the
+   largest and the median tenant). CPU counts the requests only, not the inserts
+   (chDB's work on an insert that runs on past it is counted).
 
 ``--quick``: the largest tenant and the fleet only, 10 requests. ``--fleet``: the
 fleet's panels only. ``--only-ingest``: the ``--ingest`` rows only. ``--background``: a
@@ -198,9 +199,10 @@ def timed_ingest(call: Callable[[], Any], requests: int, ingest: Ingest) -> dict
 def measure_ingest(
     client: Client, slugs: dict[str, str], ranges: tuple[str, ...], requests: int, ingest: Ingest
 ) -> dict[str, float]:
-    """One run: every tenant panel with the cache on and new open-hour spans before each
-    request."""
+    """One run: every tenant panel (none without ``slugs``: ``--fleet``) and the fleet's
+    with the cache on and new open-hour spans before each request."""
     figures: dict[str, float] = {}
+    fleet = reverse("web:console_fleet")
     with override_settings(DASHBOARD_CACHE=True):
         for range_key in ranges:
             for who, slug in slugs.items():
@@ -210,6 +212,10 @@ def measure_ingest(
                     found = timed_ingest(partial(fetch, client, url, params), requests, ingest)
                     for figure, value in found.items():
                         figures[f"{range_key} {panel}, {who}, ingest {figure}"] = value
+            params = {"range": range_key, "panel": "fleet"}
+            found = timed_ingest(partial(fetch, client, fleet, params), requests, ingest)
+            for figure, value in found.items():
+                figures[f"{range_key} fleet, ingest {figure}"] = value
     return figures
 
 
@@ -364,9 +370,11 @@ def main() -> None:
     ranges = tuple(args.ranges.split(","))
     started = time.monotonic()
     ingest = None
-    if (args.ingest or args.only_ingest) and slugs:
+    if args.ingest or args.only_ingest:
+        # With --fleet, spans of the two tenants the panels would measure.
+        arriving = slugs or {"largest": "seed-001", "median": "seed-050"}
         with all_tenants_context():
-            measured = [t for t in tenants if t.slug in slugs.values()]
+            measured = [t for t in tenants if t.slug in arriving.values()]
         ingest = Ingest(measured, args.ingest_spans)
 
     def run_once(run: int) -> dict[str, float]:

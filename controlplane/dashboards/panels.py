@@ -110,13 +110,21 @@ def start(
     return Pending(parallel.start(calls))
 
 
-def start_fleet(window: Window) -> parallel.Pending:
+def start_fleet(window: Window, *, now: dt.datetime | None = None) -> parallel.Pending:
     """The fleet view's queries (every tenant): ``usage`` of the range and of the one
-    before it, ``series`` for the sparklines (``controlplane.dashboards.fleet``)."""
+    before it, ``series`` for the sparklines (``controlplane.dashboards.fleet``). With
+    the cache on, a range that ends in the open hours is read as its settled hours and
+    its open tail (``fleet.split_usage``, ``fleet.split_series``), like ``start``."""
+    now = now or timezone.now()
+    at = fleet.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
-    def read(name: str, query: Any) -> Any:
-        return partial(cached, name, None, window, Filters(), partial(query, window))
+    def read(name: str, query: Any, split_query: Any) -> Any:
+        compute = partial(query, window) if at is None else partial(split_query, window, at, now)
+        return partial(cached, name, None, window, Filters(), compute, now=now)
 
     return parallel.start(
-        {"usage": read("fleet_usage", fleet.usage), "series": read("fleet_spark", fleet.series)}
+        {
+            "usage": read("fleet_usage", fleet.usage, fleet.split_usage),
+            "series": read("fleet_spark", fleet.series, fleet.split_series),
+        }
     )

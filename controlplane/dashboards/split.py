@@ -21,8 +21,9 @@ import contextlib
 import datetime as dt
 import math
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from controlplane.analytics import freshness
 from controlplane.analytics.scoped import tenant_query
@@ -46,6 +47,7 @@ _SUMS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_to
 _ATTEMPTS = ("attempts", "failures", "timeouts", "failovers", "breaker_trips")
 _ZERO_UUID = uuid.UUID(int=0)
 Parts = dict[tuple[str, Any], dict[str, Any]]
+T = TypeVar("T")
 
 
 def boundary(window: Window, now: dt.datetime) -> dt.datetime | None:
@@ -66,6 +68,35 @@ def splits_breakdowns(window: Window, filters: Filters, dimensions: tuple[str, .
     return source.rollup.merge == "quantileTimingMerge"
 
 
+def parts(
+    name: str,
+    tenant_id: uuid.UUID | None,
+    window: Window,
+    filters: Filters,
+    at: dt.datetime,
+    now: dt.datetime,
+    read: Callable[[Window], T],
+) -> tuple[T, T]:
+    """``read``'s result over ``[window.since, at)`` (cached while settled) and over
+    ``[at, window.until)`` (cached until the next insert), for ``tenant_id`` (None: every
+    tenant)."""
+    settled = Window(window.since, at, window.bucket_seconds)
+    tail = Window(at, window.until, window.bucket_seconds)
+    first, second = (
+        cached(
+            name,
+            tenant_id,
+            part,
+            filters,
+            partial(read, part),
+            now=now,
+            settled_seconds=SETTLED_PART_SECONDS,
+        )
+        for part in (settled, tail)
+    )
+    return first, second
+
+
 def _parts(
     name: str,
     tenant_id: uuid.UUID,
@@ -76,22 +107,12 @@ def _parts(
     query: Any,
     *args: Any,
 ) -> tuple[Any, Any]:
-    """``query``'s result over ``[window.since, at)`` (cached while settled) and over
-    ``[at, window.until)`` (cached until the next insert)."""
-    settled = Window(window.since, at, window.bucket_seconds)
-    tail = Window(at, window.until, window.bucket_seconds)
-    return tuple(
-        cached(
-            name,
-            tenant_id,
-            part,
-            filters,
-            partial(query, tenant_id, part, filters, *args),
-            now=now,
-            settled_seconds=SETTLED_PART_SECONDS,
-        )
-        for part in (settled, tail)
-    )
+    """``parts`` of ``query(tenant_id, part, filters, *args)``."""
+
+    def read(part: Window) -> Any:
+        return query(tenant_id, part, filters, *args)
+
+    return parts(name, tenant_id, window, filters, at, now, read)
 
 
 def _add(rows: list[dict[str, Any]], key: str, sums: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -236,7 +257,8 @@ def _order(key: Any, by_value: bool) -> tuple[bytes, bytes, str]:
     return as_uuid.bytes[8:], as_uuid.bytes[:8], key
 
 
-def _latency(states: list[bytes]) -> tuple[float, float]:
+def latency(states: list[bytes]) -> tuple[float, float]:
+    """p50 and p95 of the merged ``states`` (inf at the cap), as the SQL reads them."""
     merged = Timing.empty()
     for state in states:
         merged = merged.merge(Timing.parse(state))
@@ -272,5 +294,5 @@ def rank(parts: Parts, dimensions: tuple[str, ...], *, by_value: bool) -> Breakd
         row for rows in groups.values() for row in rows if row["usage_rank"] <= queries.USAGE_LIMIT
     ]
     for row in [*shown, *served]:
-        row["p50_ms"], row["p95_ms"] = _latency(row["states"])
+        row["p50_ms"], row["p95_ms"] = latency(row["states"])
     return queries.lists(groups, served if "provider" in dimensions else None)

@@ -38,8 +38,12 @@ LAYER = "controlplane/analytics"
 
 # The explicit exceptions: queries across every tenant, for the MSP staff console only.
 ALL_TENANT_QUERIES = {
+    # the staff fleet view, whole or split into settled hours and the open tail
     "controlplane.dashboards.fleet.usage",
     "controlplane.dashboards.fleet.series",
+    "controlplane.dashboards.fleet.usage_part",
+    "controlplane.dashboards.fleet.previous",
+    "controlplane.dashboards.fleet.split_series",
     # the tenant-wide budgets' burn: one cost figure per tenant and period
     "controlplane.dashboards.fleet.costs_since",
     # provider health: providers serve many tenants, and only counts leave the query

@@ -1,12 +1,13 @@
 """A window that ends now is read as its settled hours (cached until late spans arrive)
 and its open tail, merged (docs/decisions/0048-dashboard-split-windows.md): the panels
 show exactly what one read of the whole window shows, latency percentiles included,
-and a late span into a closed hour counts at once."""
+and a late span into a closed hour counts at once. The fleet view (every tenant) too."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import random
 import uuid
 from typing import Any
@@ -17,6 +18,7 @@ from django.utils import timezone
 from billing.pricing import PriceBook
 from controlplane.analytics import get_store
 from controlplane.analytics.freshness import hour_start
+from controlplane.dashboards import fleet as fleet_queries
 from controlplane.dashboards import panels, split
 from controlplane.dashboards.panels import PanelData
 from controlplane.dashboards.queries import Filters, Window
@@ -139,3 +141,54 @@ def test_latency_states_merged_in_python_give_clickhouses_percentiles() -> None:
         for row in rows:
             merged = merged.merge(Timing.parse(bytes.fromhex(row["state"])))
         assert merged.quantiles((0.5, 0.95)) == pytest.approx(want["q"], nan_ok=True), parts
+
+
+def fleet(window: Window, now: dt.datetime, settings: Any, *, cache: bool) -> dict[str, Any]:
+    """The fleet view's usage (``nan`` p95 as None) and sparklines, by tenant."""
+    settings.DASHBOARD_CACHE = cache
+    found = panels.start_fleet(window, now=now).results()
+    usage = {
+        str(row["tenant_id"]): row | {"p95_ms": None if math.isnan(p95) else p95}
+        for row in found["usage"]
+        for p95 in [row["p95_ms"]]
+    }
+    series = {str(row["tenant_id"]): row["requests"] for row in found["series"]}
+    return {"usage": usage, "series": series}
+
+
+def test_the_fleet_ending_now_read_in_two_parts_shows_what_the_whole_range_shows(
+    seeded: Fleet, settings: Any
+) -> None:
+    tenant = seeded.tenants[0]
+    now = timezone.now()
+    add_spans(seeded, tenant, [now - dt.timedelta(seconds=s) for s in range(5, 600, 7)])
+    for key in RANGES:
+        window = window_of(key, now)
+        # The hour reads t-digests (spans_minute) and is read whole, unless it happens to
+        # end on a quarter hour.
+        assert fleet_queries.boundary(window, now) is not None or key == "1h", key
+        whole = fleet(window, now, settings, cache=False)
+        assert fleet(window, now, settings, cache=True) == whole, key
+        assert fleet(window, now, settings, cache=True) == whole, key  # cached
+        assert {str(t.pk) for t in seeded.tenants} <= whole["usage"].keys()
+    month = fleet(window_of("30d", now), now, settings, cache=True)
+    assert month["usage"][str(tenant.pk)]["p95_ms"] > 1000
+
+
+def test_late_spans_into_a_closed_hour_reach_the_settled_fleet_at_once(
+    seeded: Fleet, settings: Any
+) -> None:
+    tenant, other = seeded.tenants
+    now = timezone.now()
+    for key in ("24h", "7d", "30d"):
+        window = window_of(key, now)
+        first = fleet(window, now, settings, cache=True)["usage"][str(tenant.pk)]
+        add_spans(seeded, tenant, [now - dt.timedelta(minutes=1)])  # on time: the tail
+        late = [now - dt.timedelta(hours=5, minutes=m) for m in range(40)]  # a closed hour
+        add_spans(seeded, tenant, late)
+        add_spans(seeded, other, [now - dt.timedelta(days=8, hours=3)])  # the range before
+        after = fleet(window, now, settings, cache=True)
+        assert after == fleet(window, now, settings, cache=False), key
+        row = after["usage"][str(tenant.pk)]
+        assert row["requests"] == first["requests"] + 41, key
+        assert sum(after["series"][str(tenant.pk)]) == row["requests"], key
