@@ -85,6 +85,11 @@ def agent_hours(
     return rows
 
 
+# A model item without a provider ("/acp/standard") is a request the gateway answered
+# itself (a refusal, a cache hit): it names the model asked for, often a tier alias, not a
+# provider's model the agent used.
+
+
 def scope_history(
     tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
@@ -97,6 +102,7 @@ def scope_history(
         FROM security_scope_minute
         WHERE tenant_id = {tenant_id:UUID}
           AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+          AND NOT (dimension = 'model' AND startsWith(item, '/'))
         GROUP BY agent_id, dimension, item
         """,
         tenant_id=tenant_id,
@@ -120,6 +126,7 @@ def scope_minutes(
         FROM security_scope_minute
         WHERE tenant_id = {tenant_id:UUID}
           AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+          AND NOT (dimension = 'model' AND startsWith(item, '/'))
         GROUP BY minute, agent_id, dimension, item
         ORDER BY minute
         """,
