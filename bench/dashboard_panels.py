@@ -386,6 +386,7 @@ def main() -> None:
     runs = harness.repeat(run_once, runs=args.runs)
     if background is not None:
         background.stopping.set()
+        background.join()  # its round in progress must end before the stores close
         share = background.cpu / (time.monotonic() - started) * 100
         context.notes.append(
             f"Background: {background.rounds} rounds of the detectors ({len(tenants)} tenants) "
