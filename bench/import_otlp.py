@@ -64,7 +64,8 @@ from bench import harness  # noqa: E402
 from controlplane.agents.services import agent_create  # noqa: E402
 from controlplane.audit.services import Actor  # noqa: E402
 from controlplane.security.scenario_otlp import as_json_line, otlp_requests  # noqa: E402
-from controlplane.security.scenarios import AgentSpec, Plan, TenantPlan, spans  # noqa: E402
+from controlplane.security.scenario_spans import spans  # noqa: E402
+from controlplane.security.scenarios import AgentSpec, Plan, TenantPlan  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
 ACTOR = Actor.system("bench")

@@ -42,7 +42,8 @@ from controlplane.core.tenancy import all_tenants_context, tenant_context
 from controlplane.security.alerts import incident_transition, note_add
 from controlplane.security.models import SLA, DetectionCursor, Incident, Quarantine, State
 from controlplane.security.quarantine import quarantine_release, quarantine_start
-from controlplane.security.scenarios import AgentSpec, SpanRow, burst
+from controlplane.security.scenario_spans import SpanRow, burst
+from controlplane.security.scenarios import AgentSpec
 from controlplane.security.services import LATENESS, detection_run
 from controlplane.telemetry.ledger import ledger_insert
 from controlplane.telemetry.records import build_batch

@@ -27,7 +27,7 @@ from controlplane.security.edge_findings import edge_findings_record
 from controlplane.security.models import Alert
 from controlplane.security.profiles import profiles_learn, watch_section
 from controlplane.security.scenario_otlp import otlp_span
-from controlplane.security.scenarios import SpanRow
+from controlplane.security.scenario_spans import SpanRow
 from edge.auth import Principal
 from edge.otlp import span_record
 from edge.watch import AgentWatch, Watch, parse_watch

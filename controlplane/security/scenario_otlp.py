@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from controlplane.security.scenarios import SpanRow
+from controlplane.security.scenario_spans import SpanRow
 
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -45,14 +45,8 @@ from controlplane.security.models import (
     EdgeProfile,
     Incident,
 )
-from controlplane.security.scenarios import (
-    Label,
-    Plan,
-    SpanRow,
-    first_spans,
-    span_columns,
-    spans,
-)
+from controlplane.security.scenario_spans import SpanRow, first_spans, span_columns, spans
+from controlplane.security.scenarios import Label, Plan
 from controlplane.security.services import LATENESS, calendar_load, detection_run, raised_fresh
 from controlplane.telemetry.spans import spans_insert
 from tenants.models import Tenant

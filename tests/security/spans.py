@@ -8,7 +8,7 @@ import datetime as dt
 import secrets
 import uuid
 
-from controlplane.security.scenarios import SpanRow, span_columns
+from controlplane.security.scenario_spans import SpanRow, span_columns
 from controlplane.telemetry.spans import spans_insert
 
 

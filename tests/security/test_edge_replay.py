@@ -19,7 +19,8 @@ from controlplane.security.edge_findings import edge_findings_record
 from controlplane.security.edge_replay import arrival
 from controlplane.security.models import Alert, EdgeProfile, Kind
 from controlplane.security.profiles import working_hours
-from controlplane.security.scenarios import Effect, Label, first_data, spans
+from controlplane.security.scenario_spans import spans
+from controlplane.security.scenarios import Effect, Label, first_data
 from tenants.services import tenant_create
 from tests.conftest import SYSTEM
 from tests.security.conftest import MINUTE, START, WEEK3, Loaded

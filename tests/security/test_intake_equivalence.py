@@ -15,7 +15,8 @@ from controlplane.core.tenancy import tenant_context
 from controlplane.security import scoring
 from controlplane.security.models import Alert, Kind
 from controlplane.security.scenario_otlp import otlp_requests
-from controlplane.security.scenarios import Effect, spans
+from controlplane.security.scenario_spans import spans
+from controlplane.security.scenarios import Effect
 from tenants.services import tenant_create, tenant_update
 from tests.conftest import SYSTEM
 from tests.security.conftest import MINUTE, WEEK3, mini_plan
