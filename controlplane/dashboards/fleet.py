@@ -31,11 +31,6 @@ SPARK_POINTS = 48
 _STATUS = frozenset({"status"})
 
 
-def before(window: Window) -> Window:
-    """The range of the same length just before ``window``."""
-    return Window(window.since - (window.until - window.since), window.since, window.bucket_seconds)
-
-
 def _ranges(window: Window) -> list[tuple[str, str, dt.datetime, dt.datetime]]:
     """``(table, time column, since, until)`` that tile ``window`` for a total: whole UTC
     days from the daily table where there is one, the rest from the rollup."""
@@ -91,7 +86,7 @@ def usage(window: Window) -> list[dict[str, Any]]:
     """Per tenant with spans in ``window`` or the range before it: ``requests``,
     ``faults``, ``refused``, ``cost`` and ``p95_ms`` of ``window``, and
     ``previous_requests`` and ``previous_cost`` of the range before."""
-    rows, params, rollup = _rows([(0, before(window)), (1, window)])
+    rows, params, rollup = _rows([(0, window.before()), (1, window)])
     return all_tenants_query(
         f"""
         SELECT tenant_id, {_CURRENT}, {rollup.percentile(0.95)} AS p95_ms, {_PREVIOUS}
@@ -216,7 +211,7 @@ def split_usage(window: Window, at: dt.datetime, now: dt.datetime) -> list[dict[
     added, their latency states merged: ``timing``), and the range before, all settled
     and cached whole."""
     settled, tail = split.parts("fleet_usage_part", None, window, Filters(), at, now, usage_part)
-    earlier = before(window)
+    earlier = window.before()
     counts = cached("fleet_previous", None, earlier, Filters(), partial(previous, earlier), now=now)
     merged: dict[Any, dict[str, Any]] = {}
     for row in [*settled, *tail]:

@@ -91,8 +91,9 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def usage_overview(tenant_id: uuid.UUID, window: Window, filters: Filters) -> Overview:
     """One query over the range and the one before it, in the range's chart buckets: the
     totals are the buckets' sums (whole buckets tile both ranges)."""
-    before = window.since - (window.until - window.since)
-    rows = overview_buckets(tenant_id, Window(before, window.until, window.bucket_seconds), filters)
+    rows = overview_buckets(
+        tenant_id, Window(window.before().since, window.until, window.bucket_seconds), filters
+    )
     return overview_of(rows, window)
 
 

@@ -34,6 +34,10 @@ class Window:
     until: dt.datetime
     bucket_seconds: int
 
+    def before(self) -> Window:
+        """The range of the same length just before this one, in the same buckets."""
+        return Window(self.since - (self.until - self.since), self.since, self.bucket_seconds)
+
 
 @dataclass(frozen=True)
 class Rollup:

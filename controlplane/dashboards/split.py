@@ -132,7 +132,7 @@ def overview(
 ) -> Overview:
     """``queries.usage_overview``: the buckets of the range before and the settled hours,
     then those of the tail."""
-    before = window.since - (window.until - window.since)
+    before = window.before().since
     settled, tail = _parts(
         "overview_buckets",
         tenant_id,

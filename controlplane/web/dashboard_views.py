@@ -80,12 +80,6 @@ def custom_window(first: dt.date, last: dt.date) -> Window:
     return Window(since=since, until=until, bucket_seconds=bucket)
 
 
-def previous_window(window: Window) -> Window:
-    """The period of the same length just before ``window``."""
-    length = window.until - window.since
-    return Window(window.since - length, window.since, window.bucket_seconds)
-
-
 def window_of(range_key: str, now: dt.datetime) -> Window:
     _, length, bucket = RANGES[range_key]
     seconds = int(bucket.total_seconds())

@@ -59,7 +59,7 @@ def from_spans(tenant_id: Any, since: dt.datetime, until: dt.datetime) -> dict[s
 
 def test_the_fleet_usage_and_trend_count_the_events(seeded: Fleet) -> None:
     for name, window in WINDOWS.items():
-        before = fleet_queries.before(window)
+        before = window.before()
         assert (before.since, before.until) == (
             window.since - (window.until - window.since),
             window.since,
