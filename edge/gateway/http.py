@@ -13,8 +13,10 @@ from starlette.types import Receive, Scope, Send
 
 from edge.bodies import BodyTooLargeError, read_body
 from edge.gateway import responses_api
+from edge.gateway.reply import Reply, refusal_reply
 from edge.gateway.request import ANTHROPIC, CHAT, EMBEDDINGS, OPENAI
-from edge.gateway.service import Gateway, Reply, StreamRun, refusal_reply
+from edge.gateway.service import Gateway
+from edge.gateway.stream_run import StreamRun
 from edge.gateway.verdicts import Refusal, error_body
 
 JSON = "application/json"

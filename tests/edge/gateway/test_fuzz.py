@@ -392,7 +392,7 @@ def test_a_gateway_bug_answers_in_the_api_shape_and_is_recorded(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr("edge.gateway.service.select_route", broken)
+    monkeypatch.setattr("edge.gateway.planning.select_route", broken)
     for path, headers in (
         ("/v1/chat/completions", OPENAI_HEADERS),
         ("/v1/messages", ANTHROPIC_HEADERS),

@@ -205,7 +205,7 @@ def test_the_circuit_breaker_opens_and_probes_back(
     primary, standby = sims(error_rate=1.0), sims()
     edge = edges(breaker_failures=3, breaker_cooldown_seconds=30)
     now = [time.monotonic()]
-    edge.gateway.clock = lambda: now[0]  # the cool-down passes when the test says so
+    edge.gateway.attempts.clock = lambda: now[0]  # the cool-down passes when the test says so
     configure(
         edge,
         providers=[provider("primary", primary.url), provider("standby", standby.url)],
