@@ -18,7 +18,6 @@ from django.utils import timezone
 from billing.pricing import PriceBook
 from controlplane.analytics import get_store
 from controlplane.analytics.freshness import hour_start
-from controlplane.dashboards import fleet as fleet_queries
 from controlplane.dashboards import panels, split
 from controlplane.dashboards.panels import PanelData
 from controlplane.dashboards.queries import Filters, Window
