@@ -121,7 +121,7 @@ def test_minutes_written_before_the_timing_state_get_one_from_their_spans(
     store: AnalyticsStore, tmp_path: Path
 ) -> None:
     """A store that took spans before migration 0009 gave spans_minute its quantileTiming
-    state: after 0013 every minute's latency is its spans', and the hourly tables chained
+    state: after 0012 every minute's latency is its spans', and the hourly tables chained
     from spans_minute (whose states held those spans already) count them once."""
     earlier = tmp_path / "before_0009"
     earlier.mkdir()
