@@ -34,7 +34,17 @@ INSERT_FORMAT = "ArrowStream"
 # Applied to every session/client. Both stores see UTC regardless of the host's zone.
 # parallel_view_processing: an insert feeds its materialized views (the dashboards'
 # rollups) on parallel threads instead of one after the other (bench/README.md).
-SESSION_SETTINGS: dict[str, str] = {"session_timezone": "UTC", "parallel_view_processing": "1"}
+SESSION_SETTINGS: dict[str, str] = {
+    "session_timezone": "UTC",
+    "parallel_view_processing": "1",
+    # A result is read once, whole, by the process that asked: the Parquet writer's
+    # compression, bloom filters, page index and checksums only cost time (about half
+    # of a small query's, docs/decisions/0051-lean-parquet-results.md).
+    "output_format_parquet_compression_method": "none",
+    "output_format_parquet_write_bloom_filter": "0",
+    "output_format_parquet_write_page_index": "0",
+    "output_format_parquet_write_checksums": "0",
+}
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^{}]+\}")

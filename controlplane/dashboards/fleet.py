@@ -8,7 +8,7 @@ for a total (over 7 and 30 days the whole UTC days from ``tenants_day``), and me
 latency states of the range only. ``series`` sums requests into at most
 ``SPARK_POINTS`` slots of whole chart buckets, in SQL: the points the sparkline draws.
 
-A range that ends now (24 hours, 7 and 30 days) is read, with the cache on, as its
+A range that ends now is read, with the cache on, as its
 settled hours (cached under the fleet's ``settled`` token) and its open tail
 (``split_usage``, ``split_series``; docs/decisions/0048-dashboard-split-windows.md).
 """
@@ -24,7 +24,14 @@ from typing import Any
 from controlplane.analytics.scoped import all_tenants_query
 from controlplane.dashboards import split
 from controlplane.dashboards.cache import cached
-from controlplane.dashboards.rollups import Filters, Rollup, Window, rollup_for, source_for
+from controlplane.dashboards.rollups import (
+    STATE,
+    Filters,
+    Window,
+    percentile,
+    rollup_for,
+    source_for,
+)
 
 # A sparkline is 6rem wide (about 96 pixels): more points than half its pixels draw nothing.
 SPARK_POINTS = 48
@@ -46,21 +53,19 @@ def _ranges(window: Window) -> list[tuple[str, str, dt.datetime, dt.datetime]]:
     ]
 
 
-def _rows(ranges: list[tuple[int, Window]]) -> tuple[str, dict[str, object], Rollup]:
+def _rows(ranges: list[tuple[int, Window]]) -> tuple[str, dict[str, object]]:
     """A ``UNION ALL`` of every tenant's rows over ``ranges`` (``(current, range)``: 1 for
-    the range shown, 0 for the one before), with its parameters and the rollup of the
-    first range. The range before gives counts only: an empty latency state, so none of
-    its states is read."""
+    the range shown, 0 for the one before), with its parameters. The range before gives
+    counts only: an empty latency state, so none of its states is read."""
     parts: list[str] = []
     params: dict[str, object] = {}
-    rollup = source_for(ranges[-1][1], _STATUS, bucketed=False).rollup
-    empty = f"arrayReduce('{rollup.merge.removesuffix('Merge')}State', emptyArrayFloat64())"
+    empty = "arrayReduce('quantileTimingState', emptyArrayFloat64())"
     for current, of in ranges:
         for table, time, since, until in _ranges(of):
             n = len(parts)
-            state = rollup.state if current else empty
+            state = STATE if current else empty
             parts.append(
-                f"SELECT tenant_id, status, requests, cost, {state} AS {rollup.state}, "  # noqa: S608
+                f"SELECT tenant_id, status, requests, cost, {state} AS {STATE}, "  # noqa: S608
                 f"{current} AS current FROM {table} "
                 f"WHERE {time} >= {{since{n}:DateTime('UTC')}} "
                 f"AND {time} < {{until{n}:DateTime('UTC')}}"
@@ -69,7 +74,7 @@ def _rows(ranges: list[tuple[int, Window]]) -> tuple[str, dict[str, object], Rol
                 f"since{n}": since.replace(microsecond=0),
                 f"until{n}": until.replace(microsecond=0),
             }
-    return " UNION ALL ".join(parts), params, rollup
+    return " UNION ALL ".join(parts), params
 
 
 _CURRENT = """
@@ -86,10 +91,10 @@ def usage(window: Window) -> list[dict[str, Any]]:
     """Per tenant with spans in ``window`` or the range before it: ``requests``,
     ``faults``, ``refused``, ``cost`` and ``p95_ms`` of ``window``, and
     ``previous_requests`` and ``previous_cost`` of the range before."""
-    rows, params, rollup = _rows([(0, window.before()), (1, window)])
+    rows, params = _rows([(0, window.before()), (1, window)])
     return all_tenants_query(
         f"""
-        SELECT tenant_id, {_CURRENT}, {rollup.percentile(0.95)} AS p95_ms, {_PREVIOUS}
+        SELECT tenant_id, {_CURRENT}, {percentile(0.95)} AS p95_ms, {_PREVIOUS}
         FROM ({rows}) AS r
         GROUP BY tenant_id
         """,  # noqa: S608 (tables and columns are constants of the rollups; values bound)
@@ -100,10 +105,10 @@ def usage(window: Window) -> list[dict[str, Any]]:
 def usage_part(part: Window) -> list[dict[str, Any]]:
     """Per tenant with spans in ``part`` (of a split window, ``split_usage``): its
     counts and cost, and its latency state (``hex(quantileTimingMergeState)``)."""
-    rows, params, rollup = _rows([(1, part)])
+    rows, params = _rows([(1, part)])
     found = all_tenants_query(
         f"""
-        SELECT tenant_id, {_CURRENT}, hex({rollup.merge}State(r.{rollup.state})) AS state
+        SELECT tenant_id, {_CURRENT}, hex(quantileTimingMergeState(r.{STATE})) AS state
         FROM ({rows}) AS r
         GROUP BY tenant_id
         """,  # noqa: S608 (tables and columns are constants of the rollups; values bound)
@@ -115,7 +120,7 @@ def usage_part(part: Window) -> list[dict[str, Any]]:
 def previous(earlier: Window) -> list[dict[str, Any]]:
     """Per tenant with spans in ``earlier`` (the range before the one shown):
     ``previous_requests`` and ``previous_cost``."""
-    rows, params, _ = _rows([(0, earlier)])
+    rows, params = _rows([(0, earlier)])
     return all_tenants_query(
         f"SELECT tenant_id, {_PREVIOUS} FROM ({rows}) AS r GROUP BY tenant_id",  # noqa: S608
         params,
@@ -194,16 +199,6 @@ def costs_since(starts: Mapping[str, dt.datetime]) -> dict[str, dict[str, Decima
 # --- a range that ends now, split (docs/decisions/0048-dashboard-split-windows.md) -----
 
 _SUMS = ("requests", "faults", "refused", "cost")
-
-
-def boundary(window: Window, now: dt.datetime) -> dt.datetime | None:
-    """Where the fleet over ``window`` splits into settled and open hours (``split``);
-    None when it is read whole: all one, or its latency from t-digests (``spans_minute``:
-    ranges not of whole quarter hours), whose merge depends on the order. Each part
-    tiles with the window's rollup, since the boundary is a whole hour."""
-    at = split.boundary(window, now)
-    merge = source_for(window, _STATUS, bucketed=False).rollup.merge
-    return at if merge == "quantileTimingMerge" else None
 
 
 def split_usage(window: Window, at: dt.datetime, now: dt.datetime) -> list[dict[str, Any]]:

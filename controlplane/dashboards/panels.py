@@ -80,33 +80,21 @@ def start(
     now = now or timezone.now()
     at = split.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
-    def read(name: str, query: Any, *args: Any, whole: bool = True) -> Any:
-        """``query`` through the cache: over the whole window, or (``whole`` False) in
-        the two parts of ``split``, whose merged result is kept too until an insert."""
-        if whole:
-            compute = partial(query, tenant_id, window, filters, *args)
+    def read(name: str, whole: Any, in_parts: Any, *args: Any) -> Any:
+        """Through the cache: ``whole`` over the window, or with a boundary ``in_parts``
+        (``split``), whose merged result is kept too until an insert."""
+        if at is None:
+            compute = partial(whole, tenant_id, window, filters, *args)
         else:
-            compute = partial(query, tenant_id, window, filters, *args, at, now)
+            compute = partial(in_parts, tenant_id, window, filters, *args, at, now)
         return partial(cached, name, tenant_id, window, filters, compute, now=now)
 
-    calls = {
-        "overview": read("usage_overview", queries.usage_overview)
-        if at is None
-        else read("usage_overview", split.overview, whole=False)
-    }
+    calls = {"overview": read("usage_overview", queries.usage_overview, split.overview)}
     for group in queries.breakdown_groups(window, filters, DIMENSIONS):
         name = "breakdowns:" + ",".join(group)
-        calls[name] = (
-            read(name, split.breakdowns, group, whole=False)
-            if at is not None and split.splits_breakdowns(window, filters, group)
-            else read(name, queries.breakdowns, group)
-        )
+        calls[name] = read(name, queries.breakdowns, split.breakdowns, group)
     if attempts:
-        calls["attempts"] = (
-            read("provider_attempts", queries.provider_attempts)
-            if at is None
-            else read("provider_attempts", split.attempts, whole=False)
-        )
+        calls["attempts"] = read("provider_attempts", queries.provider_attempts, split.attempts)
     return Pending(parallel.start(calls))
 
 
@@ -116,7 +104,7 @@ def start_fleet(window: Window, *, now: dt.datetime | None = None) -> parallel.P
     the cache on, a range that ends in the open hours is read as its settled hours and
     its open tail (``fleet.split_usage``, ``fleet.split_series``), like ``start``."""
     now = now or timezone.now()
-    at = fleet.boundary(window, now) if settings.DASHBOARD_CACHE else None
+    at = split.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
     def read(name: str, query: Any, split_query: Any) -> Any:
         compute = partial(query, window) if at is None else partial(split_query, window, at, now)

@@ -6,7 +6,7 @@ queries, which read all tenants for the staff console, are in ``fleet``. Which r
 reads, and the SQL fragments that read it, are in ``rollups``. The rollups are
 AggregatingMergeTrees: rows of one key may not be merged yet, so every read aggregates
 again: ``sum`` over the SimpleAggregateFunction columns and a quantile merge over the
-latency states (t-digests in ``spans_minute``, ``quantileTiming`` in the others).
+latency states (``quantileTiming`` in every rollup).
 
 A panel asks few queries (docs/decisions/0038-dashboard-panels.md): ``usage_overview``
 (totals of the range and of the one before, and the chart, in one), ``breakdowns`` (every

@@ -23,6 +23,9 @@ from controlplane.telemetry.spans import IN_DEPARTMENTS
 # quantileTiming counts every latency above 30 s as 30 s, so a merged percentile at that
 # cap means "30 s or more": it is returned as +inf for the pages to say so.
 TIMING_CAP_MS = 30_000
+# Every rollup's latency column: a quantileTiming state, whose merge does not depend on
+# the order of the states (docs/decisions/0051-one-latency-state-everywhere.md).
+STATE = "duration_ms_timing"
 DAY = 86_400
 
 
@@ -42,31 +45,28 @@ class Window:
 @dataclass(frozen=True)
 class Rollup:
     """A rollup table: its time column, the seconds of one row's time slot, the columns
-    it keeps besides ``tenant_id`` and time, how its latency states merge, and its daily
-    table (same columns, ``day`` for the time) if it has one."""
+    it keeps besides ``tenant_id`` and time, and its daily table (same columns, ``day``
+    for the time) if it has one. Every rollup keeps the latency as a ``quantileTiming``
+    state in ``STATE``."""
 
     table: str
     time: str
     seconds: int
     columns: frozenset[str]
-    merge: str = "quantileTimingMerge"
-    state: str = "duration_ms_timing"
     daily: str | None = None
 
-    def percentile(self, level: float) -> str:
-        """The merged latency percentile at ``level``."""
-        value = f"{self.merge}({level})({self.state})"
-        if self.merge != "quantileTimingMerge":
-            return value
-        return f"if({value} >= {TIMING_CAP_MS}, inf, {value})"
 
-    def median_and_p95(self) -> str:
-        """``[p50, p95]`` of the merged latency, from one merge of the states (two
-        quantile functions would merge every state twice)."""
-        value = f"{self.merge.replace('quantile', 'quantiles', 1)}(0.5, 0.95)({self.state})"
-        if self.merge != "quantileTimingMerge":
-            return value
-        return f"arrayMap(x -> if(x >= {TIMING_CAP_MS}, inf, x), {value})"
+def percentile(level: float) -> str:
+    """The merged latency percentile at ``level``."""
+    value = f"quantileTimingMerge({level})({STATE})"
+    return f"if({value} >= {TIMING_CAP_MS}, inf, {value})"
+
+
+def median_and_p95() -> str:
+    """``[p50, p95]`` of the merged latency, from one merge of the states (two quantile
+    functions would merge every state twice)."""
+    value = f"quantilesTimingMerge(0.5, 0.95)({STATE})"
+    return f"arrayMap(x -> if(x >= {TIMING_CAP_MS}, inf, x), {value})"
 
 
 SPANS_MINUTE = Rollup(
@@ -74,8 +74,6 @@ SPANS_MINUTE = Rollup(
     "minute",
     60,
     frozenset({"agent_id", "department_id", "kind", "provider", "model", "tool", "status"}),
-    merge="quantileTDigestMerge",
-    state="duration_ms_digest",
 )
 # Smallest first; spans_minute has every column and fits every window of whole minutes.
 ROLLUPS = (
@@ -186,7 +184,7 @@ def from_and_where(
         time = f"{rollup.time} >= {_SINCE} AND {rollup.time} < {_UNTIL}"
         return f"{rollup.table} AS r", f"WHERE {scope}{time} {conditions}", {}
     assert rollup.daily is not None
-    columns = ", ".join(["tenant_id", *sorted(rollup.columns), *MEASURES, rollup.state])
+    columns = ", ".join(["tenant_id", *sorted(rollup.columns), *MEASURES, STATE])
     days = f"day >= {_DAY_SINCE} AND day < {_DAY_UNTIL}"
     # The hours before and after the whole days as two ranges: one condition with OR
     # would not narrow the primary key's range, and read every hour of the window.
@@ -288,9 +286,9 @@ def render(
         "$ROLLUP": table,
         "$WHERE": where,
         "$FAULTS": FAULTS,
-        "$LATENCY": source.rollup.median_and_p95(),
-        "$P95": source.rollup.percentile(0.95),
-        "$STATE": f"{source.rollup.merge}State(r.{source.rollup.state})",
+        "$LATENCY": median_and_p95(),
+        "$P95": percentile(0.95),
+        "$STATE": f"quantileTimingMergeState(r.{STATE})",
     }
     if source.days is None:
         parts["$TIME"] = source.rollup.time

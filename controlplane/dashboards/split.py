@@ -11,8 +11,8 @@ query over the whole window answers:
 - breakdowns keep every group of each part (not the first twenty), its sums and its
   latency state (``quantileTiming``, ``timing``); groups are ranked after the merge as
   the SQL ranks them, and p50 and p95 are read from the merged states of the groups
-  shown. Breakdowns that read t-digests (the per-minute rollup: windows not of whole
-  hours, or filters and groups no hourly rollup holds together) are read whole.
+  shown. Every rollup keeps ``quantileTiming`` states (the per-minute one too, decision
+  0051), so every breakdown splits, whatever its window and filters.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from controlplane.dashboards.rollups import (
     TIMING_CAP_MS,
     Filters,
     Window,
-    filter_columns,
     render,
-    source_for,
 )
 from controlplane.dashboards.timing import Timing
 
@@ -54,18 +52,6 @@ def boundary(window: Window, now: dt.datetime) -> dt.datetime | None:
     """Where ``window`` splits into settled and open hours; None when it is all one."""
     settled = freshness.settled_until(now)
     return settled if window.since < settled < window.until else None
-
-
-def splits_breakdowns(window: Window, filters: Filters, dimensions: tuple[str, ...]) -> bool:
-    """Whether the breakdowns of ``dimensions`` read ``quantileTiming`` states over the
-    window (whole hours, and a rollup of hours that has their columns)."""
-    if any(int(moment.timestamp()) % HOUR for moment in (window.since, window.until)):
-        return False
-    if set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters):
-        return True
-    needed = frozenset().union(*(queries.breakdown_columns(d) for d in dimensions))
-    source = source_for(window, needed | filter_columns(filters), bucketed=False)
-    return source.rollup.merge == "quantileTimingMerge"
 
 
 def parts(
@@ -163,7 +149,7 @@ def attempts(
 def breakdown_parts(
     tenant_id: uuid.UUID, window: Window, filters: Filters, dimensions: tuple[str, ...]
 ) -> Parts:
-    """Every group of ``dimensions`` over ``window`` (of whole hours): its sums and its
+    """Every group of ``dimensions`` over ``window``: its sums and its
     latency state, by (dimension, key); the providers' served model calls as
     ``served``."""
     by_value = set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters)

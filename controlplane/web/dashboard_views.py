@@ -497,8 +497,11 @@ def _panel_url(request: HttpRequest, name: str) -> str:
 
 
 def dashboards(scope: Scope) -> HttpResponse:
-    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name"))
-    departments = list(scope.in_departments(scope.rows(Department), "pk").order_by("name"))
+    # Names only: a large tenant has hundreds of agents, and each panel refresh lists them.
+    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name").only("name"))
+    departments = list(
+        scope.in_departments(scope.rows(Department), "pk").order_by("name").only("name")
+    )
     query = scope.request.GET.copy()
     query.pop("panel", None)
     if not query.get("range"):

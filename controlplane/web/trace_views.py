@@ -245,8 +245,10 @@ def _export(scope: Scope, query: TraceQuery, names: dict[str, str]) -> HttpRespo
 
 
 def traces(scope: Scope) -> HttpResponse:
-    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name"))
-    departments = list(scope.in_departments(scope.rows(Department), "pk").order_by("name"))
+    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name").only("name"))
+    departments = list(
+        scope.in_departments(scope.rows(Department), "pk").order_by("name").only("name")
+    )
     query = scope.request.GET.copy()
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from controlplane.analytics.migrations_runner import MIGRATIONS_DIR, migrate
 from controlplane.analytics.store import AnalyticsStore
 from tests.analytics.helpers import MINUTE, TENANT, insert_spans, span
 
@@ -112,3 +115,41 @@ def test_chained_rollups_equal_the_spans_aggregated_directly(migrated: Analytics
         expected = from_spans(migrated, table)
         assert sum(row["requests"] for row in expected) == 3000
         assert from_rollup(migrated, table) == expected, table
+
+
+def test_minutes_written_before_the_timing_state_get_one_from_their_spans(
+    store: AnalyticsStore, tmp_path: Path
+) -> None:
+    """A store that took spans before migration 0009 gave spans_minute its quantileTiming
+    state: after 0012 every minute's latency is its spans', and the hourly tables chained
+    from spans_minute (whose states held those spans already) count them once."""
+    earlier = tmp_path / "before_0009"
+    earlier.mkdir()
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:8]:
+        shutil.copy(migration, earlier)
+    assert sorted(p.name for p in earlier.iterdir())[-1].startswith("0008")
+    migrate(store, directory=earlier)
+    insert_spans(store, traffic(random.Random(4), 1200), token="edge-1:0:1200")
+
+    migrate(store)
+
+    minutes = store.query(
+        "SELECT minute, agent_id, kind, status, "
+        f"quantilesTimingMerge{LEVELS}(duration_ms_timing) AS latency, "
+        "sum(requests) AS requests FROM spans_minute WHERE tenant_id = {tenant:UUID} "
+        "GROUP BY minute, agent_id, kind, status ORDER BY minute, agent_id, kind, status",
+        {"tenant": TENANT},
+    )
+    expected = store.query(
+        "SELECT toStartOfMinute(start_time) AS minute, agent_id, kind, status, "
+        f"quantilesTiming{LEVELS}(duration_ms) AS latency, count() AS requests "
+        "FROM spans WHERE tenant_id = {tenant:UUID} "
+        "GROUP BY minute, agent_id, kind, status ORDER BY minute, agent_id, kind, status",
+        {"tenant": TENANT},
+    )
+    assert sum(row["requests"] for row in minutes) == 1200
+    assert minutes == expected
+    for table in ROLLUPS:
+        assert from_rollup(store, table) == from_spans(store, table), table
+    tables = {row["name"] for row in store.query("SHOW TABLES")}
+    assert "spans_minute_timing_backfill" not in tables

@@ -75,8 +75,7 @@ def test_the_fleet_usage_and_trend_count_the_events(seeded: Fleet) -> None:
             assert Decimal(row["cost"]) == Decimal(now["cost"]), name
             assert row["previous_requests"] == then["requests"], name
             assert Decimal(row["previous_cost"]) == Decimal(then["cost"]), name
-            if name != "minutes":  # spans_minute's p95 is a t-digest's
-                assert row["p95_ms"] == now["p95_ms"], name
+            assert row["p95_ms"] == now["p95_ms"], name
 
 
 def test_the_thinned_sparkline_counts_the_events_of_each_point(seeded: Fleet) -> None:
