@@ -217,7 +217,8 @@ async def pull(request: Request) -> Response:
         return problem(400, str(error))
     rows = await run_in_threadpool(_state(request).spool.read, after, limit, PULL_MAX_BYTES)
     return Response(
-        b"".join(body + b"\n" for _, body in rows),
+        # One line per record, each ending in a newline, copied once.
+        b"\n".join([*(body for _, body in rows), b""]),
         media_type="application/x-ndjson",
         headers={
             "X-ACP-Next-Cursor": str(rows[-1][0] if rows else after),

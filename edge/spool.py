@@ -131,8 +131,10 @@ class Spool:
         self.max_bytes = max_bytes
         self._writer = _connect(path)
         # Records are a few KB: with 4 KiB pages most spill into overflow pages, and
-        # commits were about half as fast. Takes effect only when the file is created.
-        self._writer.execute("PRAGMA page_size = 16384")
+        # commits were about half as fast; 64 KiB rather than 16 KiB pages take ~40 %
+        # less CPU to delete acked records (fewer pages to rebalance and log per record,
+        # decision 0054). Takes effect only when the file is created.
+        self._writer.execute("PRAGMA page_size = 65536")
         self._writer.execute("PRAGMA journal_mode = WAL")
         self._writer.execute("PRAGMA journal_size_limit = 67108864")
         self._writer.executescript(_SCHEMA)
