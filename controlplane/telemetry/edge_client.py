@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +34,20 @@ class Pulled:
     next_cursor: int
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certificate checks on), made once per process: each
+    client would otherwise load the CA bundle again (20-40 ms of CPU per pull run)."""
+    return httpx.create_ssl_context()
+
+
 class EdgeClient:
     def __init__(self, base_url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT):
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            verify=_tls_context(),
         )
 
     def __enter__(self) -> EdgeClient:
