@@ -49,6 +49,24 @@ def _check(method: str, path: str, response: httpx.Response) -> None:
         raise EdgeUnavailable(message)
 
 
+def _lines(body: bytes) -> list[bytes]:
+    """The non-empty lines of ``body`` as views into it (memoryviews, bytes-like) rather
+    than copies: splitting a pull's ~20 MB into 10,000 new bytes objects, and freeing
+    them, cost ~0.8 µs of CPU per record more (docs/decisions/0052)."""
+    view = memoryview(body)
+    lines: list[bytes] = []
+    append = lines.append
+    find = body.find
+    start = 0
+    while (end := find(b"\n", start)) >= 0:
+        if end > start:
+            append(view[start:end])
+        start = end + 1
+    if start < len(body):
+        append(view[start:])
+    return lines
+
+
 class EdgeClient:
     def __init__(self, base_url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT):
         self._client = httpx.Client(
@@ -89,7 +107,7 @@ class EdgeClient:
         except httpx.HTTPError as exc:
             raise EdgeUnavailable(f"GET /v1/pull: {type(exc).__name__}: {exc}") from exc
         _check("GET", "/v1/pull", response)
-        lines = [line for line in body.split(b"\n") if line]
+        lines = _lines(body)
         next_cursor = int(response.headers.get("X-ACP-Next-Cursor", after))
         return Pulled(lines=lines, next_cursor=next_cursor)
 
