@@ -1,4 +1,9 @@
-"""Writing the usage ledger: COPY into a staging table, then insert what is new."""
+"""Writing the usage ledger: COPY into a staging table, then insert what is new.
+
+The staging table is needed: PostgreSQL refuses ``COPY FROM`` into a table under
+row-level security ("COPY FROM not supported with row-level security"), and every
+partition of the ledger has it forced.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from psycopg.errors import UniqueViolation
 from psycopg.types.string import BytesBinaryDumper
 
 from controlplane.telemetry.partitions import ensure_partitions
@@ -36,6 +42,10 @@ _COPY_TYPES = {
     "latency_ms": "float8",
 }
 COPY_TYPES = [_COPY_TYPES.get(name, "text") for name in LEDGER_COLUMNS]
+_INSERT = (
+    f"INSERT INTO telemetry_usageevent ({_COLUMNS}) "  # noqa: S608 (constant columns)
+    f"SELECT {_COLUMNS} FROM ledger_staging"
+)
 
 
 def ledger_insert(rows: Sequence[tuple[Any, ...]]) -> int:
@@ -63,10 +73,17 @@ def ledger_insert(rows: Sequence[tuple[Any, ...]]) -> int:
             copy.set_types(COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO telemetry_usageevent ({_COLUMNS}) "  # noqa: S608 (constant columns)
-            f"SELECT {_COLUMNS} FROM ledger_staging ON CONFLICT DO NOTHING"
-        )
+        # A batch is new to the ledger but for a retry or a replay: a plain INSERT,
+        # cheaper than ON CONFLICT's speculative insertion (~1.5 µs of the server's CPU
+        # per row, docs/decisions/0052), in a savepoint that a duplicate rolls back;
+        # then ON CONFLICT DO NOTHING skips the rows the ledger has.
+        try:
+            with transaction.atomic():
+                cursor.execute(_INSERT)
+        except IntegrityError as exc:
+            if not isinstance(exc.__cause__, UniqueViolation):
+                raise
+            cursor.execute(f"{_INSERT} ON CONFLICT DO NOTHING")
         inserted = cursor.rowcount
         cursor.execute("TRUNCATE ledger_staging")
     return inserted

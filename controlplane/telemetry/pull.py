@@ -392,8 +392,9 @@ def _insert_batch(
     analytics_refusals = (
         spans_insert_isolating(prepared.batch.spans, failure, token) if failure else {}
     )
+    # bytes(): a pulled line is a view into its pull's body (edge_client._lines).
     refusals = [
-        Refusal(line, DeadLetter.Store.RECORD, why) for line, why in prepared.batch.rejected
+        Refusal(bytes(line), DeadLetter.Store.RECORD, why) for line, why in prepared.batch.rejected
     ]
     refusals += _refusals(prepared.batch, ledger_refusals, DeadLetter.Store.LEDGER)
     refusals += _refusals(prepared.batch, analytics_refusals, DeadLetter.Store.ANALYTICS)
@@ -416,7 +417,9 @@ def register_agents(tenant_id: uuid.UUID, batch: Batch) -> None:
 
 
 def _refusals(batch: Batch, refused: dict[int, str], store: str) -> list[Refusal]:
-    return [Refusal(batch.lines[index], store, why) for index, why in sorted(refused.items())]
+    return [
+        Refusal(bytes(batch.lines[index]), store, why) for index, why in sorted(refused.items())
+    ]
 
 
 def _advance(node: EdgeNode, cursor: int, *, pending: _Prepared | None) -> None:
