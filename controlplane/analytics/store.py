@@ -39,7 +39,7 @@ SESSION_SETTINGS: dict[str, str] = {
     "parallel_view_processing": "1",
     # A result is read once, whole, by the process that asked: the Parquet writer's
     # compression, bloom filters, page index and checksums only cost time (about half
-    # of a small query's, docs/decisions/0051-lean-parquet-results.md).
+    # of a small query's, docs/decisions/0051-lean-results-and-one-latency-state.md).
     "output_format_parquet_compression_method": "none",
     "output_format_parquet_write_bloom_filter": "0",
     "output_format_parquet_write_page_index": "0",

@@ -24,7 +24,7 @@ from controlplane.telemetry.spans import IN_DEPARTMENTS
 # cap means "30 s or more": it is returned as +inf for the pages to say so.
 TIMING_CAP_MS = 30_000
 # Every rollup's latency column: a quantileTiming state, whose merge does not depend on
-# the order of the states (docs/decisions/0051-one-latency-state-everywhere.md).
+# the order of the states (docs/decisions/0051-lean-results-and-one-latency-state.md).
 STATE = "duration_ms_timing"
 DAY = 86_400
 
