@@ -14,12 +14,11 @@ naming jane@example.com in its prompt (not timed). Then, timed:
    (what ``find:postgres`` and ``find:clickhouse`` do, export rows included), over
    what retention left.
 
-Prints the median of the runs with their spread, process CPU (this process and chDB's
-threads; PostgreSQL's own CPU is not in it) per thousand rows removed, or spans left to
-search, the
-load average and the commit. The tenants of earlier runs stay: ClickHouse rewrites the
-parts that hold a tenant's rows, so a later run works on bigger tables, as a real
-deployment's would.
+Reported through bench/harness.py: the median of the runs with their spread, process CPU
+(this process and chDB's threads; PostgreSQL's own CPU is not in it) per thousand rows
+removed, or spans left to search, the load average and the commit. The tenants of
+earlier runs stay: ClickHouse rewrites the parts that hold a tenant's rows, so a later
+run works on bigger tables, as a real deployment's would.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -46,6 +43,7 @@ import orjson  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import harness  # noqa: E402
 from billing.pricing import PriceBook  # noqa: E402
 from compliance.privacy import clickhouse, subjects  # noqa: E402
 from compliance.privacy.retention import continue_run, start_sweep  # noqa: E402
@@ -119,21 +117,22 @@ def load(tenant: Tenant, events: int) -> None:
 
 
 def timed(work: object) -> tuple[float, float, object]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = work()  # type: ignore[operator]
-    return time.perf_counter() - wall, time.process_time() - cpu, result
+    wall = time.perf_counter()
+    with harness.CpuClock() as cpu:
+        result = work()  # type: ignore[operator]
+    return time.perf_counter() - wall, cpu.seconds, result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    harness.add_arguments(parser)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    context = harness.start()
     call_command("migrate", verbosity=0)
     call_command("migrate_clickhouse", verbosity=0)
-    retention: list[tuple[float, float, int]] = []
-    search: list[tuple[float, float, int]] = []
-    for run in range(args.runs):
+
+    def measure(run: int) -> harness.Figures:
         tenant = tenant_create(actor=BENCH, slug=f"bench-{uuid.uuid4().hex[:10]}", name="Bench")
         load(tenant, args.events)
         for kind, days in (("spans", 30), ("bodies", 30), ("ledger", 62)):
@@ -142,39 +141,33 @@ def main() -> None:
                 effective_from=timezone.now().date(),
             )  # fmt: skip
 
-        def apply(tenant: Tenant = tenant) -> object:
+        def apply() -> object:
             [started] = start_sweep(trigger="manual", requested_by="bench", tenants=[tenant])
             return continue_run(started.pk)
 
-        wall, cpu, finished = timed(apply)
-        removed = finished.total_removed  # type: ignore[attr-defined]
-        retention.append((wall, cpu, removed))
+        retention_s, retention_cpu, finished = timed(apply)
+        removed = int(finished.total_removed)  # type: ignore[attr-defined]
 
-        def find(tenant: Tenant = tenant) -> object:
+        def find() -> object:
             counts, _ = subjects.find(tenant.pk, [JANE], rows=True)
             spans = clickhouse.matching_spans(tenant.pk, [JANE], limit=10000)
             return sum(counts.values()) + len(spans)
 
-        wall, cpu, _ = timed(find)
+        search_s, search_cpu, _ = timed(find)
         (left,) = get_store().query(
             "SELECT count() AS n FROM spans WHERE tenant_id = {t:UUID}", {"t": tenant.pk}
         )
-        search.append((wall, cpu, int(left["n"])))
-        print(
-            f"run {run + 1}: retention {retention[-1][0]:.2f} s ({removed:,} rows removed), "
-            f"search {wall:.2f} s"
-        )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"commit {commit}, {args.events:,} spans per tenant, load average {os.getloadavg()}")
-    for name, rows in (("retention run", retention), ("data-subject search", search)):
-        walls = [w for w, _, _ in rows]
-        cpu_per_k = [1e6 * c / max(n, 1) for _, c, n in rows]  # ms per 1,000
-        print(
-            f"{name}: median {statistics.median(walls):.2f} s (spread {min(walls):.2f} to "
-            f"{max(walls):.2f}), CPU {statistics.median(cpu_per_k):.2f} ms per 1,000 rows"
-        )
+        return {
+            "retention_ms": retention_s * 1000,
+            "retention_cpu_ms_per_1000_rows": 1e6 * retention_cpu / max(removed, 1),
+            "rows_removed": removed,
+            "search_ms": search_s * 1000,
+            "search_cpu_ms_per_1000_spans": 1e6 * search_cpu / max(int(left["n"]), 1),
+        }
+
+    runs = harness.repeat(measure, runs=args.runs)
+    context.notes.append(f"{args.events:,} spans per tenant, a new tenant each run.")
+    harness.report("Retention and data-subject search", runs, context=context, json_path=args.json)
 
 
 if __name__ == "__main__":
