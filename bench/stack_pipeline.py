@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -34,13 +33,14 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import harness  # noqa: E402
 from tests.stack import processes  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
+    harness.add_arguments(parser)
     parser.add_argument("--events", type=int, default=20_000, help="spans per run")
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool size")
     return parser.parse_args()
 
@@ -60,6 +60,7 @@ def _cpu(pids: list[int]) -> float:
 
 def main() -> None:
     args = _args()
+    context = harness.start()
     for name in ("DATABASE_URL", "REDIS_URL"):
         if not os.environ.get(name):
             sys.exit(f"stack_pipeline: set {name} (see the docstring)")
@@ -169,42 +170,35 @@ def main() -> None:
             time.sleep(0.2)
     worker.stop()
 
-    results = []
+    def measure(run: int) -> harness.Figures:
+        for index in (0, 1):
+            url = f"http://127.0.0.1:{edges[index].env['EDGE_PORT']}"
+            for _ in range(args.events // 2 // 500):
+                traffic.export(url, 500)
+        events = 2 * (args.events // 2 // 500) * 500
+        worker.start()
+        pids = [s.process.pid for s in (worker, clickhouse, *edges) if s.process]
+        # Time from the pull round beat would send next, sent now.
+        cpu_start, started = _cpu(pids), time.perf_counter()
+        broker.send_task("telemetry.schedule_pulls", queue="telemetry")
+        while not drained():
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        cpu = _cpu(pids) - cpu_start
+        worker.stop()
+        return {"events_per_s": events / seconds, "stack_cpu_us_per_event": cpu / events * 1e6}
+
     try:
-        for run in range(1, args.runs + 1):
-            for index in (0, 1):
-                url = f"http://127.0.0.1:{edges[index].env['EDGE_PORT']}"
-                for _ in range(args.events // 2 // 500):
-                    traffic.export(url, 500)
-            events = 2 * (args.events // 2 // 500) * 500
-            load = os.getloadavg()[0]
-            worker.start()
-            pids = [s.process.pid for s in (worker, clickhouse, *edges) if s.process]
-            # Time from the pull round beat would send next, sent now.
-            cpu_start, started = _cpu(pids), time.perf_counter()
-            broker.send_task("telemetry.schedule_pulls", queue="telemetry")
-            while not drained():
-                time.sleep(0.05)
-            seconds = time.perf_counter() - started
-            cpu = _cpu(pids) - cpu_start
-            worker.stop()
-            results.append((events / seconds, cpu / events * 1e6))
-            print(
-                f"run {run}: {events} events in {seconds:.2f} s = {events / seconds:,.0f} "
-                f"events/s, {cpu / events * 1e6:.0f} µs CPU per event (load {load:.1f})",
-                flush=True,
-            )
+        runs = harness.repeat(measure, runs=args.runs)
     finally:
         broker.close()
         for service in (worker, beat, *edges, clickhouse):
             service.stop()
-    rates = [rate for rate, _ in results]
-    cpus = [cpu for _, cpu in results]
-    print(
-        f"median {statistics.median(rates):,.0f} events/s (min {min(rates):,.0f}, "
-        f"max {max(rates):,.0f}); median {statistics.median(cpus):.0f} µs CPU per event "
-        f"(min {min(cpus):.0f}, max {max(cpus):.0f}); logs in {logs}"
+    context.notes.append(
+        f"{args.events:,} events a run over two edges, one worker of {args.concurrency} "
+        f"processes; PostgreSQL's CPU is not counted; logs in {logs}."
     )
+    harness.report("Server stack pipeline", runs, context=context, json_path=args.json)
 
 
 if __name__ == "__main__":
