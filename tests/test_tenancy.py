@@ -78,6 +78,21 @@ def test_all_tenants_scope_is_explicit(departments: object) -> None:
     assert _raw_department_names() == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_outermost_scope_ends_with_its_transaction(
+    departments: object, tenant_a: Tenant
+) -> None:
+    assert not connection.in_atomic_block  # no test transaction around the scopes
+    with all_tenants_context():
+        assert _raw_department_names() == ["Finance", "Marketing"]
+    with tenant_context(tenant_a):
+        assert _raw_department_names() == ["Marketing"]
+    # The commit ended the settings: the next statement, a transaction of its own,
+    # reads as no tenant.
+    assert _raw_department_names() == []
+    assert Department.unscoped.count() == 0
+
+
 def test_nested_scopes_restore_the_outer_tenant(
     departments: object, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:

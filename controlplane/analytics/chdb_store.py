@@ -49,6 +49,11 @@ def _close_open_stores() -> None:
         store.close()
 
 
+# ClickHouse keeps no decompressed blocks unless given room for them
+# (``use_uncompressed_cache`` in SESSION_SETTINGS; decision 0055).
+UNCOMPRESSED_CACHE_BYTES = 1 << 30
+
+
 class ChdbStore(AnalyticsStore):
     engine = "chdb"
     # Arrow IPC codec of inserts. None measured fastest in-process (bench_insert.py).
@@ -141,7 +146,8 @@ class ChdbStore(AnalyticsStore):
         from chdb.session import Session
 
         try:
-            return Session(str(self.path))
+            # Startup arguments: the engine takes them from the session that starts it.
+            return Session(f"{self.path}?uncompressed_cache_size={UNCOMPRESSED_CACHE_BYTES}")
         except RuntimeError as exc:
             raise StoreError(
                 f"cannot open chDB at {self.path}: {exc}. A process can host one chDB "

@@ -44,6 +44,11 @@ SESSION_SETTINGS: dict[str, str] = {
     "output_format_parquet_write_bloom_filter": "0",
     "output_format_parquet_write_page_index": "0",
     "output_format_parquet_write_checksums": "0",
+    # A dashboard refresh reads the same recent blocks of every part again: kept
+    # decompressed (the server's ``uncompressed_cache_size``), they are not unpacked at
+    # each read. ClickHouse leaves large reads out of the cache by itself
+    # (``merge_tree_max_rows_to_use_cache``). docs/decisions/0055-short-reads.md.
+    "use_uncompressed_cache": "1",
 }
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -135,7 +140,9 @@ def read_result(data: bytes) -> pa.Table:
     """Decode a query result in ``READ_FORMAT``. Statements without output give no columns."""
     if not data:
         return pa.table({})
-    return pq.read_table(pa.BufferReader(data))
+    # ParquetFile, not read_table: the dataset layer of read_table cost more than the
+    # read of a dashboard's small result.
+    return pq.ParquetFile(pa.BufferReader(data)).read()
 
 
 def insert_statement(table: str, column_names: Sequence[str]) -> str:

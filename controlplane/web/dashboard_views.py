@@ -15,13 +15,14 @@ import datetime as dt
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -107,16 +108,15 @@ class DashboardFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=200, validators=[LABEL])
 
     def __init__(
-        self, *args: Any, agents: Iterable[Agent], departments: Iterable[Department], **kwargs: Any
+        self, *args: Any, agents: dict[str, str], departments: dict[str, str], **kwargs: Any
     ) -> None:
+        """``agents`` and ``departments``: names by id (as text), in the order listed."""
         super().__init__(*args, **kwargs)
         agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
         assert isinstance(department_field, forms.ChoiceField)
-        agent_field.choices = [("", "All agents")] + [(str(a.pk), a.name) for a in agents]
-        department_field.choices = [("", "All departments")] + [
-            (str(d.pk), d.name) for d in departments
-        ]
+        agent_field.choices = [("", "All agents"), *agents.items()]
+        department_field.choices = [("", "All departments"), *departments.items()]
         for name in ("provider", "model"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 
@@ -282,10 +282,11 @@ def _series_chart(
     money: bool = False,
 ) -> dict[str, Any]:
     """Plotly traces of ``series`` (one per ``(column, name)``: the first as bars, the
-    others as lines), every bucket of the range present (zero without data). Each point
-    carries the URL of its bucket's traces, which a click opens. ``unit`` labels the
-    axis and the hovers; money gets the currency symbol and cents (tenths of a cent
-    below ten cents) instead of SI prefixes, which wrote four cents as "40m"."""
+    others as lines), every bucket of the range present (zero without data). The
+    buckets' starts (``x``) and the URLs of their traces (``links``, which a click on a
+    point opens) are given once for the chart's traces. ``unit`` labels the axis and
+    the hovers; money gets the currency symbol and cents (tenths of a cent below ten
+    cents) instead of SI prefixes, which wrote four cents as "40m"."""
     step = dt.timedelta(seconds=ctx.window.bucket_seconds)
     x, links = ctx.buckets
     count = len(x)
@@ -296,13 +297,13 @@ def _series_chart(
             for column, _ in fields:
                 values[column][index] += float(item.get(column) or 0)
     return {
+        "x": x,
+        "links": links,
         "traces": [
             {
                 "type": "bar" if index == 0 else "scatter",
                 "name": name,
-                "x": x,
                 "y": values[column],
-                "customdata": links,
                 **({} if index == 0 else {"mode": "lines"}),
             }
             for index, (column, name) in enumerate(fields)
@@ -496,12 +497,16 @@ def _panel_url(request: HttpRequest, name: str) -> str:
     return f"{request.path}?{query.urlencode()}"
 
 
+def _names(rows: QuerySet[Any]) -> dict[str, str]:
+    """Names by id (as text), in the order of the names."""
+    return {str(pk): name for pk, name in rows.order_by("name").values_list("pk", "name")}
+
+
 def dashboards(scope: Scope) -> HttpResponse:
-    # Names only: a large tenant has hundreds of agents, and each panel refresh lists them.
-    agents = list(scope.in_departments(scope.rows(Agent)).order_by("name").only("name"))
-    departments = list(
-        scope.in_departments(scope.rows(Department), "pk").order_by("name").only("name")
-    )
+    # Names only, no model instances: a large tenant has hundreds of agents, and each
+    # panel refresh lists them.
+    agents = _names(scope.in_departments(scope.rows(Agent)))
+    departments = _names(scope.in_departments(scope.rows(Department), "pk"))
     query = scope.request.GET.copy()
     query.pop("panel", None)
     if not query.get("range"):
@@ -511,8 +516,8 @@ def dashboards(scope: Scope) -> HttpResponse:
         scope=scope,
         window=form.window(timezone.now()),
         filters=form.filters(scope.departments),
-        agent_names={str(a.pk): a.name for a in agents},
-        department_names={str(d.pk): d.name for d in departments},
+        agent_names=agents,
+        department_names=departments,
     )
     requested = scope.request.GET.get("panel", "")
     fragment = requested in PANELS and wants_fragment(scope.request)

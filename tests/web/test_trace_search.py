@@ -342,7 +342,7 @@ def test_dashboard_chart_points_carry_the_dashboard_filters(world: World, fleet_
             reverse("web:portal_dashboards", args=[world.a.slug]), {"range": "1h", **filters}
         )
         panels = {p["name"]: p["data"] for p in response.context["panels"]}
-        for link in panels["utilization"]["requests_chart"]["traces"][0]["customdata"]:
+        for link in panels["utilization"]["requests_chart"]["links"]:
             query = parse_qs(urlsplit(link).query)
             since = dt.datetime.fromisoformat(query["since"][0])
             if since <= start < dt.datetime.fromisoformat(query["until"][0]):

@@ -1,8 +1,9 @@
 // Dashboard charts: plotly, drawn from <script type="application/json"> data blocks
 // (the CSP allows no inline script) and drawn again after htmx refreshes a panel.
 // A chart is <div class="chart" data-chart="ID"> next to the data block with that id:
-// {"traces": [...plotly traces, each point's customdata its traces URL...], "range": [from, to],
-//  "axis": {"title", "tickformat", "hoverformat", "prefix"}} (the unit, from dashboard_views).
+// {"x": [bucket starts], "links": [each bucket's traces URL], "traces": [...plotly traces
+//  without x...], "range": [from, to], "axis": {"title", "tickformat", "hoverformat",
+//  "prefix"}} (the unit, from dashboard_views). Every trace gets x, and links as customdata.
 (function () {
   "use strict";
 
@@ -30,7 +31,7 @@
     try { data = JSON.parse(source.textContent); } catch (e) { return; }
     var axis = data.axis || { title: "", tickformat: "~s", hoverformat: ",", prefix: "" };
     var traces = (data.traces || []).map(function (trace, index) {
-      var copy = Object.assign({}, trace);
+      var copy = Object.assign({ x: data.x, customdata: data.links }, trace);
       copy.marker = { color: COLOURS[index % COLOURS.length] };
       if (copy.type === "scatter") { copy.line = { color: COLOURS[index % COLOURS.length], width: 2 }; }
       copy.hovertemplate = axis.prefix + "%{y:" + axis.hoverformat + "}" +
