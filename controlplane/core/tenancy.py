@@ -70,16 +70,14 @@ def _apply_to_database(scope: _Scope | None) -> None:
 def _activate(scope: _Scope) -> Iterator[None]:
     previous = _scope.get()
     token = _scope.set(scope)
-    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
             _apply_to_database(scope)
             yield
             # A released savepoint keeps SET LOCAL values until the outer commit, so
-            # hand the outer block its own scope back; the commit of an outermost block
-            # ends them by itself. On an exception the rollback undoes them.
-            if not outermost:
-                _apply_to_database(previous)
+            # hand the outer block its own scope back. On an exception the savepoint
+            # rollback undoes the settings by itself.
+            _apply_to_database(previous)
     finally:
         _scope.reset(token)
 
