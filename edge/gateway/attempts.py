@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -114,10 +115,8 @@ class Attempts:
         else:
             breaker.success()
         exchange.attempts.append(
-            Attempt(
-                provider_id=target.provider.provider_id,
-                provider=_priced_as(target),
-                model=target.model,
+            _attempt(
+                target,
                 status=error.status,
                 latency_ms=(time.monotonic() - started) * 1000,
                 error=error.message,
@@ -153,10 +152,8 @@ class Attempts:
         exchange.model = target.model
         exchange.tokens = usage
         exchange.attempts.append(
-            Attempt(
-                provider_id=target.provider.provider_id,
-                provider=_priced_as(target),
-                model=target.model,
+            _attempt(
+                target,
                 status="ok",
                 latency_ms=latency_ms,
                 cost=actual,
@@ -171,10 +168,8 @@ class Attempts:
         planned.spend.extend(self.ledger.settle(reservation, reservation.amount))
         self.breakers.get(*target.key).release()
         exchange.attempts.append(
-            Attempt(
-                provider_id=target.provider.provider_id,
-                provider=_priced_as(target),
-                model=target.model,
+            _attempt(
+                target,
                 status="error",
                 latency_ms=0,
                 error="cancelled: the agent went away",
@@ -213,6 +208,16 @@ class Attempts:
             stage="route",
             record_status="timeout" if timed_out else "error",
         )
+
+
+def _attempt(target: Target, **outcome: Any) -> Attempt:
+    """The record of one attempt at ``target``: its provider and model, then ``outcome``."""
+    return Attempt(
+        provider_id=target.provider.provider_id,
+        provider=_priced_as(target),
+        model=target.model,
+        **outcome,
+    )
 
 
 def _priced_as(target: Target) -> str:
