@@ -388,9 +388,11 @@ def main() -> None:
         background.stopping.set()
         background.join()  # its round in progress must end before the stores close
         share = background.cpu / (time.monotonic() - started) * 100
+        per_round = background.cpu / max(background.rounds, 1)
         context.notes.append(
             f"Background: {background.rounds} rounds of the detectors ({len(tenants)} tenants) "
-            f"and rating, {share:.0f} % of one core on average."
+            f"and rating, {share:.0f} % of one core on average, {per_round:.1f} s of CPU "
+            f"per round ({per_round / len(tenants) * 1000:.0f} ms per tenant)."
         )
     context.notes.append(f"{requests} requests per panel and run; cold = result cache off.")
     if ingest is not None:

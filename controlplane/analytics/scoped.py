@@ -21,6 +21,8 @@ import re
 import uuid
 from typing import Any
 
+import pyarrow as pa
+
 from controlplane.analytics.store import Params, get_store, identifier
 
 # A table read: FROM or JOIN followed by a name (not a subquery).
@@ -73,6 +75,11 @@ def tenant_query(
     """The rows of ``sql`` for ``tenant_id`` only. UnscopedQuery if any table in ``sql``
     is read without the tenant filter, or ``params`` name another tenant."""
     return get_store().query(sql, _bound(sql, tenant_id, params))
+
+
+def tenant_query_arrow(sql: str, *, tenant_id: uuid.UUID, params: Params | None = None) -> pa.Table:
+    """``tenant_query`` as an Arrow table: for results too large to become dicts."""
+    return get_store().query_arrow(sql, _bound(sql, tenant_id, params))
 
 
 def tenant_mutation(sql: str, *, tenant_id: uuid.UUID, params: Params | None = None) -> None:

@@ -139,15 +139,14 @@ def build_context(
         )
         for w in MaintenanceWindow.objects.filter(ends_at__gt=since, starts_at__lt=until)
     ]
+    past_hours, recent_hours = history.agent_hours(tenant_id, history_start, since)
     return Context(
         tenant_id=tenant_id,
         since=since,
         until=until,
         minutes=queries.agent_minutes(tenant_id, since - INTENSITY_WINDOW * MINUTE, until),
         histories=histories(
-            history.agent_hours(tenant_id, history_start, since),
-            history.first_activity(tenant_id, until),
-            excluded,
+            recent_hours, history.first_activity(tenant_id, until), excluded, past_hours
         ),
         scope_history=history.scope_history(tenant_id, since - SCOPE_HISTORY, since),
         scope_recent=queries.scope_minutes(tenant_id, since - SCOPE_RECENT, until),

@@ -47,6 +47,24 @@ def insert(
     spans_insert(columns, dedup_token=f"test:{uuid.uuid4()}")
 
 
+def model_call(at: dt.datetime, input_tokens: int = 900, output_tokens: int = 200) -> SpanRow:
+    return SpanRow(
+        agent="agent",
+        start=at,
+        duration_ms=800,
+        trace=secrets.token_hex(16),
+        span=secrets.token_hex(8),
+        parent="",
+        kind="llm",
+        name="chat gpt-4o-mini",
+        status="ok",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+
+
 def history(now: dt.datetime, days: int = 20) -> list[SpanRow]:
     """A model call and a public knowledge-base search a day for ``days`` days before
     ``now``."""
@@ -54,23 +72,7 @@ def history(now: dt.datetime, days: int = 20) -> list[SpanRow]:
     for day in range(1, days + 1):
         at = now - dt.timedelta(days=day)
         rows.append(_row("agent", at, "kb.search", "public", 3))
-        rows.append(
-            SpanRow(
-                agent="agent",
-                start=at,
-                duration_ms=800,
-                trace=secrets.token_hex(16),
-                span=secrets.token_hex(8),
-                parent="",
-                kind="llm",
-                name="chat gpt-4o-mini",
-                status="ok",
-                provider="openai",
-                model="gpt-4o-mini",
-                input_tokens=900,
-                output_tokens=200,
-            )
-        )
+        rows.append(model_call(at))
     return rows
 
 
