@@ -262,7 +262,7 @@ def histories(
             excluded=list(excluded.get(agent_id, [])),
             past=past.get(agent_id),
         )
-        for agent_id in first_seen.keys() | past.keys()
+        for agent_id in [*first_seen, *(past.keys() - first_seen.keys())]
     }
     for row in hours:
         agent_id = row["agent_id"]

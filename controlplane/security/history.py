@@ -72,6 +72,9 @@ def _kept(key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
 
 @dataclass(frozen=True)
 class _Hours:
+    """A tenant's kept hours: [start, until)."""
+
+    start: dt.datetime
     until: dt.datetime
     agents: dict[uuid.UUID, PastHours]
 
@@ -108,17 +111,18 @@ def agent_hours(
     tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
 ) -> tuple[dict[uuid.UUID, PastHours], list[dict[str, Any]]]:
     """queries.agent_hours over [since's day, until): the whole hours before until's
-    hour as kept arrays, the rest as rows. The arrays are extended when hours have
-    closed since the last run and read again from the start each day; a run before the
-    kept hours (a replay) reads them again."""
+    hour as kept arrays (one entry per tenant), the rest as rows. The arrays are
+    extended when hours have closed since the last run and read again when the first
+    day moves (each day); a run before the kept hours (a replay) reads them again."""
     start = _day(since)
     hour = until.replace(minute=0, second=0, microsecond=0)
     if hour <= start:
         return {}, queries.agent_hours(tenant_id, start, until)
-    key = ("hours", tenant_id, start)
+    key = ("hours", tenant_id)
     kept: _Hours | None = _get(key)
-    if kept is None or kept.until > hour:
-        kept = _Hours(hour, _past_hours(queries.agent_hours_table(tenant_id, start, hour)))
+    if kept is None or kept.start != start or kept.until > hour:
+        table = queries.agent_hours_table(tenant_id, start, hour)
+        kept = _Hours(start, hour, _past_hours(table))
         _put(key, kept, kept.size)
     elif kept.until < hour:
         later = _past_hours(queries.agent_hours_table(tenant_id, kept.until, hour))
@@ -126,7 +130,7 @@ def agent_hours(
         for agent_id, hours in later.items():
             earlier = agents.get(agent_id)
             agents[agent_id] = earlier.extended(hours) if earlier is not None else hours
-        kept = _Hours(hour, agents)
+        kept = _Hours(start, hour, agents)
         _put(key, kept, kept.size)
     return kept.agents, queries.agent_hours(tenant_id, hour, until) if hour < until else []
 

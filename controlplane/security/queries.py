@@ -54,50 +54,43 @@ def agent_minutes(
     return rows
 
 
-_AGENT_HOURS = """
-    SELECT agent_id, toStartOfHour(ten) AS hour,
-           sum(ten_tasks) AS tasks, sum(ten_tokens) AS tokens,
-           sum(ten_rows) AS returned_rows, sum(ten_cost) AS cost,
-           max(ten_tasks) AS peak_tasks, max(ten_tokens) AS peak_tokens,
-           max(ten_rows) AS peak_returned_rows, max(ten_cost) AS peak_cost
-    FROM (
-        SELECT agent_id, toStartOfTenMinutes(minute) AS ten,
-               sum(tasks) AS ten_tasks, sum(tokens) AS ten_tokens,
-               sum(returned_rows) AS ten_rows, toFloat64(sum(cost)) AS ten_cost
-        FROM security_agent_minute
-        WHERE tenant_id = {tenant_id:UUID}
-          AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
-        GROUP BY agent_id, ten
+def agent_hours_table(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime) -> pa.Table:
+    """Per agent and hour in [since, until), ordered by agent and hour: the hour's totals
+    and its busiest ten minutes (the peak the detectors compare a sliding ten-minute
+    window with). Arrow: weeks of a large tenant's hours are too many for dicts."""
+    return tenant_query_arrow(
+        """
+        SELECT agent_id, toStartOfHour(ten) AS hour,
+               sum(ten_tasks) AS tasks, sum(ten_tokens) AS tokens,
+               sum(ten_rows) AS returned_rows, sum(ten_cost) AS cost,
+               max(ten_tasks) AS peak_tasks, max(ten_tokens) AS peak_tokens,
+               max(ten_rows) AS peak_returned_rows, max(ten_cost) AS peak_cost
+        FROM (
+            SELECT agent_id, toStartOfTenMinutes(minute) AS ten,
+                   sum(tasks) AS ten_tasks, sum(tokens) AS ten_tokens,
+                   sum(returned_rows) AS ten_rows, toFloat64(sum(cost)) AS ten_cost
+            FROM security_agent_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+            GROUP BY agent_id, ten
+        )
+        GROUP BY agent_id, hour
+        ORDER BY agent_id, hour
+        """,
+        tenant_id=tenant_id,
+        params={"tenant_id": tenant_id, "since": since, "until": until},
     )
-    GROUP BY agent_id, hour
-    ORDER BY agent_id, hour
-"""
 
 
 def agent_hours(
     tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Per agent and hour in [since, until): the hour's totals and its busiest ten
-    minutes (the peak the detectors compare a sliding ten-minute window with)."""
-    rows = tenant_query(
-        _AGENT_HOURS,
-        tenant_id=tenant_id,
-        params={"tenant_id": tenant_id, "since": since, "until": until},
-    )
+    """``agent_hours_table`` as dicts."""
+    rows: list[dict[str, Any]] = agent_hours_table(tenant_id, since, until).to_pylist()
     for row in rows:
         row["hour"] = _utc(row["hour"])
         row["agent_id"] = _uuid(row["agent_id"])
     return rows
-
-
-def agent_hours_table(tenant_id: uuid.UUID, since: dt.datetime, until: dt.datetime) -> pa.Table:
-    """``agent_hours`` as Arrow, ordered by agent and hour: weeks of a large tenant's
-    hours, too many to become dicts at every detection run."""
-    return tenant_query_arrow(
-        _AGENT_HOURS,
-        tenant_id=tenant_id,
-        params={"tenant_id": tenant_id, "since": since, "until": until},
-    )
 
 
 # A model item without a provider ("/acp/standard") is a request the gateway answered
