@@ -16,6 +16,13 @@ import pyarrow as pa
 from controlplane.analytics.scoped import all_tenants_query, tenant_query, tenant_query_arrow
 
 VOLUME_METRICS = ("tasks", "tokens", "returned_rows", "cost")
+# A run's reads of its last minutes, its hour or its day take less CPU on one thread
+# than on several (docs/decisions/0057), and leave the other cores to the dashboards.
+ONE_THREAD_UP_TO = dt.timedelta(days=1)
+
+
+def _threads(sql: str, since: dt.datetime, until: dt.datetime) -> str:
+    return f"{sql.rstrip()}\nSETTINGS max_threads = 1" if until - since <= ONE_THREAD_UP_TO else sql
 
 
 @functools.lru_cache(maxsize=4096)
@@ -33,17 +40,21 @@ def agent_minutes(
 ) -> list[dict[str, Any]]:
     """Per agent and minute in [since, until): volume metrics and the agent's site."""
     rows = tenant_query(
-        """
-        SELECT minute, agent_id, any(site_id) AS site_id,
-               sum(tasks) AS tasks, sum(model_calls) AS model_calls, sum(errors) AS errors,
-               sum(tokens) AS tokens, sum(returned_rows) AS returned_rows,
-               toFloat64(sum(cost)) AS cost
-        FROM security_agent_minute
-        WHERE tenant_id = {tenant_id:UUID}
-          AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
-        GROUP BY minute, agent_id
-        ORDER BY minute, agent_id
-        """,
+        _threads(
+            """
+            SELECT minute, agent_id, any(site_id) AS site_id,
+                   sum(tasks) AS tasks, sum(model_calls) AS model_calls, sum(errors) AS errors,
+                   sum(tokens) AS tokens, sum(returned_rows) AS returned_rows,
+                   toFloat64(sum(cost)) AS cost
+            FROM security_agent_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+            GROUP BY minute, agent_id
+            ORDER BY minute, agent_id
+            """,
+            since,
+            until,
+        ),
         tenant_id=tenant_id,
         params={"tenant_id": tenant_id, "since": since, "until": until},
     )
@@ -59,24 +70,28 @@ def agent_hours_table(tenant_id: uuid.UUID, since: dt.datetime, until: dt.dateti
     and its busiest ten minutes (the peak the detectors compare a sliding ten-minute
     window with). Arrow: weeks of a large tenant's hours are too many for dicts."""
     return tenant_query_arrow(
-        """
-        SELECT agent_id, toStartOfHour(ten) AS hour,
-               sum(ten_tasks) AS tasks, sum(ten_tokens) AS tokens,
-               sum(ten_rows) AS returned_rows, sum(ten_cost) AS cost,
-               max(ten_tasks) AS peak_tasks, max(ten_tokens) AS peak_tokens,
-               max(ten_rows) AS peak_returned_rows, max(ten_cost) AS peak_cost
-        FROM (
-            SELECT agent_id, toStartOfTenMinutes(minute) AS ten,
-                   sum(tasks) AS ten_tasks, sum(tokens) AS ten_tokens,
-                   sum(returned_rows) AS ten_rows, toFloat64(sum(cost)) AS ten_cost
-            FROM security_agent_minute
-            WHERE tenant_id = {tenant_id:UUID}
-              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
-            GROUP BY agent_id, ten
-        )
-        GROUP BY agent_id, hour
-        ORDER BY agent_id, hour
-        """,
+        _threads(
+            """
+            SELECT agent_id, toStartOfHour(ten) AS hour,
+                   sum(ten_tasks) AS tasks, sum(ten_tokens) AS tokens,
+                   sum(ten_rows) AS returned_rows, sum(ten_cost) AS cost,
+                   max(ten_tasks) AS peak_tasks, max(ten_tokens) AS peak_tokens,
+                   max(ten_rows) AS peak_returned_rows, max(ten_cost) AS peak_cost
+            FROM (
+                SELECT agent_id, toStartOfTenMinutes(minute) AS ten,
+                       sum(tasks) AS ten_tasks, sum(tokens) AS ten_tokens,
+                       sum(returned_rows) AS ten_rows, toFloat64(sum(cost)) AS ten_cost
+                FROM security_agent_minute
+                WHERE tenant_id = {tenant_id:UUID}
+                  AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+                GROUP BY agent_id, ten
+            )
+            GROUP BY agent_id, hour
+            ORDER BY agent_id, hour
+            """,
+            since,
+            until,
+        ),
         tenant_id=tenant_id,
         params={"tenant_id": tenant_id, "since": since, "until": until},
     )
@@ -104,15 +119,19 @@ def scope_history(
     """Per agent, dimension and item used in [since, until): first and last use, uses
     and the number of days it was used on."""
     rows = tenant_query(
-        """
-        SELECT agent_id, dimension, item, min(minute) AS first_seen, max(minute) AS last_seen,
-               sum(uses) AS uses, uniqExact(toDate(minute)) AS days
-        FROM security_scope_minute
-        WHERE tenant_id = {tenant_id:UUID}
-          AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
-          AND NOT (dimension = 'model' AND startsWith(item, '/'))
-        GROUP BY agent_id, dimension, item
-        """,
+        _threads(
+            """
+            SELECT agent_id, dimension, item, min(minute) AS first_seen, max(minute) AS last_seen,
+                   sum(uses) AS uses, uniqExact(toDate(minute)) AS days
+            FROM security_scope_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+              AND NOT (dimension = 'model' AND startsWith(item, '/'))
+            GROUP BY agent_id, dimension, item
+            """,
+            since,
+            until,
+        ),
         tenant_id=tenant_id,
         params={"tenant_id": tenant_id, "since": since, "until": until},
     )
@@ -128,16 +147,20 @@ def scope_minutes(
 ) -> list[dict[str, Any]]:
     """Per minute, agent, dimension and item in [since, until): uses and returned rows."""
     rows = tenant_query(
-        """
-        SELECT minute, agent_id, dimension, item, sum(uses) AS uses,
-               sum(returned_rows) AS returned_rows
-        FROM security_scope_minute
-        WHERE tenant_id = {tenant_id:UUID}
-          AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
-          AND NOT (dimension = 'model' AND startsWith(item, '/'))
-        GROUP BY minute, agent_id, dimension, item
-        ORDER BY minute
-        """,
+        _threads(
+            """
+            SELECT minute, agent_id, dimension, item, sum(uses) AS uses,
+                   sum(returned_rows) AS returned_rows
+            FROM security_scope_minute
+            WHERE tenant_id = {tenant_id:UUID}
+              AND minute >= {since:DateTime('UTC')} AND minute < {until:DateTime('UTC')}
+              AND NOT (dimension = 'model' AND startsWith(item, '/'))
+            GROUP BY minute, agent_id, dimension, item
+            ORDER BY minute
+            """,
+            since,
+            until,
+        ),
         tenant_id=tenant_id,
         params={"tenant_id": tenant_id, "since": since, "until": until},
     )
@@ -151,20 +174,21 @@ def first_activity(
     tenant_id: uuid.UUID, until: dt.datetime, *, since: dt.datetime | None = None
 ) -> dict[uuid.UUID, dt.datetime]:
     """Each agent's first minute with any span before ``until`` (and from ``since``)."""
+    since = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     rows = tenant_query(
-        """
-        SELECT agent_id, min(minute) AS first_minute
-        FROM security_agent_minute
-        WHERE tenant_id = {tenant_id:UUID} AND minute < {until:DateTime('UTC')}
-          AND minute >= {since:DateTime('UTC')}
-        GROUP BY agent_id
-        """,
+        _threads(
+            """
+            SELECT agent_id, min(minute) AS first_minute
+            FROM security_agent_minute
+            WHERE tenant_id = {tenant_id:UUID} AND minute < {until:DateTime('UTC')}
+              AND minute >= {since:DateTime('UTC')}
+            GROUP BY agent_id
+            """,
+            since,
+            until,
+        ),
         tenant_id=tenant_id,
-        params={
-            "tenant_id": tenant_id,
-            "until": until,
-            "since": since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-        },
+        params={"tenant_id": tenant_id, "since": since, "until": until},
     )
     return {uuid.UUID(str(row["agent_id"])): _utc(row["first_minute"]) for row in rows}
 

@@ -87,14 +87,17 @@ def closed_until(tenant_id: uuid.UUID, now: dt.datetime) -> dt.datetime:
 def _agent_infos(tenant_id: uuid.UUID) -> dict[uuid.UUID, AgentInfo]:
     defaults = {d.role: d for d in RoleDefault.objects.all()}
     infos = {}
-    for agent in Agent.objects.all():
-        default = defaults.get(agent.role)
-        tools = agent.tools or (default.allowed_tools if default else [])
-        classes = agent.data_classes or (default.data_classes if default else [])
-        window = agent.operating_window or (default.operating_window if default else {})
-        infos[agent.pk] = AgentInfo(
-            role=agent.role,
-            department_id=agent.department_id,
+    # Values, not model instances: a run reads every agent of the tenant each minute.
+    for agent_id, role, department_id, tools, classes, window in Agent.objects.values_list(
+        "pk", "role", "department_id", "tools", "data_classes", "operating_window"
+    ):
+        default = defaults.get(role)
+        tools = tools or (default.allowed_tools if default else [])
+        classes = classes or (default.data_classes if default else [])
+        window = window or (default.operating_window if default else {})
+        infos[agent_id] = AgentInfo(
+            role=role,
+            department_id=department_id,
             allowed={"tool": frozenset(tools), "classification": frozenset(classes)},
             window=window or None,
         )
@@ -139,17 +142,25 @@ def build_context(
         )
         for w in MaintenanceWindow.objects.filter(ends_at__gt=since, starts_at__lt=until)
     ]
-    past_hours, recent_hours = history.agent_hours(tenant_id, history_start, since)
+    minutes = queries.agent_minutes(tenant_id, since - INTENSITY_WINDOW * MINUTE, until)
+    past_hours, recent_hours = history.agent_hours(tenant_id, history_start, since, minutes)
+    scope_history, scope_recent = history.scope(
+        tenant_id,
+        since,
+        until,
+        history_from=since - SCOPE_HISTORY,
+        recent_from=since - SCOPE_RECENT,
+    )
     return Context(
         tenant_id=tenant_id,
         since=since,
         until=until,
-        minutes=queries.agent_minutes(tenant_id, since - INTENSITY_WINDOW * MINUTE, until),
+        minutes=minutes,
         histories=histories(
-            recent_hours, history.first_activity(tenant_id, until), excluded, past_hours
+            recent_hours, history.first_activity(tenant_id, until, minutes), excluded, past_hours
         ),
-        scope_history=history.scope_history(tenant_id, since - SCOPE_HISTORY, since),
-        scope_recent=queries.scope_minutes(tenant_id, since - SCOPE_RECENT, until),
+        scope_history=scope_history,
+        scope_recent=scope_recent,
         agents=dict(agents) if agents is not None else _agent_infos(tenant_id),
         sensitivity=settings.sensitivity,
         learning_days=settings.learning_days,

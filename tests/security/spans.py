@@ -12,9 +12,9 @@ from controlplane.security.scenario_spans import SpanRow, span_columns
 from controlplane.telemetry.spans import spans_insert
 
 
-def _row(name: str, at: dt.datetime, tool: str, classification: str, rows: int) -> SpanRow:
+def tool_call(at: dt.datetime, tool: str, classification: str = "public", rows: int = 1) -> SpanRow:
     return SpanRow(
-        agent=name,
+        agent="agent",
         start=at,
         duration_ms=120,
         trace=secrets.token_hex(16),
@@ -71,11 +71,11 @@ def history(now: dt.datetime, days: int = 20) -> list[SpanRow]:
     rows = []
     for day in range(1, days + 1):
         at = now - dt.timedelta(days=day)
-        rows.append(_row("agent", at, "kb.search", "public", 3))
+        rows.append(tool_call(at, "kb.search", "public", 3))
         rows.append(model_call(at))
     return rows
 
 
 def health_export(at: dt.datetime) -> list[SpanRow]:
     """5,000 rows of health data in one call: critical for an agent that never read any."""
-    return [_row("agent", at, "claims.export", "health", 5000)]
+    return [tool_call(at, "claims.export", "health", 5000)]
