@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from controlplane.analytics.scoped import all_tenants_query, tenant_query, tenant_query_arrow
+from controlplane.analytics.scoped import tenant_query, tenant_query_arrow
 
 VOLUME_METRICS = ("tasks", "tokens", "returned_rows", "cost")
 # A run's reads of its last minutes, its hour or its day take less CPU on one thread
@@ -259,13 +259,3 @@ def sample_traces(
         }
         for row in rows
     ]
-
-
-def tenants_with_activity(since: dt.datetime) -> list[uuid.UUID]:
-    """Tenants with any span since ``since``: the ones a detector run looks at."""
-    rows = all_tenants_query(
-        "SELECT DISTINCT tenant_id FROM security_agent_minute "
-        "WHERE minute >= {since:DateTime('UTC')}",
-        {"since": since},
-    )
-    return [uuid.UUID(str(row["tenant_id"])) for row in rows]

@@ -48,8 +48,6 @@ ALL_TENANT_QUERIES = {
     "controlplane.dashboards.fleet.costs_since",
     # provider health: providers serve many tenants, and only counts leave the query
     "controlplane.dashboards.queries.provider_attempts_recent",
-    # which tenants a detector run looks at: ids only
-    "controlplane.security.queries.tenants_with_activity",
     # retention: which tenants have rows in each month, to drop a month every one is past
     "compliance.privacy.clickhouse.partition_counts",
 }
