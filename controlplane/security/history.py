@@ -3,10 +3,11 @@
 Hours of activity: whole hours before the run's hour, kept as arrays per agent
 (baselines.PastHours), extended as hours close and read again from the start each day;
 the run's own hour made from the minutes the run reads anyway. Scope items: whole days
-before today kept, today read at every run. First activity: days before today kept,
+before today kept, today's settled hours kept until late spans arrive, the rest made
+from the scope minutes the run reads anyway. First activity: days before today kept,
 today's newcomers read again only when the run's minutes show an agent not known yet. A
-run every minute, or after every pull, then reads minutes of rollups instead of weeks
-(bench/README.md, "Detectors' CPU").
+run every minute, or after every pull, then reads two rollups of its last hour or so
+(decisions 0056 and 0057; bench/README.md, "Detectors' CPU").
 
 Entries are kept for every tenant up to KEPT_BYTES, least recently used out first (the
 first version kept 32 entries, which a fleet of a dozen tenants judged in turn emptied
@@ -263,8 +264,8 @@ def first_activity(
     show an agent known to neither. So a newcomer with no minute in ``minutes``, which
     the run judges nothing of, may be left out, and a newcomer's earlier first minute
     that arrives late is not seen until the next day: its first minute only tells
-    whether it has learnt long enough, which no agent new today has but with no
-    learning days at all."""
+    whether it has learnt long enough, which an agent new today has not unless its
+    tenant sets no learning days."""
     today = _day(until)
     before: dict[uuid.UUID, dt.datetime] = _kept(
         ("first", tenant_id), (today,), lambda: queries.first_activity(tenant_id, today)
