@@ -18,6 +18,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from controlplane.analytics.store import one_thread
 from controlplane.telemetry.spans import IN_DEPARTMENTS
 
 # quantileTiming counts every latency above 30 s as 30 s, so a merged percentile at that
@@ -301,7 +302,7 @@ def render(
     if "$" in sql:
         raise ValueError(f"unfilled fragment in {sql!r}")
     if window.until - window.since <= SHORT_READ:
-        sql = f"{sql.rstrip()}\nSETTINGS max_threads = 1"
+        sql = one_thread(sql)
     bound: dict[str, object] = {
         "since": window.since.replace(microsecond=0),
         "until": window.until.replace(microsecond=0),

@@ -270,16 +270,13 @@ def first_activity(
     before: dict[uuid.UUID, dt.datetime] = _kept(
         ("first", tenant_id), (today,), lambda: queries.first_activity(tenant_id, today)
     )
-    found = _get(("newcomers", tenant_id))
-    newcomers: dict[uuid.UUID, dt.datetime] | None = (
-        found[1] if found is not None and found[0] == (today,) else None
-    )
-    active = {row["agent_id"] for row in minutes}
-    if newcomers is None or not active <= before.keys() | newcomers.keys():
-        newcomers = {
-            agent: at
-            for agent, at in queries.first_activity(tenant_id, until, since=today).items()
-            if agent not in before
-        }
+
+    def read() -> dict[uuid.UUID, dt.datetime]:
+        found = queries.first_activity(tenant_id, until, since=today)
+        return {agent: at for agent, at in found.items() if agent not in before}
+
+    newcomers: dict[uuid.UUID, dt.datetime] = _kept(("newcomers", tenant_id), (today,), read)
+    if not {row["agent_id"] for row in minutes} <= before.keys() | newcomers.keys():
+        newcomers = read()
         _put(("newcomers", tenant_id), ((today,), newcomers), ROW_BYTES * len(newcomers))
     return {**before, **{agent: at for agent, at in newcomers.items() if at < until}}

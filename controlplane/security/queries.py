@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from controlplane.analytics.scoped import tenant_query, tenant_query_arrow
+from controlplane.analytics.store import one_thread
 
 VOLUME_METRICS = ("tasks", "tokens", "returned_rows", "cost")
 # A run's reads of its last minutes, its hour or its day take less CPU on one thread
@@ -22,7 +23,7 @@ ONE_THREAD_UP_TO = dt.timedelta(days=1)
 
 
 def _threads(sql: str, since: dt.datetime, until: dt.datetime) -> str:
-    return f"{sql.rstrip()}\nSETTINGS max_threads = 1" if until - since <= ONE_THREAD_UP_TO else sql
+    return one_thread(sql) if until - since <= ONE_THREAD_UP_TO else sql
 
 
 @functools.lru_cache(maxsize=4096)
