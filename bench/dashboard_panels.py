@@ -3,6 +3,7 @@ CPU, and (``--postgres``) the ClickHouse queries against the Postgres ledger.
 
     CONTROLPLANE_VAR_DIR=/tmp/bench-dash .venv/bin/python bench/dashboard_panels.py \\
         [--runs 5] [--requests 20] [--quick] [--fleet] [--background] [--postgres] [--profile]
+        [--ingest | --only-ingest | --refresh]
 
 Against the data of ``manage.py seed_events`` in ``CONTROLPLANE_VAR_DIR`` (bench/README.md,
 "Dashboard panels"), in one process. A run (``bench/harness.py``: 5 by default; the report
@@ -33,8 +34,12 @@ thread of this process runs the behavioral detectors for every tenant each minut
 minute of the seeded history each time) and rates the largest tenant's day, as the
 worker does beside the web threads in the embedded mode. ``--postgres``: each panel
 query also from the ledger with the equivalent SQL (slow: seconds per query at 10 M).
-``--profile FILE``: a cProfile of one cold request of each 30-day panel, and where the
-time went (ClickHouse wait, Postgres, context, templates).
+``--refresh``: only the 24-hour utilization panel of each tenant, one request at a time
+with the cache on: with nothing new, with spans arriving before each request, and the
+same with a 0.3 s pause after each insert (its merges done): what re-reading the open
+tail costs a refresh, beside Django's own part. ``--profile FILE``: a cProfile of one
+cold request of each 30-day panel, and where the time went (ClickHouse wait, Postgres,
+context, templates).
 
 The panels use the real clock: run soon after seeding (the 1-hour panels are empty an
 hour after ``--until``); the report says how old the newest data is.
@@ -177,13 +182,21 @@ class Ingest:
         self.inserted += len(lines)
 
 
-def timed_ingest(call: Callable[[], Any], requests: int, ingest: Ingest) -> dict[str, float]:
-    """``timed``, with an insert of open-hour spans before each request (not timed)."""
+# --refresh: the insert's own merges are done after this long (chDB, 20 spans).
+REFRESH_PAUSE = 0.3
+
+
+def timed_ingest(
+    call: Callable[[], Any], requests: int, ingest: Ingest, *, pause: float = 0.0
+) -> dict[str, float]:
+    """``timed``, with an insert of open-hour spans before each request (not timed), and
+    ``pause`` seconds after it."""
     ingest.insert()
     call()
     times, cpu = [], 0.0
     for _ in range(requests):
         ingest.insert()
+        time.sleep(pause)
         with harness.CpuClock() as clock:
             started = time.perf_counter()
             call()
@@ -216,6 +229,31 @@ def measure_ingest(
             found = timed_ingest(partial(fetch, client, fleet, params), requests, ingest)
             for figure, value in found.items():
                 figures[f"{range_key} fleet, ingest {figure}"] = value
+    return figures
+
+
+def measure_refresh(
+    client: Client, slugs: dict[str, str], requests: int, ingest: Ingest
+) -> dict[str, float]:
+    """One run of ``--refresh``: each tenant's 24-hour utilization panel, one request at a
+    time with the cache on, (1) with nothing new, (2) with spans inserted before each
+    request, (3) the same with a pause after the insert, so the insert's merges are done:
+    what the open tail costs a refresh, apart from Django's own part."""
+    figures: dict[str, float] = {}
+    params = {"range": "24h", "panel": "utilization"}
+    with override_settings(DASHBOARD_CACHE=True):
+        for who, slug in slugs.items():
+            call = partial(fetch, client, reverse("web:console_dashboards", args=[slug]), params)
+            quiet = timed(call, requests)
+            arriving = timed_ingest(call, requests, ingest)
+            settled = timed_ingest(call, requests, ingest, pause=REFRESH_PAUSE)
+            for condition, found in (
+                ("nothing new", quiet),
+                ("spans arriving", arriving),
+                ("spans arriving, merged", settled),
+            ):
+                for figure, value in found.items():
+                    figures[f"24h utilization, {who}, {condition} {figure}"] = value
     return figures
 
 
@@ -339,6 +377,9 @@ def main() -> None:
     parser.add_argument("--ingest", action="store_true", help="also: cache on, spans arriving")
     parser.add_argument("--only-ingest", action="store_true", help="the --ingest rows only")
     parser.add_argument("--ingest-spans", type=int, default=20, help="spans per insert")
+    parser.add_argument(
+        "--refresh", action="store_true", help="only: a 24h panel's refresh, three conditions"
+    )
     args = parser.parse_args()
     setup_test_environment()  # the test client's host is allowed
     requests = 10 if args.quick and args.requests == 20 else args.requests
@@ -370,7 +411,7 @@ def main() -> None:
     ranges = tuple(args.ranges.split(","))
     started = time.monotonic()
     ingest = None
-    if args.ingest or args.only_ingest:
+    if args.ingest or args.only_ingest or args.refresh:
         # With --fleet, spans of the two tenants the panels would measure.
         arriving = slugs or {"largest": "seed-001", "median": "seed-050"}
         with all_tenants_context():
@@ -378,6 +419,9 @@ def main() -> None:
         ingest = Ingest(measured, args.ingest_spans)
 
     def run_once(run: int) -> dict[str, float]:
+        if args.refresh:
+            assert ingest is not None
+            return measure_refresh(client, slugs, requests, ingest)
         figures = {} if args.only_ingest else measure(client, slugs, ranges, requests)
         if ingest is not None:
             figures |= measure_ingest(client, slugs, ranges, requests, ingest)
