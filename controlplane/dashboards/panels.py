@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -80,21 +81,26 @@ def start(
     now = now or timezone.now()
     at = split.boundary(window, now) if settings.DASHBOARD_CACHE else None
 
-    def read(name: str, whole: Any, in_parts: Any, *args: Any) -> Any:
-        """Through the cache: ``whole`` over the window, or with a boundary ``in_parts``
-        (``split``), whose merged result is kept too until an insert."""
-        if at is None:
-            compute = partial(whole, tenant_id, window, filters, *args)
-        else:
-            compute = partial(in_parts, tenant_id, window, filters, *args, at, now)
+    def read(name: str, compute: Callable[[], Any]) -> Callable[[], Any]:
+        """``compute`` through the cache: a split window's merged result is kept too,
+        until an insert."""
         return partial(cached, name, tenant_id, window, filters, compute, now=now)
 
-    calls = {"overview": read("usage_overview", queries.usage_overview, split.overview)}
+    if at is None:
+        overview: Callable[[], Any] = partial(queries.usage_overview, tenant_id, window, filters)
+        breakdowns: Callable[..., Any] = partial(queries.breakdowns, tenant_id, window, filters)
+        gateway: Callable[[], Any] = partial(queries.provider_attempts, tenant_id, window, filters)
+    else:
+        parts = split.Split(tenant_id, window, filters, at, now)
+        overview = partial(split.overview, parts)
+        breakdowns = partial(split.breakdowns, parts)
+        gateway = partial(split.attempts, tenant_id, window, filters, at, now)
+    calls = {"overview": read("usage_overview", overview)}
     for group in queries.breakdown_groups(window, filters, DIMENSIONS):
         name = "breakdowns:" + ",".join(group)
-        calls[name] = read(name, queries.breakdowns, split.breakdowns, group)
+        calls[name] = read(name, partial(breakdowns, group))
     if attempts:
-        calls["attempts"] = read("provider_attempts", queries.provider_attempts, split.attempts)
+        calls["attempts"] = read("provider_attempts", gateway)
     return Pending(parallel.start(calls))
 
 

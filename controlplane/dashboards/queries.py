@@ -97,11 +97,15 @@ def usage_overview(tenant_id: uuid.UUID, window: Window, filters: Filters) -> Ov
     return overview_of(rows, window)
 
 
+# A chart bucket's start: ``{bucket}`` seconds wide, from the epoch.
+BUCKET = "toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32}))"
+
+
 def overview_buckets(tenant_id: uuid.UUID, span: Window, filters: Filters) -> list[dict[str, Any]]:
     """The sums of every chart bucket of ``span`` with data, by bucket start."""
     sql, params = render(
         """
-        SELECT toStartOfInterval(r.$TIME, toIntervalSecond({bucket:UInt32})) AS bucket,
+        SELECT $BUCKET AS bucket,
                $MEASURES
         FROM $ROLLUP
         $WHERE
@@ -112,6 +116,7 @@ def overview_buckets(tenant_id: uuid.UUID, span: Window, filters: Filters) -> li
         filters=filters,
         bucketed=True,
         params={"bucket": span.bucket_seconds},
+        fragments={"$BUCKET": BUCKET},
     )
     return [{**row, "bucket": utc(row["bucket"])} for row in _query(sql, params)]
 
@@ -242,8 +247,8 @@ def breakdowns(
         params={"usage_limit": USAGE_LIMIT, "hotspot_limit": HOTSPOT_LIMIT},
         fragments={
             **sets.fragments,
-            "$AVAILABLE": f" OR (grouping_set = {sets.masks[-1]} AND model_call)"
-            if sets.availability
+            "$AVAILABLE": f" OR (grouping_set = {sets.served_mask} AND model_call)"
+            if sets.served_mask is not None
             else "",
         },
     )
@@ -252,16 +257,18 @@ def breakdowns(
 
 @dataclass(frozen=True)
 class GroupingSets:
-    """The ``GROUPING SETS`` of a ``breakdowns`` query: one set per dimension, and the
-    providers' model calls (``model_call``) when ``provider`` is one."""
+    """The ``GROUPING SETS`` of a ``breakdowns`` query: one set per dimension, the
+    providers' model calls (``model_call``) when ``provider`` is one, and with
+    ``bucketed`` the chart's buckets of ``{bucket}`` seconds (``bucket``)."""
 
     keys: tuple[str, ...]
     masks: tuple[int, ...]
-    availability: bool
     fragments: dict[str, str]
+    served_mask: int | None
+    bucket_mask: int | None
 
     @classmethod
-    def of(cls, dimensions: tuple[str, ...]) -> GroupingSets:
+    def of(cls, dimensions: tuple[str, ...], *, bucketed: bool = False) -> GroupingSets:
         keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
         sets: list[tuple[str, ...]] = [(key,) for key in keys]
         present = [DIMENSIONS[dimension][1] for dimension in dimensions]
@@ -270,16 +277,22 @@ class GroupingSets:
             keys.append("model_call")
             sets.append(("provider", "model_call"))
             present.append("provider != ''")
+        if bucketed:
+            keys.append("bucket")
+            sets.append(("bucket",))
+            present.append("1")
         # grouping(keys) has a bit per key (the first one highest), set when the key is
         # not in the row's grouping set.
         masks = [
             sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
             for keep in sets
         ]
+        columns = {
+            "model_call": f"{MODEL_CALL} AS model_call",
+            "bucket": f"{BUCKET} AS bucket",
+        }
         fragments = {
-            "$KEY_COLUMNS": ", ".join(
-                f"{MODEL_CALL} AS model_call" if key == "model_call" else key for key in keys
-            ),
+            "$KEY_COLUMNS": ", ".join(columns.get(key, key) for key in keys),
             "$KEYS": ", ".join(keys),
             "$SETS": ", ".join(f"({', '.join(keep)})" for keep in sets),
             "$PRESENT": " AND ".join(
@@ -289,19 +302,25 @@ class GroupingSets:
             )
             or "1",
         }
-        return cls(tuple(keys), tuple(masks), availability, fragments)
+        return cls(
+            tuple(keys),
+            tuple(masks),
+            fragments,
+            served_mask=masks[len(dimensions)] if availability else None,
+            bucket_mask=masks[-1] if bucketed else None,
+        )
 
     def split(
         self, rows: list[dict[str, Any]], dimensions: tuple[str, ...]
     ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]] | None]:
         """``rows`` by dimension, each with its ``key``, and the providers' served model
-        calls (None: ``provider`` is not a dimension)."""
+        calls (None: ``provider`` is not a dimension). Bucket rows are not in either."""
         for row in rows:
             row["key"] = row[self.keys[self.masks.index(row["grouping_set"])]]
         by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in self.masks}
         served = None
-        if self.availability:
-            served = [row for row in by_set[self.masks[-1]] if row["model_call"]]
+        if self.served_mask is not None:
+            served = [row for row in by_set[self.served_mask] if row["model_call"]]
             for row in served:
                 row["key"] = row["provider"]
         groups = {

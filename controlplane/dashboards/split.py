@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +33,7 @@ from controlplane.dashboards import queries
 from controlplane.dashboards.cache import cached
 from controlplane.dashboards.queries import Breakdowns, Overview
 from controlplane.dashboards.rollups import (
+    SPANS_MINUTE,
     TIMING_CAP_MS,
     Filters,
     Window,
@@ -44,6 +47,7 @@ SETTLED_PART_SECONDS = 2 * HOUR
 _SUMS = ("requests", "faults", "timeouts", "refused", "input_tokens", "output_tokens", "cost")
 _ATTEMPTS = ("attempts", "failures", "timeouts", "failovers", "breaker_trips")
 _ZERO_UUID = uuid.UUID(int=0)
+EVERY_DIMENSION = tuple(queries.DIMENSIONS)
 Parts = dict[tuple[str, Any], dict[str, Any]]
 T = TypeVar("T")
 
@@ -66,21 +70,33 @@ def parts(
     """``read``'s result over ``[window.since, at)`` (cached while settled) and over
     ``[at, window.until)`` (cached until the next insert), for ``tenant_id`` (None: every
     tenant)."""
-    settled = Window(window.since, at, window.bucket_seconds)
     tail = Window(at, window.until, window.bucket_seconds)
-    first, second = (
-        cached(
-            name,
-            tenant_id,
-            part,
-            filters,
-            partial(read, part),
-            now=now,
-            settled_seconds=SETTLED_PART_SECONDS,
-        )
-        for part in (settled, tail)
+    return (
+        settled_part(name, tenant_id, window, filters, at, now, read),
+        cached(name, tenant_id, tail, filters, partial(read, tail), now=now),
     )
-    return first, second
+
+
+def settled_part(
+    name: str,
+    tenant_id: uuid.UUID | None,
+    window: Window,
+    filters: Filters,
+    at: dt.datetime,
+    now: dt.datetime,
+    read: Callable[[Window], T],
+) -> T:
+    """``read``'s result over ``[window.since, at)``, cached while settled."""
+    part = Window(window.since, at, window.bucket_seconds)
+    return cached(
+        name,
+        tenant_id,
+        part,
+        filters,
+        partial(read, part),
+        now=now,
+        settled_seconds=SETTLED_PART_SECONDS,
+    )
 
 
 def _parts(
@@ -101,6 +117,91 @@ def _parts(
     return parts(name, tenant_id, window, filters, at, now, read)
 
 
+# --- the open tail --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TailRows:
+    """The open tail's chart buckets (``overview_buckets`` rows) and the groups of every
+    breakdown (``breakdown_parts``)."""
+
+    buckets: list[dict[str, Any]]
+    groups: Parts
+
+
+def tail_rows(
+    tenant_id: uuid.UUID, tail: Window, filters: Filters, dimensions: tuple[str, ...]
+) -> TailRows:
+    """What both panels read of the open tail, in one query: the breakdowns' grouping
+    sets and one more of the chart buckets, over ``spans_minute`` (it has every column,
+    and a tail holds an hour or so of it). A query costs a few milliseconds before it
+    reads a row, so one where there were three or four (decision 0059)."""
+    sets = queries.GroupingSets.of(dimensions, bucketed=True)
+    sql, params = render(
+        """
+        SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES,
+               hex($STATE) AS state
+        FROM $ROLLUP
+        $WHERE
+        GROUP BY GROUPING SETS ($SETS)
+        HAVING $PRESENT
+        """,
+        tail,
+        tenant_id=tenant_id,
+        filters=filters,
+        rollup=SPANS_MINUTE,
+        params={"bucket": tail.bucket_seconds},
+        fragments=sets.fragments,
+    )
+    rows = tenant_query(sql, tenant_id=tenant_id, params=params)
+    buckets = [
+        {"bucket": queries.utc(row["bucket"]), **{name: row[name] for name in _SUMS}}
+        for row in rows
+        if row["grouping_set"] == sets.bucket_mask
+    ]
+    found = _by_group(
+        *sets.split([row for row in rows if row["grouping_set"] != sets.bucket_mask], dimensions)
+    )
+    return TailRows(buckets=buckets, groups=_as_parts(found, by_value=False))
+
+
+@dataclass
+class Split:
+    """A panel request's window that ends in the open hours: its settled part
+    ``[window.since, at)`` and its open tail ``[at, window.until)``. The tail of every
+    breakdown and of the chart is read once (``tail_rows``), by whichever of the
+    request's queries asks first while the others wait, and kept like any part until the
+    next insert."""
+
+    tenant_id: uuid.UUID
+    window: Window
+    filters: Filters
+    at: dt.datetime
+    now: dt.datetime
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+    _tail: TailRows | None = field(default=None, init=False, repr=False, compare=False)
+
+    def settled(self, name: str, window: Window, read: Callable[[Window], T]) -> T:
+        """``read``'s result over ``[window.since, at)``."""
+        return settled_part(name, self.tenant_id, window, self.filters, self.at, self.now, read)
+
+    def tail(self) -> TailRows:
+        with self._lock:
+            if self._tail is None:
+                tail = Window(self.at, self.window.until, self.window.bucket_seconds)
+                self._tail = cached(
+                    "open_tail",
+                    self.tenant_id,
+                    tail,
+                    self.filters,
+                    partial(tail_rows, self.tenant_id, tail, self.filters, EVERY_DIMENSION),
+                    now=self.now,
+                )
+            return self._tail
+
+
 def _add(rows: list[dict[str, Any]], key: str, sums: tuple[str, ...]) -> list[dict[str, Any]]:
     """``rows`` with one row per ``key``, the ``sums`` added (first seen order)."""
     merged: dict[Any, dict[str, Any]] = {}
@@ -113,23 +214,18 @@ def _add(rows: list[dict[str, Any]], key: str, sums: tuple[str, ...]) -> list[di
     return list(merged.values())
 
 
-def overview(
-    tenant_id: uuid.UUID, window: Window, filters: Filters, at: dt.datetime, now: dt.datetime
-) -> Overview:
+def overview(parts: Split) -> Overview:
     """``queries.usage_overview``: the buckets of the range before and the settled hours,
     then those of the tail."""
-    before = window.before().since
-    settled, tail = _parts(
-        "overview_buckets",
-        tenant_id,
-        Window(before, window.until, window.bucket_seconds),
-        filters,
-        at,
-        now,
-        queries.overview_buckets,
-    )
-    rows = sorted(_add([*settled, *tail], "bucket", _SUMS), key=lambda row: row["bucket"])
-    return queries.overview_of(rows, window)
+    window = parts.window
+
+    def read(part: Window) -> list[dict[str, Any]]:
+        return queries.overview_buckets(parts.tenant_id, part, parts.filters)
+
+    span = Window(window.before().since, window.until, window.bucket_seconds)
+    settled = parts.settled("overview_buckets", span, read)
+    rows = _add([*settled, *parts.tail().buckets], "bucket", _SUMS)
+    return queries.overview_of(sorted(rows, key=lambda row: row["bucket"]), window)
 
 
 def attempts(
@@ -187,14 +283,24 @@ def breakdown_parts(
             columns=frozenset().union(*(queries.breakdown_columns(d) for d in dimensions)),
             fragments=sets.fragments,
         )
-        groups, served = sets.split(
-            tenant_query(sql, tenant_id=tenant_id, params=params), dimensions
+        found = _by_group(
+            *sets.split(tenant_query(sql, tenant_id=tenant_id, params=params), dimensions)
         )
-        found = {
-            (dimension, row["key"]): row
-            for dimension, rows in [*groups.items(), ("served", served or [])]
-            for row in rows
-        }
+    return _as_parts(found, by_value=by_value)
+
+
+def _by_group(
+    groups: dict[str, list[dict[str, Any]]], served: list[dict[str, Any]] | None
+) -> dict[tuple[str, Any], dict[str, Any]]:
+    """``GroupingSets.split``'s rows by (dimension, key), the served ones as ``served``."""
+    return {
+        (dimension, row["key"]): row
+        for dimension, rows in [*groups.items(), ("served", served or [])]
+        for row in rows
+    }
+
+
+def _as_parts(found: dict[tuple[str, Any], dict[str, Any]], *, by_value: bool) -> Parts:
     return {
         (dimension, _key(dimension, key, by_value)): {
             **{name: row[name] for name in _SUMS},
@@ -208,25 +314,25 @@ def _key(dimension: str, key: Any, by_value: bool) -> Any:
     return uuid.UUID(key) if by_value and dimension == "department" else key
 
 
-def breakdowns(
-    tenant_id: uuid.UUID,
-    window: Window,
-    filters: Filters,
-    dimensions: tuple[str, ...],
-    at: dt.datetime,
-    now: dt.datetime,
-) -> Breakdowns:
-    """``queries.breakdowns`` from the two parts' groups."""
-    name = "breakdown_parts:" + ",".join(dimensions)
-    settled, tail = _parts(name, tenant_id, window, filters, at, now, breakdown_parts, dimensions)
+def breakdowns(parts: Split, dimensions: tuple[str, ...]) -> Breakdowns:
+    """``queries.breakdowns`` from the groups of the settled part and of the tail."""
+
+    def read(part: Window) -> Parts:
+        return breakdown_parts(parts.tenant_id, part, parts.filters, dimensions)
+
+    settled = parts.settled("breakdown_parts:" + ",".join(dimensions), parts.window, read)
+    wanted = {*dimensions, *(["served"] if "provider" in dimensions else [])}
     merged: Parts = {key: dict(row) for key, row in settled.items()}
-    for key, row in tail.items():
+    for key, row in parts.tail().groups.items():
+        if key[0] not in wanted:
+            continue
         if (found := merged.get(key)) is None:
             merged[key] = row
             continue
         for measure in _SUMS:
             found[measure] += row[measure]
         found["states"] = [*found["states"], *row["states"]]
+    window, filters = parts.window, parts.filters
     by_value = set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters)
     return rank(merged, dimensions, by_value=by_value)
 

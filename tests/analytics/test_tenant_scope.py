@@ -189,8 +189,18 @@ ATTEMPTS = [
 ]
 VERDICT = {"stage": "content_filter", "verdict": "block", "code": "filter.pii", "reason": "pii"}
 
+
 # How each tenant query function is called for a tenant (and the event id of the first
 # span seeded below); the data below makes each return something for the tenant that has it.
+def _tail(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    found = split.tail_rows(tenant_id, WINDOW, Filters(), DIMENSIONS)
+    groups = [
+        {"group": f"{dimension}/{key}", **{k: v for k, v in part.items() if k != "states"}}
+        for (dimension, key), part in found.groups.items()
+    ]
+    return [*found.buckets, *groups]
+
+
 CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
     "controlplane.dashboards.queries.usage_overview": lambda t, e: dataclasses.asdict(
         queries.usage_overview(t, WINDOW, Filters())
@@ -203,6 +213,12 @@ CALLS: dict[str, Callable[[uuid.UUID, uuid.UUID], Any]] = {
         {"group": f"{dimension}/{key}", **{k: v for k, v in part.items() if k != "states"}}
         for group in queries.breakdown_groups(DAYS, Filters(), DIMENSIONS)
         for (dimension, key), part in split.breakdown_parts(t, DAYS, Filters(), group).items()
+    ],
+    # A split window's open tail (decision 0059): its chart buckets and every group.
+    "controlplane.dashboards.split.tail_rows": lambda t, e: _tail(t),
+    "controlplane.dashboards.split.breakdowns": lambda t, e: [
+        dataclasses.asdict(split.breakdowns(split.Split(t, WINDOW, Filters(), HOUR, UNTIL), group))
+        for group in queries.breakdown_groups(WINDOW, Filters(), DIMENSIONS)
     ],
     "controlplane.dashboards.queries.usage_by": lambda t, e: queries.usage_by(
         t, WINDOW, Filters(), "provider"
