@@ -34,12 +34,12 @@ thread of this process runs the behavioral detectors for every tenant each minut
 minute of the seeded history each time) and rates the largest tenant's day, as the
 worker does beside the web threads in the embedded mode. ``--postgres``: each panel
 query also from the ledger with the equivalent SQL (slow: seconds per query at 10 M).
-``--refresh``: only the 24-hour utilization panel of each tenant, one request at a time
-with the cache on: with nothing new, with spans arriving before each request, and the
-same with a 0.3 s pause after each insert (its merges done): what re-reading the open
-tail costs a refresh, beside Django's own part. ``--profile FILE``: a cProfile of one
-cold request of each 30-day panel, and where the time went (ClickHouse wait, Postgres,
-context, templates).
+``--refresh``: only the utilization panel of each tenant (the 24-hour one, or those of
+``--ranges``), one request at a time with the cache on: with nothing new, with spans
+arriving before each request, and the same with a 0.3 s pause after each insert (its
+merges done): what re-reading the open tail costs a refresh, beside Django's own part.
+``--profile FILE``: a cProfile of one cold request of each 30-day panel, and where the
+time went (ClickHouse wait, Postgres, context, templates).
 
 The panels use the real clock: run soon after seeding (the 1-hour panels are empty an
 hour after ``--until``); the report says how old the newest data is.
@@ -233,27 +233,29 @@ def measure_ingest(
 
 
 def measure_refresh(
-    client: Client, slugs: dict[str, str], requests: int, ingest: Ingest
+    client: Client, slugs: dict[str, str], ranges: tuple[str, ...], requests: int, ingest: Ingest
 ) -> dict[str, float]:
-    """One run of ``--refresh``: each tenant's 24-hour utilization panel, one request at a
-    time with the cache on, (1) with nothing new, (2) with spans inserted before each
-    request, (3) the same with a pause after the insert, so the insert's merges are done:
-    what the open tail costs a refresh, apart from Django's own part."""
+    """One run of ``--refresh``: each tenant's utilization panel of each of ``ranges``, one
+    request at a time with the cache on, (1) with nothing new, (2) with spans inserted
+    before each request, (3) the same with a pause after the insert, so the insert's
+    merges are done: what the open tail costs a refresh, apart from Django's own part."""
     figures: dict[str, float] = {}
-    params = {"range": "24h", "panel": "utilization"}
     with override_settings(DASHBOARD_CACHE=True):
-        for who, slug in slugs.items():
-            call = partial(fetch, client, reverse("web:console_dashboards", args=[slug]), params)
-            quiet = timed(call, requests)
-            arriving = timed_ingest(call, requests, ingest)
-            settled = timed_ingest(call, requests, ingest, pause=REFRESH_PAUSE)
-            for condition, found in (
-                ("nothing new", quiet),
-                ("spans arriving", arriving),
-                ("spans arriving, merged", settled),
-            ):
-                for figure, value in found.items():
-                    figures[f"24h utilization, {who}, {condition} {figure}"] = value
+        for range_key in ranges:
+            params = {"range": range_key, "panel": "utilization"}
+            for who, slug in slugs.items():
+                url = reverse("web:console_dashboards", args=[slug])
+                call = partial(fetch, client, url, params)
+                quiet = timed(call, requests)
+                arriving = timed_ingest(call, requests, ingest)
+                settled = timed_ingest(call, requests, ingest, pause=REFRESH_PAUSE)
+                for condition, found in (
+                    ("nothing new", quiet),
+                    ("spans arriving", arriving),
+                    ("spans arriving, merged", settled),
+                ):
+                    for figure, value in found.items():
+                        figures[f"{range_key} utilization, {who}, {condition} {figure}"] = value
     return figures
 
 
@@ -368,7 +370,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_arguments(parser)
     parser.add_argument("--requests", type=int, default=20, help="requests per panel and run")
-    parser.add_argument("--ranges", default=",".join(RANGES))
+    parser.add_argument(
+        "--ranges", help=f"comma-separated (default: {','.join(RANGES)}; 24h with --refresh)"
+    )
     parser.add_argument("--quick", action="store_true", help="largest tenant and fleet only")
     parser.add_argument("--fleet", action="store_true", help="the fleet's panels only")
     parser.add_argument("--background", action="store_true", help="detectors and rating run")
@@ -408,7 +412,7 @@ def main() -> None:
         background.start()
     if args.profile:
         profile(client, slugs.get("largest"), args.profile)
-    ranges = tuple(args.ranges.split(","))
+    ranges = tuple(args.ranges.split(",") if args.ranges else ("24h",) if args.refresh else RANGES)
     started = time.monotonic()
     ingest = None
     if args.ingest or args.only_ingest or args.refresh:
@@ -421,7 +425,7 @@ def main() -> None:
     def run_once(run: int) -> dict[str, float]:
         if args.refresh:
             assert ingest is not None
-            return measure_refresh(client, slugs, requests, ingest)
+            return measure_refresh(client, slugs, ranges, requests, ingest)
         figures = {} if args.only_ingest else measure(client, slugs, ranges, requests)
         if ingest is not None:
             figures |= measure_ingest(client, slugs, ranges, requests, ingest)

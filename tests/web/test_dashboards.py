@@ -9,6 +9,7 @@ with new ids, so only what a test inserts shows on its pages.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import json_script
 
 from controlplane.accounts.models import User
 from controlplane.agents.models import EdgeNode
@@ -31,6 +33,7 @@ from controlplane.gateway.services import budget_create
 from controlplane.telemetry.dead_letters import Refusal, dead_letters_record
 from controlplane.telemetry.models import DeadLetter
 from controlplane.web import dashboard_views, fleet
+from controlplane.web.templatetags.charts import chart_json
 from tenants.services import membership_set_departments
 from tests.conftest import SYSTEM, signed_in
 from tests.web.conftest import Fleet, World
@@ -241,6 +244,19 @@ def test_store_outage_keeps_the_page(world: World) -> None:
 
 
 # --- charts ---------------------------------------------------------------------------------
+
+
+def test_chart_data_is_escaped_as_djangos_json_script_escapes_it() -> None:
+    hostile = {
+        "name": "</script><script>alert(1)</script>",
+        "links": ["/traces/?provider=a&model=<b>", "ünïcode \"quotes\" and 'these'"],
+        "y": [1.5, None, Decimal("0.25")],
+    }
+    written = chart_json(hostile, "chart-x")
+    assert written == json_script(hostile, "chart-x")
+    assert "</script><script>" not in written and "<b>" not in written
+    body = re.fullmatch(r'<script id="chart-x" type="application/json">(.*)</script>', written)
+    assert body is not None and json.loads(body[1])["name"] == hostile["name"]
 
 
 def test_charts_are_data_blocks_whose_points_link_to_their_traces(
