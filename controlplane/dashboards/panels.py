@@ -5,8 +5,9 @@ Both panels read the same few queries (docs/decisions/0038-dashboard-panels.md):
 rollup that the five breakdowns need (usually two: the agents' table and the spans'
 one), and the fault panel the gateway's ``provider_attempts``. ``start`` runs them on
 the query pool (``parallel``), each through the result cache (``cache``; a window that
-ends now as its settled hours and its open tail, ``split``), and returns at once: the
-caller reads PostgreSQL meanwhile, then takes ``PanelData.wait()``.
+ends now as its settled hours and its open tail, ``split``, the tail of the chart and of
+every breakdown read in one query), and returns at once: the caller reads PostgreSQL
+meanwhile, then takes ``PanelData.wait()``.
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ def start(
         breakdowns: Callable[..., Any] = partial(queries.breakdowns, tenant_id, window, filters)
         gateway: Callable[[], Any] = partial(queries.provider_attempts, tenant_id, window, filters)
     else:
-        parts = split.Split(tenant_id, window, filters, at, now)
-        overview = partial(split.overview, parts)
-        breakdowns = partial(split.breakdowns, parts)
+        window_split = split.Split(tenant_id, window, filters, at, now)
+        overview = partial(split.overview, window_split)
+        breakdowns = partial(split.breakdowns, window_split)
         gateway = partial(split.attempts, tenant_id, window, filters, at, now)
     calls = {"overview": read("usage_overview", overview)}
     for group in queries.breakdown_groups(window, filters, DIMENSIONS):

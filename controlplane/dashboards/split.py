@@ -3,8 +3,9 @@
 
 The part before ``freshness.settled_until(now)`` takes no more spans but late ones, so it
 is cached under the tenant's ``settled`` token (``cache``); only the tail after it, an
-hour or so, is read again when spans arrive. The two parts merge into exactly what one
-query over the whole window answers:
+hour or so, is read again when spans arrive, the chart's and every breakdown's in one
+query (``tail_rows``, decision 0059). The two parts merge into exactly what one query
+over the whole window answers:
 
 - chart buckets, totals and the gateway's attempts are sums: added per bucket or
   provider (a bucket across the boundary has a share in each part);
@@ -214,17 +215,17 @@ def _add(rows: list[dict[str, Any]], key: str, sums: tuple[str, ...]) -> list[di
     return list(merged.values())
 
 
-def overview(parts: Split) -> Overview:
+def overview(window_split: Split) -> Overview:
     """``queries.usage_overview``: the buckets of the range before and the settled hours,
     then those of the tail."""
-    window = parts.window
+    window = window_split.window
 
     def read(part: Window) -> list[dict[str, Any]]:
-        return queries.overview_buckets(parts.tenant_id, part, parts.filters)
+        return queries.overview_buckets(window_split.tenant_id, part, window_split.filters)
 
     span = Window(window.before().since, window.until, window.bucket_seconds)
-    settled = parts.settled("overview_buckets", span, read)
-    rows = _add([*settled, *parts.tail().buckets], "bucket", _SUMS)
+    settled = window_split.settled("overview_buckets", span, read)
+    rows = _add([*settled, *window_split.tail().buckets], "bucket", _SUMS)
     return queries.overview_of(sorted(rows, key=lambda row: row["bucket"]), window)
 
 
@@ -314,16 +315,18 @@ def _key(dimension: str, key: Any, by_value: bool) -> Any:
     return uuid.UUID(key) if by_value and dimension == "department" else key
 
 
-def breakdowns(parts: Split, dimensions: tuple[str, ...]) -> Breakdowns:
+def breakdowns(window_split: Split, dimensions: tuple[str, ...]) -> Breakdowns:
     """``queries.breakdowns`` from the groups of the settled part and of the tail."""
 
     def read(part: Window) -> Parts:
-        return breakdown_parts(parts.tenant_id, part, parts.filters, dimensions)
+        return breakdown_parts(window_split.tenant_id, part, window_split.filters, dimensions)
 
-    settled = parts.settled("breakdown_parts:" + ",".join(dimensions), parts.window, read)
+    settled = window_split.settled(
+        "breakdown_parts:" + ",".join(dimensions), window_split.window, read
+    )
     wanted = {*dimensions, *(["served"] if "provider" in dimensions else [])}
     merged: Parts = {key: dict(row) for key, row in settled.items()}
-    for key, row in parts.tail().groups.items():
+    for key, row in window_split.tail().groups.items():
         if key[0] not in wanted:
             continue
         if (found := merged.get(key)) is None:
@@ -332,7 +335,7 @@ def breakdowns(parts: Split, dimensions: tuple[str, ...]) -> Breakdowns:
         for measure in _SUMS:
             found[measure] += row[measure]
         found["states"] = [*found["states"], *row["states"]]
-    window, filters = parts.window, parts.filters
+    window, filters = window_split.window, window_split.filters
     by_value = set(dimensions) <= queries.BY_VALUE and queries.reads_by_value(window, filters)
     return rank(merged, dimensions, by_value=by_value)
 
