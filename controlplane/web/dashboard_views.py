@@ -115,8 +115,10 @@ class DashboardFilterForm(forms.Form):
         agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
         assert isinstance(department_field, forms.ChoiceField)
-        agent_field.choices = [("", "All agents"), *agents.items()]
-        department_field.choices = [("", "All departments"), *departments.items()]
+        # Callables: a tenant's hundreds of agents are made choices only when the select
+        # is drawn or an agent is asked for, not for every panel refresh (~1 ms).
+        agent_field.choices = lambda: [("", "All agents"), *agents.items()]
+        department_field.choices = lambda: [("", "All departments"), *departments.items()]
         for name in ("provider", "model"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 

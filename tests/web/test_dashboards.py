@@ -660,6 +660,10 @@ def test_a_department_scoped_member_sees_only_their_departments_numbers(
     form = client.get(portal(world)).context["form"]
     assert [value for value, _ in form.fields["agent"].choices] == [""]
     assert [value for value, _ in form.fields["department"].choices] == ["", finance]
+    # An agent of no department of theirs is refused, and the panels stay theirs.
+    refused = client.get(portal(world), {"agent": str(fleet_a.agent.pk)})
+    assert "Select a valid choice" in refused.content.decode()
+    assert panels(refused)["utilization"]["totals"]["requests"] == 3  # type: ignore[index]
     # The owner sees the whole tenant.
     whole = panels(signed_in(world.a_owner).get(portal(world)))["utilization"]["totals"]
     assert whole["requests"] == 6  # type: ignore[index]
