@@ -50,6 +50,15 @@ _ATTEMPTS = ("attempts", "failures", "timeouts", "failovers", "breaker_trips")
 _ZERO_UUID = uuid.UUID(int=0)
 EVERY_DIMENSION = tuple(queries.DIMENSIONS)
 Parts = dict[tuple[str, Any], dict[str, Any]]
+# Every group of a ``GroupingSets``, its sums and its latency state (``render`` fills it).
+GROUPED = """
+    SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES,
+           hex($STATE) AS state
+    FROM $ROLLUP
+    $WHERE
+    GROUP BY GROUPING SETS ($SETS)
+    HAVING $PRESENT
+"""
 T = TypeVar("T")
 
 
@@ -139,14 +148,7 @@ def tail_rows(
     reads a row, so one where there were three or four (decision 0059)."""
     sets = queries.GroupingSets.of(dimensions, bucketed=True)
     sql, params = render(
-        """
-        SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES,
-               hex($STATE) AS state
-        FROM $ROLLUP
-        $WHERE
-        GROUP BY GROUPING SETS ($SETS)
-        HAVING $PRESENT
-        """,
+        GROUPED,
         tail,
         tenant_id=tenant_id,
         filters=filters,
@@ -270,14 +272,7 @@ def breakdown_parts(
     else:
         sets = queries.GroupingSets.of(dimensions)
         sql, params = render(
-            """
-            SELECT grouping($KEYS) AS grouping_set, $KEY_COLUMNS, $MEASURES,
-                   hex($STATE) AS state
-            FROM $ROLLUP
-            $WHERE
-            GROUP BY GROUPING SETS ($SETS)
-            HAVING $PRESENT
-            """,
+            GROUPED,
             window,
             tenant_id=tenant_id,
             filters=filters,
