@@ -257,18 +257,16 @@ def breakdowns(
 
 @dataclass(frozen=True)
 class GroupingSets:
-    """The ``GROUPING SETS`` of a ``breakdowns`` query: one set per dimension, the
-    providers' model calls (``model_call``) when ``provider`` is one, and with
-    ``bucketed`` the chart's buckets of ``{bucket}`` seconds (``bucket``)."""
+    """The ``GROUPING SETS`` of a ``breakdowns`` query: one set per dimension, and the
+    providers' model calls (``model_call``) when ``provider`` is one."""
 
     keys: tuple[str, ...]
     masks: tuple[int, ...]
     fragments: dict[str, str]
     served_mask: int | None
-    bucket_mask: int | None
 
     @classmethod
-    def of(cls, dimensions: tuple[str, ...], *, bucketed: bool = False) -> GroupingSets:
+    def of(cls, dimensions: tuple[str, ...]) -> GroupingSets:
         keys = [DIMENSIONS[dimension][0] for dimension in dimensions]
         sets: list[tuple[str, ...]] = [(key,) for key in keys]
         present = [DIMENSIONS[dimension][1] for dimension in dimensions]
@@ -277,20 +275,13 @@ class GroupingSets:
             keys.append("model_call")
             sets.append(("provider", "model_call"))
             present.append("provider != ''")
-        if bucketed:
-            keys.append("bucket")
-            sets.append(("bucket",))
-            present.append("1")
         # grouping(keys) has a bit per key (the first one highest), set when the key is
         # not in the row's grouping set.
         masks = [
             sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in keep)
             for keep in sets
         ]
-        columns = {
-            "model_call": f"{MODEL_CALL} AS model_call",
-            "bucket": f"{BUCKET} AS bucket",
-        }
+        columns = {"model_call": f"{MODEL_CALL} AS model_call"}
         fragments = {
             "$KEY_COLUMNS": ", ".join(columns.get(key, key) for key in keys),
             "$KEYS": ", ".join(keys),
@@ -306,15 +297,14 @@ class GroupingSets:
             tuple(keys),
             tuple(masks),
             fragments,
-            served_mask=masks[len(dimensions)] if availability else None,
-            bucket_mask=masks[-1] if bucketed else None,
+            served_mask=masks[-1] if availability else None,
         )
 
     def split(
         self, rows: list[dict[str, Any]], dimensions: tuple[str, ...]
     ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]] | None]:
         """``rows`` by dimension, each with its ``key``, and the providers' served model
-        calls (None: ``provider`` is not a dimension). Bucket rows are not in either."""
+        calls (None: ``provider`` is not a dimension)."""
         for row in rows:
             row["key"] = row[self.keys[self.masks.index(row["grouping_set"])]]
         by_set = {mask: [row for row in rows if row["grouping_set"] == mask] for mask in self.masks}

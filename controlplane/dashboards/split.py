@@ -59,6 +59,14 @@ GROUPED = """
     GROUP BY GROUPING SETS ($SETS)
     HAVING $PRESENT
 """
+# The open tail by chart bucket and every breakdown's key (``tail_rows``).
+TAIL = """
+    SELECT provider, model, agent_id, department_id, tool, $MODEL_CALL AS model_call,
+           $BUCKET AS bucket, $MEASURES, hex($STATE) AS state
+    FROM $ROLLUP
+    $WHERE
+    GROUP BY provider, model, agent_id, department_id, tool, model_call, bucket
+"""
 T = TypeVar("T")
 
 
@@ -142,30 +150,50 @@ class TailRows:
 def tail_rows(
     tenant_id: uuid.UUID, tail: Window, filters: Filters, dimensions: tuple[str, ...]
 ) -> TailRows:
-    """What both panels read of the open tail, in one query: the breakdowns' grouping
-    sets and one more of the chart buckets, over ``spans_minute`` (it has every column,
-    and a tail holds an hour or so of it). A query costs a few milliseconds before it
-    reads a row, so one where there were three or four (decision 0059)."""
-    sets = queries.GroupingSets.of(dimensions, bucketed=True)
+    """What both panels read of the open tail, in one query (decision 0059): its
+    ``spans_minute`` rows (it has every column, and a tail holds an hour or so of it) by
+    chart bucket and every breakdown's key at once, added up per bucket and per group
+    here. A grouping set costs ClickHouse a few milliseconds whatever the rows, more than
+    adding up the few hundred rows of a tail (decision 0060)."""
     sql, params = render(
-        GROUPED,
+        TAIL,
         tail,
         tenant_id=tenant_id,
         filters=filters,
         rollup=SPANS_MINUTE,
         params={"bucket": tail.bucket_seconds},
-        fragments=sets.fragments,
+        fragments={"$MODEL_CALL": queries.MODEL_CALL, "$BUCKET": queries.BUCKET},
     )
-    rows = tenant_query(sql, tenant_id=tenant_id, params=params)
-    buckets = [
-        {"bucket": queries.utc(row["bucket"]), **{name: row[name] for name in _SUMS}}
-        for row in rows
-        if row["grouping_set"] == sets.bucket_mask
-    ]
-    found = _by_group(
-        *sets.split([row for row in rows if row["grouping_set"] != sets.bucket_mask], dimensions)
-    )
-    return TailRows(buckets=buckets, groups=_as_parts(found, by_value=False))
+    buckets: dict[Any, dict[str, Any]] = {}
+    groups: Parts = {}
+    columns = [(dimension, queries.DIMENSIONS[dimension][0]) for dimension in dimensions]
+    served = "provider" in dimensions
+    for row in tenant_query(sql, tenant_id=tenant_id, params=params):
+        sums = {name: row[name] for name in _SUMS}
+        if (bucket := buckets.get(row["bucket"])) is None:
+            buckets[row["bucket"]] = {"bucket": queries.utc(row["bucket"]), **sums}
+        else:
+            _add_sums(bucket, sums)
+        state = bytes.fromhex(row["state"])
+        for dimension, column in columns:
+            if (key := row[column]) != "":  # no provider, model or tool: no group
+                _add_group(groups, (dimension, key), sums, state)
+        if served and row["model_call"] and row["provider"] != "":
+            _add_group(groups, ("served", row["provider"]), sums, state)
+    return TailRows(buckets=list(buckets.values()), groups=groups)
+
+
+def _add_sums(found: dict[str, Any], sums: dict[str, Any]) -> None:
+    for name in _SUMS:
+        found[name] += sums[name]
+
+
+def _add_group(groups: Parts, key: tuple[str, Any], sums: dict[str, Any], state: bytes) -> None:
+    if (found := groups.get(key)) is None:
+        groups[key] = {**sums, "states": [state]}
+    else:
+        _add_sums(found, sums)
+        found["states"].append(state)
 
 
 @dataclass
@@ -349,9 +377,7 @@ def _order(key: Any, by_value: bool) -> tuple[bytes, bytes, str]:
 
 def latency(states: list[bytes]) -> tuple[float, float]:
     """p50 and p95 of the merged ``states`` (inf at the cap), as the SQL reads them."""
-    merged = Timing.empty()
-    for state in states:
-        merged = merged.merge(Timing.parse(state))
+    merged = Timing.merge_all([Timing.parse(state) for state in states])
     p50, p95 = (
         math.inf if value >= TIMING_CAP_MS else value for value in merged.quantiles((0.5, 0.95))
     )
@@ -367,19 +393,16 @@ def rank(parts: Parts, dimensions: tuple[str, ...], *, by_value: bool) -> Breakd
         row = {"key": key, **{name: part[name] for name in _SUMS}, "states": part["states"]}
         (served if dimension == "served" else groups[dimension]).append(row)
     for rows in groups.values():
-        by_usage = sorted(rows, key=lambda r: (-r["requests"], _order(r["key"], by_value)))
-        for place, row in enumerate(by_usage, 1):
-            row["usage_rank"] = place
+        orders = [_order(row["key"], by_value) for row in rows]
+        by_usage = sorted(range(len(rows)), key=lambda i: (-rows[i]["requests"], orders[i]))
+        for place, i in enumerate(by_usage, 1):
+            rows[i]["usage_rank"] = place
         by_faults = sorted(
-            rows,
-            key=lambda r: (
-                -r["faults"] / r["requests"],
-                -r["faults"],
-                _order(r["key"], by_value),
-            ),
+            range(len(rows)),
+            key=lambda i: (-rows[i]["faults"] / rows[i]["requests"], -rows[i]["faults"], orders[i]),
         )
-        for place, row in enumerate(by_faults, 1):
-            row["fault_rank"] = place
+        for place, i in enumerate(by_faults, 1):
+            rows[i]["fault_rank"] = place
     shown = [
         row for rows in groups.values() for row in rows if row["usage_rank"] <= queries.USAGE_LIMIT
     ]

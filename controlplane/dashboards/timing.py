@@ -104,6 +104,17 @@ class Timing:
         assert mine.bins is not None and theirs.bins is not None
         return Timing(values=None, bins=mine.bins + theirs.bins, count=mine.count + theirs.count)
 
+    @classmethod
+    def merge_all(cls, states: list[Timing]) -> Timing:
+        """``states`` merged one by one (in any order: the result is the same), with the
+        values copied once."""
+        values = [state.values for state in states if state.values is not None]
+        merged = cls(values=np.concatenate(values)) if values else cls.empty()
+        for state in states:
+            if state.values is None:
+                merged = merged.merge(state)
+        return merged
+
     def quantiles(self, levels: tuple[float, ...]) -> list[float]:
         """``quantilesTimingMerge(levels)`` of the state: NaN when empty."""
         # Merged into an empty state, as ClickHouse finishes, values become the histogram

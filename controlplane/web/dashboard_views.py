@@ -108,17 +108,22 @@ class DashboardFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=200, validators=[LABEL])
 
     def __init__(
-        self, *args: Any, agents: dict[str, str], departments: dict[str, str], **kwargs: Any
+        self,
+        *args: Any,
+        agents: Callable[[], dict[str, str]],
+        departments: Callable[[], dict[str, str]],
+        **kwargs: Any,
     ) -> None:
-        """``agents`` and ``departments``: names by id (as text), in the order listed."""
+        """``agents`` and ``departments``: their names by id (as text), in the order listed,
+        asked for only when the select is drawn or one is chosen."""
         super().__init__(*args, **kwargs)
         agent_field, department_field = self.fields["agent"], self.fields["department"]
         assert isinstance(agent_field, forms.ChoiceField)
         assert isinstance(department_field, forms.ChoiceField)
         # Callables: a tenant's hundreds of agents are made choices only when the select
         # is drawn or an agent is asked for, not for every panel refresh (~1 ms).
-        agent_field.choices = lambda: [("", "All agents"), *agents.items()]
-        department_field.choices = lambda: [("", "All departments"), *departments.items()]
+        agent_field.choices = lambda: [("", "All agents"), *agents().items()]
+        department_field.choices = lambda: [("", "All departments"), *departments().items()]
         for name in ("provider", "model"):
             self.fields[name].widget.attrs["placeholder"] = "Any"
 
@@ -191,13 +196,29 @@ class Row:
     traces_url: str
 
 
+class Names:
+    """A tenant's agent and department names by id (as text), in the order of the names,
+    read when first asked for: a refresh reads them while ClickHouse answers. Names only,
+    no model instances: a large tenant has hundreds of agents."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    @functools.cached_property
+    def agents(self) -> dict[str, str]:
+        return _names(self.scope.in_departments(self.scope.rows(Agent)))
+
+    @functools.cached_property
+    def departments(self) -> dict[str, str]:
+        return _names(self.scope.in_departments(self.scope.rows(Department), "pk"))
+
+
 @dataclass
 class Context:
     scope: Scope
     window: Window
     filters: Filters
-    agent_names: dict[str, str]
-    department_names: dict[str, str]
+    names: Names
 
     @functools.cached_property
     def traces_page(self) -> str:
@@ -244,11 +265,11 @@ class Context:
     def label(self, dimension: str, key: Any) -> str:
         text = str(key or "")
         if dimension == "agent":
-            return self.agent_names.get(text) or f"unknown agent {text[:8]}"
+            return self.names.agents.get(text) or f"unknown agent {text[:8]}"
         if dimension == "department":
             if text in ("", str(uuid.UUID(int=0))):
                 return "No department"
-            return self.department_names.get(text) or f"unknown department {text[:8]}"
+            return self.names.departments.get(text) or f"unknown department {text[:8]}"
         return text or "—"
 
 
@@ -466,7 +487,10 @@ def _panel(ctx: Context, name: str, pending: panels.Pending | None) -> dict[str,
     """The panel's context; a ClickHouse outage leaves the panel with a message."""
     try:
         _ = ctx.nodes  # PostgreSQL while the queries run
-        data = pending.wait() if pending is not None and name in CLICKHOUSE_PANELS else None
+        data = None
+        if pending is not None and name in CLICKHOUSE_PANELS:
+            _ = ctx.names.agents, ctx.names.departments  # the labels of its rows
+            data = pending.wait()
         return {"ok": True, **PANEL_BUILDERS[name](ctx, data)}
     except StoreError:
         logger.exception("dashboard panel %s of tenant %s failed", name, ctx.scope.tenant.pk)
@@ -505,37 +529,36 @@ def _names(rows: QuerySet[Any]) -> dict[str, str]:
 
 
 def dashboards(scope: Scope) -> HttpResponse:
-    # Names only, no model instances: a large tenant has hundreds of agents, and each
-    # panel refresh lists them.
-    agents = _names(scope.in_departments(scope.rows(Agent)))
-    departments = _names(scope.in_departments(scope.rows(Department), "pk"))
+    names = Names(scope)
     query = scope.request.GET.copy()
     query.pop("panel", None)
     if not query.get("range"):
         query["range"] = DEFAULT_RANGE
-    form = DashboardFilterForm(data=query, agents=agents, departments=departments)
+    form = DashboardFilterForm(
+        data=query, agents=lambda: names.agents, departments=lambda: names.departments
+    )
     ctx = Context(
         scope=scope,
         window=form.window(timezone.now()),
         filters=form.filters(scope.departments),
-        agent_names=agents,
-        department_names=departments,
+        names=names,
     )
     requested = scope.request.GET.get("panel", "")
     fragment = requested in PANELS and wants_fragment(scope.request)
-    names = [requested] if fragment else list(PANELS)
-    pending = _start(ctx, set(names))
-    # PostgreSQL while ClickHouse answers: the operations panel first.
+    shown = [requested] if fragment else list(PANELS)
+    pending = _start(ctx, set(shown))
+    # PostgreSQL while ClickHouse answers: the cost note and the operations panel first.
+    cost_note = _cost_note(scope) if "utilization" in shown else ""
     built = {
         name: _panel(ctx, name, pending)
-        for name in sorted(names, key=CLICKHOUSE_PANELS.__contains__)
+        for name in sorted(shown, key=CLICKHOUSE_PANELS.__contains__)
     }
     base = {
         "scope": scope,
         "ctx": ctx,
         "form": form,
         "range_label": form.range_label,
-        "cost_note": _cost_note(scope) if "utilization" in names else "",
+        "cost_note": cost_note,
     }
     if fragment:
         context = {**base, "panel": built[requested], "name": requested}

@@ -121,7 +121,8 @@ def test_late_spans_into_a_closed_hour_reach_the_settled_part_at_once(
 
 def test_latency_states_merged_in_python_give_clickhouses_percentiles() -> None:
     """Tiny, medium and histogram states (sparse and dense, values past the 30 s cap),
-    merged in Python, read as ``quantilesTimingMerge`` reads them merged in ClickHouse."""
+    merged in Python one by one or all at once, read as ``quantilesTimingMerge`` reads
+    them merged in ClickHouse."""
     pick = random.Random(5)
     sizes = [0, 1, 20, 31, 40, 700, 3000, 5669, 5670, 9000]
     for case in range(25):
@@ -136,10 +137,13 @@ def test_latency_states_merged_in_python_give_clickhouses_percentiles() -> None:
         [want] = get_store().query(
             f"SELECT quantilesTimingMerge(0.5, 0.95)(state) AS q FROM ({states})"
         )
-        merged = Timing.empty()
-        for row in rows:
-            merged = merged.merge(Timing.parse(bytes.fromhex(row["state"])))
-        assert merged.quantiles((0.5, 0.95)) == pytest.approx(want["q"], nan_ok=True), parts
+        parsed = [Timing.parse(bytes.fromhex(row["state"])) for row in rows]
+        one_by_one = Timing.empty()
+        for state in parsed:
+            one_by_one = one_by_one.merge(state)
+        pick.shuffle(parsed)  # the order of the parts does not matter
+        for merged in (one_by_one, Timing.merge_all(parsed)):
+            assert merged.quantiles((0.5, 0.95)) == pytest.approx(want["q"], nan_ok=True), parts
 
 
 def fleet(window: Window, now: dt.datetime, settings: Any, *, cache: bool) -> dict[str, Any]:
