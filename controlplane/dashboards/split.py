@@ -59,13 +59,14 @@ GROUPED = """
     GROUP BY GROUPING SETS ($SETS)
     HAVING $PRESENT
 """
-# The open tail by chart bucket and every breakdown's key (``tail_rows``).
+# The open tail's chart buckets, and its groups by every breakdown's key at once
+# (``tail_rows``; ``combination`` is 1 on the latter: ``bucket`` is not in their set).
 TAIL = """
-    SELECT provider, model, agent_id, department_id, tool, $MODEL_CALL AS model_call,
-           $BUCKET AS bucket, $MEASURES, hex($STATE) AS state
+    SELECT grouping(bucket) AS combination, provider, model, agent_id, department_id, tool,
+           $MODEL_CALL AS model_call, $BUCKET AS bucket, $MEASURES, hex($STATE) AS state
     FROM $ROLLUP
     $WHERE
-    GROUP BY provider, model, agent_id, department_id, tool, model_call, bucket
+    GROUP BY GROUPING SETS ((provider, model, agent_id, department_id, tool, model_call), (bucket))
 """
 T = TypeVar("T")
 
@@ -150,11 +151,11 @@ class TailRows:
 def tail_rows(
     tenant_id: uuid.UUID, tail: Window, filters: Filters, dimensions: tuple[str, ...]
 ) -> TailRows:
-    """What both panels read of the open tail, in one query (decision 0059): its
-    ``spans_minute`` rows (it has every column, and a tail holds an hour or so of it) by
-    chart bucket and every breakdown's key at once, added up per bucket and per group
-    here. A grouping set costs ClickHouse a few milliseconds whatever the rows, more than
-    adding up the few hundred rows of a tail (decision 0060)."""
+    """What both panels read of the open tail, in one query over ``spans_minute`` (it has
+    every column, and a tail holds an hour or so of it; decision 0059): the chart's
+    buckets, and the tail by every breakdown's key at once, added up per dimension here.
+    A grouping set costs ClickHouse a millisecond or two whatever its rows, more than
+    adding up the tail's few hundred combinations of keys (decision 0060)."""
     sql, params = render(
         TAIL,
         tail,
@@ -164,36 +165,31 @@ def tail_rows(
         params={"bucket": tail.bucket_seconds},
         fragments={"$MODEL_CALL": queries.MODEL_CALL, "$BUCKET": queries.BUCKET},
     )
-    buckets: dict[Any, dict[str, Any]] = {}
+    buckets: list[dict[str, Any]] = []
     groups: Parts = {}
     columns = [(dimension, queries.DIMENSIONS[dimension][0]) for dimension in dimensions]
     served = "provider" in dimensions
     for row in tenant_query(sql, tenant_id=tenant_id, params=params):
         sums = {name: row[name] for name in _SUMS}
-        if (bucket := buckets.get(row["bucket"])) is None:
-            buckets[row["bucket"]] = {"bucket": queries.utc(row["bucket"]), **sums}
-        else:
-            _add_sums(bucket, sums)
+        if not row["combination"]:
+            buckets.append({"bucket": queries.utc(row["bucket"]), **sums})
+            continue
         state = bytes.fromhex(row["state"])
         for dimension, column in columns:
             if (key := row[column]) != "":  # no provider, model or tool: no group
                 _add_group(groups, (dimension, key), sums, state)
         if served and row["model_call"] and row["provider"] != "":
             _add_group(groups, ("served", row["provider"]), sums, state)
-    return TailRows(buckets=list(buckets.values()), groups=groups)
-
-
-def _add_sums(found: dict[str, Any], sums: dict[str, Any]) -> None:
-    for name in _SUMS:
-        found[name] += sums[name]
+    return TailRows(buckets=buckets, groups=groups)
 
 
 def _add_group(groups: Parts, key: tuple[str, Any], sums: dict[str, Any], state: bytes) -> None:
     if (found := groups.get(key)) is None:
         groups[key] = {**sums, "states": [state]}
-    else:
-        _add_sums(found, sums)
-        found["states"].append(state)
+        return
+    for name in _SUMS:
+        found[name] += sums[name]
+    found["states"].append(state)
 
 
 @dataclass
