@@ -12,7 +12,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,9 +24,8 @@ from django.views.decorators.http import require_safe
 from controlplane.analytics import StoreError
 from controlplane.core.tenancy import all_tenants_context
 from controlplane.dashboards import fleet as fleet_queries
-from controlplane.dashboards import panels, parallel
+from controlplane.dashboards import panels
 from controlplane.dashboards.queries import Window
-from controlplane.gateway.models import Budget
 from controlplane.gateway.selectors import BudgetStatus, period_start, tenant_wide_budgets
 from controlplane.tasks_runtime import queue_depths
 from controlplane.web.access import staff_view
@@ -126,12 +124,12 @@ def spark_xs(window: Window) -> list[str]:
     return [f"{i * width:.1f}" for i in range(count)]
 
 
-def _budget_burns(
-    budgets: list[Budget], starts: dict[str, dt.datetime], costs: dict[str, dict[str, Decimal]]
-) -> dict[uuid.UUID, BudgetBurn]:
-    """Per tenant with a tenant-wide budget, the one closest to its limit (``costs``:
-    ``costs_since(starts)``)."""
+def _budget_burns(now: dt.datetime) -> dict[uuid.UUID, BudgetBurn]:
+    """Per tenant with a tenant-wide budget, the one closest to its limit."""
     statuses: dict[uuid.UUID, list[BudgetStatus]] = {}
+    budgets = tenant_wide_budgets()
+    starts = {budget.period: period_start(budget.period, now) for budget in budgets}
+    costs = fleet_queries.costs_since(starts)
     for budget in budgets:
         spend = costs.get(str(budget.tenant_id), {}).get(budget.period, Decimal(0))
         statuses.setdefault(budget.tenant_id, []).append(
@@ -150,15 +148,11 @@ def _budget_burns(
 
 def fleet_rows(window: Window, now: dt.datetime) -> list[TenantHealth]:
     pending = panels.start_fleet(window)
-    # PostgreSQL while ClickHouse answers: three queries, whatever the number of tenants;
-    # the budgets' spend is read beside the range's queries once their periods are known.
+    # PostgreSQL while ClickHouse answers: three queries, whatever the number of tenants.
     with all_tenants_context():
-        budgets = tenant_wide_budgets()
-        starts = {budget.period: period_start(budget.period, now) for budget in budgets}
-        spent = parallel.start({"costs": partial(fleet_queries.costs_since, starts)})
+        burns = _budget_burns(now)
         edges = state_counts(now)
         tenants = list(Tenant.objects.order_by("name"))
-    burns = _budget_burns(budgets, starts, spent.results()["costs"])
     found = pending.results()
     usage = {str(row["tenant_id"]): row for row in found["usage"]}
     series = {str(row["tenant_id"]): row["requests"] for row in found["series"]}
