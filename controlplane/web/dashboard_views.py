@@ -196,6 +196,11 @@ class Row:
     traces_url: str
 
 
+def _names(rows: QuerySet[Any]) -> dict[str, str]:
+    """Names by id (as text), in the order of the names."""
+    return {str(pk): name for pk, name in rows.order_by("name").values_list("pk", "name")}
+
+
 class Names:
     """A tenant's agent and department names by id (as text), in the order of the names,
     read when first asked for: a refresh reads them while ClickHouse answers. Names only,
@@ -521,11 +526,6 @@ def _panel_url(request: HttpRequest, name: str) -> str:
     query = request.GET.copy()
     query["panel"] = name
     return f"{request.path}?{query.urlencode()}"
-
-
-def _names(rows: QuerySet[Any]) -> dict[str, str]:
-    """Names by id (as text), in the order of the names."""
-    return {str(pk): name for pk, name in rows.order_by("name").values_list("pk", "name")}
 
 
 def dashboards(scope: Scope) -> HttpResponse:
