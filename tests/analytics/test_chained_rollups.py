@@ -12,7 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from controlplane.analytics.migrations_runner import MIGRATIONS_DIR, migrate
+from controlplane.analytics.migrations_runner import (
+    MIGRATIONS_DIR,
+    migrate,
+    render,
+    split_statements,
+)
 from controlplane.analytics.store import AnalyticsStore
 from tests.analytics.helpers import MINUTE, TENANT, insert_spans, span
 
@@ -153,3 +158,63 @@ def test_minutes_written_before_the_timing_state_get_one_from_their_spans(
         assert from_rollup(store, table) == from_spans(store, table), table
     tables = {row["name"] for row in store.query("SHOW TABLES")}
     assert "spans_minute_timing_backfill" not in tables
+
+
+def _minute_rows(store: AnalyticsStore) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT minute, agent_id, department_id, kind, provider, model, tool, status, "
+        "sum(requests) AS requests, sum(cost) AS cost, "
+        f"quantilesTimingMerge{LEVELS}(duration_ms_timing) AS latency FROM spans_minute "
+        "WHERE tenant_id = {tenant:UUID} "
+        "GROUP BY minute, agent_id, department_id, kind, provider, model, tool, status "
+        "ORDER BY minute, agent_id, department_id, kind, provider, model, tool, status",
+        {"tenant": TENANT},
+    )
+
+
+def _granularity(store: AnalyticsStore) -> str:
+    [row] = store.query(
+        "SELECT create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'spans_minute'"
+    )
+    return str(row["create_table_query"])
+
+
+def test_the_minute_rollup_rebuilt_with_finer_granules_keeps_its_rows_and_views(
+    store: AnalyticsStore, tmp_path: Path
+) -> None:
+    """Migration 0014 rebuilds spans_minute with 1,024-row granules: the rows it had stay,
+    the views write into the new table and through it into the chained tables, and the
+    file run again (after a failure half-way) changes nothing."""
+    earlier = tmp_path / "before_0014"
+    earlier.mkdir()
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:13]:
+        shutil.copy(migration, earlier)
+    assert sorted(p.name for p in earlier.iterdir())[-1].startswith("0013")
+    migrate(store, directory=earlier)
+    rng = random.Random(14)
+    insert_spans(store, traffic(rng, 1200), token="edge-1:0:1200")
+    before = _minute_rows(store)
+    assert "index_granularity = 1024" not in _granularity(store)
+
+    migrate(store)
+
+    assert "index_granularity = 1024" in _granularity(store)
+    assert _minute_rows(store) == before
+    insert_spans(store, traffic(rng, 800), token="edge-1:1200:2000")
+    assert sum(row["requests"] for row in _minute_rows(store)) == 2000
+    for table in ROLLUPS:
+        assert from_rollup(store, table) == from_spans(store, table), table
+
+    rebuild = next(MIGRATIONS_DIR.glob("0014_*.sql")).read_text()
+    for statement in split_statements(rebuild):
+        store.command(render(statement))
+
+    after_again = _minute_rows(store)
+    assert sum(row["requests"] for row in after_again) == 2000
+    assert "index_granularity = 1024" in _granularity(store)
+    insert_spans(store, traffic(rng, 300), token="edge-1:2000:2300")
+    for table in ROLLUPS:
+        assert from_rollup(store, table) == from_spans(store, table), table
+    tables = {row["name"] for row in store.query("SHOW TABLES")}
+    assert "spans_minute_0014" not in tables
