@@ -122,18 +122,24 @@ def test_chained_rollups_equal_the_spans_aggregated_directly(migrated: Analytics
         assert from_rollup(migrated, table) == expected, table
 
 
+def migrations_before(tmp_path: Path, number: str) -> Path:
+    """A directory holding the shipped migrations numbered below ``number``: a store as
+    it was before that migration."""
+    earlier = tmp_path / f"before_{number}"
+    earlier.mkdir()
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if migration.name < number:
+            shutil.copy(migration, earlier)
+    return earlier
+
+
 def test_minutes_written_before_the_timing_state_get_one_from_their_spans(
     store: AnalyticsStore, tmp_path: Path
 ) -> None:
     """A store that took spans before migration 0009 gave spans_minute its quantileTiming
     state: after 0012 every minute's latency is its spans', and the hourly tables chained
     from spans_minute (whose states held those spans already) count them once."""
-    earlier = tmp_path / "before_0009"
-    earlier.mkdir()
-    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:8]:
-        shutil.copy(migration, earlier)
-    assert sorted(p.name for p in earlier.iterdir())[-1].startswith("0008")
-    migrate(store, directory=earlier)
+    migrate(store, directory=migrations_before(tmp_path, "0009"))
     insert_spans(store, traffic(random.Random(4), 1200), token="edge-1:0:1200")
 
     migrate(store)
@@ -172,7 +178,7 @@ def _minute_rows(store: AnalyticsStore) -> list[dict[str, Any]]:
     )
 
 
-def _granularity(store: AnalyticsStore) -> str:
+def _minute_table_ddl(store: AnalyticsStore) -> str:
     [row] = store.query(
         "SELECT create_table_query FROM system.tables "
         "WHERE database = currentDatabase() AND name = 'spans_minute'"
@@ -186,33 +192,30 @@ def test_the_minute_rollup_rebuilt_with_finer_granules_keeps_its_rows_and_views(
     """Migration 0014 rebuilds spans_minute with 1,024-row granules: the rows it had stay,
     the views write into the new table and through it into the chained tables, and the
     file run again (after a failure half-way) changes nothing."""
-    earlier = tmp_path / "before_0014"
-    earlier.mkdir()
-    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:13]:
-        shutil.copy(migration, earlier)
-    assert sorted(p.name for p in earlier.iterdir())[-1].startswith("0013")
-    migrate(store, directory=earlier)
+    migrate(store, directory=migrations_before(tmp_path, "0014"))
     rng = random.Random(14)
     insert_spans(store, traffic(rng, 1200), token="edge-1:0:1200")
     before = _minute_rows(store)
-    assert "index_granularity = 1024" not in _granularity(store)
+    assert "index_granularity = 1024" not in _minute_table_ddl(store)
 
     migrate(store)
 
-    assert "index_granularity = 1024" in _granularity(store)
+    assert "index_granularity = 1024" in _minute_table_ddl(store)
     assert _minute_rows(store) == before
     insert_spans(store, traffic(rng, 800), token="edge-1:1200:2000")
     assert sum(row["requests"] for row in _minute_rows(store)) == 2000
     for table in ROLLUPS:
         assert from_rollup(store, table) == from_spans(store, table), table
 
+    migrated_rows = _minute_rows(store)
     rebuild = next(MIGRATIONS_DIR.glob("0014_*.sql")).read_text()
     for statement in split_statements(rebuild):
         store.command(render(statement))
 
     after_again = _minute_rows(store)
     assert sum(row["requests"] for row in after_again) == 2000
-    assert "index_granularity = 1024" in _granularity(store)
+    assert after_again == migrated_rows
+    assert "index_granularity = 1024" in _minute_table_ddl(store)
     insert_spans(store, traffic(rng, 300), token="edge-1:2000:2300")
     for table in ROLLUPS:
         assert from_rollup(store, table) == from_spans(store, table), table
